@@ -148,6 +148,32 @@ public final class Attention {
   /**
    * The whole attention: scale, softcap, mask, causal mask, softmax and weighted sum.
    *
+   * <p>When the weights are not requested ({@link AttentionOptions#returnWeights()} false) this
+   * runs the fast path, {@link FastAttention}, which never holds the (S, T) scores and is several
+   * times faster on long sequences; otherwise it runs {@link #attentionStepByStep}, the readable
+   * chain of the seed's steps. Both agree to float rounding (about 1e-6 in float32).
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @param options the mask, causal flag, scale, softcap and whether to return the weights
+   * @return the output (…, S, Dv) and, if requested, the weights (…, S, T)
+   * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
+   */
+  public static AttentionResult attention(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    // Fast-path dispatch (issue 5): keep this block small; the steps stay in attentionStepByStep.
+    if (!options.returnWeights()) {
+      return new AttentionResult(FastAttention.output(query, key, value, options), null);
+    }
+    return attentionStepByStep(query, key, value, options);
+  }
+
+  /**
+   * The whole attention as the seed's chain of steps: scale, softcap, mask, causal mask, softmax
+   * and weighted sum, each over the full (B, H, S, T) scores. This is the readable version that
+   * {@link FastAttention} is checked against; it always computes the weights.
+   *
    * <p>With several heads, H must be a multiple of G; query head h reads key/value head h / (H/G)
    * (grouped-query attention). Key and value may be longer or shorter than the query. Intermediate
    * arrays are freed before this method returns; the results belong to the query's manager.
@@ -159,7 +185,7 @@ public final class Attention {
    * @return the output (…, S, Dv) and, if requested, the weights (…, S, T)
    * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
    */
-  public static AttentionResult attention(
+  public static AttentionResult attentionStepByStep(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     AttentionShape shape = AttentionShape.of(query, key, value);
     NDArray mask = options.mask();

@@ -1,0 +1,162 @@
+package io.github.djlattention.bench;
+
+import ai.onnx.proto.OnnxMl;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import java.nio.FloatBuffer;
+import java.util.Map;
+
+/**
+ * ONNX Runtime's fused {@code Attention} operator (opset 23) on float32 inputs, as the yardstick
+ * for the benchmark: a one-node model built in memory and run by an {@link OrtSession} whose inputs
+ * stay bound between runs.
+ *
+ * <p>Shape legend: B batch, H heads, S sequence length, D head size. Query, key and value are all
+ * (B, H, S, D); the output is (B, H, S, D).
+ */
+public final class OrtFusedAttention implements AutoCloseable {
+
+  /** ONNX IR version of the model. */
+  static final long IR_VERSION = 10;
+
+  /** Opset of the default domain; {@code Attention} entered the standard in opset 23. */
+  static final long OPSET = 23;
+
+  private final OrtSession session;
+  private final OnnxTensor query;
+  private final OnnxTensor key;
+  private final OnnxTensor value;
+
+  /**
+   * Builds the model and binds the inputs.
+   *
+   * @param shape (B, H, S, D) of query, key and value
+   * @param queryData, keyData, valueData the inputs in C order
+   * @param threads intra-op threads for the session
+   * @throws IllegalStateException when ONNX Runtime rejects the model or the inputs
+   */
+  public static OrtFusedAttention open(
+      long[] shape, float[] queryData, float[] keyData, float[] valueData, int threads) {
+    return new OrtFusedAttention(shape, queryData, keyData, valueData, threads);
+  }
+
+  OrtFusedAttention(
+      long[] shape, float[] queryData, float[] keyData, float[] valueData, int threads) {
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    OrtSession opened = null;
+    OnnxTensor q = null;
+    OnnxTensor k = null;
+    OnnxTensor v = null;
+    try {
+      OrtSession.SessionOptions options = new OrtSession.SessionOptions();
+      try (options) {
+        options.setIntraOpNumThreads(threads);
+        options.setInterOpNumThreads(1);
+        options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        opened = env.createSession(model(shape).toByteArray(), options);
+      }
+      q = OnnxTensor.createTensor(env, FloatBuffer.wrap(queryData), shape);
+      k = OnnxTensor.createTensor(env, FloatBuffer.wrap(keyData), shape);
+      v = OnnxTensor.createTensor(env, FloatBuffer.wrap(valueData), shape);
+    } catch (OrtException e) {
+      closeQuietly(q, k, v, opened);
+      throw new IllegalStateException("ONNX Runtime could not set up the Attention model: " + e, e);
+    }
+    this.session = opened;
+    this.query = q;
+    this.key = k;
+    this.value = v;
+  }
+
+  /**
+   * Runs the model once.
+   *
+   * @return the output (B, H, S, D) in C order
+   */
+  public float[] run() {
+    try (OrtSession.Result result = session.run(Map.of("Q", query, "K", key, "V", value))) {
+      FloatBuffer output = ((OnnxTensor) result.get(0)).getFloatBuffer();
+      float[] data = new float[output.remaining()];
+      output.get(data);
+      return data;
+    } catch (OrtException e) {
+      throw new IllegalStateException("ONNX Runtime failed to run Attention: " + e, e);
+    }
+  }
+
+  /** Runs the model once without copying the output to the Java heap. */
+  public void runDiscardingOutput() {
+    try (OrtSession.Result result = session.run(Map.of("Q", query, "K", key, "V", value))) {
+      result.get(0);
+    } catch (OrtException e) {
+      throw new IllegalStateException("ONNX Runtime failed to run Attention: " + e, e);
+    }
+  }
+
+  /**
+   * The one-node model {@code Y = Attention(Q, K, V)} with the default scale 1/√D.
+   *
+   * @param shape (B, H, S, D)
+   * @return the model
+   */
+  static OnnxMl.ModelProto model(long[] shape) {
+    OnnxMl.GraphProto graph =
+        OnnxMl.GraphProto.newBuilder()
+            .setName("attention")
+            .addNode(
+                OnnxMl.NodeProto.newBuilder()
+                    .setName("attention")
+                    .setOpType("Attention")
+                    .addInput("Q")
+                    .addInput("K")
+                    .addInput("V")
+                    .addOutput("Y"))
+            .addInput(floatValue("Q", shape))
+            .addInput(floatValue("K", shape))
+            .addInput(floatValue("V", shape))
+            .addOutput(floatValue("Y", shape))
+            .build();
+    return OnnxMl.ModelProto.newBuilder()
+        .setIrVersion(IR_VERSION)
+        .setProducerName("djl-attention bench")
+        .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
+        .setGraph(graph)
+        .build();
+  }
+
+  private static OnnxMl.ValueInfoProto floatValue(String name, long[] shape) {
+    OnnxMl.TensorShapeProto.Builder dims = OnnxMl.TensorShapeProto.newBuilder();
+    for (long size : shape) {
+      dims.addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(size));
+    }
+    OnnxMl.TypeProto.Tensor tensor =
+        OnnxMl.TypeProto.Tensor.newBuilder()
+            .setElemType(OnnxMl.TensorProto.DataType.FLOAT.getNumber())
+            .setShape(dims)
+            .build();
+    return OnnxMl.ValueInfoProto.newBuilder()
+        .setName(name)
+        .setType(OnnxMl.TypeProto.newBuilder().setTensorType(tensor))
+        .build();
+  }
+
+  @Override
+  public void close() {
+    closeQuietly(query, key, value, session);
+  }
+
+  private static void closeQuietly(AutoCloseable... resources) {
+    for (AutoCloseable resource : resources) {
+      if (resource == null) {
+        continue;
+      }
+      try {
+        resource.close();
+      } catch (Exception e) {
+        // Closing native handles of a finished benchmark: nothing left to do about a failure.
+      }
+    }
+  }
+}

@@ -1,0 +1,194 @@
+package io.github.djlattention.ops;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+
+/**
+ * The fast path of {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)}: the
+ * same attention output as {@link Attention#attentionStepByStep}, computed without holding the (B,
+ * H, S, T) scores.
+ *
+ * <p>Shape legend: B batch, H query heads, G key/value heads (H a multiple of G), S query length, T
+ * key/value length, D query/key head size, Dv value head size.
+ *
+ * <p>Two kernels, picked by {@link #output(NDArray, NDArray, NDArray, AttentionOptions,
+ * Precision)}:
+ *
+ * <ul>
+ *   <li>PyTorch-engine arrays (the project's engine): {@link TorchScriptKernel}, one native call
+ *       into a TorchScript module that uses libtorch's fused {@code scaled_dot_product_attention}
+ *       (a flash-style tiled CPU kernel) for plain, masked, causal and grouped-query attention, and
+ *       a tiled loop of in-place libtorch ops for softcap and for a mask combined with the causal
+ *       mask. It also offers {@link Precision#BFLOAT16}.
+ *   <li>Arrays of any other DJL engine: {@link TiledAttention}, the same tiling written with DJL
+ *       NDArray ops.
+ * </ul>
+ *
+ * <p>Both process at most {@link #DEFAULT_TILE_ELEMENTS} scores at a time in their tiled loops, so
+ * peak memory does not grow with S·T (the fused kernel tiles internally). A query row whose keys
+ * are all masked gets a zero output, as in the step-by-step chain.
+ *
+ * <p>float32 and float64 are computed in their own precision; float16 and bfloat16 inputs are
+ * computed in float32 and the output cast back.
+ */
+public final class FastAttention {
+
+  /** Scores per tile (B·H·Sq·T) of the tiled loops: 2 Mi elements, 8 MiB in float32. */
+  public static final long DEFAULT_TILE_ELEMENTS = 1L << 21;
+
+  /** The precision of the two matrix products. */
+  public enum Precision {
+    /** The products run in the compute type: float32, or float64 for float64 inputs. */
+    INPUT,
+    /**
+     * Opt-in: Q, K, V (and a float mask) are rounded to bfloat16 and both products run in bfloat16
+     * with float32 accumulation (AMX or AVX512_BF16 where the CPU has them); scores and the softmax
+     * stay in float32 in the tiled loop. About 1e-2 relative error against float64, for a large
+     * speed-up on CPUs with bfloat16 units. Needs PyTorch-engine arrays; float64 inputs ignore it.
+     */
+    BFLOAT16
+  }
+
+  /** Which kernel runs; tests pin one, callers use {@link #AUTO}. */
+  enum Kernel {
+    AUTO,
+    TORCHSCRIPT,
+    NDARRAY_TILES
+  }
+
+  private FastAttention() {}
+
+  /**
+   * Computes the attention output with the fast path in the inputs' precision.
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @param options the mask, causal flag, scale and softcap; {@code returnWeights} is ignored
+   * @return the output (…, S, Dv), in the query's dtype, owned by the query's manager
+   * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
+   */
+  public static NDArray output(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    return output(query, key, value, options, Precision.INPUT);
+  }
+
+  /**
+   * Computes the attention output with the fast path.
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @param options the mask, causal flag, scale and softcap; {@code returnWeights} is ignored
+   * @param precision the precision of the matrix products
+   * @return the output (…, S, Dv), in the query's dtype, owned by the query's manager
+   * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together,
+   *     or bfloat16 is asked of arrays outside the PyTorch engine
+   */
+  public static NDArray output(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options, Precision precision) {
+    return output(query, key, value, options, precision, Kernel.AUTO, DEFAULT_TILE_ELEMENTS);
+  }
+
+  /** {@link #output(NDArray, NDArray, NDArray, AttentionOptions, Precision)} with a set kernel. */
+  static NDArray output(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      Precision precision,
+      Kernel kernel,
+      long tileElements) {
+    if (tileElements <= 0) {
+      throw new IllegalArgumentException("tileElements must be > 0, got " + tileElements);
+    }
+    AttentionShape shape = AttentionShape.of(query, key, value);
+    NDArray mask = options.mask();
+    Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
+    DataType dtype = query.getDataType();
+    DataType computeType = computeType(dtype);
+    boolean torchScript = TorchScriptKernel.accepts(query, key, value, mask);
+    if (kernel == Kernel.TORCHSCRIPT && !torchScript) {
+      throw new IllegalArgumentException(
+          "the TorchScript kernel needs PyTorch-engine arrays, got " + query.getClass());
+    }
+    boolean useTorchScript = kernel == Kernel.TORCHSCRIPT || (kernel == Kernel.AUTO && torchScript);
+    boolean bfloat16 = precision == Precision.BFLOAT16 && computeType == DataType.FLOAT32;
+    if (bfloat16 && !useTorchScript) {
+      throw new IllegalArgumentException(
+          "bfloat16 precision needs PyTorch-engine arrays and kernel; got "
+              + query.getClass().getSimpleName()
+              + " with kernel "
+              + kernel);
+    }
+    if (shape.queryLength() == 0 || shape.keyLength() == 0) {
+      // Nothing to tile: the step-by-step chain handles the empty edge cases.
+      AttentionOptions noWeights = options.toBuilder().optReturnWeights(false).build();
+      return Attention.attentionStepByStep(query, key, value, noWeights).output();
+    }
+    NDManager parent = query.getManager();
+    try (NDManager scope = parent.newSubManager()) {
+      attachDistinct(scope, query, key, value, mask);
+      NDArray q = query.toType(computeType, false).reshape(shape.query4d()); // (B, H, S, D)
+      NDArray k = key.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
+      NDArray v = value.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)
+      NDArray m = null;
+      if (mask != null) {
+        m = mask.reshape(mask4d); // broadcastable to (B, H, S, T)
+        m = m.getDataType() == DataType.BOOLEAN ? m : m.toType(computeType, false);
+      }
+      double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
+      long tileRows = tileRows(shape, tileElements);
+      NDArray output =
+          useTorchScript
+              ? TorchScriptKernel.run(
+                  q, k, v, m, options.causal(), scale, options.softcap(), bfloat16, tileRows, scope)
+              : TiledAttention.output(
+                  q, k, v, m, options.causal(), scale, options.softcap(), tileRows, shape);
+      output = output.reshape(shape.outputShape()).toType(dtype, false); // caller's rank
+      output.attach(parent);
+      return output;
+    }
+  }
+
+  /**
+   * The rows of a tile: as many as keep B·H·Sq·T near {@code tileElements} (rounded down to a
+   * multiple of 16 from 16 on, at least 1), or the whole query when it fits.
+   */
+  static long tileRows(AttentionShape shape, long tileElements) {
+    long perRow = Math.max(1, shape.batch() * shape.heads() * shape.keyLength());
+    long rows = tileElements / perRow;
+    if (rows >= shape.queryLength()) {
+      return shape.queryLength();
+    }
+    return rows < 16 ? Math.max(1, rows) : rows / 16 * 16;
+  }
+
+  private static DataType computeType(DataType dtype) {
+    switch (dtype) {
+      case FLOAT32:
+      case FLOAT64:
+        return dtype;
+      case FLOAT16:
+      case BFLOAT16:
+        return DataType.FLOAT32;
+      default:
+        throw new IllegalArgumentException(
+            "attention needs float16, bfloat16, float32 or float64 inputs, got " + dtype);
+    }
+  }
+
+  private static void attachDistinct(NDManager scope, NDArray... arrays) {
+    Set<NDArray> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (NDArray array : arrays) {
+      if (array != null && seen.add(array)) {
+        array.tempAttach(scope);
+      }
+    }
+  }
+}

@@ -1,0 +1,177 @@
+package io.github.djlattention.ops;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValue;
+import ai.djl.pytorch.jni.JniUtils;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.CRC32;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+
+/**
+ * The PyTorch-engine kernel of {@link FastAttention}: a TorchScript module whose source, {@code
+ * fast_attention.py} next to this class, is compiled by libtorch when it loads. It reaches what
+ * DJL's NDArray API does not expose: libtorch's fused {@code scaled_dot_product_attention} (a
+ * tiled, flash-style CPU kernel), in-place {@code tanh_}/{@code masked_fill_}, and bfloat16
+ * tensors; and it runs the whole attention as one native call.
+ *
+ * <p>The module is packed in memory as a TorchScript archive (a zip of the source, two tiny pickles
+ * and a version record) and loaded once per process. No Python is involved.
+ *
+ * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key/value length, D
+ * head size, Dv value head size.
+ */
+final class TorchScriptKernel {
+
+  private static final String SOURCE = "fast_attention.py";
+  private static final String CLASS_NAME = "FastAttention";
+
+  /** Holds the module, loaded on first use (the holder idiom keeps loading lazy and safe). */
+  private static final class Holder {
+    private static final PtNDManager MANAGER = (PtNDManager) NDManager.newBaseManager("PyTorch");
+    private static final PtSymbolBlock MODULE = load();
+
+    private static PtSymbolBlock load() {
+      try (InputStream archive = new ByteArrayInputStream(archive(source()))) {
+        return JniUtils.loadModule(MANAGER, archive, false, false);
+      } catch (IOException e) {
+        throw new UncheckedIOException("could not load the fast attention TorchScript module", e);
+      }
+    }
+  }
+
+  private TorchScriptKernel() {}
+
+  /** Returns whether every array lives in the PyTorch engine, so the kernel can take them. */
+  static boolean accepts(NDArray... arrays) {
+    for (NDArray array : arrays) {
+      if (array != null && !(array instanceof PtNDArray)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Runs the attention.
+   *
+   * @param query (B, H, S, D) in the compute type
+   * @param key (B, G, T, D)
+   * @param value (B, G, T, Dv)
+   * @param mask broadcastable to (B, H, S, T): boolean, or additive in the compute type; or null
+   * @param causal whether query i sees only keys j ≤ i
+   * @param scale the score factor
+   * @param softcap the softcap, or null
+   * @param bfloat16 whether the matrix products run in bfloat16
+   * @param tileRows the query rows per tile of the tiled loop (softcap, or mask with causal)
+   * @param manager the manager of the result
+   * @return the output (B, H, S, Dv) in the query's dtype
+   */
+  static NDArray run(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      NDArray mask,
+      boolean causal,
+      double scale,
+      Double softcap,
+      boolean bfloat16,
+      long tileRows,
+      NDManager manager) {
+    PtNDArray maskOrPlaceholder =
+        mask != null ? (PtNDArray) mask : (PtNDArray) query.getManager().create(false);
+    List<IValue> inputs = new ArrayList<>();
+    try {
+      inputs.add(IValue.from((PtNDArray) query));
+      inputs.add(IValue.from((PtNDArray) key));
+      inputs.add(IValue.from((PtNDArray) value));
+      inputs.add(IValue.from(maskOrPlaceholder));
+      inputs.add(IValue.from(mask != null));
+      inputs.add(IValue.from(causal));
+      inputs.add(IValue.from(scale));
+      inputs.add(IValue.from(softcap == null ? 0.0 : softcap));
+      inputs.add(IValue.from(bfloat16));
+      inputs.add(IValue.from(tileRows));
+      IValue result = Holder.MODULE.forward(inputs.toArray(new IValue[0]));
+      try {
+        return result.toTensor((PtNDManager) manager);
+      } finally {
+        result.close();
+      }
+    } finally {
+      for (IValue input : inputs) {
+        input.close();
+      }
+      if (mask == null) {
+        maskOrPlaceholder.close();
+      }
+    }
+  }
+
+  private static String source() {
+    try (InputStream in = TorchScriptKernel.class.getResourceAsStream(SOURCE)) {
+      if (in == null) {
+        throw new IllegalStateException(
+            "missing resource " + SOURCE + " next to TorchScriptKernel");
+      }
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * Packs TorchScript source as a module archive: {@code data.pkl} (the pickled module object, a
+   * {@code __torch__.FastAttention} with {@code training = True}), the source under {@code code/},
+   * an empty constants table and the format version.
+   */
+  static byte[] archive(String source) throws IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
+      store(zip, "archive/data.pkl", modulePickle());
+      store(zip, "archive/code/__torch__.py", source.getBytes(StandardCharsets.UTF_8));
+      store(zip, "archive/constants.pkl", new byte[] {(byte) 0x80, 2, ')', '.'});
+      store(zip, "archive/version", "3\n".getBytes(StandardCharsets.US_ASCII));
+    }
+    return bytes.toByteArray();
+  }
+
+  /** Pickle protocol 2: {@code __torch__.FastAttention.__new__()} with {"training": True}. */
+  private static byte[] modulePickle() {
+    ByteArrayOutputStream pickle = new ByteArrayOutputStream();
+    pickle.writeBytes(new byte[] {(byte) 0x80, 2}); // PROTO 2
+    pickle.writeBytes(("c__torch__\n" + CLASS_NAME + "\n").getBytes(StandardCharsets.US_ASCII));
+    pickle.writeBytes(
+        new byte[] {')', (byte) 0x81, '}', '('}); // EMPTY_TUPLE NEWOBJ EMPTY_DICT MARK
+    byte[] field = "training".getBytes(StandardCharsets.US_ASCII);
+    pickle.write('X'); // BINUNICODE, little-endian length
+    pickle.writeBytes(new byte[] {(byte) field.length, 0, 0, 0});
+    pickle.writeBytes(field);
+    pickle.writeBytes(new byte[] {(byte) 0x88, 'u', 'b', '.'}); // True SETITEMS BUILD STOP
+    return pickle.toByteArray();
+  }
+
+  private static void store(ZipOutputStream zip, String name, byte[] data) throws IOException {
+    ZipEntry entry = new ZipEntry(name);
+    entry.setMethod(ZipEntry.STORED);
+    entry.setSize(data.length);
+    entry.setCompressedSize(data.length);
+    CRC32 crc = new CRC32();
+    crc.update(data);
+    entry.setCrc(crc.getValue());
+    zip.putNextEntry(entry);
+    zip.write(data);
+    zip.closeEntry();
+  }
+}

@@ -1,0 +1,102 @@
+class FastAttention(Module):
+  __parameters__ = []
+  __buffers__ = []
+  training : bool
+  # TorchScript source of the fast attention kernel, compiled by libtorch when the module loads
+  # (see TorchScriptKernel.java). Shapes: query (B, H, S, D), key (B, G, T, D), value (B, G, T, Dv),
+  # mask broadcastable to (B, H, S, T) (bool: True = the key takes part; float: added), output
+  # (B, H, S, Dv). Dtype codes are libtorch's ScalarType numbers: 15 is bfloat16.
+  def forward(self: __torch__.FastAttention,
+      query: Tensor,
+      key: Tensor,
+      value: Tensor,
+      mask: Tensor,
+      has_mask: bool,
+      causal: bool,
+      scale: float,
+      softcap: float,
+      bfloat16: bool,
+      tile_rows: int) -> Tensor:
+    out_dtype = query.dtype
+    score_dtype = out_dtype
+    if bfloat16:
+      score_dtype = 6
+      query = query.to(15)
+      key = key.to(15)
+      value = value.to(15)
+      if has_mask and mask.is_floating_point():
+        mask = mask.to(15)
+    gqa = query.size(1) != key.size(1)
+    if softcap == 0.0 and not (has_mask and causal):
+      # libtorch's fused CPU kernel: tiled (flash) softmax, nothing of size S x T is held.
+      if has_mask:
+        out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale, enable_gqa=gqa)
+      else:
+        out = torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale, enable_gqa=gqa)
+      if has_mask:
+        # A row whose keys are all masked gets a zero output, as in ONNX.
+        if mask.dtype == 11:
+          no_key = torch.logical_not(torch.any(mask, -1, True))
+        else:
+          no_key = torch.eq(torch.amax(mask, [-1], True), float("-inf"))
+        out = out.masked_fill(no_key, 0.0)
+    else:
+      out = self.tiled(query, key, value, mask, has_mask, causal, scale, softcap, score_dtype, tile_rows)
+    return out.to(out_dtype)
+
+  def tiled(self: __torch__.FastAttention,
+      query: Tensor,
+      key: Tensor,
+      value: Tensor,
+      mask: Tensor,
+      has_mask: bool,
+      causal: bool,
+      scale: float,
+      softcap: float,
+      score_dtype: int,
+      tile_rows: int) -> Tensor:
+    # Tiles of query rows for softcap and for a mask combined with the causal mask.
+    batch = query.size(0)
+    heads = query.size(1)
+    queries = query.size(2)
+    groups = key.size(1)
+    group = heads // groups
+    keys_total = key.size(2)
+    factor = scale
+    if softcap != 0.0:
+      factor = scale / softcap
+    grouped = (query * factor).reshape([batch, groups, group, queries, query.size(3)])
+    outputs: List[Tensor] = []
+    for start in range(0, queries, tile_rows):
+      end = min(queries, start + tile_rows)
+      rows = end - start
+      keys = keys_total
+      if causal:
+        keys = min(keys_total, end)
+      q_tile = grouped[:, :, :, start:end].reshape([batch, groups, group * rows, query.size(3)])
+      scores = torch.matmul(q_tile, key[:, :, :keys].transpose(-1, -2)).to(score_dtype)
+      scores = scores.reshape([batch, heads, rows, keys])
+      if softcap != 0.0:
+        scores = torch.tanh_(scores).mul_(softcap)
+      if has_mask:
+        mask_tile = mask
+        if mask.size(2) != 1:
+          mask_tile = mask_tile[:, :, start:end]
+        if mask.size(3) != 1:
+          mask_tile = mask_tile[:, :, :, :keys]
+        if mask.dtype == 11:
+          scores = scores.masked_fill_(torch.logical_not(mask_tile), float("-inf"))
+        else:
+          scores = scores.add_(mask_tile)
+      if causal and keys - 1 > start:
+        row = torch.arange(start, end).unsqueeze(1)
+        col = torch.arange(0, keys).unsqueeze(0)
+        scores = scores.masked_fill_(torch.gt(col, row), float("-inf"))
+      weights = torch.softmax(scores, -1)
+      if has_mask:
+        fully_masked = torch.eq(torch.amax(scores, [-1], True), float("-inf"))
+        weights = weights.masked_fill_(fully_masked, 0.0)
+      weights = weights.to(value.dtype).reshape([batch, groups, group * rows, keys])
+      out = torch.matmul(weights, value[:, :, :keys])
+      outputs.append(out.reshape([batch, heads, rows, value.size(3)]))
+    return torch.cat(outputs, 2)
