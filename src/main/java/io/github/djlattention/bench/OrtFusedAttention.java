@@ -16,7 +16,7 @@ import java.util.Map;
  * <p>Shape legend: B batch, H heads, S sequence length, D head size. Query, key and value are all
  * (B, H, S, D); the output is (B, H, S, D).
  */
-public final class OrtFusedAttention implements AutoCloseable {
+final class OrtFusedAttention implements AutoCloseable {
 
   /** ONNX IR version of the model. */
   static final long IR_VERSION = 10;
@@ -33,15 +33,12 @@ public final class OrtFusedAttention implements AutoCloseable {
    * Builds the model and binds the inputs.
    *
    * @param shape (B, H, S, D) of query, key and value
-   * @param queryData, keyData, valueData the inputs in C order
+   * @param queryData the query in C order
+   * @param keyData the key in C order
+   * @param valueData the value in C order
    * @param threads intra-op threads for the session
    * @throws IllegalStateException when ONNX Runtime rejects the model or the inputs
    */
-  public static OrtFusedAttention open(
-      long[] shape, float[] queryData, float[] keyData, float[] valueData, int threads) {
-    return new OrtFusedAttention(shape, queryData, keyData, valueData, threads);
-  }
-
   OrtFusedAttention(
       long[] shape, float[] queryData, float[] keyData, float[] valueData, int threads) {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
@@ -61,8 +58,10 @@ public final class OrtFusedAttention implements AutoCloseable {
       k = OnnxTensor.createTensor(env, FloatBuffer.wrap(keyData), shape);
       v = OnnxTensor.createTensor(env, FloatBuffer.wrap(valueData), shape);
     } catch (OrtException e) {
-      closeQuietly(q, k, v, opened);
-      throw new IllegalStateException("ONNX Runtime could not set up the Attention model: " + e, e);
+      IllegalStateException failure =
+          new IllegalStateException("ONNX Runtime could not set up the Attention model: " + e, e);
+      closeAll(failure, q, k, v, opened);
+      throw failure;
     }
     this.session = opened;
     this.query = q;
@@ -75,7 +74,7 @@ public final class OrtFusedAttention implements AutoCloseable {
    *
    * @return the output (B, H, S, D) in C order
    */
-  public float[] run() {
+  float[] run() {
     try (OrtSession.Result result = session.run(Map.of("Q", query, "K", key, "V", value))) {
       FloatBuffer output = ((OnnxTensor) result.get(0)).getFloatBuffer();
       float[] data = new float[output.remaining()];
@@ -87,7 +86,7 @@ public final class OrtFusedAttention implements AutoCloseable {
   }
 
   /** Runs the model once without copying the output to the Java heap. */
-  public void runDiscardingOutput() {
+  void runDiscardingOutput() {
     try (OrtSession.Result result = session.run(Map.of("Q", query, "K", key, "V", value))) {
       result.get(0);
     } catch (OrtException e) {
@@ -142,20 +141,29 @@ public final class OrtFusedAttention implements AutoCloseable {
         .build();
   }
 
+  /**
+   * Closes the inputs and the session.
+   *
+   * @throws IllegalStateException when ONNX Runtime fails to release the session
+   */
   @Override
   public void close() {
-    closeQuietly(query, key, value, session);
+    IllegalStateException failure = new IllegalStateException("could not close ONNX Runtime");
+    closeAll(failure, query, key, value, session);
+    if (failure.getSuppressed().length > 0) {
+      throw failure;
+    }
   }
 
-  private static void closeQuietly(AutoCloseable... resources) {
+  /** Closes every resource, adding each failure to {@code failure} as a suppressed exception. */
+  private static void closeAll(Exception failure, AutoCloseable... resources) {
     for (AutoCloseable resource : resources) {
-      if (resource == null) {
-        continue;
-      }
-      try {
-        resource.close();
-      } catch (Exception e) {
-        // Closing native handles of a finished benchmark: nothing left to do about a failure.
+      if (resource != null) {
+        try {
+          resource.close();
+        } catch (Exception e) {
+          failure.addSuppressed(e);
+        }
       }
     }
   }

@@ -1,0 +1,472 @@
+package io.github.djlattention.bench;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.jni.JniUtils;
+import io.github.djlattention.bench.BenchmarkReport.Bfloat16Result;
+import io.github.djlattention.bench.BenchmarkReport.Environment;
+import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
+import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
+import io.github.djlattention.ops.Attention;
+import io.github.djlattention.ops.AttentionOptions;
+import io.github.djlattention.ops.FastAttention;
+import io.github.djlattention.ops.FastAttention.Precision;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStreamWriter;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The {@code bench} command's work: the project's attention against ONNX Runtime's fused {@code
+ * Attention} operator (opset 23) on float32 (B=1, H=8, S=T, D=64), side by side in one process,
+ * with the float32 matmul ceiling of libtorch measured in the same run, the opt-in bfloat16 mode
+ * against float32 and float64, and a long sequence run in a child JVM whose peak RSS is read from
+ * {@code /proc/<pid>/status}.
+ *
+ * <p>Timing: after a warm-up, each round calls the project twice and ONNX Runtime twice and times
+ * the second call of each pair, so both see the same machine load and neither pays for the other's
+ * thread pool still spinning; the reported time is the median over rounds. Both use every core:
+ * libtorch's intra-op pool as configured and ONNX Runtime's with one thread per core.
+ *
+ * <p>Shape legend: B batch, H heads, S query length = T key length, D head size.
+ */
+public final class AttentionBenchmark {
+
+  /** Batch, heads and head size of every benchmarked shape. */
+  static final long BATCH = 1;
+
+  static final long HEADS = 8;
+  static final long HEAD_DIM = 64;
+
+  /** The sequence lengths of the table. */
+  static final List<Long> SEQUENCES = List.of(128L, 512L, 1024L, 4096L);
+
+  /** The sequence length of the bfloat16 comparison. */
+  static final long BFLOAT16_SEQ = 4096;
+
+  /** The sequence length of the long-sequence probe. */
+  static final long LONG_SEQ = 16384;
+
+  /** Side of the square float32 matmul that measures the ceiling. */
+  static final long CEILING_SIZE = 2048;
+
+  private static final AttentionOptions NO_WEIGHTS =
+      AttentionOptions.builder().optReturnWeights(false).build();
+
+  private final boolean quick;
+  private final PrintStream log;
+
+  /**
+   * Creates a benchmark.
+   *
+   * @param quick fewer rounds (finishes in about a minute on a quiet 2-core machine)
+   * @param log where progress lines and the table go
+   */
+  public AttentionBenchmark(boolean quick, PrintStream log) {
+    this.quick = quick;
+    this.log = log;
+  }
+
+  /**
+   * Runs everything and prints the table.
+   *
+   * @return the measurements
+   * @throws IllegalStateException when ONNX Runtime or the child JVM fails, or the project and ONNX
+   *     Runtime disagree by more than 1e-4
+   */
+  public BenchmarkReport run() {
+    long started = System.nanoTime();
+    double loadBefore = loadAverage();
+    Engine.getEngine("PyTorch");
+    int cores = Runtime.getRuntime().availableProcessors();
+    int torchThreads = JniUtils.getNumThreads();
+    log.printf(
+        Locale.ROOT,
+        "bench: %d cores, libtorch %d intra-op threads, ONNX Runtime %d, load %.2f%s%n",
+        cores,
+        torchThreads,
+        cores,
+        loadBefore,
+        quick ? ", quick" : "");
+    double ceilingBefore = ceiling();
+    List<ShapeResult> rows = new ArrayList<>();
+    for (long seq : SEQUENCES) {
+      rows.add(compareWithOrt(seq, cores));
+    }
+    Bfloat16Result bfloat16 = bfloat16(BFLOAT16_SEQ);
+    double ceiling = Math.max(ceilingBefore, ceiling());
+    List<ShapeResult> results = new ArrayList<>();
+    for (ShapeResult row : rows) {
+      results.add(withCeiling(row, ceiling));
+    }
+    LongSequenceResult longSequence = longSequence(LONG_SEQ);
+    Environment environment =
+        new Environment(
+            cores,
+            torchThreads,
+            cores,
+            loadBefore,
+            loadAverage(),
+            quick,
+            (System.nanoTime() - started) / 1e9);
+    BenchmarkReport report =
+        new BenchmarkReport(results, ceiling, bfloat16, longSequence, environment);
+    printTable(report);
+    return report;
+  }
+
+  private int rounds(long seq) {
+    if (seq >= 4096) {
+      return quick ? 5 : 11;
+    }
+    return quick ? 15 : 41;
+  }
+
+  /** The float32 matmul rate (GFLOP/s) of a CEILING_SIZE³ product through DJL's libtorch. */
+  private double ceiling() {
+    try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+      NDArray a = manager.randomUniform(-1, 1, new Shape(CEILING_SIZE, CEILING_SIZE));
+      NDArray b = manager.randomUniform(-1, 1, new Shape(CEILING_SIZE, CEILING_SIZE));
+      Runnable product =
+          () -> {
+            try (NDManager scope = manager.newSubManager()) {
+              a.matMul(b).attach(scope); // (N, N)
+            }
+          };
+      double ms = medians(quick ? 5 : 11, product)[0];
+      double gflops = 2.0 * CEILING_SIZE * CEILING_SIZE * CEILING_SIZE / ms / 1e6;
+      log.printf(
+          Locale.ROOT,
+          "ceiling: %d^3 float32 matMul %.2f ms = %.1f GFLOP/s%n",
+          CEILING_SIZE,
+          ms,
+          gflops);
+      return gflops;
+    }
+  }
+
+  private ShapeResult compareWithOrt(long seq, int threads) {
+    long[] shape = {BATCH, HEADS, seq, HEAD_DIM};
+    float[] query = uniform(new Random(seq), shape);
+    float[] key = uniform(new Random(seq + 1), shape);
+    float[] value = uniform(new Random(seq + 2), shape);
+    try (NDManager manager = NDManager.newBaseManager("PyTorch");
+        OrtFusedAttention ort = new OrtFusedAttention(shape, query, key, value, threads)) {
+      NDArray q = manager.create(query, new Shape(shape)); // (B, H, S, D)
+      NDArray k = manager.create(key, new Shape(shape)); // (B, H, T, D)
+      NDArray v = manager.create(value, new Shape(shape)); // (B, H, T, D)
+      float[] projectOut = Attention.attention(q, k, v, NO_WEIGHTS).output().toFloatArray();
+      double diff = maxAbsDiff(projectOut, ort.run());
+      if (!(diff <= 1e-4)) {
+        throw new IllegalStateException(
+            "project and ONNX Runtime disagree at S=" + seq + ": max abs diff " + diff);
+      }
+      Runnable project =
+          () -> {
+            try (NDManager scope = manager.newSubManager()) {
+              Attention.attention(q, k, v, NO_WEIGHTS).output().attach(scope);
+            }
+          };
+      double[] ms = medians(rounds(seq), project, ort::runDiscardingOutput);
+      double gflops = flops(seq) / ms[0] / 1e6;
+      log.printf(
+          Locale.ROOT,
+          "S=%d: project %.3f ms, ORT %.3f ms, max |project - ORT| %.2e%n",
+          seq,
+          ms[0],
+          ms[1],
+          diff);
+      return new ShapeResult(
+          BATCH, HEADS, seq, HEAD_DIM, ms[0], ms[1], ms[0] / ms[1], gflops, 0, 0, diff);
+    }
+  }
+
+  private Bfloat16Result bfloat16(long seq) {
+    Shape shape = new Shape(BATCH, HEADS, seq, HEAD_DIM);
+    try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+      long[] dims = shape.getShape();
+      NDArray q = manager.create(uniform(new Random(seq), dims), shape); // (B, H, S, D)
+      NDArray k = manager.create(uniform(new Random(seq + 1), dims), shape); // (B, H, T, D)
+      NDArray v = manager.create(uniform(new Random(seq + 2), dims), shape); // (B, H, T, D)
+      double[] exact =
+          FastAttention.output(
+                  q.toType(DataType.FLOAT64, false),
+                  k.toType(DataType.FLOAT64, false),
+                  v.toType(DataType.FLOAT64, false),
+                  NO_WEIGHTS)
+              .toDoubleArray();
+      double[] single = doubles(FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT));
+      double[] half = doubles(FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16));
+      double float32Err = maxAbsDiff(exact, single);
+      double bfloat16Err = maxAbsDiff(exact, half);
+      double largest = Arrays.stream(exact).map(Math::abs).max().orElse(1);
+      double[] ms =
+          medians(
+              rounds(seq),
+              timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT)),
+              timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16)));
+      log.printf(
+          Locale.ROOT,
+          "bfloat16 S=%d: float32 %.3f ms, bfloat16 %.3f ms (%.2fx); max |error| vs float64:"
+              + " float32 %.2e, bfloat16 %.2e (%.2e of max |output|)%n",
+          seq,
+          ms[0],
+          ms[1],
+          ms[0] / ms[1],
+          float32Err,
+          bfloat16Err,
+          bfloat16Err / largest);
+      return new Bfloat16Result(
+          seq, ms[0], ms[1], ms[0] / ms[1], float32Err, bfloat16Err, bfloat16Err / largest);
+    }
+  }
+
+  /**
+   * Runs {@link LongSequenceProbe} in a child JVM and reads its VmHWM once the attention is done.
+   */
+  private LongSequenceResult longSequence(long seq) {
+    String java = ProcessHandle.current().info().command().orElse("java");
+    List<String> command =
+        List.of(
+            java,
+            "-Xmx256m",
+            "-Dai.djl.offline=true",
+            "-cp",
+            System.getProperty("java.class.path"),
+            LongSequenceProbe.class.getName(),
+            Long.toString(seq),
+            Long.toString(HEADS),
+            Long.toString(HEAD_DIM));
+    log.printf(Locale.ROOT, "long sequence: S=%d in a child JVM ...%n", seq);
+    Process child;
+    try {
+      child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not start the child JVM " + java, e);
+    }
+    try (BufferedReader out =
+            new BufferedReader(
+                new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
+        Writer in = new OutputStreamWriter(child.getOutputStream(), StandardCharsets.UTF_8)) {
+      String[] computed = expectLine(out, "computed", child);
+      double seconds = Double.parseDouble(computed[1]);
+      double peakMb = peakRssKb(child.pid()) / 1024.0;
+      in.write("\n");
+      in.flush();
+      String[] checked = expectLine(out, "checked", child);
+      if (!child.waitFor(60, TimeUnit.SECONDS)) {
+        throw new IllegalStateException("the child JVM did not exit after the probe");
+      }
+      LongSequenceResult result =
+          new LongSequenceResult(
+              seq,
+              HEADS,
+              HEAD_DIM,
+              seconds,
+              peakMb,
+              Double.parseDouble(checked[1]),
+              Integer.parseInt(checked[2]));
+      log.printf(
+          Locale.ROOT,
+          "long sequence: S=%d H=%d D=%d in %.2f s, child peak RSS (VmHWM) %.0f MiB,"
+              + " max |fast - float64 reference| %.2e over %d rows per head%n",
+          seq,
+          HEADS,
+          HEAD_DIM,
+          seconds,
+          peakMb,
+          result.maxAbsDiffVsReference(),
+          result.checkedRows());
+      return result;
+    } catch (IOException e) {
+      throw new UncheckedIOException("lost the child JVM's output", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for the child JVM", e);
+    } finally {
+      child.destroy();
+    }
+  }
+
+  private static String[] expectLine(BufferedReader out, String tag, Process child)
+      throws IOException {
+    String line = out.readLine();
+    if (line == null || !line.startsWith(tag + " ")) {
+      throw new IllegalStateException(
+          "the child JVM (pid "
+              + child.pid()
+              + ") printed "
+              + (line == null ? "nothing" : "'" + line + "'")
+              + " where '"
+              + tag
+              + " ...' was expected");
+    }
+    return line.split(" ");
+  }
+
+  /** VmHWM of a live process, in KiB. */
+  static long peakRssKb(long pid) {
+    Path status = Path.of("/proc", Long.toString(pid), "status");
+    try {
+      for (String line : Files.readAllLines(status, StandardCharsets.UTF_8)) {
+        if (line.startsWith("VmHWM:")) {
+          return Long.parseLong(line.replaceAll("[^0-9]", ""));
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not read " + status, e);
+    }
+    throw new IllegalStateException(status + " has no VmHWM line");
+  }
+
+  /**
+   * Medians of interleaved runs: each round calls every task twice in turn and times the second
+   * call, after one warm-up round.
+   *
+   * @return the median milliseconds of each task, in order
+   */
+  static double[] medians(int rounds, Runnable... tasks) {
+    for (Runnable task : tasks) {
+      task.run();
+    }
+    double[][] times = new double[tasks.length][rounds];
+    for (int round = 0; round < rounds; round++) {
+      for (int t = 0; t < tasks.length; t++) {
+        tasks[t].run();
+        long start = System.nanoTime();
+        tasks[t].run();
+        times[t][round] = (System.nanoTime() - start) / 1e6;
+      }
+    }
+    double[] medians = new double[tasks.length];
+    for (int t = 0; t < tasks.length; t++) {
+      Arrays.sort(times[t]);
+      medians[t] = times[t][rounds / 2];
+    }
+    return medians;
+  }
+
+  private static Runnable timed(NDManager manager, java.util.function.Supplier<NDArray> call) {
+    return () -> {
+      try (NDManager scope = manager.newSubManager()) {
+        call.get().attach(scope);
+      }
+    };
+  }
+
+  private static ShapeResult withCeiling(ShapeResult r, double ceiling) {
+    return new ShapeResult(
+        r.batch(),
+        r.heads(),
+        r.seq(),
+        r.headDim(),
+        r.projectMs(),
+        r.ortMs(),
+        r.ratio(),
+        r.projectGflops(),
+        ceiling,
+        100 * r.projectGflops() / ceiling,
+        r.ortMaxAbsDiff());
+  }
+
+  private void printTable(BenchmarkReport report) {
+    log.println();
+    log.println(
+        "| shape (B×H×S×D) | project ms | ORT ms | project/ORT | project GFLOP/s | % of ceiling |");
+    log.println("|---|---:|---:|---:|---:|---:|");
+    for (ShapeResult r : report.results()) {
+      log.printf(
+          Locale.ROOT,
+          "| %d×%d×%d×%d | %.3f | %.3f | %.2f | %.1f | %.0f%% |%n",
+          r.batch(),
+          r.heads(),
+          r.seq(),
+          r.headDim(),
+          r.projectMs(),
+          r.ortMs(),
+          r.ratio(),
+          r.projectGflops(),
+          r.percentOfCeiling());
+    }
+    Bfloat16Result b = report.bfloat16();
+    LongSequenceResult l = report.longSequence();
+    log.printf(
+        Locale.ROOT,
+        "%nceiling (%d³ float32 matMul via DJL/libtorch): %.1f GFLOP/s%n"
+            + "bfloat16 mode, S=%d: %.3f ms vs float32 %.3f ms = %.2fx;"
+            + " max |error| vs float64: bfloat16 %.2e, float32 %.2e%n"
+            + "long sequence S=%d (H=%d, D=%d): %.2f s, child JVM peak RSS %.0f MiB,"
+            + " max |error| vs float64 reference %.2e%n"
+            + "load average: %.2f before, %.2f after; %.0f s in all%n",
+        CEILING_SIZE,
+        report.ceilingGflops(),
+        b.seq(),
+        b.bfloat16Ms(),
+        b.float32Ms(),
+        b.speedup(),
+        b.bfloat16MaxAbsErr(),
+        b.float32MaxAbsErr(),
+        l.seq(),
+        l.heads(),
+        l.headDim(),
+        l.seconds(),
+        l.peakRssMb(),
+        l.maxAbsDiffVsReference(),
+        report.environment().loadBefore(),
+        report.environment().loadAfter(),
+        report.environment().seconds());
+  }
+
+  private static double flops(long seq) {
+    return 4.0 * BATCH * HEADS * seq * seq * HEAD_DIM;
+  }
+
+  private static float[] uniform(Random random, long[] shape) {
+    int size = Math.toIntExact(Arrays.stream(shape).reduce(1, (a, b) -> a * b));
+    float[] data = new float[size];
+    for (int n = 0; n < size; n++) {
+      data[n] = random.nextFloat() * 2 - 1;
+    }
+    return data;
+  }
+
+  private static double[] doubles(NDArray array) {
+    return array.toType(DataType.FLOAT64, false).toDoubleArray();
+  }
+
+  private static double maxAbsDiff(float[] a, float[] b) {
+    double worst = 0;
+    for (int n = 0; n < a.length; n++) {
+      worst = Math.max(worst, Math.abs((double) a[n] - b[n]));
+    }
+    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
+  }
+
+  private static double maxAbsDiff(double[] a, double[] b) {
+    double worst = 0;
+    for (int n = 0; n < a.length; n++) {
+      worst = Math.max(worst, Math.abs(a[n] - b[n]));
+    }
+    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
+  }
+
+  private static double loadAverage() {
+    return ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+  }
+}

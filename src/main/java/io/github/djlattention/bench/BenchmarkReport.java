@@ -1,0 +1,156 @@
+package io.github.djlattention.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+
+/**
+ * What {@link AttentionBenchmark} measured; written as JSON with snake_case names.
+ *
+ * @param results one row per shape: the project against ONNX Runtime
+ * @param ceilingGflops the float32 matmul rate of libtorch through DJL in the same run
+ * @param bfloat16 the opt-in bfloat16 mode against float32 and float64
+ * @param longSequence the long-sequence memory probe (child JVM)
+ * @param environment where it ran
+ */
+public record BenchmarkReport(
+    List<ShapeResult> results,
+    double ceilingGflops,
+    Bfloat16Result bfloat16,
+    LongSequenceResult longSequence,
+    Environment environment) {
+
+  /**
+   * One shape, float32, medians of interleaved runs.
+   *
+   * @param batch B
+   * @param heads H (key/value heads too)
+   * @param seq S = T
+   * @param headDim D
+   * @param projectMs the project's fast path, milliseconds
+   * @param ortMs ONNX Runtime's fused Attention, milliseconds
+   * @param ratio projectMs / ortMs
+   * @param projectGflops 4·B·H·S²·D / projectMs
+   * @param ceilingGflops the matmul ceiling of the run
+   * @param percentOfCeiling projectGflops / ceilingGflops, in percent
+   * @param ortMaxAbsDiff the largest |project − ORT| over the output
+   */
+  public record ShapeResult(
+      long batch,
+      long heads,
+      long seq,
+      long headDim,
+      double projectMs,
+      double ortMs,
+      double ratio,
+      double projectGflops,
+      double ceilingGflops,
+      double percentOfCeiling,
+      double ortMaxAbsDiff) {}
+
+  /**
+   * The bfloat16 mode on one shape.
+   *
+   * @param seq S = T (B = 1, H = 8, D = 64)
+   * @param float32Ms the float32 fast path, milliseconds
+   * @param bfloat16Ms the bfloat16 fast path, milliseconds
+   * @param speedup float32Ms / bfloat16Ms
+   * @param float32MaxAbsErr the largest |float32 − float64| over the output
+   * @param bfloat16MaxAbsErr the largest |bfloat16 − float64| over the output
+   * @param bfloat16MaxRelErr bfloat16MaxAbsErr divided by the largest |float64 output|
+   */
+  public record Bfloat16Result(
+      long seq,
+      double float32Ms,
+      double bfloat16Ms,
+      double speedup,
+      double float32MaxAbsErr,
+      double bfloat16MaxAbsErr,
+      double bfloat16MaxRelErr) {}
+
+  /**
+   * The long-sequence probe.
+   *
+   * @param seq S = T
+   * @param heads H
+   * @param headDim D
+   * @param seconds the attention call in the child, seconds
+   * @param peakRssMb the child JVM's VmHWM (peak resident set), MiB
+   * @param maxAbsDiffVsReference the largest |fast − float64 reference| over the checked rows
+   * @param checkedRows how many query rows (per head) were checked against the reference
+   */
+  public record LongSequenceResult(
+      long seq,
+      long heads,
+      long headDim,
+      double seconds,
+      double peakRssMb,
+      double maxAbsDiffVsReference,
+      int checkedRows) {}
+
+  /**
+   * The machine and the run.
+   *
+   * @param cores available processors
+   * @param torchThreads libtorch intra-op threads
+   * @param ortThreads ONNX Runtime intra-op threads
+   * @param loadBefore the 1-minute load average when the run started
+   * @param loadAfter the 1-minute load average when it ended
+   * @param quick whether {@code --quick} was given
+   * @param seconds the whole run, seconds
+   */
+  public record Environment(
+      int cores,
+      int torchThreads,
+      int ortThreads,
+      double loadBefore,
+      double loadAfter,
+      boolean quick,
+      double seconds) {}
+
+  /**
+   * Writes the report as JSON through a temporary file in the same directory, so {@code file} is
+   * either replaced whole or left as it was.
+   *
+   * @param file the JSON file
+   * @throws UncheckedIOException when it cannot be written
+   */
+  public void writeJson(Path file) {
+    Path absolute = file.toAbsolutePath();
+    Path temp = null;
+    try {
+      temp = Files.createTempFile(absolute.getParent(), absolute.getFileName() + ".", ".tmp");
+      mapper().writeValue(temp.toFile(), this);
+      Files.move(
+          temp, absolute, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not write " + file + ": " + e.getMessage(), e);
+    } finally {
+      deleteIfLeft(temp);
+    }
+  }
+
+  private static void deleteIfLeft(Path temp) {
+    if (temp == null) {
+      return;
+    }
+    try {
+      Files.deleteIfExists(temp);
+    } catch (IOException e) {
+      throw new UncheckedIOException("could not delete the temporary file " + temp, e);
+    }
+  }
+
+  /** The JSON mapper: snake_case names, indented. */
+  static ObjectMapper mapper() {
+    return new ObjectMapper()
+        .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+        .enable(SerializationFeature.INDENT_OUTPUT);
+  }
+}
