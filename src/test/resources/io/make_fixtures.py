@@ -12,6 +12,8 @@ np.save("f4_scalar.npy", np.array(2.5, dtype="<f4"))
 np.save("f4_0x4.npy", np.zeros((0, 4), dtype="<f4"))
 np.save("f8_rank4.npy", (np.arange(24, dtype="<f8") / 8).reshape(1, 2, 3, 4))
 np.save("f4_fortran_2x3.npy", np.asfortranarray(a23.astype("<f4")))
+np.save("f8_fortran_2x3x4.npy", np.asfortranarray(np.arange(24, dtype="<f8").reshape(2, 3, 4)))
+np.save("i8_bigendian_fortran_2x3.npy", np.asfortranarray(a23.astype(">i8")))
 np.save("f4_bigendian_2x3.npy", a23.astype(">f4"))
 for version in [(2, 0), (3, 0)]:
     with open(f"f4_v{version[0]}_2x3.npy", "wb") as f:

@@ -31,6 +31,9 @@ final class AtomicWrite {
   static void write(Path file, Body body) {
     Path target = file.toAbsolutePath();
     Path directory = target.getParent();
+    if (directory == null) {
+      throw new IllegalArgumentException(file + ": not a file path");
+    }
     Path temp = null;
     try {
       temp = Files.createTempFile(directory, "." + target.getFileName() + ".", ".tmp");

@@ -8,7 +8,6 @@ import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -38,6 +37,7 @@ public final class Npy {
   private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
   private static final int MAX_HEADER_BYTES = 1 << 20;
   private static final int ALIGNMENT = 64;
+  private static final int MAX_TRAILING_REPORTED = 1 << 16;
 
   private Npy() {}
 
@@ -181,7 +181,16 @@ public final class Npy {
     if (data.length < dataBytes) {
       throw sizeMismatch(source, header, data.length);
     }
-    long trailing = in.transferTo(OutputStream.nullOutputStream());
+    // Bounded, so that a lying (for example zip-bombed) stream is not drained to its end.
+    int trailing = in.readNBytes(MAX_TRAILING_REPORTED + 1).length;
+    if (trailing > MAX_TRAILING_REPORTED) {
+      throw bad(
+          source,
+          "trailing data: header says "
+              + header.describe()
+              + ", file has more than "
+              + (dataBytes + MAX_TRAILING_REPORTED));
+    }
     if (trailing > 0) {
       throw sizeMismatch(source, header, dataBytes + trailing);
     }

@@ -43,7 +43,8 @@ class NpyGoldenTest {
     "f4_v2_2x3.npy, FLOAT32, 0",
     "f4_v3_2x3.npy, FLOAT32, 0",
     "f4_fortran_2x3.npy, FLOAT32, 0",
-    "f4_bigendian_2x3.npy, FLOAT32, 0"
+    "f4_bigendian_2x3.npy, FLOAT32, 0",
+    "i8_bigendian_fortran_2x3.npy, INT64, 0"
   })
   void readsNumpyFiles(String name, DataType dataType, int offset) {
     NDArray array = Npy.read(manager, Fixtures.path(name));
@@ -79,6 +80,18 @@ class NpyGoldenTest {
     assertEquals(DataType.FLOAT32, empty.getDataType());
     assertEquals(new Shape(1, 2, 3, 4), rank4.getShape());
     assertEquals(23 / 8.0, rank4.getDouble(0, 1, 2, 3));
+  }
+
+  @Test
+  void readsFortranOrderRank3InLogicalOrder() {
+    NDArray array = Npy.read(manager, Fixtures.path("f8_fortran_2x3x4.npy"));
+
+    assertEquals(new Shape(2, 3, 4), array.getShape());
+    double[] expected = new double[24];
+    for (int i = 0; i < expected.length; i++) {
+      expected[i] = i;
+    }
+    assertArrayEquals(expected, array.toDoubleArray());
   }
 
   /** numpy and this package write the same header text, padding and data. */

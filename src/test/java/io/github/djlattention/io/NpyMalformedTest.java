@@ -119,6 +119,14 @@ class NpyMalformedTest {
   }
 
   @Test
+  void largeTrailingDataIsReportedWithoutDrainingTheStream() throws IOException {
+    byte[] content = Fixtures.npy(1, GOOD_HEADER, new byte[48 + 100_000]);
+
+    assertContains(
+        "trailing data: header says shape (3, 4) float32 = 48 bytes", readFailure(content));
+  }
+
+  @Test
   void truncatedNumpyFile() throws IOException {
     byte[] numpy = Files.readAllBytes(Fixtures.path("f8_2x3.npy"));
 

@@ -11,6 +11,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -153,6 +154,16 @@ class NpzTest {
     Path file = zipWith("junk.npy", new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
 
     assertTrue(readFailure(file).startsWith("entry 'junk.npy': not a .npy file"));
+  }
+
+  @Test
+  void missingFileIsAnIoFailure() {
+    Path file = dir.resolve("absent.npz");
+
+    UncheckedIOException e =
+        assertThrows(UncheckedIOException.class, () -> Npz.read(manager, file));
+
+    assertEquals(file + ": no such file", e.getMessage());
   }
 
   @Test
