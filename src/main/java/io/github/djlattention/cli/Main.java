@@ -23,6 +23,7 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "djl-attention",
     mixinStandardHelpOptions = true,
+    scope = ScopeType.INHERIT,
     versionProvider = Main.Version.class,
     description = "Self-attention on DJL NDArrays: compute it, export it to ONNX, check it.",
     exitCodeListHeading = "%nExit codes:%n",
@@ -35,7 +36,7 @@ import picocli.CommandLine.Spec;
 public final class Main implements Callable<Integer> {
 
   /** Every subcommand, in the order {@code --help} lists them. Adding a command is one line. */
-  static final List<Class<?>> SUBCOMMANDS = List.of(SeedCommand.class, ComputeCommand.class);
+  static final List<Object> SUBCOMMANDS = List.of(SeedCommand.class, ComputeCommand.class);
 
   @Spec private CommandSpec spec;
 
@@ -86,22 +87,24 @@ public final class Main implements Callable<Integer> {
     if (System.getProperty("ai.djl.offline") == null) {
       System.setProperty("ai.djl.offline", "true");
     }
-    return commandLine(out, err).execute(args);
+    return commandLine(SUBCOMMANDS, out, err).execute(args);
   }
 
   /**
-   * Builds the command line with every subcommand and the shared error policy.
+   * Builds the command line with the given subcommands and the shared error policy.
    *
+   * @param subcommands {@code @Command} classes or instances, normally {@link #SUBCOMMANDS}
    * @param out where results go
    * @param err where errors go
    * @return a fresh command line; one per run
    */
-  static CommandLine commandLine(PrintStream out, PrintStream err) {
+  static CommandLine commandLine(List<?> subcommands, PrintStream out, PrintStream err) {
     Main main = new Main();
     CommandLine commandLine = new CommandLine(main);
-    for (Class<?> subcommand : SUBCOMMANDS) {
+    for (Object subcommand : subcommands) {
       commandLine.addSubcommand(subcommand);
     }
+    // Streams and handlers reach only the subcommands added so far: add them all first.
     ErrorPolicy policy = new ErrorPolicy(main::verbose);
     commandLine.setExecutionExceptionHandler(policy);
     commandLine.setParameterExceptionHandler(policy);
