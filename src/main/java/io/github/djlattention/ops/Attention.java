@@ -1,0 +1,292 @@
+package io.github.djlattention.ops;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+
+/**
+ * Self-attention as a sequence of small, stateless steps over NDArrays, one method per step of the
+ * seed document.
+ *
+ * <table>
+ *   <caption>The seed's PyTorch lines and their Java counterparts</caption>
+ *   <tr><th>PyTorch (seed)</th><th>this class</th></tr>
+ *   <tr><td>{@code torch.matmul(Q, K.T)}</td><td>{@link #dotProductScores(NDArray, NDArray)}</td></tr>
+ *   <tr><td>{@code torch.matmul(Q, K.T) / (d_k ** 0.5)}</td>
+ *       <td>{@link #scaledDotProductScores(NDArray, NDArray)}</td></tr>
+ *   <tr><td>{@code F.softmax(scores, dim=-1)}</td><td>{@link #softmax(NDArray, int)}</td></tr>
+ *   <tr><td>{@code torch.matmul(weights, V)}</td><td>{@link #weightedSum(NDArray, NDArray)}</td></tr>
+ *   <tr><td>all of the above</td><td>{@link #attention(NDArray, NDArray, NDArray)}</td></tr>
+ * </table>
+ *
+ * <p>Shape legend: B batch, H query heads, G key/value heads (H is a multiple of G), S query
+ * length, T key/value length, D query/key head size, Dv value head size. {@code attention} accepts
+ * query, key and value of one rank: (S, D) as in the seed, (B, S, D) for a batch of one head, or
+ * (B, H, S, D) for several heads.
+ *
+ * <p>float32 and float64 are computed in their own precision; float16 and bfloat16 inputs are
+ * computed in float32 and the results cast back.
+ */
+public final class Attention {
+
+  private Attention() {}
+
+  /**
+   * Step 1, {@code torch.matmul(Q, K.T)}: the dot product of every query with every key.
+   *
+   * @param query (…, S, D)
+   * @param key (…, T, D)
+   * @return the scores (…, S, T)
+   * @throws IllegalArgumentException when the ranks or head sizes differ
+   */
+  public static NDArray dotProductScores(NDArray query, NDArray key) {
+    requireSameRank("query", query, "key", key);
+    requireSameLastDim("query", query, "key", key);
+    return query.matMul(key.swapAxes(-1, -2)); // (…, S, D)·(…, D, T) = (…, S, T)
+  }
+
+  /**
+   * Step 2, {@code torch.matmul(Q, K.T) / (d_k ** 0.5)}: dot-product scores divided by √D so that
+   * their variance does not grow with the head size.
+   *
+   * @param query (…, S, D)
+   * @param key (…, T, D)
+   * @return the scaled scores (…, S, T)
+   * @throws IllegalArgumentException when the ranks or head sizes differ
+   */
+  public static NDArray scaledDotProductScores(NDArray query, NDArray key) {
+    return scaledDotProductScores(query, key, defaultScale(query));
+  }
+
+  /**
+   * Step 2 with a caller's scale: {@code torch.matmul(Q, K.T) * scale}.
+   *
+   * @param query (…, S, D)
+   * @param key (…, T, D)
+   * @param scale the factor the scores are multiplied by
+   * @return the scaled scores (…, S, T)
+   * @throws IllegalArgumentException when the ranks or head sizes differ
+   */
+  public static NDArray scaledDotProductScores(NDArray query, NDArray key, double scale) {
+    return dotProductScores(query, key).mul(scale);
+  }
+
+  /**
+   * Step 3, {@code F.softmax(scores, dim=axis)}: turns scores into weights that sum to 1 along
+   * {@code axis}. As in PyTorch, axis 0 normalizes down each column of a matrix, axis 1 (or -1, the
+   * last axis) across each row. Unlike PyTorch, and as the ONNX {@code Attention} operator defines,
+   * a slice whose scores are all −∞ (every key masked) gets zeros, not NaN.
+   *
+   * @param scores the scores
+   * @param axis the axis to normalize; negative counts from the end
+   * @return the weights, shaped like {@code scores}
+   * @throws IllegalArgumentException when the axis is out of range
+   */
+  public static NDArray softmax(NDArray scores, int axis) {
+    int rank = scores.getShape().dimension();
+    if (axis < -rank || axis >= rank) {
+      throw new IllegalArgumentException(
+          "softmax axis " + axis + " is out of range for scores of shape " + scores.getShape());
+    }
+    if (scores.size() == 0) {
+      return scores.duplicate();
+    }
+    NDArray weights = scores.softmax(axis);
+    NDArray rowMax = scores.max(new int[] {axis}, true);
+    NDArray fullyMasked = rowMax.eq(Double.NEGATIVE_INFINITY);
+    if (!fullyMasked.any().getBoolean()) {
+      return weights;
+    }
+    return NDArrays.where(fullyMasked.broadcast(weights.getShape()), weights.zerosLike(), weights);
+  }
+
+  /**
+   * Step 4, {@code torch.matmul(weights, V)}: each query's output is the weighted sum of the
+   * values.
+   *
+   * @param weights (…, S, T)
+   * @param value (…, T, Dv)
+   * @return the output (…, S, Dv)
+   * @throws IllegalArgumentException when the ranks differ or T does not match
+   */
+  public static NDArray weightedSum(NDArray weights, NDArray value) {
+    requireSameRank("weights", weights, "value", value);
+    long t = weights.getShape().get(weights.getShape().dimension() - 1);
+    long tv = value.getShape().get(value.getShape().dimension() - 2);
+    if (t != tv) {
+      throw new IllegalArgumentException(
+          "weights "
+              + weights.getShape()
+              + " cover "
+              + t
+              + " keys but value "
+              + value.getShape()
+              + " has "
+              + tv);
+    }
+    return weights.matMul(value); // (…, S, T)·(…, T, Dv) = (…, S, Dv)
+  }
+
+  /**
+   * The whole scaled dot-product attention with default options: softmax(Q·Kᵀ/√D)·V.
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @return the output and the weights
+   * @throws IllegalArgumentException when the shapes or dtypes do not fit together
+   */
+  public static AttentionResult attention(NDArray query, NDArray key, NDArray value) {
+    return attention(query, key, value, AttentionOptions.defaults());
+  }
+
+  /**
+   * The whole attention: scale, softcap, mask, causal mask, softmax and weighted sum.
+   *
+   * <p>With several heads, H must be a multiple of G; query head h reads key/value head h / (H/G)
+   * (grouped-query attention). Key and value may be longer or shorter than the query. Intermediate
+   * arrays are freed before this method returns; the results belong to the query's manager.
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @param options the mask, causal flag, scale, softcap and whether to return the weights
+   * @return the output (…, S, Dv) and, if requested, the weights (…, S, T)
+   * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
+   */
+  public static AttentionResult attention(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    AttentionShape shape = AttentionShape.of(query, key, value);
+    NDArray mask = options.mask();
+    Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
+    NDManager parent = query.getManager();
+    try (NDManager scope = parent.newSubManager()) {
+      attachDistinct(scope, query, key, value, mask);
+      DataType dtype = query.getDataType();
+      DataType computeType = computeType(dtype);
+      NDArray q = query.toType(computeType, false).reshape(shape.query4d()); // (B, H, S, D)
+      NDArray k = key.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
+      NDArray v = value.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)
+      double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
+
+      NDArray scores = groupedScores(q, k, shape).mul(scale); // (B, H, S, T)
+      if (options.softcap() != null) {
+        double cap = options.softcap();
+        scores = scores.div(cap).tanh().mul(cap);
+      }
+      if (mask != null) {
+        scores = applyMask(scores, mask.reshape(mask4d), computeType);
+      }
+      if (options.causal()) {
+        scores = applyCausal(scores, shape.queryLength(), shape.keyLength());
+      }
+      NDArray weights = softmax(scores, -1); // (B, H, S, T)
+      NDArray output = groupedWeightedSum(weights, v, shape); // (B, H, S, Dv)
+
+      output = output.reshape(shape.outputShape()).toType(dtype, false);
+      output.attach(parent);
+      if (!options.returnWeights()) {
+        return new AttentionResult(output, null);
+      }
+      weights = weights.reshape(shape.weightsShape()).toType(dtype, false);
+      weights.attach(parent);
+      return new AttentionResult(output, weights);
+    }
+  }
+
+  /** Returns 1/√D for a query whose last axis is D. */
+  static double defaultScale(NDArray query) {
+    Shape shape = query.getShape();
+    return 1.0 / Math.sqrt(shape.get(shape.dimension() - 1));
+  }
+
+  /** Scores of every query head against the key head it reads, without copying K per head. */
+  private static NDArray groupedScores(NDArray q, NDArray k, AttentionShape shape) {
+    // Query heads h = g·(H/G) + j share key head g: fold the H/G heads into the rows.
+    NDArray grouped = q.reshape(shape.groupedQuery()); // (B, G, H/G·S, D)
+    NDArray scores = grouped.matMul(k.swapAxes(-1, -2)); // (B, G, H/G·S, T)
+    return scores.reshape(shape.scores4d()); // (B, H, S, T)
+  }
+
+  private static NDArray groupedWeightedSum(NDArray weights, NDArray v, AttentionShape shape) {
+    NDArray grouped = weights.reshape(shape.groupedWeights()); // (B, G, H/G·S, T)
+    NDArray output = grouped.matMul(v); // (B, G, H/G·S, Dv)
+    return output.reshape(shape.output4d()); // (B, H, S, Dv)
+  }
+
+  private static NDArray applyMask(NDArray scores, NDArray mask, DataType computeType) {
+    if (mask.getDataType() == DataType.BOOLEAN) {
+      NDArray minusInf =
+          scores.getManager().create(Float.NEGATIVE_INFINITY).toType(computeType, false);
+      return NDArrays.where(mask.broadcast(scores.getShape()), scores, minusInf);
+    }
+    return scores.add(mask.toType(computeType, false));
+  }
+
+  private static NDArray applyCausal(NDArray scores, long queryLength, long keyLength) {
+    NDManager manager = scores.getManager();
+    NDArray rows = manager.arange(queryLength).reshape(queryLength, 1); // (S, 1)
+    NDArray cols = manager.arange(keyLength).reshape(1, keyLength); // (1, T)
+    NDArray visible = cols.lte(rows); // (S, T): key j ≤ query i
+    NDArray minusInf = manager.create(Float.NEGATIVE_INFINITY).toType(scores.getDataType(), false);
+    return NDArrays.where(visible.broadcast(scores.getShape()), scores, minusInf);
+  }
+
+  private static DataType computeType(DataType dtype) {
+    switch (dtype) {
+      case FLOAT32:
+      case FLOAT64:
+        return dtype;
+      case FLOAT16:
+      case BFLOAT16:
+        return DataType.FLOAT32;
+      default:
+        throw new IllegalArgumentException(
+            "attention needs float16, bfloat16, float32 or float64 inputs, got " + dtype);
+    }
+  }
+
+  private static void attachDistinct(NDManager scope, NDArray... arrays) {
+    Set<NDArray> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+    for (NDArray array : arrays) {
+      if (array != null && seen.add(array)) {
+        array.tempAttach(scope);
+      }
+    }
+  }
+
+  static void requireSameRank(String aName, NDArray a, String bName, NDArray b) {
+    if (a.getShape().dimension() != b.getShape().dimension()) {
+      throw new IllegalArgumentException(
+          aName + " " + a.getShape() + " and " + bName + " " + b.getShape() + " differ in rank");
+    }
+    if (a.getShape().dimension() < 2) {
+      throw new IllegalArgumentException(
+          aName + " " + a.getShape() + " needs at least 2 dimensions (…, length, size)");
+    }
+  }
+
+  private static void requireSameLastDim(String aName, NDArray a, String bName, NDArray b) {
+    long da = a.getShape().get(a.getShape().dimension() - 1);
+    long db = b.getShape().get(b.getShape().dimension() - 1);
+    if (da != db) {
+      throw new IllegalArgumentException(
+          aName
+              + " "
+              + a.getShape()
+              + " and "
+              + bName
+              + " "
+              + b.getShape()
+              + " differ in head size: "
+              + da
+              + " vs "
+              + db);
+    }
+  }
+}

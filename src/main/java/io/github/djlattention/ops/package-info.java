@@ -1,0 +1,9 @@
+/**
+ * Functional self-attention over DJL {@link ai.djl.ndarray.NDArray}s.
+ *
+ * <p>{@link io.github.djlattention.ops.Attention} holds one static method per step of the seed
+ * document (dot-product scores, scaling, softmax, weighted sum of V) and the whole attention with
+ * masks, causal masking, grouped-query heads and softcap, configured by {@link
+ * io.github.djlattention.ops.AttentionOptions}.
+ */
+package io.github.djlattention.ops;

@@ -1,0 +1,197 @@
+package io.github.djlattention.reference;
+
+import java.util.Arrays;
+
+/**
+ * Scaled dot-product attention in plain loops over {@code double} arrays, with no library
+ * underneath: the control that the NDArray implementations are compared with.
+ *
+ * <p>All tensors are row-major (C order) and four-dimensional: query (B, H, S, D), key (B, G, T,
+ * D), value (B, G, T, Dv), with H a multiple of G; query head h reads key/value head h / (H/G). The
+ * optional additive mask broadcasts to (B, H, S, T) by the NumPy rules (each of its 4 sizes is 1 or
+ * the full size). The steps follow the ONNX {@code Attention} operator: scale, softcap, mask,
+ * causal mask, softmax (a fully masked row gives zero weights), weighted sum.
+ */
+public final class ReferenceAttention {
+
+  private ReferenceAttention() {}
+
+  /**
+   * A row-major tensor of doubles.
+   *
+   * @param data the elements in C order
+   * @param shape the sizes, outermost first
+   */
+  public record Tensor(double[] data, int[] shape) {
+
+    /**
+     * Validates that {@code data} holds exactly the elements {@code shape} describes.
+     *
+     * @throws IllegalArgumentException when the sizes disagree
+     */
+    public Tensor {
+      long size = 1;
+      for (int dim : shape) {
+        if (dim < 0) {
+          throw new IllegalArgumentException("negative size in shape " + Arrays.toString(shape));
+        }
+        size *= dim;
+      }
+      if (size != data.length) {
+        throw new IllegalArgumentException(
+            "shape " + Arrays.toString(shape) + " needs " + size + " elements, got " + data.length);
+      }
+    }
+
+    /** Returns the element at a 4-D index, broadcasting any axis of size 1. */
+    double at(int b, int h, int i, int j) {
+      int bb = shape[0] == 1 ? 0 : b;
+      int hh = shape[1] == 1 ? 0 : h;
+      int ii = shape[2] == 1 ? 0 : i;
+      int jj = shape[3] == 1 ? 0 : j;
+      return data[((bb * shape[1] + hh) * shape[2] + ii) * shape[3] + jj];
+    }
+  }
+
+  /**
+   * The attention output and weights.
+   *
+   * @param output (B, H, S, Dv)
+   * @param weights (B, H, S, T)
+   */
+  public record Result(Tensor output, Tensor weights) {}
+
+  /**
+   * Settings of the reference attention.
+   *
+   * @param mask an additive mask broadcastable to (B, H, S, T), −∞ where a key is masked, or null
+   * @param causal whether query i sees only keys j ≤ i
+   * @param scale the score factor, or null for 1/√D
+   * @param softcap the softcap c (scores become c·tanh(scores/c)), or null for none
+   */
+  public record Options(Tensor mask, boolean causal, Double scale, Double softcap) {
+
+    /** No mask, not causal, scale 1/√D, no softcap. */
+    public static Options defaults() {
+      return new Options(null, false, null, null);
+    }
+
+    /**
+     * Turns a boolean mask (true = the key takes part) into the additive mask this class takes.
+     *
+     * @param keep the mask elements in C order
+     * @param shape its 4-D shape, broadcastable to (B, H, S, T)
+     * @return 0 where {@code keep} is true, −∞ where it is false
+     */
+    public static Tensor additive(boolean[] keep, int[] shape) {
+      double[] bias = new double[keep.length];
+      for (int n = 0; n < keep.length; n++) {
+        bias[n] = keep[n] ? 0 : Double.NEGATIVE_INFINITY;
+      }
+      return new Tensor(bias, shape);
+    }
+  }
+
+  /**
+   * Computes attention in float64.
+   *
+   * @param query (B, H, S, D)
+   * @param key (B, G, T, D)
+   * @param value (B, G, T, Dv)
+   * @param options the mask, causal flag, scale and softcap
+   * @return the output and the weights
+   * @throws IllegalArgumentException when the shapes do not fit together
+   */
+  public static Result attention(Tensor query, Tensor key, Tensor value, Options options) {
+    int[] qs = query.shape();
+    int[] ks = key.shape();
+    int[] vs = value.shape();
+    if (qs.length != 4 || ks.length != 4 || vs.length != 4) {
+      throw new IllegalArgumentException("the reference takes 4-D (B, H, S, D) tensors");
+    }
+    int batch = qs[0];
+    int heads = qs[1];
+    int queryLength = qs[2];
+    int headSize = qs[3];
+    int kvHeads = ks[1];
+    int keyLength = ks[2];
+    int valueSize = vs[3];
+    if (ks[0] != batch
+        || vs[0] != batch
+        || ks[3] != headSize
+        || vs[1] != kvHeads
+        || vs[2] != keyLength
+        || kvHeads == 0
+        || heads % kvHeads != 0) {
+      throw new IllegalArgumentException(
+          "shapes do not fit: query "
+              + Arrays.toString(qs)
+              + ", key "
+              + Arrays.toString(ks)
+              + ", value "
+              + Arrays.toString(vs));
+    }
+    double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(headSize);
+    int group = heads / kvHeads;
+
+    double[] output = new double[batch * heads * queryLength * valueSize];
+    double[] weights = new double[batch * heads * queryLength * keyLength];
+    double[] row = new double[keyLength];
+    for (int b = 0; b < batch; b++) {
+      for (int h = 0; h < heads; h++) {
+        int g = h / group;
+        for (int i = 0; i < queryLength; i++) {
+          // scores of query i against every key j
+          for (int j = 0; j < keyLength; j++) {
+            double dot = 0;
+            for (int d = 0; d < headSize; d++) {
+              dot += at(query, b, h, i, d) * at(key, b, g, j, d);
+            }
+            double score = dot * scale;
+            if (options.softcap() != null) {
+              score = options.softcap() * Math.tanh(score / options.softcap());
+            }
+            if (options.mask() != null) {
+              score += options.mask().at(b, h, i, j);
+            }
+            if (options.causal() && j > i) {
+              score = Double.NEGATIVE_INFINITY;
+            }
+            row[j] = score;
+          }
+          // softmax over the keys; a row with every key masked gets zeros
+          double max = Double.NEGATIVE_INFINITY;
+          for (int j = 0; j < keyLength; j++) {
+            max = Math.max(max, row[j]);
+          }
+          double sum = 0;
+          for (int j = 0; j < keyLength; j++) {
+            row[j] = max == Double.NEGATIVE_INFINITY ? 0 : Math.exp(row[j] - max);
+            sum += row[j];
+          }
+          int weightsBase = ((b * heads + h) * queryLength + i) * keyLength;
+          for (int j = 0; j < keyLength; j++) {
+            weights[weightsBase + j] = sum == 0 ? 0 : row[j] / sum;
+          }
+          // weighted sum of the values
+          int outputBase = ((b * heads + h) * queryLength + i) * valueSize;
+          for (int e = 0; e < valueSize; e++) {
+            double acc = 0;
+            for (int j = 0; j < keyLength; j++) {
+              acc += weights[weightsBase + j] * at(value, b, g, j, e);
+            }
+            output[outputBase + e] = acc;
+          }
+        }
+      }
+    }
+    return new Result(
+        new Tensor(output, new int[] {batch, heads, queryLength, valueSize}),
+        new Tensor(weights, new int[] {batch, heads, queryLength, keyLength}));
+  }
+
+  private static double at(Tensor t, int b, int h, int i, int d) {
+    int[] s = t.shape();
+    return t.data()[((b * s[1] + h) * s[2] + i) * s[3] + d];
+  }
+}
