@@ -1,5 +1,6 @@
 package io.github.djlattention.cli;
 
+import ai.djl.engine.EngineException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -21,7 +22,7 @@ import picocli.CommandLine.ParseResult;
  * and the stack trace only with {@code --verbose}. Usage errors and bad input ({@link
  * IllegalArgumentException}, {@link UncheckedIOException}, {@link IOException} such as a missing
  * file, picocli's {@link ParameterException}) exit {@link ExitCodes#BAD_INPUT}; anything else exits
- * {@link ExitCodes#FAILURE} and the line names the exception class.
+ * {@link ExitCodes#FAILURE} and the line names the exception class and its root cause.
  */
 final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExceptionHandler {
 
@@ -49,7 +50,14 @@ final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExcepti
     boolean badInput = isBadInput(ex);
     String message = describe(ex);
     if (!badInput) {
-      message = ex.getClass().getSimpleName() + ": " + message;
+      message = ex.getClass().getSimpleName() + ": " + message + rootCause(ex);
+      if (ex instanceof EngineException) {
+        message +=
+            "; DJL could not load the PyTorch native library: is pytorch-native-cpu in lib/?"
+                + " (ai.djl.offline="
+                + System.getProperty("ai.djl.offline")
+                + ")";
+      }
       if (!verbose.getAsBoolean()) {
         message += " (--verbose prints the stack trace)";
       }
@@ -64,6 +72,21 @@ final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExcepti
         || ex instanceof UncheckedIOException
         || ex instanceof IOException
         || ex instanceof ParameterException;
+  }
+
+  /** Names the innermost cause, which often says more than the exception itself. */
+  private static String rootCause(Throwable ex) {
+    Throwable root = ex;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    return root == ex
+        ? ""
+        : " (caused by "
+            + root.getClass().getSimpleName()
+            + ": "
+            + oneLine(root.getMessage(), root)
+            + ")";
   }
 
   private static String describe(Throwable ex) {

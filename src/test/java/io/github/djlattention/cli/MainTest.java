@@ -140,7 +140,7 @@ class MainTest {
         case "bad":
           throw new IllegalArgumentException("bad value 42");
         case "bug":
-          throw new IllegalStateException("broken");
+          throw new IllegalStateException("broken", new java.io.IOException("disk on fire"));
         case "check":
           return ExitCodes.CHECK_FAILED;
         default:
