@@ -8,7 +8,6 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.util.Arrays;
-import java.util.function.BooleanSupplier;
 import picocli.CommandLine;
 import picocli.CommandLine.IExecutionExceptionHandler;
 import picocli.CommandLine.IParameterExceptionHandler;
@@ -26,20 +25,12 @@ import picocli.CommandLine.ParseResult;
  */
 final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExceptionHandler {
 
-  private final BooleanSupplier verbose;
-
-  /**
-   * Creates the policy.
-   *
-   * @param verbose says whether {@code --verbose} was given (read when an error is handled)
-   */
-  ErrorPolicy(BooleanSupplier verbose) {
-    this.verbose = verbose;
-  }
-
   @Override
   public int handleParseException(ParameterException ex, String[] args) {
-    boolean showTrace = verbose.getAsBoolean() || Arrays.asList(args).contains("--verbose");
+    // The parse failed, so its result may be incomplete: look at the raw arguments too.
+    boolean showTrace =
+        Main.verbose(ex.getCommandLine().getCommandSpec())
+            || Arrays.asList(args).contains(Main.VERBOSE);
     report(ex.getCommandLine(), oneLine(ex.getMessage(), ex), ex, showTrace);
     return ExitCodes.BAD_INPUT;
   }
@@ -47,6 +38,7 @@ final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExcepti
   @Override
   public int handleExecutionException(
       Exception ex, CommandLine commandLine, ParseResult parseResult) {
+    boolean verbose = Main.verbose(commandLine.getCommandSpec());
     boolean badInput = isBadInput(ex);
     String message = describe(ex);
     if (!badInput) {
@@ -58,11 +50,11 @@ final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExcepti
                 + System.getProperty("ai.djl.offline")
                 + ")";
       }
-      if (!verbose.getAsBoolean()) {
+      if (!verbose) {
         message += " (--verbose prints the stack trace)";
       }
     }
-    report(commandLine, message, ex, verbose.getAsBoolean());
+    report(commandLine, message, ex, verbose);
     return badInput ? ExitCodes.BAD_INPUT : ExitCodes.FAILURE;
   }
 

@@ -8,9 +8,10 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.Spec;
 
 /**
@@ -23,7 +24,6 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "djl-attention",
     mixinStandardHelpOptions = true,
-    scope = ScopeType.INHERIT,
     versionProvider = Main.Version.class,
     description = "Self-attention on DJL NDArrays: compute it, export it to ONNX, check it.",
     exitCodeListHeading = "%nExit codes:%n",
@@ -38,27 +38,16 @@ public final class Main implements Callable<Integer> {
   /** Every subcommand, in the order {@code --help} lists them. Adding a command is one line. */
   static final List<Object> SUBCOMMANDS = List.of(SeedCommand.class, ComputeCommand.class);
 
+  /** The shared option: every command accepts it; {@link ErrorPolicy} reads it. */
+  static final String VERBOSE = "--verbose";
+
+  private static final String VERBOSE_DESCRIPTION =
+      "Print more detail; on failure, print the stack trace too.";
+
   @Spec private CommandSpec spec;
 
+  @Option(names = VERBOSE, description = VERBOSE_DESCRIPTION)
   private boolean verbose;
-
-  /**
-   * The shared {@code --verbose} option: accepted by the top command and by every subcommand.
-   *
-   * @param verbose whether to print details and, on failure, the stack trace
-   */
-  @Option(
-      names = "--verbose",
-      scope = ScopeType.INHERIT,
-      description = "Print more detail; on failure, print the stack trace too.")
-  void setVerbose(boolean verbose) {
-    this.verbose = verbose;
-  }
-
-  /** Returns whether {@code --verbose} was given anywhere on the command line. */
-  boolean verbose() {
-    return verbose;
-  }
 
   /** Without a subcommand there is nothing to do: a usage error. */
   @Override
@@ -99,18 +88,47 @@ public final class Main implements Callable<Integer> {
    * @return a fresh command line; one per run
    */
   static CommandLine commandLine(List<?> subcommands, PrintStream out, PrintStream err) {
-    Main main = new Main();
-    CommandLine commandLine = new CommandLine(main);
+    CommandLine commandLine = new CommandLine(new Main());
     for (Object subcommand : subcommands) {
-      commandLine.addSubcommand(subcommand);
+      commandLine.addSubcommand(withSharedOptions(new CommandLine(subcommand)));
     }
     // Streams and handlers reach only the subcommands added so far: add them all first.
-    ErrorPolicy policy = new ErrorPolicy(main::verbose);
+    ErrorPolicy policy = new ErrorPolicy();
     commandLine.setExecutionExceptionHandler(policy);
     commandLine.setParameterExceptionHandler(policy);
     commandLine.setOut(writer(out));
     commandLine.setErr(writer(err));
     return commandLine;
+  }
+
+  /**
+   * Gives a subcommand {@code --help}, {@code --version} and {@code --verbose} unless it declares
+   * them itself. A subcommand reads {@code --verbose} with {@link #verbose(CommandSpec)}.
+   */
+  private static CommandLine withSharedOptions(CommandLine subcommand) {
+    CommandSpec spec = subcommand.getCommandSpec();
+    spec.mixinStandardHelpOptions(true);
+    if (!spec.optionsMap().containsKey(VERBOSE)) {
+      spec.addOption(
+          OptionSpec.builder(VERBOSE).type(boolean.class).description(VERBOSE_DESCRIPTION).build());
+    }
+    return subcommand;
+  }
+
+  /**
+   * Returns whether {@code --verbose} was given, before or after the subcommand's name.
+   *
+   * @param spec the spec of any command in this command line (a subcommand's {@code @Spec})
+   * @return true when the last parse matched {@code --verbose} on any command
+   */
+  static boolean verbose(CommandSpec spec) {
+    ParseResult result = spec.root().commandLine().getParseResult();
+    for (; result != null; result = result.subcommand()) {
+      if (result.hasMatchedOption(VERBOSE)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static PrintWriter writer(PrintStream stream) {

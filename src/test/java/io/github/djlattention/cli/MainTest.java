@@ -128,9 +128,15 @@ class MainTest {
         .toList();
   }
 
-  /** A subcommand that fails on demand, to exercise the error policy. */
-  @Command(name = "throws")
+  /**
+   * A subcommand that fails on demand, to exercise the error policy. Like a command written without
+   * knowing of the shared options, it declares its own help options and {@code --verbose}.
+   */
+  @Command(name = "throws", mixinStandardHelpOptions = true)
   static final class ThrowingCommand implements Callable<Integer> {
+    @CommandLine.Option(names = "--verbose")
+    private boolean verbose;
+
     @CommandLine.Parameters(index = "0")
     private String what;
 
