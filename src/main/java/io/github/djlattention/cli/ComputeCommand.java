@@ -31,7 +31,7 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "compute",
     description = {
-      "Computes attention on .npy arrays; writes output and weights to an .npz file.",
+      "Computes attention on .npy arrays into an .npz of output and weights.",
       "q, k, v share a rank: (S, D), (B, S, D) or (B, H, S, D); k and v may have",
       "fewer heads than q (grouped-query attention) if their count divides q's.",
       "The .npz holds 'output' (..., S, Dv) and 'weights' (..., S, T)."
