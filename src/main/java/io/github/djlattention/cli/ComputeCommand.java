@@ -145,6 +145,18 @@ final class ComputeCommand implements Callable<Integer> {
               k.getShape(),
               v.getShape(),
               settings());
+      if (Main.verbose(spec)) {
+        long headSize = q.getShape().get(q.getShape().dimension() - 1);
+        spec.commandLine()
+            .getOut()
+            .printf(
+                "engine %s %s on %s; scale used %s; output and weights in %s%n",
+                manager.getEngine().getEngineName(),
+                manager.getEngine().getVersion(),
+                manager.getDevice(),
+                scale != null ? scale : 1.0 / Math.sqrt(headSize),
+                out.toAbsolutePath());
+      }
     }
     return ExitCodes.OK;
   }

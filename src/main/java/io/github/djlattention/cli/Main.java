@@ -35,14 +35,23 @@ import picocli.CommandLine.Spec;
     })
 public final class Main implements Callable<Integer> {
 
-  /** Every subcommand, in the order {@code --help} lists them. Adding a command is one line. */
-  static final List<Object> SUBCOMMANDS = List.of(SeedCommand.class, ComputeCommand.class);
+  /**
+   * Every subcommand ({@code @Command} classes), in the order {@code --help} lists them. Adding a
+   * command is adding its line here; it gets {@code --help}, {@code --version}, {@code --verbose}
+   * and the error policy from {@link #commandLine}.
+   */
+  static final List<Object> SUBCOMMANDS =
+      List.of(
+          new Object[] {
+            SeedCommand.class, // the seed document's walk-through
+            ComputeCommand.class, // attention on .npy files, into an .npz
+          });
 
   /** The shared option: every command accepts it; {@link ErrorPolicy} reads it. */
   static final String VERBOSE = "--verbose";
 
   private static final String VERBOSE_DESCRIPTION =
-      "Print more detail; on failure, print the stack trace too.";
+      "Print more detail; on failure, also print the stack trace.";
 
   @Spec private CommandSpec spec;
 

@@ -16,6 +16,7 @@ import io.github.djlattention.reference.ReferenceAttention.Options;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
 import io.github.djlattention.testing.TestTensors;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
@@ -56,7 +57,7 @@ class ComputeCommandTest {
     CliRun run = compute(seedArgs(out, "--scale", "1"));
     Map<String, NDArray> expected = Npz.read(manager, SEED.resolve("expected.npz"));
     Map<String, NDArray> actual = Npz.read(manager, out);
-    assertEquals(java.util.List.of("output", "weights"), java.util.List.copyOf(actual.keySet()));
+    assertEquals(List.of("output", "weights"), List.copyOf(actual.keySet()));
     assertEquals(new Shape(3, 3), actual.get("weights").getShape());
     assertEquals(DataType.FLOAT32, actual.get("weights").getDataType());
     assertClose(
@@ -96,6 +97,28 @@ class ComputeCommandTest {
         run.out().startsWith("wrote " + out + ": output (3, 3), weights (3, 3), float32"),
         run::toString);
     assertEquals("", run.err());
+  }
+
+  @Test
+  void verboseAddsALineWithTheEngineAndTheScaleUsed() {
+    CliRun run = compute(seedArgs(dir.resolve("out.npz"), "--verbose"));
+    List<String> lines = run.out().lines().toList();
+    assertEquals(2, lines.size(), run::toString);
+    assertTrue(lines.get(1).startsWith("engine PyTorch "), run::toString);
+    assertTrue(lines.get(1).contains("scale used 0.5;"), run::toString);
+  }
+
+  @Test
+  void float16InputsGiveFloat16Outputs() {
+    Case c = new Case(new Random(15), new int[] {3, 4}, new int[] {5, 4}, new int[] {5, 2});
+    c.writeAs(DataType.FLOAT16);
+    Path out = dir.resolve("f16.npz");
+    compute(c.args(out));
+    Map<String, NDArray> actual = Npz.read(manager, out);
+    assertEquals(DataType.FLOAT16, actual.get("weights").getDataType());
+    ReferenceAttention.Result expected =
+        ReferenceAttention.attention(c.q4(), c.k4(), c.v4(), Options.defaults());
+    assertClose("weights", expected.weights().data(), doubles(actual.get("weights")), 2e-3, 0);
   }
 
   @Test
