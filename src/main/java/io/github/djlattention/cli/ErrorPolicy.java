@@ -45,10 +45,10 @@ final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExcepti
       message = ex.getClass().getSimpleName() + ": " + message + rootCause(ex);
       if (ex instanceof EngineException) {
         message +=
-            "; DJL could not load the PyTorch native library: is pytorch-native-cpu in lib/?"
-                + " (ai.djl.offline="
+            "; check that lib/ holds the PyTorch native jar (pytorch-native-cpu):"
+                + " ai.djl.offline="
                 + System.getProperty("ai.djl.offline")
-                + ")";
+                + " forbids downloading it";
       }
       if (!verbose) {
         message += " (--verbose prints the stack trace)";
