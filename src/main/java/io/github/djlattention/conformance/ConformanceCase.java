@@ -1,0 +1,36 @@
+package io.github.djlattention.conformance;
+
+import ai.djl.ndarray.NDManager;
+
+/** One conformance case: a named input set with the oracle's expected outputs. */
+public interface ConformanceCase {
+
+  /**
+   * A unique name within the suite.
+   *
+   * @return the name
+   */
+  String name();
+
+  /**
+   * The group the console table aggregates this case into, e.g. {@code kv-cache}.
+   *
+   * @return the group
+   */
+  String group();
+
+  /**
+   * The element type of the case's main inputs, e.g. {@code float32}.
+   *
+   * @return the type name
+   */
+  String dataType();
+
+  /**
+   * The oracle's outputs.
+   *
+   * @param manager owns the returned arrays
+   * @return the expected outputs, and the oracle's attention weights if known
+   */
+  CaseOutputs expected(NDManager manager);
+}

@@ -1,0 +1,150 @@
+package io.github.djlattention.conformance;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Predicate;
+
+/** Runs a suite: every implementation on every case, compared output by output with the oracle. */
+public final class ConformanceRunner {
+
+  private final NDManager manager;
+  private final ProgressListener progress;
+  private final Predicate<String> caseFilter;
+
+  /**
+   * Creates a runner.
+   *
+   * @param manager parent manager; each case runs in its own sub-manager, closed afterwards
+   * @param progress told after each case
+   * @param caseFilter selects cases by name; others are skipped
+   */
+  public ConformanceRunner(
+      NDManager manager, ProgressListener progress, Predicate<String> caseFilter) {
+    this.manager = manager;
+    this.progress = progress;
+    this.caseFilter = caseFilter;
+  }
+
+  /**
+   * Creates a runner over all cases without progress output.
+   *
+   * @param manager parent manager
+   */
+  public ConformanceRunner(NDManager manager) {
+    this(manager, ProgressListener.NONE, name -> true);
+  }
+
+  /**
+   * Runs one suite.
+   *
+   * @param suite the suite
+   * @param <C> its case type
+   * @return the results
+   */
+  public <C extends ConformanceCase> SuiteResult run(ConformanceSuite<C> suite) {
+    List<C> cases = suite.cases();
+    List<CaseResult> results = new ArrayList<>();
+    for (C testCase : cases) {
+      CaseResult result =
+          caseFilter.test(testCase.name())
+              ? runCase(suite, testCase)
+              : new CaseResult(
+                  testCase.name(),
+                  testCase.group(),
+                  testCase.dataType(),
+                  null,
+                  List.of(),
+                  Verdict.skipped("not selected"),
+                  List.of());
+      results.add(result);
+      progress.caseFinished(suite.name(), results.size(), cases.size(), result);
+    }
+    return new SuiteResult(
+        suite.name(),
+        suite.oracleName(),
+        suite.project().name(),
+        suite.others().stream().map(Implementation::name).toList(),
+        results);
+  }
+
+  private <C extends ConformanceCase> CaseResult runCase(ConformanceSuite<C> suite, C testCase) {
+    try (NDManager caseManager = manager.newSubManager()) {
+      CaseOutputs expected = testCase.expected(caseManager);
+      List<Heatmap> heatmaps = new ArrayList<>();
+      expected.weights().ifPresent(w -> heatmaps.add(Heatmap.firstSlice(suite.oracleName(), w)));
+      ImplementationResult project =
+          runOne(suite.project(), testCase, expected, caseManager, heatmaps);
+      List<ImplementationResult> others = new ArrayList<>();
+      for (Implementation<C> other : suite.others()) {
+        others.add(runOne(other, testCase, expected, caseManager, heatmaps));
+      }
+      addDifferences(suite, heatmaps);
+      return new CaseResult(
+          testCase.name(),
+          testCase.group(),
+          testCase.dataType(),
+          project,
+          others,
+          Verdict.of(suite.oracleName(), project, others),
+          heatmaps);
+    }
+  }
+
+  private static <C extends ConformanceCase> ImplementationResult runOne(
+      Implementation<C> implementation,
+      C testCase,
+      CaseOutputs expected,
+      NDManager caseManager,
+      List<Heatmap> heatmaps) {
+    CaseOutputs actual;
+    try {
+      actual = implementation.run(testCase, caseManager);
+    } catch (RuntimeException e) {
+      String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+      return new ImplementationResult(
+          implementation.name(),
+          expected.outputs().entrySet().stream()
+              .map(entry -> Comparison.missing(entry.getKey(), entry.getValue(), "not computed"))
+              .toList(),
+          Optional.of(firstLine(message)));
+    }
+    List<Comparison> comparisons = new ArrayList<>();
+    for (Map.Entry<String, NDArray> entry : expected.outputs().entrySet()) {
+      NDArray produced = actual.outputs().get(entry.getKey());
+      comparisons.add(
+          produced == null
+              ? Comparison.missing(entry.getKey(), entry.getValue(), "output not produced")
+              : Comparison.compare(entry.getKey(), entry.getValue(), produced));
+    }
+    actual.weights().ifPresent(w -> heatmaps.add(Heatmap.firstSlice(implementation.name(), w)));
+    return new ImplementationResult(implementation.name(), comparisons, Optional.empty());
+  }
+
+  /** Adds "project - other" maps for each other implementation that exposed its weights. */
+  private static void addDifferences(ConformanceSuite<?> suite, List<Heatmap> heatmaps) {
+    String project = suite.project().name();
+    Optional<Heatmap> projectMap =
+        heatmaps.stream().filter(h -> h.title().equals(project)).findFirst();
+    if (projectMap.isEmpty()) {
+      return;
+    }
+    List<Heatmap> differences = new ArrayList<>();
+    for (Heatmap map : heatmaps) {
+      if (!map.title().equals(project)
+          && map.rows() == projectMap.get().rows()
+          && map.columns() == projectMap.get().columns()) {
+        differences.add(projectMap.get().minus(project + " - " + map.title(), map));
+      }
+    }
+    heatmaps.addAll(differences);
+  }
+
+  private static String firstLine(String message) {
+    int newline = message.indexOf('\n');
+    return newline < 0 ? message : message.substring(0, newline);
+  }
+}

@@ -1,0 +1,47 @@
+package io.github.djlattention.conformance;
+
+import java.util.List;
+
+/**
+ * A named list of cases with an oracle (the cases' expected outputs), the project's implementation,
+ * and other implementations compared for information.
+ *
+ * @param <C> the case type
+ */
+public interface ConformanceSuite<C extends ConformanceCase> {
+
+  /**
+   * The suite's name, e.g. {@code onnx-attention}.
+   *
+   * @return the name
+   */
+  String name();
+
+  /**
+   * The name of the oracle whose outputs the cases hold, e.g. {@code onnx-reference}.
+   *
+   * @return the oracle's name
+   */
+  String oracleName();
+
+  /**
+   * The cases, in report order.
+   *
+   * @return the cases
+   */
+  List<C> cases();
+
+  /**
+   * The project's implementation: the suite passes when it agrees with the oracle on every case.
+   *
+   * @return the implementation under test
+   */
+  Implementation<C> project();
+
+  /**
+   * Other implementations whose agreement is recorded as findings, not failures.
+   *
+   * @return the other implementations, possibly empty
+   */
+  List<Implementation<C>> others();
+}

@@ -1,0 +1,77 @@
+package io.github.djlattention.conformance;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The ONNX {@code Attention} operator's own backend test cases, checked against the outputs of the
+ * ONNX reference implementation.
+ */
+public final class OnnxAttentionSuite implements ConformanceSuite<OnnxAttentionCase> {
+
+  /** The suite's name. */
+  public static final String NAME = "onnx-attention";
+
+  /** The oracle's name: the ONNX project's reference implementation. */
+  public static final String ORACLE = "onnx-reference";
+
+  private final List<OnnxAttentionCase> cases;
+  private final Implementation<OnnxAttentionCase> project;
+  private final List<Implementation<OnnxAttentionCase>> others;
+
+  /**
+   * Creates the suite.
+   *
+   * @param cases the cases
+   * @param project the project's implementation
+   * @param others other implementations, e.g. ONNX Runtime
+   */
+  public OnnxAttentionSuite(
+      List<OnnxAttentionCase> cases,
+      Implementation<OnnxAttentionCase> project,
+      List<Implementation<OnnxAttentionCase>> others) {
+    this.cases = List.copyOf(cases);
+    this.project = project;
+    this.others = List.copyOf(others);
+  }
+
+  /**
+   * Loads the cases from a directory.
+   *
+   * @param directory the case directory, e.g. {@link OnnxAttentionCases#DEFAULT_DIRECTORY}
+   * @param project the project's implementation
+   * @param others other implementations
+   * @return the suite
+   */
+  public static OnnxAttentionSuite load(
+      Path directory,
+      Implementation<OnnxAttentionCase> project,
+      List<Implementation<OnnxAttentionCase>> others) {
+    return new OnnxAttentionSuite(OnnxAttentionCases.load(directory), project, others);
+  }
+
+  @Override
+  public String name() {
+    return NAME;
+  }
+
+  @Override
+  public String oracleName() {
+    return ORACLE;
+  }
+
+  @Override
+  public List<OnnxAttentionCase> cases() {
+    return cases;
+  }
+
+  @Override
+  public Implementation<OnnxAttentionCase> project() {
+    return project;
+  }
+
+  @Override
+  public List<Implementation<OnnxAttentionCase>> others() {
+    return others;
+  }
+}

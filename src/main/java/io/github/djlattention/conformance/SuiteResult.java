@@ -1,0 +1,79 @@
+package io.github.djlattention.conformance;
+
+import java.util.List;
+
+/**
+ * The outcome of one suite.
+ *
+ * @param name the suite's name
+ * @param oracle the oracle's name
+ * @param project the project implementation's name
+ * @param others the other implementations' names
+ * @param cases one result per case, in suite order
+ */
+public record SuiteResult(
+    String name, String oracle, String project, List<String> others, List<CaseResult> cases) {
+
+  /**
+   * Copies the lists.
+   *
+   * @throws IllegalArgumentException if an argument is null
+   */
+  public SuiteResult {
+    if (name == null || oracle == null || project == null) {
+      throw new IllegalArgumentException("suite result fields must not be null");
+    }
+    others = List.copyOf(others);
+    cases = List.copyOf(cases);
+  }
+
+  /**
+   * Cases the project passes.
+   *
+   * @return the count
+   */
+  public int passed() {
+    return (int) cases.stream().filter(c -> c.verdict().projectPasses()).count();
+  }
+
+  /**
+   * Cases that were skipped.
+   *
+   * @return the count
+   */
+  public int skipped() {
+    return (int) cases.stream().filter(c -> c.verdict().kind() == Verdict.Kind.SKIPPED).count();
+  }
+
+  /**
+   * Cases the project fails.
+   *
+   * @return the count
+   */
+  public int failed() {
+    return total() - passed() - skipped();
+  }
+
+  /**
+   * All cases.
+   *
+   * @return the count
+   */
+  public int total() {
+    return cases.size();
+  }
+
+  /**
+   * Cases on which one implementation agrees with the oracle.
+   *
+   * @param implementation an implementation's name
+   * @return the count
+   */
+  public int agreeing(String implementation) {
+    return (int)
+        cases.stream()
+            .flatMap(c -> c.all().stream())
+            .filter(r -> r.implementation().equals(implementation) && r.agrees())
+            .count();
+  }
+}

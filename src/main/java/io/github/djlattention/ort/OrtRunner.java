@@ -1,0 +1,368 @@
+package io.github.djlattention.ort;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtProvider;
+import ai.onnxruntime.OrtSession;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Runs an ONNX model on ONNX Runtime with DJL {@link NDArray}s as inputs and outputs.
+ *
+ * <p>Inputs go to ONNX Runtime as direct byte buffers taken from {@link NDArray#toByteBuffer()}
+ * (float32, float64, float16, int32, int64, int8, uint8 and bool), so no Java-side array copy is
+ * made; outputs come back as NDArrays in the caller's {@link NDManager}. Every input tensor and
+ * every {@code Result} is closed before {@link #run} returns.
+ *
+ * <p>A runner holds one {@code OrtSession}. ONNX Runtime sessions are safe for concurrent {@code
+ * run} calls, so one runner may be shared across threads; {@link #close()} must not race with
+ * {@code run}.
+ *
+ * <pre>{@code
+ * try (OrtRunner runner = OrtRunner.builder().optDevice(OrtDevice.CPU).build(modelPath);
+ *     NDManager manager = NDManager.newBaseManager()) {
+ *   Map<String, NDArray> outputs = runner.run(Map.of("Q", q, "K", k, "V", v), manager);
+ * }
+ * }</pre>
+ */
+public final class OrtRunner implements AutoCloseable {
+
+  private final OrtSession session;
+  private final OrtDevice device;
+  private volatile boolean closed;
+
+  private OrtRunner(OrtSession session, OrtDevice device) {
+    this.session = session;
+    this.device = device;
+  }
+
+  /**
+   * Starts a builder.
+   *
+   * @return a builder with CPU, all available cores intra-op and one inter-op thread
+   */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * Whether this ONNX Runtime build offers the CUDA execution provider.
+   *
+   * @return true when {@link OrtDevice#CUDA} can be used
+   */
+  public static boolean cudaAvailable() {
+    return OrtEnvironment.getAvailableProviders().contains(OrtProvider.CUDA);
+  }
+
+  /**
+   * The device this runner's session executes on.
+   *
+   * @return the device
+   */
+  public OrtDevice device() {
+    return device;
+  }
+
+  /**
+   * The model's graph input names, in graph order.
+   *
+   * @return the names
+   */
+  public List<String> inputNames() {
+    checkOpen();
+    return new ArrayList<>(session.getInputNames());
+  }
+
+  /**
+   * The model's graph output names, in graph order.
+   *
+   * @return the names
+   */
+  public List<String> outputNames() {
+    checkOpen();
+    return new ArrayList<>(session.getOutputNames());
+  }
+
+  /**
+   * Runs the model and returns every graph output.
+   *
+   * @param inputs graph inputs by name
+   * @param manager the manager that will own the outputs
+   * @return outputs by name, in graph order
+   * @throws IllegalArgumentException if an input is unknown or has an unsupported type
+   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails
+   */
+  public Map<String, NDArray> run(Map<String, NDArray> inputs, NDManager manager) {
+    return run(inputs, new LinkedHashSet<>(outputNames()), manager);
+  }
+
+  /**
+   * Runs the model and returns the requested outputs.
+   *
+   * @param inputs graph inputs by name
+   * @param outputs names of the graph outputs to compute
+   * @param manager the manager that will own the outputs
+   * @return outputs by name
+   * @throws IllegalArgumentException if an input or output name is unknown or an input has an
+   *     unsupported type
+   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails
+   */
+  public Map<String, NDArray> run(
+      Map<String, NDArray> inputs, Set<String> outputs, NDManager manager) {
+    checkOpen();
+    Set<String> known = session.getInputNames();
+    for (String name : inputs.keySet()) {
+      if (!known.contains(name)) {
+        throw new IllegalArgumentException(
+            "model has no input '" + name + "'; its inputs are " + known);
+      }
+    }
+    Set<String> producible = session.getOutputNames();
+    for (String name : outputs) {
+      if (!producible.contains(name)) {
+        throw new IllegalArgumentException(
+            "model has no output '" + name + "'; its outputs are " + producible);
+      }
+    }
+    OrtEnvironment env = OrtEnvironment.getEnvironment();
+    Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+    try {
+      for (Map.Entry<String, NDArray> entry : inputs.entrySet()) {
+        tensors.put(entry.getKey(), toTensor(env, entry.getKey(), entry.getValue()));
+      }
+      try (OrtSession.Result result = session.run(tensors, outputs)) {
+        Map<String, NDArray> arrays = new LinkedHashMap<>();
+        for (String name : outputs) {
+          Optional<OnnxValue> value = result.get(name);
+          if (value.isEmpty()) {
+            throw new IllegalStateException("ONNX Runtime returned no output '" + name + "'");
+          }
+          arrays.put(name, toNDArray(name, value.get(), manager));
+        }
+        return arrays;
+      }
+    } catch (OrtException e) {
+      throw new IllegalStateException("ONNX Runtime failed: " + e.getMessage(), e);
+    } finally {
+      for (OnnxTensor tensor : tensors.values()) {
+        tensor.close();
+      }
+    }
+  }
+
+  /** Closes the session; later calls to {@link #run} fail with IllegalStateException. */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    try {
+      session.close();
+    } catch (OrtException e) {
+      throw new IllegalStateException("cannot close ONNX Runtime session: " + e.getMessage(), e);
+    }
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new IllegalStateException("OrtRunner is closed");
+    }
+  }
+
+  private static OnnxTensor toTensor(OrtEnvironment env, String name, NDArray array)
+      throws OrtException {
+    OnnxJavaType type = javaType(name, array.getDataType());
+    ByteBuffer data = array.toByteBuffer();
+    if (!data.isDirect()) {
+      ByteBuffer direct = ByteBuffer.allocateDirect(data.remaining()).order(data.order());
+      direct.put(data).flip();
+      data = direct;
+    }
+    return OnnxTensor.createTensor(env, data, array.getShape().getShape(), type);
+  }
+
+  private static OnnxJavaType javaType(String name, DataType type) {
+    switch (type) {
+      case FLOAT32:
+        return OnnxJavaType.FLOAT;
+      case FLOAT64:
+        return OnnxJavaType.DOUBLE;
+      case FLOAT16:
+        return OnnxJavaType.FLOAT16;
+      case INT32:
+        return OnnxJavaType.INT32;
+      case INT64:
+        return OnnxJavaType.INT64;
+      case INT8:
+        return OnnxJavaType.INT8;
+      case UINT8:
+        return OnnxJavaType.UINT8;
+      case BOOLEAN:
+        return OnnxJavaType.BOOL;
+      default:
+        throw new IllegalArgumentException(
+            "input '" + name + "' has unsupported data type " + type);
+    }
+  }
+
+  private static NDArray toNDArray(String name, OnnxValue value, NDManager manager) {
+    if (!(value instanceof OnnxTensor)) {
+      throw new IllegalStateException(
+          "output '" + name + "' is a " + value.getType() + ", not a tensor");
+    }
+    OnnxTensor tensor = (OnnxTensor) value;
+    DataType type = dataType(name, tensor.getInfo().type);
+    ByteBuffer bytes = tensor.getByteBuffer();
+    if (bytes == null) {
+      throw new IllegalStateException("output '" + name + "' has no readable buffer");
+    }
+    ByteBuffer direct = ByteBuffer.allocateDirect(bytes.remaining()).order(ByteOrder.nativeOrder());
+    direct.put(bytes.order(ByteOrder.nativeOrder())).flip();
+    NDArray array = manager.create(direct, new Shape(tensor.getInfo().getShape()), type);
+    array.setName(name);
+    return array;
+  }
+
+  private static DataType dataType(String name, OnnxJavaType type) {
+    switch (type) {
+      case FLOAT:
+        return DataType.FLOAT32;
+      case DOUBLE:
+        return DataType.FLOAT64;
+      case FLOAT16:
+        return DataType.FLOAT16;
+      case INT32:
+        return DataType.INT32;
+      case INT64:
+        return DataType.INT64;
+      case INT8:
+        return DataType.INT8;
+      case UINT8:
+        return DataType.UINT8;
+      case BOOL:
+        return DataType.BOOLEAN;
+      default:
+        throw new IllegalStateException("output '" + name + "' has unsupported type " + type);
+    }
+  }
+
+  /** Builds an {@link OrtRunner}; {@code optX} settings are optional. */
+  public static final class Builder {
+    private OrtDevice device = OrtDevice.CPU;
+    private int intraOpThreads = Runtime.getRuntime().availableProcessors();
+    private int interOpThreads = 1;
+
+    private Builder() {}
+
+    /**
+     * Sets the execution device.
+     *
+     * @param device cpu (default) or cuda
+     * @return this builder
+     */
+    public Builder optDevice(OrtDevice device) {
+      this.device = device;
+      return this;
+    }
+
+    /**
+     * Sets the threads used inside one operator.
+     *
+     * @param threads at least 1; default all available cores
+     * @return this builder
+     */
+    public Builder optIntraOpThreads(int threads) {
+      this.intraOpThreads = threads;
+      return this;
+    }
+
+    /**
+     * Sets the threads used to run independent operators in parallel.
+     *
+     * @param threads at least 1; default 1
+     * @return this builder
+     */
+    public Builder optInterOpThreads(int threads) {
+      this.interOpThreads = threads;
+      return this;
+    }
+
+    /**
+     * Opens a session on a model file.
+     *
+     * @param model the {@code .onnx} file
+     * @return the runner
+     * @throws IllegalArgumentException for bad settings or a model ONNX Runtime rejects
+     * @throws IllegalStateException if CUDA is requested but not available
+     */
+    public OrtRunner build(Path model) {
+      return open(model.toString(), null);
+    }
+
+    /**
+     * Opens a session on a serialized model.
+     *
+     * @param model the model bytes
+     * @return the runner
+     * @throws IllegalArgumentException for bad settings or a model ONNX Runtime rejects
+     * @throws IllegalStateException if CUDA is requested but not available
+     */
+    public OrtRunner build(byte[] model) {
+      return open(null, model);
+    }
+
+    private OrtRunner open(String path, byte[] bytes) {
+      if (device == null) {
+        throw new IllegalArgumentException("device must not be null");
+      }
+      if (intraOpThreads < 1 || interOpThreads < 1) {
+        throw new IllegalArgumentException(
+            "thread counts must be >= 1, got intra-op "
+                + intraOpThreads
+                + ", inter-op "
+                + interOpThreads);
+      }
+      if (device == OrtDevice.CUDA && !cudaAvailable()) {
+        throw new IllegalStateException(
+            "CUDA execution provider not available: build with -Pcuda on a machine with a GPU;"
+                + " available: "
+                + OrtEnvironment.getAvailableProviders());
+      }
+      OrtEnvironment env = OrtEnvironment.getEnvironment();
+      try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
+        options.setIntraOpNumThreads(intraOpThreads);
+        options.setInterOpNumThreads(interOpThreads);
+        if (device == OrtDevice.CUDA) {
+          options.addCUDA();
+        }
+        OrtSession session =
+            path != null ? env.createSession(path, options) : env.createSession(bytes, options);
+        return new OrtRunner(session, device);
+      } catch (OrtException e) {
+        throw new IllegalArgumentException(
+            "ONNX Runtime cannot load the model"
+                + (path != null ? " " + path : "")
+                + ": "
+                + e.getMessage(),
+            e);
+      }
+    }
+  }
+}
