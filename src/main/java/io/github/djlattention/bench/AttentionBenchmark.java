@@ -18,7 +18,7 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStreamWriter;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.io.Writer;
 import java.lang.management.ManagementFactory;
@@ -70,7 +70,7 @@ public final class AttentionBenchmark {
       AttentionOptions.builder().optReturnWeights(false).build();
 
   private final boolean quick;
-  private final PrintStream log;
+  private final PrintWriter log;
 
   /**
    * Creates a benchmark.
@@ -78,7 +78,7 @@ public final class AttentionBenchmark {
    * @param quick fewer rounds (finishes in about a minute on a quiet 2-core machine)
    * @param log where progress lines and the table go
    */
-  public AttentionBenchmark(boolean quick, PrintStream log) {
+  public AttentionBenchmark(boolean quick, PrintWriter log) {
     this.quick = quick;
     this.log = log;
   }
@@ -96,14 +96,9 @@ public final class AttentionBenchmark {
     Engine.getEngine("PyTorch");
     int cores = Runtime.getRuntime().availableProcessors();
     int torchThreads = JniUtils.getNumThreads();
-    log.printf(
-        Locale.ROOT,
+    say(
         "bench: %d cores, libtorch %d intra-op threads, ONNX Runtime %d, load %.2f%s%n",
-        cores,
-        torchThreads,
-        cores,
-        loadBefore,
-        quick ? ", quick" : "");
+        cores, torchThreads, cores, loadBefore, quick ? ", quick" : "");
     double ceilingBefore = ceiling();
     List<ShapeResult> rows = new ArrayList<>();
     for (long seq : SEQUENCES) {
@@ -151,12 +146,7 @@ public final class AttentionBenchmark {
           };
       double ms = medians(quick ? 5 : 11, product)[0];
       double gflops = 2.0 * CEILING_SIZE * CEILING_SIZE * CEILING_SIZE / ms / 1e6;
-      log.printf(
-          Locale.ROOT,
-          "ceiling: %d^3 float32 matMul %.2f ms = %.1f GFLOP/s%n",
-          CEILING_SIZE,
-          ms,
-          gflops);
+      say("ceiling: %d^3 float32 matMul %.2f ms = %.1f GFLOP/s%n", CEILING_SIZE, ms, gflops);
       return gflops;
     }
   }
@@ -185,13 +175,9 @@ public final class AttentionBenchmark {
           };
       double[] ms = medians(rounds(seq), project, ort::runDiscardingOutput);
       double gflops = flops(seq) / ms[0] / 1e6;
-      log.printf(
-          Locale.ROOT,
+      say(
           "S=%d: project %.3f ms, ORT %.3f ms, max |project - ORT| %.2e%n",
-          seq,
-          ms[0],
-          ms[1],
-          diff);
+          seq, ms[0], ms[1], diff);
       return new ShapeResult(
           BATCH, HEADS, seq, HEAD_DIM, ms[0], ms[1], ms[0] / ms[1], gflops, 0, 0, diff);
     }
@@ -221,17 +207,10 @@ public final class AttentionBenchmark {
               rounds(seq),
               timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT)),
               timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16)));
-      log.printf(
-          Locale.ROOT,
+      say(
           "bfloat16 S=%d: float32 %.3f ms, bfloat16 %.3f ms (%.2fx); max |error| vs float64:"
               + " float32 %.2e, bfloat16 %.2e (%.2e of max |output|)%n",
-          seq,
-          ms[0],
-          ms[1],
-          ms[0] / ms[1],
-          float32Err,
-          bfloat16Err,
-          bfloat16Err / largest);
+          seq, ms[0], ms[1], ms[0] / ms[1], float32Err, bfloat16Err, bfloat16Err / largest);
       return new Bfloat16Result(
           seq, ms[0], ms[1], ms[0] / ms[1], float32Err, bfloat16Err, bfloat16Err / largest);
     }
@@ -253,7 +232,7 @@ public final class AttentionBenchmark {
             Long.toString(seq),
             Long.toString(HEADS),
             Long.toString(HEAD_DIM));
-    log.printf(Locale.ROOT, "long sequence: S=%d in a child JVM ...%n", seq);
+    say("long sequence: S=%d in a child JVM ...%n", seq);
     Process child;
     try {
       child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
@@ -282,8 +261,7 @@ public final class AttentionBenchmark {
               peakMb,
               Double.parseDouble(checked[1]),
               Integer.parseInt(checked[2]));
-      log.printf(
-          Locale.ROOT,
+      say(
           "long sequence: S=%d H=%d D=%d in %.2f s, child peak RSS (VmHWM) %.0f MiB,"
               + " max |fast - float64 reference| %.2e over %d rows per head%n",
           seq,
@@ -386,13 +364,12 @@ public final class AttentionBenchmark {
   }
 
   private void printTable(BenchmarkReport report) {
-    log.println();
-    log.println(
+    sayLine("");
+    sayLine(
         "| shape (B×H×S×D) | project ms | ORT ms | project/ORT | project GFLOP/s | % of ceiling |");
-    log.println("|---|---:|---:|---:|---:|---:|");
+    sayLine("|---|---:|---:|---:|---:|---:|");
     for (ShapeResult r : report.results()) {
-      log.printf(
-          Locale.ROOT,
+      say(
           "| %d×%d×%d×%d | %.3f | %.3f | %.2f | %.1f | %.0f%% |%n",
           r.batch(),
           r.heads(),
@@ -406,8 +383,7 @@ public final class AttentionBenchmark {
     }
     Bfloat16Result b = report.bfloat16();
     LongSequenceResult l = report.longSequence();
-    log.printf(
-        Locale.ROOT,
+    say(
         "%nceiling (%d³ float32 matMul via DJL/libtorch): %.1f GFLOP/s%n"
             + "bfloat16 mode, S=%d: %.3f ms vs float32 %.3f ms = %.2fx;"
             + " max |error| vs float64: bfloat16 %.2e, float32 %.2e%n"
@@ -431,6 +407,16 @@ public final class AttentionBenchmark {
         report.environment().loadBefore(),
         report.environment().loadAfter(),
         report.environment().seconds());
+  }
+
+  private void say(String format, Object... args) {
+    log.printf(Locale.ROOT, format, args);
+    log.flush();
+  }
+
+  private void sayLine(String line) {
+    log.println(line);
+    log.flush();
   }
 
   private static double flops(long seq) {

@@ -45,6 +45,7 @@ public final class Main implements Callable<Integer> {
           new Object[] {
             SeedCommand.class, // the seed document's walk-through
             ComputeCommand.class, // attention on .npy files, into an .npz
+            BenchCommand.class, // the fast path against ONNX Runtime
           });
 
   /** The shared option: every command accepts it; {@link ErrorPolicy} reads it. */

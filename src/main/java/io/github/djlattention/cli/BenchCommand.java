@@ -1,0 +1,59 @@
+package io.github.djlattention.cli;
+
+import io.github.djlattention.bench.AttentionBenchmark;
+import io.github.djlattention.bench.BenchmarkReport;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code djl-attention bench}: the project's attention against ONNX Runtime's fused {@code
+ * Attention} operator, side by side in this process; see {@link AttentionBenchmark}.
+ *
+ * <p>Prints progress lines and a Markdown table; {@code --json} also writes the measurements,
+ * through a temporary file, so a failed run leaves an existing file as it was.
+ */
+@Command(
+    name = "bench",
+    description = {
+      "Times the project's attention against ONNX Runtime's fused Attention (opset 23),",
+      "float32, B=1 H=8 D=64, S=128..4096, with the float32 matmul ceiling of the same run,",
+      "the bfloat16 mode against float64, and S=16384 in a child JVM (peak RSS)."
+    })
+final class BenchCommand implements Callable<Integer> {
+
+  @Spec private CommandSpec spec;
+
+  @Option(
+      names = "--quick",
+      description = "Fewer rounds: about a minute on a quiet 2-core machine, under 3 minutes.")
+  private boolean quick;
+
+  @Option(
+      names = "--json",
+      paramLabel = "<file.json>",
+      description = "Also write the results as JSON (replaced if it exists).")
+  private Path json;
+
+  @Override
+  public Integer call() {
+    if (json != null) {
+      Path parent = json.toAbsolutePath().getParent();
+      if (parent == null || !Files.isDirectory(parent)) {
+        throw new ParameterException(
+            spec.commandLine(), "--json " + json + ": the directory " + parent + " does not exist");
+      }
+    }
+    BenchmarkReport report = new AttentionBenchmark(quick, spec.commandLine().getOut()).run();
+    if (json != null) {
+      report.writeJson(json);
+      spec.commandLine().getOut().println("wrote " + json);
+    }
+    return ExitCodes.OK;
+  }
+}
