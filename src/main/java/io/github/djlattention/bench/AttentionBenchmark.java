@@ -130,7 +130,12 @@ public final class AttentionBenchmark {
     if (seq >= 4096) {
       return quick ? 5 : 11;
     }
-    return quick ? 15 : 41;
+    return quick ? 7 : 21;
+  }
+
+  /** Timed calls per block: enough that short calls add up to a few milliseconds. */
+  private static int perBlock(long seq) {
+    return seq >= 4096 ? 1 : seq >= 1024 ? 3 : 10;
   }
 
   /** The float32 matmul rate (GFLOP/s) of a CEILING_SIZE³ product through DJL's libtorch. */
@@ -144,7 +149,7 @@ public final class AttentionBenchmark {
               a.matMul(b).attach(scope); // (N, N)
             }
           };
-      double ms = medians(quick ? 5 : 11, product)[0];
+      double ms = medians(quick ? 5 : 11, 1, product)[0];
       double gflops = 2.0 * CEILING_SIZE * CEILING_SIZE * CEILING_SIZE / ms / 1e6;
       say("ceiling: %d^3 float32 matMul %.2f ms = %.1f GFLOP/s%n", CEILING_SIZE, ms, gflops);
       return gflops;
@@ -173,7 +178,7 @@ public final class AttentionBenchmark {
               Attention.attention(q, k, v, NO_WEIGHTS).output().attach(scope);
             }
           };
-      double[] ms = medians(rounds(seq), project, ort::runDiscardingOutput);
+      double[] ms = medians(rounds(seq), perBlock(seq), project, ort::runDiscardingOutput);
       double gflops = flops(seq) / ms[0] / 1e6;
       say(
           "S=%d: project %.3f ms, ORT %.3f ms, max |project - ORT| %.2e%n",
@@ -205,6 +210,7 @@ public final class AttentionBenchmark {
       double[] ms =
           medians(
               rounds(seq),
+              perBlock(seq),
               timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT)),
               timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16)));
       say(
@@ -314,28 +320,33 @@ public final class AttentionBenchmark {
   }
 
   /**
-   * Medians of interleaved runs: each round calls every task twice in turn and times the second
-   * call, after one warm-up round.
+   * Medians of interleaved runs: each round gives every task in turn a block of calls, the first
+   * untimed (the other runtime's worker threads may still be spinning from its last call) and the
+   * rest timed; one untimed round warms up.
    *
+   * @param rounds rounds
+   * @param timedPerBlock timed calls per task and round
    * @return the median milliseconds of each task, in order
    */
-  static double[] medians(int rounds, Runnable... tasks) {
+  static double[] medians(int rounds, int timedPerBlock, Runnable... tasks) {
     for (Runnable task : tasks) {
       task.run();
     }
-    double[][] times = new double[tasks.length][rounds];
+    double[][] times = new double[tasks.length][rounds * timedPerBlock];
     for (int round = 0; round < rounds; round++) {
       for (int t = 0; t < tasks.length; t++) {
         tasks[t].run();
-        long start = System.nanoTime();
-        tasks[t].run();
-        times[t][round] = (System.nanoTime() - start) / 1e6;
+        for (int call = 0; call < timedPerBlock; call++) {
+          long start = System.nanoTime();
+          tasks[t].run();
+          times[t][round * timedPerBlock + call] = (System.nanoTime() - start) / 1e6;
+        }
       }
     }
     double[] medians = new double[tasks.length];
     for (int t = 0; t < tasks.length; t++) {
       Arrays.sort(times[t]);
-      medians[t] = times[t][rounds / 2];
+      medians[t] = times[t][times[t].length / 2];
     }
     return medians;
   }

@@ -37,6 +37,9 @@ final class TorchScriptKernel {
   private static final String SOURCE = "fast_attention.py";
   private static final String CLASS_NAME = "FastAttention";
 
+  /** DJL's switch for libtorch's graph optimizer, which it applies on every module call. */
+  private static final String GRAPH_OPTIMIZER_PROPERTY = "ai.djl.pytorch.graph_optimizer";
+
   /** Holds the module, loaded on first use (the holder idiom keeps loading lazy and safe). */
   private static final class Holder {
     private static final PtNDManager MANAGER = (PtNDManager) NDManager.newBaseManager("PyTorch");
@@ -103,7 +106,17 @@ final class TorchScriptKernel {
       inputs.add(IValue.from(softcap == null ? 0.0 : softcap));
       inputs.add(IValue.from(bfloat16));
       inputs.add(IValue.from(tileRows));
-      IValue result = Holder.MODULE.forward(inputs.toArray(new IValue[0]));
+      // The profiling graph executor re-specializes the graph per shape and adds ~0.2 ms a call;
+      // the kernel is a handful of large ops, so the plain interpreter is faster. The setting is
+      // per thread in libtorch: put back the default (or DJL's property) afterwards.
+      JniUtils.setGraphExecutorOptimize(false);
+      IValue result;
+      try {
+        result = Holder.MODULE.forward(inputs.toArray(new IValue[0]));
+      } finally {
+        JniUtils.setGraphExecutorOptimize(
+            Boolean.parseBoolean(System.getProperty(GRAPH_OPTIMIZER_PROPERTY, "true")));
+      }
       try {
         return result.toTensor((PtNDManager) manager);
       } finally {
