@@ -55,29 +55,45 @@ class FastAttention(Module):
       softcap: float,
       score_dtype: int,
       tile_rows: int) -> Tensor:
-    # Tiles of query rows for softcap and for a mask combined with the causal mask.
+    # Tiles of query rows, for softcap and for a mask combined with the causal mask. Every tile
+    # reuses the same buffers (no allocation the size of a tile inside the loop), the softmax is
+    # done in place (max, exp, sum) and its division is applied to the (rows, Dv) output.
     batch = query.size(0)
     heads = query.size(1)
     queries = query.size(2)
+    head_size = query.size(3)
     groups = key.size(1)
     group = heads // groups
     keys_total = key.size(2)
+    value_size = value.size(3)
     factor = scale
     if softcap != 0.0:
       factor = scale / softcap
-    grouped = (query * factor).reshape([batch, groups, group, queries, query.size(3)])
-    outputs: List[Tensor] = []
+    grouped = (query * factor).reshape([batch, groups, group, queries, head_size])
+    key_t = key.transpose(-1, -2)
+    product_dtype = query.dtype
+    tile_scores = batch * heads * tile_rows * keys_total
+    product_buffer = torch.empty([tile_scores], dtype=product_dtype)
+    score_buffer = product_buffer
+    if product_dtype != score_dtype:
+      score_buffer = torch.empty([tile_scores], dtype=score_dtype)
+    out_buffer = torch.empty([batch * heads * tile_rows * value_size], dtype=product_dtype)
+    output = torch.empty([batch, heads, queries, value_size], dtype=score_dtype)
     for start in range(0, queries, tile_rows):
       end = min(queries, start + tile_rows)
       rows = end - start
       keys = keys_total
       if causal:
         keys = min(keys_total, end)
-      q_tile = grouped[:, :, :, start:end].reshape([batch, groups, group * rows, query.size(3)])
-      scores = torch.matmul(q_tile, key[:, :, :keys].transpose(-1, -2)).to(score_dtype)
-      scores = scores.reshape([batch, heads, rows, keys])
+      size = batch * heads * rows * keys
+      q_tile = grouped[:, :, :, start:end].reshape([batch, groups, group * rows, head_size])
+      product = product_buffer[:size].view([batch, groups, group * rows, keys])
+      product = torch.matmul(q_tile, key_t[:, :, :, :keys], out=product)
+      scores = score_buffer[:size].view([batch, heads, rows, keys])
+      if product_dtype != score_dtype:
+        scores = scores.copy_(product.view([batch, heads, rows, keys]))
       if softcap != 0.0:
-        scores = torch.tanh_(scores).mul_(softcap)
+        scores = scores.tanh_().mul_(softcap)
       if has_mask:
         mask_tile = mask
         if mask.size(2) != 1:
@@ -92,11 +108,18 @@ class FastAttention(Module):
         row = torch.arange(start, end).unsqueeze(1)
         col = torch.arange(0, keys).unsqueeze(0)
         scores = scores.masked_fill_(torch.gt(col, row), float("-inf"))
-      weights = torch.softmax(scores, -1)
-      if has_mask:
-        fully_masked = torch.eq(torch.amax(scores, [-1], True), float("-inf"))
-        weights = weights.masked_fill_(fully_masked, 0.0)
-      weights = weights.to(value.dtype).reshape([batch, groups, group * rows, keys])
-      out = torch.matmul(weights, value[:, :, :keys])
-      outputs.append(out.reshape([batch, heads, rows, value.size(3)]))
-    return torch.cat(outputs, 2)
+      # exp(s - max) with max := 0 on a row of only -inf, so that row's weights are all 0 ...
+      row_max = torch.amax(scores, [-1], True)
+      row_max = row_max.masked_fill_(torch.eq(row_max, float("-inf")), 0.0)
+      scores = scores.sub_(row_max).exp_()
+      row_sum = torch.sum(scores, [-1], True)
+      # ... and its sum 1, so its output is 0 (as in ONNX) rather than 0/0.
+      row_sum = row_sum.masked_fill_(torch.eq(row_sum, 0.0), 1.0)
+      weights = scores
+      if product_dtype != score_dtype:
+        weights = product.view([batch, heads, rows, keys]).copy_(scores)
+      out = out_buffer[:batch * heads * rows * value_size].view([batch, groups, group * rows, value_size])
+      out = torch.matmul(weights.view([batch, groups, group * rows, keys]), value[:, :, :keys], out=out)
+      out_rows = output[:, :, start:end]
+      out_rows = out_rows.copy_(out.view([batch, heads, rows, value_size])).div_(row_sum)
+    return output
