@@ -225,7 +225,7 @@ public final class AttentionBenchmark {
   /**
    * Runs {@link LongSequenceProbe} in a child JVM and reads its VmHWM once the attention is done.
    */
-  private LongSequenceResult longSequence(long seq) {
+  LongSequenceResult longSequence(long seq) {
     String java = ProcessHandle.current().info().command().orElse("java");
     List<String> command =
         List.of(

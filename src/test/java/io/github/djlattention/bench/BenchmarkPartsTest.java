@@ -1,0 +1,118 @@
+package io.github.djlattention.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.djlattention.bench.BenchmarkReport.Bfloat16Result;
+import io.github.djlattention.bench.BenchmarkReport.Environment;
+import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
+import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
+import io.github.djlattention.ops.Attention;
+import io.github.djlattention.ops.AttentionOptions;
+import io.github.djlattention.testing.TestTensors;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The benchmark's parts that can be checked without timing anything. */
+class BenchmarkPartsTest {
+
+  @Test
+  void ortFusedAttentionComputesWhatTheProjectComputes() {
+    long[] shape = {2, 3, 17, 8}; // (B, H, S, D)
+    float[][] data = new float[3][2 * 3 * 17 * 8];
+    Random random = new Random(7);
+    for (float[] tensor : data) {
+      for (int n = 0; n < tensor.length; n++) {
+        tensor[n] = random.nextFloat() * 2 - 1;
+      }
+    }
+    try (NDManager manager = TestTensors.manager();
+        OrtFusedAttention ort = new OrtFusedAttention(shape, data[0], data[1], data[2], 2)) {
+      NDArray q = manager.create(data[0], new Shape(shape));
+      NDArray k = manager.create(data[1], new Shape(shape));
+      NDArray v = manager.create(data[2], new Shape(shape));
+      AttentionOptions noWeights = AttentionOptions.builder().optReturnWeights(false).build();
+      float[] expected = Attention.attention(q, k, v, noWeights).output().toFloatArray();
+      float[] actual = ort.run();
+      assertEquals(expected.length, actual.length);
+      for (int n = 0; n < expected.length; n++) {
+        assertEquals(expected[n], actual[n], 1e-5, "element " + n);
+      }
+    }
+  }
+
+  @Test
+  void theOrtModelIsOneOpset23AttentionNode() {
+    var model = OrtFusedAttention.model(new long[] {1, 8, 128, 64});
+    assertEquals(10, model.getIrVersion());
+    assertEquals(23, model.getOpsetImport(0).getVersion());
+    assertEquals(1, model.getGraph().getNodeCount());
+    assertEquals("Attention", model.getGraph().getNode(0).getOpType());
+  }
+
+  @Test
+  void jsonCarriesTheFieldNamesOfTheIssue(@TempDir Path dir) throws Exception {
+    BenchmarkReport report =
+        new BenchmarkReport(
+            List.of(new ShapeResult(1, 8, 128, 64, 0.5, 0.4, 1.25, 33.5, 300, 11.2, 1e-7)),
+            300,
+            new Bfloat16Result(4096, 150, 70, 2.1, 2e-8, 2e-4, 4e-3),
+            new LongSequenceResult(16384, 8, 64, 3.0, 300, 7e-9, 4),
+            new Environment(2, 2, 2, 0.5, 0.7, true, 60));
+    Path file = dir.resolve("bench.json");
+    Files.writeString(file, "old");
+    report.writeJson(file);
+    JsonNode json = new ObjectMapper().readTree(file.toFile());
+    JsonNode row = json.get("results").get(0);
+    for (String field :
+        List.of(
+            "seq",
+            "heads",
+            "head_dim",
+            "batch",
+            "project_ms",
+            "ort_ms",
+            "ratio",
+            "project_gflops",
+            "ceiling_gflops")) {
+      assertTrue(row.has(field), "results[0] lacks " + field + ": " + row);
+    }
+    assertEquals(128, row.get("seq").asLong());
+    assertEquals(16384, json.get("long_sequence").get("seq").asLong());
+    assertEquals(300.0, json.get("long_sequence").get("peak_rss_mb").asDouble());
+    try (var files = Files.list(dir)) {
+      assertEquals(1, files.count(), "no temporary file is left behind");
+    }
+  }
+
+  @Test
+  void longSequenceProbeRunsInAChildJvmAndReportsItsPeakRss() {
+    assumeTrue(Files.exists(Path.of("/proc/self/status")), "needs Linux /proc");
+    StringWriter log = new StringWriter();
+    LongSequenceResult result =
+        new AttentionBenchmark(true, new PrintWriter(log)).longSequence(512);
+    assertEquals(512, result.seq());
+    assertTrue(result.peakRssMb() > 10, "peak RSS " + result.peakRssMb() + " MiB");
+    assertTrue(result.maxAbsDiffVsReference() < 1e-5, log.toString());
+    assertEquals(4, result.checkedRows());
+  }
+
+  @Test
+  void peakRssOfThisProcessIsReadFromProc() {
+    assumeTrue(Files.exists(Path.of("/proc/self/status")), "needs Linux /proc");
+    long kb = AttentionBenchmark.peakRssKb(ProcessHandle.current().pid());
+    assertTrue(kb > 1024, "VmHWM " + kb + " kB");
+  }
+}
