@@ -35,7 +35,8 @@ import picocli.CommandLine.Spec;
 public final class Main implements Callable<Integer> {
 
   /** Every subcommand, in the order {@code --help} lists them. Adding a command is one line. */
-  static final List<Class<?>> SUBCOMMANDS = List.of(SeedCommand.class, ComputeCommand.class);
+  static final List<Class<?>> SUBCOMMANDS =
+      List.of(SeedCommand.class, ComputeCommand.class, ExportCommand.class, CheckCommand.class);
 
   @Spec private CommandSpec spec;
 
