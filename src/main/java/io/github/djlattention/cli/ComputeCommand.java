@@ -31,10 +31,10 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "compute",
     description = {
-      "Computes attention on .npy arrays and writes output and weights to an .npz file.",
-      "q, k and v share a rank: (S, D), (B, S, D) or (B, H, S, D); k and v may have fewer",
-      "heads than q if they divide its head count. The .npz holds 'output' (..., S, Dv)",
-      "and 'weights' (..., S, T) in the inputs' dtype."
+      "Computes attention on .npy arrays into an .npz of output and weights.",
+      "q, k, v share a rank: (S, D), (B, S, D) or (B, H, S, D); k and v may have",
+      "fewer heads than q (grouped-query attention) if their count divides q's.",
+      "The .npz holds 'output' (..., S, Dv) and 'weights' (..., S, T)."
     })
 final class ComputeCommand implements Callable<Integer> {
 
@@ -145,6 +145,18 @@ final class ComputeCommand implements Callable<Integer> {
               k.getShape(),
               v.getShape(),
               settings());
+      if (Main.verbose(spec)) {
+        long headSize = q.getShape().get(q.getShape().dimension() - 1);
+        spec.commandLine()
+            .getOut()
+            .printf(
+                "engine %s %s on %s; scale used %s; output and weights in %s%n",
+                manager.getEngine().getEngineName(),
+                manager.getEngine().getVersion(),
+                manager.getDevice(),
+                scale != null ? scale : 1.0 / Math.sqrt(headSize),
+                out.toAbsolutePath());
+      }
     }
     return ExitCodes.OK;
   }

@@ -1,5 +1,6 @@
 package io.github.djlattention.cli;
 
+import ai.djl.engine.EngineException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -7,7 +8,6 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.util.Arrays;
-import java.util.function.BooleanSupplier;
 import picocli.CommandLine;
 import picocli.CommandLine.IExecutionExceptionHandler;
 import picocli.CommandLine.IParameterExceptionHandler;
@@ -21,24 +21,16 @@ import picocli.CommandLine.ParseResult;
  * and the stack trace only with {@code --verbose}. Usage errors and bad input ({@link
  * IllegalArgumentException}, {@link UncheckedIOException}, {@link IOException} such as a missing
  * file, picocli's {@link ParameterException}) exit {@link ExitCodes#BAD_INPUT}; anything else exits
- * {@link ExitCodes#FAILURE} and the line names the exception class.
+ * {@link ExitCodes#FAILURE} and the line names the exception class and its root cause.
  */
 final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExceptionHandler {
 
-  private final BooleanSupplier verbose;
-
-  /**
-   * Creates the policy.
-   *
-   * @param verbose says whether {@code --verbose} was given (read when an error is handled)
-   */
-  ErrorPolicy(BooleanSupplier verbose) {
-    this.verbose = verbose;
-  }
-
   @Override
   public int handleParseException(ParameterException ex, String[] args) {
-    boolean showTrace = verbose.getAsBoolean() || Arrays.asList(args).contains("--verbose");
+    // The parse failed, so its result may be incomplete: look at the raw arguments too.
+    boolean showTrace =
+        Main.verbose(ex.getCommandLine().getCommandSpec())
+            || Arrays.asList(args).contains(Main.VERBOSE);
     report(ex.getCommandLine(), oneLine(ex.getMessage(), ex), ex, showTrace);
     return ExitCodes.BAD_INPUT;
   }
@@ -46,15 +38,23 @@ final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExcepti
   @Override
   public int handleExecutionException(
       Exception ex, CommandLine commandLine, ParseResult parseResult) {
+    boolean verbose = Main.verbose(commandLine.getCommandSpec());
     boolean badInput = isBadInput(ex);
     String message = describe(ex);
     if (!badInput) {
-      message = ex.getClass().getSimpleName() + ": " + message;
-      if (!verbose.getAsBoolean()) {
+      message = ex.getClass().getSimpleName() + ": " + message + rootCause(ex);
+      if (ex instanceof EngineException) {
+        message +=
+            "; check that lib/ holds the PyTorch native jar (pytorch-native-cpu):"
+                + " ai.djl.offline="
+                + System.getProperty("ai.djl.offline")
+                + " forbids downloading it";
+      }
+      if (!verbose) {
         message += " (--verbose prints the stack trace)";
       }
     }
-    report(commandLine, message, ex, verbose.getAsBoolean());
+    report(commandLine, message, ex, verbose);
     return badInput ? ExitCodes.BAD_INPUT : ExitCodes.FAILURE;
   }
 
@@ -64,6 +64,21 @@ final class ErrorPolicy implements IExecutionExceptionHandler, IParameterExcepti
         || ex instanceof UncheckedIOException
         || ex instanceof IOException
         || ex instanceof ParameterException;
+  }
+
+  /** Names the innermost cause, which often says more than the exception itself. */
+  private static String rootCause(Throwable ex) {
+    Throwable root = ex;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    return root == ex
+        ? ""
+        : " (caused by "
+            + root.getClass().getSimpleName()
+            + ": "
+            + oneLine(root.getMessage(), root)
+            + ")";
   }
 
   private static String describe(Throwable ex) {

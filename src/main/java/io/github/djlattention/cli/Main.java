@@ -8,9 +8,10 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.IVersionProvider;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.ParseResult;
 import picocli.CommandLine.Spec;
 
 /**
@@ -34,31 +35,30 @@ import picocli.CommandLine.Spec;
     })
 public final class Main implements Callable<Integer> {
 
-  /** Every subcommand, in the order {@code --help} lists them. Adding a command is one line. */
-  static final List<Class<?>> SUBCOMMANDS =
-      List.of(SeedCommand.class, ComputeCommand.class, ExportCommand.class, CheckCommand.class);
+  /**
+   * Every subcommand ({@code @Command} classes), in the order {@code --help} lists them. Adding a
+   * command is adding its line here; it gets {@code --help}, {@code --version}, {@code --verbose}
+   * and the error policy from {@link #commandLine}.
+   */
+  static final List<Object> SUBCOMMANDS =
+      List.of(
+          new Object[] {
+            SeedCommand.class, // the seed document's walk-through
+            ComputeCommand.class, // attention on .npy files, into an .npz
+            ExportCommand.class, // an attention block as an ONNX model
+            CheckCommand.class, // DJL vs ONNX Runtime vs expected outputs
+          });
+
+  /** The shared option: every command accepts it; {@link ErrorPolicy} reads it. */
+  static final String VERBOSE = "--verbose";
+
+  private static final String VERBOSE_DESCRIPTION =
+      "Print more detail; on failure, also print the stack trace.";
 
   @Spec private CommandSpec spec;
 
+  @Option(names = VERBOSE, description = VERBOSE_DESCRIPTION)
   private boolean verbose;
-
-  /**
-   * The shared {@code --verbose} option: accepted by the top command and by every subcommand.
-   *
-   * @param verbose whether to print details and, on failure, the stack trace
-   */
-  @Option(
-      names = "--verbose",
-      scope = ScopeType.INHERIT,
-      description = "Print more detail; on failure, print the stack trace too.")
-  void setVerbose(boolean verbose) {
-    this.verbose = verbose;
-  }
-
-  /** Returns whether {@code --verbose} was given anywhere on the command line. */
-  boolean verbose() {
-    return verbose;
-  }
 
   /** Without a subcommand there is nothing to do: a usage error. */
   @Override
@@ -87,28 +87,59 @@ public final class Main implements Callable<Integer> {
     if (System.getProperty("ai.djl.offline") == null) {
       System.setProperty("ai.djl.offline", "true");
     }
-    return commandLine(out, err).execute(args);
+    return commandLine(SUBCOMMANDS, out, err).execute(args);
   }
 
   /**
-   * Builds the command line with every subcommand and the shared error policy.
+   * Builds the command line with the given subcommands and the shared error policy.
    *
+   * @param subcommands {@code @Command} classes or instances, normally {@link #SUBCOMMANDS}
    * @param out where results go
    * @param err where errors go
    * @return a fresh command line; one per run
    */
-  static CommandLine commandLine(PrintStream out, PrintStream err) {
-    Main main = new Main();
-    CommandLine commandLine = new CommandLine(main);
-    for (Class<?> subcommand : SUBCOMMANDS) {
-      commandLine.addSubcommand(subcommand);
+  static CommandLine commandLine(List<?> subcommands, PrintStream out, PrintStream err) {
+    CommandLine commandLine = new CommandLine(new Main());
+    for (Object subcommand : subcommands) {
+      commandLine.addSubcommand(withSharedOptions(new CommandLine(subcommand)));
     }
-    ErrorPolicy policy = new ErrorPolicy(main::verbose);
+    // Streams and handlers reach only the subcommands added so far: add them all first.
+    ErrorPolicy policy = new ErrorPolicy();
     commandLine.setExecutionExceptionHandler(policy);
     commandLine.setParameterExceptionHandler(policy);
     commandLine.setOut(writer(out));
     commandLine.setErr(writer(err));
     return commandLine;
+  }
+
+  /**
+   * Gives a subcommand {@code --help}, {@code --version} and {@code --verbose} unless it declares
+   * them itself. A subcommand reads {@code --verbose} with {@link #verbose(CommandSpec)}.
+   */
+  private static CommandLine withSharedOptions(CommandLine subcommand) {
+    CommandSpec spec = subcommand.getCommandSpec();
+    spec.mixinStandardHelpOptions(true);
+    if (!spec.optionsMap().containsKey(VERBOSE)) {
+      spec.addOption(
+          OptionSpec.builder(VERBOSE).type(boolean.class).description(VERBOSE_DESCRIPTION).build());
+    }
+    return subcommand;
+  }
+
+  /**
+   * Returns whether {@code --verbose} was given, before or after the subcommand's name.
+   *
+   * @param spec the spec of any command in this command line (a subcommand's {@code @Spec})
+   * @return true when the last parse matched {@code --verbose} on any command
+   */
+  static boolean verbose(CommandSpec spec) {
+    ParseResult result = spec.root().commandLine().getParseResult();
+    for (; result != null; result = result.subcommand()) {
+      if (result.hasMatchedOption(VERBOSE)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static PrintWriter writer(PrintStream stream) {

@@ -24,9 +24,9 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "seed",
     description = {
-      "Prints the seed document's self-attention walk-through, computed by this library.",
-      "Steps: the dot product 47, Q.K^T, softmax over dim=-1 (and dim=0), scaling by",
-      "sqrt(d_k), the weighted sum with V; each beside the PyTorch line it mirrors."
+      "Prints the seed document's walk-through, computed by this library.",
+      "Steps: the dot product 47, Q.K^T, softmax over dim=-1 (and dim=0), scaling",
+      "by sqrt(d_k), the weighted sum with V; each beside its PyTorch line."
     })
 final class SeedCommand implements Callable<Integer> {
 
