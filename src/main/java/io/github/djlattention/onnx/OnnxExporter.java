@@ -3,6 +3,7 @@ package io.github.djlattention.onnx;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
+import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import io.github.djlattention.blocks.BlockParameters;
@@ -41,10 +42,15 @@ import java.util.Map;
  *       keys are all masked get zero weights and a zero output, like the library, through a Where
  *       on {@code ReduceMax(scores) == -inf} (plain Softmax would give NaN).
  *   <li><b>opset 23, Attention operator</b>: the projections on 3-D tensors, then one {@code
- *       Attention} node ({@code q_num_heads}, {@code kv_num_heads}, {@code scale}, {@code
- *       is_causal}) and the output projection. When weights are exported, the node's fourth output
- *       {@code qk_matmul_output} with {@code qk_matmul_output_mode=3} (the softmax probabilities)
- *       is averaged over heads. Fully masked rows are whatever the runtime's operator gives.
+ *       Attention} node ({@code q_num_heads}, {@code kv_num_heads}, {@code scale}) and the output
+ *       projection. When weights are exported, the node's fourth output {@code qk_matmul_output}
+ *       with {@code qk_matmul_output_mode=3} (the softmax probabilities, (B, H, S, T)) is averaged
+ *       over heads. Causal masking uses {@code is_causal} only for the self-attention block without
+ *       a mask input (S = T); otherwise the causal pattern is built (Shape/Range/LessOrEqual) and
+ *       combined into the operator's mask (And for bool, Where for float), aligned top-left like
+ *       the library. With a mask input, rows the mask leaves without any key are found from the
+ *       mask (ReduceMax, Equal) and their weights and output set to zero by Where nodes: ONNX
+ *       Runtime 1.26's operator gives such rows uniform weights (bool mask) or NaN (float mask).
  * </ul>
  *
  * <p>The model's {@code metadata_props} record the block kind, heads, kv heads, causal flag and
@@ -279,13 +285,7 @@ public final class OnnxExporter {
       String weights = softmaxOut;
       if (mask != null) {
         // A row whose keys are all masked has max -inf; Softmax would give NaN, the library 0.
-        String rowMax =
-            graph.node(
-                "ReduceMax",
-                "row_max",
-                List.of(scores),
-                OnnxGraphBuilder.ints("axes", -1L),
-                OnnxGraphBuilder.attribute("keepdims", 1L)); // (B, H, S, 1)
+        String rowMax = reduce("ReduceMax", scores, -1, "row_max"); // (B, H, S, 1)
         String blocked = graph.node("Equal", "row_blocked", List.of(rowMax, minusInf));
         weights = target != null ? target : graph.fresh("weights_guarded");
         graph.node(
@@ -335,19 +335,24 @@ public final class OnnxExporter {
       return graph.node("Gather", hint, List.of(shape, graph.longs(hint + "_axis", true, axis)));
     }
 
-    /** The ONNX Attention operator on 3-D inputs. Returns {merged, probabilities or null}. */
+    /**
+     * The ONNX Attention operator on 3-D inputs. Returns {merged (B, S, H·D), probabilities (B, H,
+     * S, T) or null}.
+     */
     private String[] attentionOperator(
         String q, String k, String v, String mask, String probabilities) {
-      // is_causal is used for the self-attention block, where S = T always. For the multi-head
-      // block, whose key may be longer or shorter than the query, the causal pattern (key j <=
-      // query i, aligned top-left like the library) goes into the mask instead: with is_causal,
-      // ONNX Runtime 1.26 disagreed with the library when S != T (S = 1, T = 7 in a test case).
-      boolean causalInMask = layout.causal() && !layout.selfAttention();
+      // is_causal is used only for the self-attention block without a mask, where S = T. Else the
+      // causal pattern (key j <= query i, aligned top-left like the library) goes into the mask:
+      // with is_causal, ONNX Runtime 1.26 disagreed with the library when S != T (S = 1, T = 7 in
+      // a test case), and a mask that holds everything tells which rows are fully masked.
+      boolean causalInMask = layout.causal() && (mask != null || !layout.selfAttention());
+      int maskRank = mask == null || options.maskRank() == 2 ? 2 : 4;
+      boolean boolMask = mask == null || options.maskType() == ExportOptions.MaskType.BOOL;
       if (causalInMask) {
         String visible = causalMask(q, 1, k, 1); // (S, T)
         if (mask == null) {
           mask = visible;
-        } else if (options.maskType() == ExportOptions.MaskType.BOOL) {
+        } else if (boolMask) {
           mask = graph.node("And", "mask_causal", List.of(mask, visible));
         } else {
           String minusInf = graph.scalar("minus_inf", Float.NEGATIVE_INFINITY);
@@ -360,7 +365,7 @@ public final class OnnxExporter {
       }
       String merged = graph.fresh("attention"); // (B, S, H·D)
       List<String> outputs = new ArrayList<>(List.of(merged));
-      List<ai.onnx.proto.OnnxMl.AttributeProto> attributes =
+      List<AttributeProto> attributes =
           new ArrayList<>(
               List.of(
                   OnnxGraphBuilder.attribute("q_num_heads", (long) layout.heads()),
@@ -370,18 +375,62 @@ public final class OnnxExporter {
       if (layout.causal() && !causalInMask) {
         attributes.add(OnnxGraphBuilder.attribute("is_causal", 1L));
       }
+      String target = probabilities == null || probabilities.isEmpty() ? null : probabilities;
+      boolean guard = options.maskType() != ExportOptions.MaskType.NONE;
       String weights = null;
       if (probabilities != null) {
-        weights = probabilities.isEmpty() ? graph.fresh("qk_softmax") : probabilities;
+        weights = target != null && !guard ? target : graph.fresh("qk_softmax");
         outputs.addAll(List.of("", "", weights)); // present_key, present_value skipped
         attributes.add(OnnxGraphBuilder.attribute("qk_matmul_output_mode", 3L));
       }
-      graph.node(
-          "Attention",
-          inputs,
-          outputs,
-          attributes.toArray(new ai.onnx.proto.OnnxMl.AttributeProto[0]));
+      graph.node("Attention", inputs, outputs, attributes.toArray(new AttributeProto[0]));
+      if (!guard) {
+        return new String[] {merged, weights};
+      }
+      // Rows whose keys are all masked: ONNX Runtime gives uniform weights (bool mask) or NaN
+      // (float mask); the library gives zero weights and a zero output.
+      String blocked = fullyMaskedRows(mask, boolMask, maskRank); // (B|1, H|1, S, 1)
+      String zero = graph.scalar("zero", 0f);
+      if (weights != null) {
+        String guarded = target != null ? target : graph.fresh("qk_softmax_guarded");
+        graph.node("Where", List.of(blocked, zero, weights), List.of(guarded)); // (B, H, S, T)
+        weights = guarded;
+      }
+      String perHead =
+          reshape(
+              merged, "attention_heads", 0, 0, layout.heads(), layout.headSize()); // (B, S, H, D)
+      String blockedPerToken = transpose(blocked, "blocked_tokens", 0, 2, 1, 3); // (B|1, S, H|1, 1)
+      String zeroed =
+          graph.node("Where", "attention_guarded", List.of(blockedPerToken, zero, perHead));
+      merged = reshape(zeroed, "attention_merged", 0, 0, layout.heads() * layout.headSize());
       return new String[] {merged, weights};
+    }
+
+    /** (B|1, H|1, S, 1) bool: true where a query row has no key left by the rank-2 or -4 mask. */
+    private String fullyMaskedRows(String mask, boolean boolMask, int maskRank) {
+      String rowMax;
+      String none;
+      if (boolMask) {
+        String allowed =
+            graph.node(
+                "Cast",
+                "mask_float",
+                List.of(mask),
+                OnnxGraphBuilder.attribute("to", (long) FLOAT));
+        rowMax = reduce("ReduceMax", allowed, -1, "mask_row_max"); // (…, S, 1)
+        none = graph.scalar("zero", 0f);
+      } else {
+        rowMax = reduce("ReduceMax", mask, -1, "mask_row_max"); // (…, S, 1)
+        none = graph.scalar("minus_inf", Float.NEGATIVE_INFINITY);
+      }
+      String blocked = graph.node("Equal", "row_blocked", List.of(rowMax, none));
+      if (maskRank == 4) {
+        return blocked;
+      }
+      return graph.node(
+          "Unsqueeze",
+          "row_blocked_4d",
+          List.of(blocked, graph.longs("axes_0_1", false, 0, 1))); // (1, 1, S, 1)
     }
 
     private String reshape(String x, String hint, long... shape) {
@@ -392,21 +441,26 @@ public final class OnnxExporter {
       return graph.node("Transpose", hint, List.of(x), OnnxGraphBuilder.ints("perm", perm));
     }
 
-    /** ReduceMean over one axis into {@code target}: axes an attribute before opset 18. */
+    /** ReduceMean over one axis into {@code target}. */
     private void reduceMean(String x, long axis, boolean keepDims, String target) {
+      reduce("ReduceMean", x, axis, keepDims, target);
+    }
+
+    /** A Reduce* over one axis, keeping it, into a fresh value. */
+    private String reduce(String op, String x, long axis, String hint) {
+      String target = graph.fresh(hint);
+      reduce(op, x, axis, true, target);
+      return target;
+    }
+
+    /** A Reduce* over one axis into {@code target}: axes an attribute before opset 18. */
+    private void reduce(String op, String x, long axis, boolean keepDims, String target) {
+      AttributeProto keep = OnnxGraphBuilder.attribute("keepdims", keepDims ? 1L : 0L);
       if (graph.opset() < 18) {
-        graph.node(
-            "ReduceMean",
-            List.of(x),
-            List.of(target),
-            OnnxGraphBuilder.ints("axes", axis),
-            OnnxGraphBuilder.attribute("keepdims", keepDims ? 1L : 0L));
+        graph.node(op, List.of(x), List.of(target), OnnxGraphBuilder.ints("axes", axis), keep);
       } else {
-        graph.node(
-            "ReduceMean",
-            List.of(x, graph.longs("axes_" + axis, false, axis)),
-            List.of(target),
-            OnnxGraphBuilder.attribute("keepdims", keepDims ? 1L : 0L));
+        String axes = graph.longs("axes_" + (axis < 0 ? "m" + -axis : axis), false, axis);
+        graph.node(op, List.of(x, axes), List.of(target), keep);
       }
     }
 

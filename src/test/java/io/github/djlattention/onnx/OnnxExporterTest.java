@@ -31,6 +31,8 @@ import java.util.Set;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** The structure of the exported graphs, fully masked rows, and the exporter's errors. */
 class OnnxExporterTest {
@@ -131,29 +133,53 @@ class OnnxExporterTest {
     }
   }
 
-  @Test
-  void fullyMaskedRowsGiveZeroWeightsInTheDecomposedGraph() {
+  @ParameterizedTest(name = "opset {0}, {1} mask")
+  @CsvSource({"17, BOOL", "17, FLOAT", "23, BOOL", "23, FLOAT"})
+  void fullyMaskedRowsGiveZeroWeightsAndOutputLikeTheLibrary(
+      int opset, ExportOptions.MaskType type) {
     try (NDManager manager = TestTensors.manager()) {
-      MultiHeadAttentionBlock block = block(manager, false);
+      MultiHeadAttentionBlock block = block(manager, true);
       NDArray x = manager.randomUniform(-1, 1, new Shape(2, 3, 8));
-      // Query 1 may see no key at all.
-      NDArray mask =
-          manager.create(
-              new boolean[] {true, true, false, false, false, false, true, false, true},
-              new Shape(3, 3));
+      // Query 1 may see no key at all (query 0 sees key 0 only, through the causal mask).
+      boolean[] keep = {true, true, false, false, false, false, true, false, true};
+      NDArray mask = manager.create(keep, new Shape(3, 3));
+      if (type == ExportOptions.MaskType.FLOAT) {
+        mask =
+            manager.create(
+                new float[] {
+                  0,
+                  0,
+                  Float.NEGATIVE_INFINITY,
+                  Float.NEGATIVE_INFINITY,
+                  Float.NEGATIVE_INFINITY,
+                  Float.NEGATIVE_INFINITY,
+                  0,
+                  Float.NEGATIVE_INFINITY,
+                  0
+                },
+                new Shape(3, 3));
+      }
       NDList expected =
           block.forward(new ParameterStore(manager, false), new NDList(x, x, x, mask), false);
       byte[] model =
           OnnxExporter.export(
-              block, ExportOptions.builder().optMask(ExportOptions.MaskType.BOOL, 2).build());
+              block,
+              ExportOptions.builder()
+                  .optOpset(opset)
+                  .optMask(type, 2)
+                  .optHeadWeights(true)
+                  .build());
       try (OrtRunner runner = OrtRunner.builder().optIntraOpThreads(1).build(model)) {
         Map<String, NDArray> actual =
             runner.run(Map.of("query", x, "key", x, "value", x, "attn_mask", mask), manager);
         double[] weights = doubles(actual.get("weights"));
         assertArrayEquals(
             new double[] {0, 0, 0}, new double[] {weights[3], weights[4], weights[5]});
-        TestTensors.assertClose(
-            "output", doubles(expected.get(0)), doubles(actual.get("output")), 1e-5, 0);
+        double[] output = doubles(actual.get("output"));
+        for (int n = 8; n < 16; n++) {
+          assertEquals(0, output[n], "output of the fully masked row, element " + n);
+        }
+        TestTensors.assertClose("output", doubles(expected.get(0)), output, 1e-5, 0);
         TestTensors.assertClose("weights", doubles(expected.get(1)), weights, 1e-5, 0);
       }
     }
