@@ -3,6 +3,7 @@ package io.github.djlattention.cli;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
 import ai.onnx.proto.OnnxMl.ModelProto;
@@ -148,6 +149,7 @@ final class CheckCommand implements Callable<Integer> {
       Map<String, NDArray> given = Npz.read(manager, inputs);
       List<String> inputNames = runner.inputNames();
       requireSameNames(given.keySet(), inputNames);
+      given.forEach(CheckCommand::requireFloat32OrBool);
       Map<String, NDArray> stateDict = Npz.read(manager, weights);
       AbstractBlock block = StateDicts.load(manager, stateDict, headCount, isCausal);
       Map<String, NDArray> expectedOutputs = expected == null ? null : Npz.read(manager, expected);
@@ -224,6 +226,14 @@ final class CheckCommand implements Callable<Integer> {
               + modelInputs
               + (missing.isEmpty() ? "" : ": missing " + missing)
               + (extra.isEmpty() ? "" : (missing.isEmpty() ? ": " : ", ") + "extra " + extra));
+    }
+  }
+
+  private static void requireFloat32OrBool(String name, NDArray array) {
+    DataType type = array.getDataType();
+    if (type != DataType.FLOAT32 && type != DataType.BOOLEAN) {
+      throw new IllegalArgumentException(
+          "input '" + name + "' is " + type + "; the block runs float32 (and bool masks)");
     }
   }
 

@@ -10,6 +10,7 @@ import io.github.djlattention.blocks.BlockParameters;
 import io.github.djlattention.io.AtomicWrite;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -115,6 +116,7 @@ public final class OnnxExporter {
     private final OnnxGraphBuilder graph;
     private final String seqQ;
     private final String seqKv;
+    private final Map<String, String> shapes = new HashMap<>();
 
     Writer(Block block, BlockLayout layout, ExportOptions options, OnnxGraphBuilder graph) {
       this.block = block;
@@ -331,7 +333,7 @@ public final class OnnxExporter {
 
     /** The runtime size of one axis, as an int64 scalar. */
     private String length(String x, long axis, String hint) {
-      String shape = graph.node("Shape", hint + "_shape", List.of(x));
+      String shape = shapes.computeIfAbsent(x, v -> graph.node("Shape", v + "_shape", List.of(v)));
       return graph.node("Gather", hint, List.of(shape, graph.longs(hint + "_axis", true, axis)));
     }
 
