@@ -9,6 +9,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
@@ -268,8 +269,21 @@ public final class OrtRunner implements AutoCloseable {
     private OrtDevice device = OrtDevice.CPU;
     private int intraOpThreads = Runtime.getRuntime().availableProcessors();
     private int interOpThreads = 1;
+    private OrtLoggingLevel logLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
 
     private Builder() {}
+
+    /**
+     * Sets how much ONNX Runtime logs on stderr for this session.
+     *
+     * @param level e.g. {@code ORT_LOGGING_LEVEL_FATAL} to silence kernel errors that {@link
+     *     OrtRunner#run} already reports as exceptions; default warnings
+     * @return this builder
+     */
+    public Builder optLogLevel(OrtLoggingLevel level) {
+      this.logLevel = level;
+      return this;
+    }
 
     /**
      * Sets the execution device.
@@ -349,6 +363,7 @@ public final class OrtRunner implements AutoCloseable {
       try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
         options.setIntraOpNumThreads(intraOpThreads);
         options.setInterOpNumThreads(interOpThreads);
+        options.setSessionLogLevel(logLevel);
         if (device == OrtDevice.CUDA) {
           options.addCUDA();
         }
