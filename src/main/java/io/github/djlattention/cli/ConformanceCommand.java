@@ -198,7 +198,9 @@ public final class ConformanceCommand implements Callable<Integer> {
     Path directory = absolute.getParent();
     try {
       Files.createDirectories(directory);
-      Path temporary = Files.createTempFile(directory, "." + absolute.getFileName(), ".tmp");
+      Path temporary =
+          directory.resolve(
+              "." + absolute.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
       try {
         Files.writeString(temporary, text, StandardCharsets.UTF_8);
         Files.move(

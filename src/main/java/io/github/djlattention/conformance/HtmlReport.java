@@ -13,7 +13,8 @@ import java.util.function.Predicate;
  */
 public final class HtmlReport {
 
-  private static final int CELL = 14;
+  /** Heatmaps aim at about this many pixels along their longer side. */
+  private static final int MAP_SIZE = 160;
 
   private HtmlReport() {}
 
@@ -226,8 +227,10 @@ public final class HtmlReport {
       max = Math.max(max, Math.abs(v));
     }
     float range = difference ? Math.max(max, 1e-12f) : 1f;
-    int width = map.columns() * CELL;
-    int height = map.rows() * CELL;
+    int cell =
+        Math.max(6, Math.min(40, MAP_SIZE / Math.max(1, Math.max(map.rows(), map.columns()))));
+    int width = map.columns() * cell;
+    int height = map.rows() * cell;
     html.append("<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
         .append(width)
         .append("\" height=\"")
@@ -241,13 +244,13 @@ public final class HtmlReport {
       for (int col = 0; col < map.columns(); col++) {
         float v = map.values()[row * map.columns() + col];
         html.append("<rect x=\"")
-            .append(col * CELL)
+            .append(col * cell)
             .append("\" y=\"")
-            .append(row * CELL)
+            .append(row * cell)
             .append("\" width=\"")
-            .append(CELL)
+            .append(cell)
             .append("\" height=\"")
-            .append(CELL)
+            .append(cell)
             .append("\" fill=\"")
             .append(difference ? diverging(v / range) : sequential(v))
             .append("\"><title>[")
