@@ -84,6 +84,24 @@ class OrtRunnerTest {
   }
 
   @Test
+  void acceptsNonContiguousInputs() {
+    try (NDManager m = NDManager.newBaseManager();
+        OrtRunner runner =
+            OrtRunner.builder().build(CASES.resolve("test_attention_4d/model.onnx"))) {
+      Map<String, NDArray> in = inputs("test_attention_4d", List.of("Q", "K", "V"), m);
+      Map<String, NDArray> strided = new LinkedHashMap<>();
+      // store (B, H, D, S) densely, then view it as (B, H, S, D): same values, transposed strides
+      in.forEach(
+          (name, array) -> {
+            NDArray transposed = array.swapAxes(2, 3); // (B, H, D, S)
+            NDArray dense = m.create(transposed.toFloatArray(), transposed.getShape());
+            strided.put(name, dense.swapAxes(2, 3)); // (B, H, S, D), non-contiguous
+          });
+      assertClose(expected("test_attention_4d", m), runner.run(strided, m).get("Y"));
+    }
+  }
+
+  @Test
   void oneSessionServesSeveralThreads() throws Exception {
     String name = "test_attention_4d_gqa";
     ExecutorService pool = Executors.newFixedThreadPool(4);
