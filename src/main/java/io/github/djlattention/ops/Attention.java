@@ -29,8 +29,8 @@ import java.util.Set;
  * query, key and value of one rank: (S, D) as in the seed, (B, S, D) for a batch of one head, or
  * (B, H, S, D) for several heads.
  *
- * <p>float32 and float64 are computed in their own precision; float16 and bfloat16 inputs are
- * computed in float32 and the results cast back.
+ * <p>float32 and float64 are computed in their own precision; float16 inputs are computed in
+ * float32 and the results cast back to float16.
  */
 public final class Attention {
 
@@ -317,11 +317,10 @@ public final class Attention {
       case FLOAT64:
         return dtype;
       case FLOAT16:
-      case BFLOAT16:
         return DataType.FLOAT32;
       default:
         throw new IllegalArgumentException(
-            "attention needs float16, bfloat16, float32 or float64 inputs, got " + dtype);
+            "attention needs float16, float32 or float64 inputs, got " + dtype);
     }
   }
 

@@ -1,0 +1,62 @@
+package io.github.djlattention.blocks;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.ParameterList;
+
+/** Reads and writes the named parameters of an initialized block. */
+public final class BlockParameters {
+
+  private BlockParameters() {}
+
+  /**
+   * Returns the current value of a parameter.
+   *
+   * @param block an initialized block
+   * @param name the parameter name, e.g. {@code q_proj.weight}
+   * @return the parameter's array
+   * @throws IllegalArgumentException when the block has no such parameter
+   * @throws IllegalStateException when the block is not initialized
+   */
+  public static NDArray get(Block block, String name) {
+    Parameter parameter = find(block, name);
+    if (!parameter.isInitialized()) {
+      throw new IllegalStateException(
+          "parameter " + name + " is not initialized: call block.initialize(...) first");
+    }
+    return parameter.getArray();
+  }
+
+  /**
+   * Copies {@code value} into a parameter, converting it to the parameter's dtype.
+   *
+   * @param block an initialized block
+   * @param name the parameter name, e.g. {@code q_proj.weight}
+   * @param value an array of the parameter's shape
+   * @throws IllegalArgumentException when the block has no such parameter or the shape differs
+   * @throws IllegalStateException when the block is not initialized
+   */
+  public static void set(Block block, String name, NDArray value) {
+    NDArray target = get(block, name);
+    if (!target.getShape().equals(value.getShape())) {
+      throw new IllegalArgumentException(
+          "parameter "
+              + name
+              + " has shape "
+              + target.getShape()
+              + ", the new value "
+              + value.getShape());
+    }
+    value.toType(target.getDataType(), false).copyTo(target);
+  }
+
+  private static Parameter find(Block block, String name) {
+    ParameterList parameters = block.getParameters();
+    if (!parameters.contains(name)) {
+      throw new IllegalArgumentException(
+          "the block has no parameter " + name + "; it has " + parameters.keys());
+    }
+    return parameters.get(name);
+  }
+}

@@ -1,0 +1,302 @@
+package io.github.djlattention.blocks;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
+import io.github.djlattention.ops.Attention;
+import io.github.djlattention.ops.AttentionOptions;
+import io.github.djlattention.ops.AttentionResult;
+
+/**
+ * Multi-head attention with learned projections, in the layout of PyTorch's {@code
+ * torch.nn.MultiheadAttention(batch_first=True)}, extended with grouped-query heads.
+ *
+ * <p>Legend: B batch, S query length, T key/value length, E embedding size, H query heads, G
+ * key/value heads, D = E/H head size.
+ *
+ * <p>Inputs, as an {@link NDList}: {@code (x)} for self-attention, {@code (query, key, value)} for
+ * attention across sequences, and either followed by an optional mask: query (B, S, E), key (B, T,
+ * Ek), value (B, T, Ev); the mask is boolean (true = the key takes part) or float (added to the
+ * scores), shaped (S, T), (B, S, T) or (B, H, S, T) or broadcastable to them.
+ *
+ * <p>Outputs: the attention output (B, S, E), then, when {@link Builder#optReturnWeights} is set,
+ * the weights averaged over heads (B, S, T), as {@code torch.nn.MultiheadAttention} returns them.
+ *
+ * <p>Parameters (PyTorch's names, W shaped (out, in), y = x·Wᵀ + b): {@code q_proj.weight} (H·D,
+ * E), {@code k_proj.weight} (G·D, Ek), {@code v_proj.weight} (G·D, Ev), {@code out_proj.weight} (E,
+ * H·D), and the matching {@code .bias} vectors when bias is on.
+ */
+public final class MultiHeadAttentionBlock extends AbstractBlock {
+
+  private static final byte VERSION = 1;
+
+  private final long embeddingSize;
+  private final long keySize;
+  private final long valueSize;
+  private final int heads;
+  private final int kvHeads;
+  private final boolean bias;
+  private final boolean outputProjection;
+  private final boolean causal;
+  private final boolean returnWeights;
+  private final Projection queryProjection;
+  private final Projection keyProjection;
+  private final Projection valueProjection;
+  private final Projection outProjection;
+
+  private MultiHeadAttentionBlock(Builder builder) {
+    super(VERSION);
+    this.embeddingSize = builder.embeddingSize;
+    this.keySize = builder.keySize > 0 ? builder.keySize : builder.embeddingSize;
+    this.valueSize = builder.valueSize > 0 ? builder.valueSize : builder.embeddingSize;
+    this.heads = builder.heads;
+    this.kvHeads = builder.kvHeads > 0 ? builder.kvHeads : builder.heads;
+    this.bias = builder.bias;
+    this.outputProjection = builder.outputProjection;
+    this.causal = builder.causal;
+    this.returnWeights = builder.returnWeights;
+    long headSize = headSize();
+    this.queryProjection =
+        register(Projection.create("q_proj", embeddingSize, heads * headSize, bias));
+    this.keyProjection = register(Projection.create("k_proj", keySize, kvHeads * headSize, bias));
+    this.valueProjection =
+        register(Projection.create("v_proj", valueSize, kvHeads * headSize, bias));
+    this.outProjection =
+        outputProjection
+            ? register(Projection.create("out_proj", heads * headSize, embeddingSize, bias))
+            : null;
+  }
+
+  private Projection register(Projection projection) {
+    addParameter(projection.weight());
+    if (projection.bias() != null) {
+      addParameter(projection.bias());
+    }
+    return projection;
+  }
+
+  /** Returns a new builder. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** The embedding size E of the query and the output. */
+  public long getEmbeddingSize() {
+    return embeddingSize;
+  }
+
+  /** The feature size of the key input (E unless set). */
+  public long getKeySize() {
+    return keySize;
+  }
+
+  /** The feature size of the value input (E unless set). */
+  public long getValueSize() {
+    return valueSize;
+  }
+
+  /** The number of query heads H. */
+  public int getHeads() {
+    return heads;
+  }
+
+  /** The number of key/value heads G. */
+  public int getKvHeads() {
+    return kvHeads;
+  }
+
+  /** The head size D = E / H. */
+  public long headSize() {
+    return embeddingSize / heads;
+  }
+
+  /** Whether the projections carry biases. */
+  public boolean hasBias() {
+    return bias;
+  }
+
+  /** Whether the output goes through {@code out_proj}. */
+  public boolean hasOutputProjection() {
+    return outputProjection;
+  }
+
+  /** Whether query i sees only keys j ≤ i. */
+  public boolean isCausal() {
+    return causal;
+  }
+
+  /** Whether the head-averaged weights are the second output. */
+  public boolean returnsWeights() {
+    return returnWeights;
+  }
+
+  @Override
+  protected NDList forwardInternal(
+      ParameterStore store, NDList inputs, boolean training, PairList<String, Object> params) {
+    Inputs in = Inputs.of(inputs, "MultiHeadAttentionBlock");
+    in.requireFeatures(embeddingSize, keySize, valueSize);
+    NDArray query = in.query();
+    long batch = query.getShape().get(0);
+    long queryLength = query.getShape().get(1);
+    long keyLength = in.key().getShape().get(1);
+    long headSize = headSize();
+
+    NDArray q = queryProjection.apply(store, query, training); // (B, S, H·D)
+    NDArray k = keyProjection.apply(store, in.key(), training); // (B, T, G·D)
+    NDArray v = valueProjection.apply(store, in.value(), training); // (B, T, G·D)
+    q = q.reshape(batch, queryLength, heads, headSize).transpose(0, 2, 1, 3); // (B, H, S, D)
+    k = k.reshape(batch, keyLength, kvHeads, headSize).transpose(0, 2, 1, 3); // (B, G, T, D)
+    v = v.reshape(batch, keyLength, kvHeads, headSize).transpose(0, 2, 1, 3); // (B, G, T, D)
+
+    AttentionOptions options =
+        AttentionOptions.builder()
+            .optMask(in.mask() == null ? null : perHeadMask(in.mask()))
+            .optCausal(causal)
+            .optReturnWeights(returnWeights)
+            .build();
+    AttentionResult result = Attention.attention(q, k, v, options);
+
+    NDArray output =
+        result
+            .output()
+            .transpose(0, 2, 1, 3) // (B, S, H, D)
+            .reshape(batch, queryLength, heads * headSize); // (B, S, H·D)
+    if (outProjection != null) {
+      output = outProjection.apply(store, output, training); // (B, S, E)
+    }
+    if (!returnWeights) {
+      return new NDList(output);
+    }
+    NDArray averaged = result.weights().mean(new int[] {1}); // (B, S, T)
+    return new NDList(output, averaged);
+  }
+
+  /** Places a (S, T) or (B, S, T) mask against the (B, H, S, T) weights. */
+  private static NDArray perHeadMask(NDArray mask) {
+    return mask.getShape().dimension() == 3 ? mask.expandDims(1) : mask; // (B, 1, S, T)
+  }
+
+  @Override
+  public Shape[] getOutputShapes(Shape[] inputShapes) {
+    Shape query = inputShapes[0];
+    long keyLength = inputShapes.length >= 3 ? inputShapes[1].get(1) : query.get(1);
+    long outSize = outputProjection ? embeddingSize : heads * headSize();
+    Shape output = new Shape(query.get(0), query.get(1), outSize);
+    if (!returnWeights) {
+      return new Shape[] {output};
+    }
+    return new Shape[] {output, new Shape(query.get(0), query.get(1), keyLength)};
+  }
+
+  @Override
+  public String toString() {
+    return String.format(
+        "MultiHeadAttentionBlock(E=%d, H=%d, G=%d, D=%d, bias=%b, causal=%b)",
+        embeddingSize, heads, kvHeads, headSize(), bias, causal);
+  }
+
+  /**
+   * Builds a {@link MultiHeadAttentionBlock}: {@code setX} for required settings, {@code optX} for
+   * optional ones, all validated in {@link #build()}.
+   */
+  public static final class Builder {
+    private long embeddingSize;
+    private int heads;
+    private int kvHeads;
+    private long keySize;
+    private long valueSize;
+    private boolean bias = true;
+    private boolean outputProjection = true;
+    private boolean causal;
+    private boolean returnWeights;
+
+    private Builder() {}
+
+    /** Sets the embedding size E (required). */
+    public Builder setEmbeddingSize(long embeddingSize) {
+      this.embeddingSize = embeddingSize;
+      return this;
+    }
+
+    /** Sets the number of query heads H (required); E must be a multiple of H. */
+    public Builder setHeads(int heads) {
+      this.heads = heads;
+      return this;
+    }
+
+    /** Sets the number of key/value heads G for grouped-query attention (default H). */
+    public Builder optKvHeads(int kvHeads) {
+      this.kvHeads = kvHeads;
+      return this;
+    }
+
+    /** Sets the feature size of the key input (default E), like PyTorch's {@code kdim}. */
+    public Builder optKeySize(long keySize) {
+      this.keySize = keySize;
+      return this;
+    }
+
+    /** Sets the feature size of the value input (default E), like PyTorch's {@code vdim}. */
+    public Builder optValueSize(long valueSize) {
+      this.valueSize = valueSize;
+      return this;
+    }
+
+    /** Sets whether the projections carry biases (default true, as in PyTorch). */
+    public Builder optBias(boolean bias) {
+      this.bias = bias;
+      return this;
+    }
+
+    /** Sets whether the heads are merged through {@code out_proj} (default true). */
+    public Builder optOutputProjection(boolean outputProjection) {
+      this.outputProjection = outputProjection;
+      return this;
+    }
+
+    /** Sets causal masking: query i sees only keys j ≤ i (default false). */
+    public Builder optCausal(boolean causal) {
+      this.causal = causal;
+      return this;
+    }
+
+    /** Sets whether the head-averaged weights are returned as a second output (default false). */
+    public Builder optReturnWeights(boolean returnWeights) {
+      this.returnWeights = returnWeights;
+      return this;
+    }
+
+    /**
+     * Builds the block.
+     *
+     * @return the block
+     * @throws IllegalArgumentException when a size is not positive, E is not a multiple of H, or H
+     *     is not a multiple of G
+     */
+    public MultiHeadAttentionBlock build() {
+      if (embeddingSize <= 0) {
+        throw new IllegalArgumentException(
+            "embedding size must be set and > 0, got " + embeddingSize);
+      }
+      if (heads <= 0) {
+        throw new IllegalArgumentException("heads must be set and > 0, got " + heads);
+      }
+      if (embeddingSize % heads != 0) {
+        throw new IllegalArgumentException(
+            "embedding size " + embeddingSize + " is not a multiple of heads " + heads);
+      }
+      if (kvHeads < 0 || (kvHeads > 0 && heads % kvHeads != 0)) {
+        throw new IllegalArgumentException(
+            "heads " + heads + " must be a multiple of kv heads " + kvHeads);
+      }
+      if (keySize < 0 || valueSize < 0) {
+        throw new IllegalArgumentException(
+            "key and value sizes must be > 0, got " + keySize + " and " + valueSize);
+      }
+      return new MultiHeadAttentionBlock(this);
+    }
+  }
+}

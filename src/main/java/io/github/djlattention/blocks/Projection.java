@@ -1,0 +1,68 @@
+package io.github.djlattention.blocks;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.initializer.XavierInitializer;
+
+/**
+ * A learned linear map y = x·Wᵀ + b with W shaped (out, in), as PyTorch's {@code nn.Linear} and
+ * DJL's {@link Linear} store it. Its parameters are named {@code <name>.weight} and {@code
+ * <name>.bias}.
+ */
+final class Projection {
+
+  private final Parameter weight;
+  private final Parameter bias;
+
+  private Projection(Parameter weight, Parameter bias) {
+    this.weight = weight;
+    this.bias = bias;
+  }
+
+  /** Creates the parameters of a projection from {@code in} to {@code out} features. */
+  static Projection create(String name, long in, long out, boolean withBias) {
+    Parameter weight =
+        Parameter.builder()
+            .setName(name + ".weight")
+            .setType(Parameter.Type.WEIGHT)
+            .optShape(new Shape(out, in))
+            .optInitializer(new XavierInitializer())
+            .build();
+    Parameter bias =
+        withBias
+            ? Parameter.builder()
+                .setName(name + ".bias")
+                .setType(Parameter.Type.BIAS)
+                .optShape(new Shape(out))
+                .build()
+            : null;
+    return new Projection(weight, bias);
+  }
+
+  Parameter weight() {
+    return weight;
+  }
+
+  /** Returns the bias parameter, or {@code null} without bias. */
+  Parameter bias() {
+    return bias;
+  }
+
+  /** Applies the projection to x (…, in), giving (…, out). */
+  NDArray apply(ParameterStore store, NDArray x, boolean training) {
+    NDArray w = store.getValue(weight, x.getDevice(), training);
+    if (bias == null) {
+      return Linear.linear(x, w).singletonOrThrow();
+    }
+    NDArray b = store.getValue(bias, x.getDevice(), training);
+    return Linear.linear(x, w, b).singletonOrThrow();
+  }
+
+  /** The output shape for an input shape (…, in). */
+  Shape outputShape(Shape input) {
+    return input.slice(0, input.dimension() - 1).add(weight.getShape().get(0));
+  }
+}

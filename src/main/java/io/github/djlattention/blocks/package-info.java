@@ -1,0 +1,8 @@
+/**
+ * DJL {@link ai.djl.nn.Block}s built on {@link io.github.djlattention.ops.Attention}: the seed's
+ * single-head {@link io.github.djlattention.blocks.SelfAttentionBlock} and a grouped-query {@link
+ * io.github.djlattention.blocks.MultiHeadAttentionBlock}. Both run inside a DJL {@link
+ * ai.djl.Model} through a {@link ai.djl.inference.Predictor} and save their parameters in DJL's own
+ * format; their parameter names follow PyTorch's ({@code W_q.weight}, {@code q_proj.weight}, …).
+ */
+package io.github.djlattention.blocks;

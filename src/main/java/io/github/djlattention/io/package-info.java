@@ -1,0 +1,12 @@
+/**
+ * NumPy {@code .npy} and {@code .npz} files to and from DJL {@link ai.djl.ndarray.NDArray}s.
+ *
+ * <p>{@link io.github.djlattention.io.Npy} reads and writes single arrays, {@link
+ * io.github.djlattention.io.Npz} reads and writes archives of named arrays (as written by {@code
+ * numpy.savez} and {@code numpy.savez_compressed}). Both validate user-supplied files strictly:
+ * malformed content fails with an {@link java.lang.IllegalArgumentException} whose message names
+ * the file and the problem, before any large allocation; genuine I/O failures surface as {@link
+ * java.io.UncheckedIOException}. Writes are atomic: a temporary file in the target directory is
+ * moved over the target, so a failed write never leaves a half-written file.
+ */
+package io.github.djlattention.io;
