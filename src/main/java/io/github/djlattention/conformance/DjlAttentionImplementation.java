@@ -188,8 +188,6 @@ public final class DjlAttentionImplementation implements Implementation<OnnxAtte
         return DataType.FLOAT16;
       case TensorProto.DataType.DOUBLE_VALUE:
         return DataType.FLOAT64;
-      case TensorProto.DataType.BFLOAT16_VALUE:
-        return DataType.BFLOAT16;
       default:
         throw new IllegalArgumentException("unsupported softmax_precision " + onnxType);
     }

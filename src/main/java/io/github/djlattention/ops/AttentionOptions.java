@@ -276,7 +276,7 @@ public final class AttentionOptions {
      * cast back. {@code null} (the default) uses the compute type: the inputs' type, or float32 for
      * float16 and bfloat16 inputs.
      *
-     * @param precision a floating type, or {@code null}
+     * @param precision float16, float32 or float64, or {@code null}
      * @return this builder
      */
     public Builder optSoftmaxPrecision(DataType precision) {
@@ -329,9 +329,13 @@ public final class AttentionOptions {
                 + ", right "
                 + rightWindow);
       }
-      if (softmaxPrecision != null && !softmaxPrecision.isFloating()) {
+      if (softmaxPrecision != null
+          && softmaxPrecision != DataType.FLOAT16
+          && softmaxPrecision != DataType.FLOAT32
+          && softmaxPrecision != DataType.FLOAT64) {
+        // bfloat16 is left out: casting to it aborts the JVM on DJL 0.36's PyTorch engine.
         throw new IllegalArgumentException(
-            "softmax precision must be a floating type, got " + softmaxPrecision);
+            "softmax precision must be float16, float32 or float64, got " + softmaxPrecision);
       }
       if (nonPadKeyLengths != null && !nonPadKeyLengths.getDataType().isInteger()) {
         throw new IllegalArgumentException(
