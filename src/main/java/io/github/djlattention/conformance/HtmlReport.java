@@ -16,6 +16,9 @@ public final class HtmlReport {
   /** Heatmaps aim at about this many pixels along their longer side. */
   private static final int MAP_SIZE = 160;
 
+  /** Smallest half-range of the difference maps' color scale. */
+  private static final float MIN_DIFFERENCE_RANGE = 0.01f;
+
   private HtmlReport() {}
 
   /**
@@ -219,14 +222,18 @@ public final class HtmlReport {
     html.append("</section>\n");
   }
 
-  /** Draws one map: probabilities on a white-to-blue scale, differences on blue-white-red. */
+  /**
+   * Draws one map: probabilities on a white-to-blue scale 0..1, differences on blue-white-red
+   * scaled to their largest magnitude (at least ±0.01). Hover a cell for its value.
+   */
   private static void svg(StringBuilder html, Heatmap map) {
     boolean difference = map.title().contains(" - ");
     float max = 0;
     for (float v : map.values()) {
       max = Math.max(max, Math.abs(v));
     }
-    float range = difference ? Math.max(max, 1e-12f) : 1f;
+    // Differences use a symmetric scale of at least ±0.01 so rounding noise stays near white.
+    float range = difference ? Math.max(max, MIN_DIFFERENCE_RANGE) : 1f;
     int cell =
         Math.max(6, Math.min(40, MAP_SIZE / Math.max(1, Math.max(map.rows(), map.columns()))));
     int width = map.columns() * cell;
@@ -268,7 +275,13 @@ public final class HtmlReport {
         .append(map.rows())
         .append("&times;")
         .append(map.columns())
-        .append(difference ? ", max |diff| " + ConsoleReport.format(max) : ", scale 0..1")
+        .append(
+            difference
+                ? ", max |diff| "
+                    + ConsoleReport.format(max)
+                    + ", scale &plusmn;"
+                    + ConsoleReport.format(range)
+                : ", scale 0..1")
         .append("</span></figcaption></figure>");
   }
 
