@@ -16,7 +16,7 @@ import io.github.djlattention.conformance.SuiteResult;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
 import java.io.IOException;
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,7 +31,9 @@ import java.util.concurrent.Callable;
 import java.util.function.Function;
 import java.util.function.Predicate;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code conformance}: runs the conformance suites and prints a table; exits 0 when the project
@@ -39,7 +41,6 @@ import picocli.CommandLine.Option;
  */
 @Command(
     name = "conformance",
-    mixinStandardHelpOptions = true,
     description = {
       "Runs the conformance suites: the project's DJL attention and ONNX Runtime against each"
           + " suite's oracle.",
@@ -47,8 +48,7 @@ import picocli.CommandLine.Option;
     })
 public final class ConformanceCommand implements Callable<Integer> {
 
-  /** Exit code when the project fails a case. */
-  static final int EXIT_FAILED = 1;
+  @Spec private CommandSpec spec;
 
   @Option(
       names = "--suite",
@@ -98,9 +98,6 @@ public final class ConformanceCommand implements Callable<Integer> {
   @Option(names = "--quiet", description = "No per-case progress on stderr.")
   private boolean quiet;
 
-  @Option(names = "--verbose", description = "Print stack traces of errors.")
-  private boolean verbose;
-
   /** The suites this command knows, by name. */
   private static final Map<String, Function<ConformanceCommand, SuiteRun>> SUITES =
       new LinkedHashMap<>();
@@ -136,7 +133,8 @@ public final class ConformanceCommand implements Callable<Integer> {
     if (threads < 1) {
       throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
     }
-    PrintStream err = System.err;
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
     ProgressListener progress = quiet ? ProgressListener.NONE : ConsoleReport.progress(err);
     Predicate<String> filter =
         caseFilters.isEmpty()
@@ -149,7 +147,7 @@ public final class ConformanceCommand implements Callable<Integer> {
         results.add(SUITES.get(name).apply(this).run(runner));
       }
     }
-    ConsoleReport.print(results, System.out);
+    ConsoleReport.print(results, out);
     if (json != null) {
       writeAtomically(json, JsonReport.render(results));
     }
@@ -160,7 +158,7 @@ public final class ConformanceCommand implements Callable<Integer> {
       writeAtomically(html, HtmlReport.render(results, show));
     }
     boolean passed = results.stream().allMatch(r -> r.failed() == 0);
-    return passed ? 0 : EXIT_FAILED;
+    return passed ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
   }
 
   private SuiteRun onnxAttention() {

@@ -8,39 +8,26 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class ConformanceCommandTest {
 
   private record Run(int code, String out, String err) {}
 
   private static Run run(String... args) {
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
-    StringWriter picocliErr = new StringWriter();
-    try {
-      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      CommandLine line = Main.commandLine();
-      line.setErr(new PrintWriter(picocliErr, true));
-      int code = line.execute(args);
-      return new Run(
-          code,
-          out.toString(StandardCharsets.UTF_8),
-          err.toString(StandardCharsets.UTF_8) + picocliErr);
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
+    int code =
+        Main.run(
+            args,
+            new PrintStream(out, true, StandardCharsets.UTF_8),
+            new PrintStream(err, true, StandardCharsets.UTF_8));
+    return new Run(
+        code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
   }
 
   @Test
@@ -86,20 +73,24 @@ class ConformanceCommandTest {
   void unknownSuiteIsOneLineAndExitTwo() {
     Run run = run("conformance", "--suite", "nope", "--quiet");
     assertEquals(2, run.code());
-    assertEquals("error: unknown suite 'nope'; known suites: [onnx-attention]", run.err().strip());
+    assertEquals(
+        "djl-attention conformance: unknown suite 'nope'; known suites: [onnx-attention]",
+        run.err().strip());
   }
 
   @Test
   void badOptionIsExitTwo() {
     Run run = run("conformance", "--threads", "many");
     assertEquals(2, run.code());
-    assertTrue(run.err().startsWith("error: "), run.err());
+    assertTrue(run.err().startsWith("djl-attention conformance: "), run.err());
   }
 
   @Test
   void missingCaseDirectoryIsExitTwo(@TempDir Path dir) {
     Run run = run("conformance", "--cases", dir.resolve("absent").toString(), "--quiet");
     assertEquals(2, run.code());
-    assertTrue(run.err().strip().startsWith("error: no ONNX Attention cases at"), run.err());
+    assertTrue(
+        run.err().strip().startsWith("djl-attention conformance: no ONNX Attention cases at"),
+        run.err());
   }
 }

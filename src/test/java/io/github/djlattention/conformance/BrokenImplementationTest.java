@@ -8,9 +8,8 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -29,9 +28,9 @@ class BrokenImplementationTest {
   }
 
   private static String console(SuiteResult result) {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    ConsoleReport.print(List.of(result), new PrintStream(bytes, true, StandardCharsets.UTF_8));
-    return bytes.toString(StandardCharsets.UTF_8);
+    StringWriter text = new StringWriter();
+    ConsoleReport.print(List.of(result), new PrintWriter(text));
+    return text.toString();
   }
 
   @Test
