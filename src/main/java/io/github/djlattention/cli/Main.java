@@ -47,6 +47,7 @@ public final class Main implements Callable<Integer> {
             ComputeCommand.class, // attention on .npy files, into an .npz
             ExportCommand.class, // an attention block as an ONNX model
             CheckCommand.class, // DJL vs ONNX Runtime vs expected outputs
+            ConformanceCommand.class, // the conformance suites against their oracles
           });
 
   /** The shared option: every command accepts it; {@link ErrorPolicy} reads it. */
