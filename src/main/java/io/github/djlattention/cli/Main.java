@@ -45,6 +45,9 @@ public final class Main implements Callable<Integer> {
           new Object[] {
             SeedCommand.class, // the seed document's walk-through
             ComputeCommand.class, // attention on .npy files, into an .npz
+            ExportCommand.class, // an attention block as an ONNX model
+            CheckCommand.class, // DJL vs ONNX Runtime vs expected outputs
+            ConformanceCommand.class, // the conformance suites against their oracles
             BenchCommand.class, // the fast path against ONNX Runtime
           });
 
