@@ -149,22 +149,26 @@ public final class Attention {
    * The whole attention: KV cache append, scale, softcap, mask, causal, window and padding masks,
    * softmax (in the chosen precision) and weighted sum.
    *
-   * <p>When the weights are not requested ({@link AttentionOptions#returnWeights()} false) this
-   * runs the fast path, {@link FastAttention}, which never holds the (S, T) scores and is several
-   * times faster on long sequences; otherwise it runs {@link #attentionStepByStep}, the readable
-   * chain of the seed's steps. Both agree to float rounding (about 1e-6 in float32).
+   * <p>When neither the weights nor the scores are requested ({@code optReturnWeights(false)}) and
+   * no KV cache, valid key counts, window or other softmax precision is set, this runs the fast
+   * path, {@link FastAttention}, which never holds the (S, T) scores and is several times faster on
+   * long sequences (see {@link FastAttention#handles}); otherwise it runs {@link
+   * #attentionStepByStep}, the readable chain of the seed's steps. Both agree to float rounding
+   * (about 1e-6 in float32).
    *
    * @param query (S, D), (B, S, D) or (B, H, S, D)
    * @param key (T, D), (B, T, D) or (B, G, T, D)
    * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
-   * @param options the mask, causal flag, scale, softcap and whether to return the weights
-   * @return the output (…, S, Dv) and, if requested, the weights (…, S, T)
+   * @param options the mask, causal flag, scale, softcap, KV cache, valid key counts, window,
+   *     softmax precision, and which extra results to return
+   * @return the output (…, S, Dv) and, if requested, the weights (…, S, T), the present KV cache
+   *     and the chosen scores
    * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
    */
   public static AttentionResult attention(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     // Fast-path dispatch (issue 5): keep this block small; the steps stay in attentionStepByStep.
-    if (!options.returnWeights()) {
+    if (FastAttention.handles(query, options)) {
       return new AttentionResult(FastAttention.output(query, key, value, options), null);
     }
     return attentionStepByStep(query, key, value, options);

@@ -64,14 +64,50 @@ public final class FastAttention {
   private FastAttention() {}
 
   /**
+   * Returns whether {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)} takes
+   * the fast path for these inputs and options: when neither the weights nor the scores are asked
+   * for, and none of the settings the fast path does not implement is used (KV cache, valid key
+   * counts, sliding window, a softmax precision other than the compute type).
+   *
+   * @param query the query, for its dtype
+   * @param options the options
+   * @return whether the fast path computes this call
+   */
+  public static boolean handles(NDArray query, AttentionOptions options) {
+    return !options.returnWeights()
+        && options.scoresOutput() == null
+        && unsupportedSetting(query.getDataType(), options) == null;
+  }
+
+  /** Names the first setting the fast path does not implement, or returns null. */
+  private static String unsupportedSetting(DataType dtype, AttentionOptions options) {
+    if (options.pastKey() != null || options.pastValue() != null) {
+      return "a KV cache (past key/value)";
+    }
+    if (options.nonPadKeyLengths() != null) {
+      return "valid key counts";
+    }
+    if (options.leftWindow() >= 0 || options.rightWindow() >= 0) {
+      return "a sliding window";
+    }
+    DataType softmaxType = options.softmaxPrecision();
+    if (softmaxType != null && dtype.isFloating() && softmaxType != computeType(dtype)) {
+      return "softmax precision " + softmaxType + " with " + dtype + " inputs";
+    }
+    return null;
+  }
+
+  /**
    * Computes the attention output with the fast path in the inputs' precision.
    *
    * @param query (S, D), (B, S, D) or (B, H, S, D)
    * @param key (T, D), (B, T, D) or (B, G, T, D)
    * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
-   * @param options the mask, causal flag, scale and softcap; {@code returnWeights} is ignored
+   * @param options the mask, causal flag, scale and softcap; {@code returnWeights} and {@code
+   *     scoresOutput} are ignored
    * @return the output (…, S, Dv), in the query's dtype, owned by the query's manager
-   * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
+   * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together,
+   *     or the options use a setting the fast path does not implement (see {@link #handles})
    */
   public static NDArray output(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
@@ -84,11 +120,13 @@ public final class FastAttention {
    * @param query (S, D), (B, S, D) or (B, H, S, D)
    * @param key (T, D), (B, T, D) or (B, G, T, D)
    * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
-   * @param options the mask, causal flag, scale and softcap; {@code returnWeights} is ignored
+   * @param options the mask, causal flag, scale and softcap; {@code returnWeights} and {@code
+   *     scoresOutput} are ignored
    * @param precision the precision of the matrix products
    * @return the output (…, S, Dv), in the query's dtype, owned by the query's manager
    * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together,
-   *     or bfloat16 is asked of arrays outside the PyTorch engine
+   *     the options use a setting the fast path does not implement (see {@link #handles}), or
+   *     bfloat16 is asked of arrays outside the PyTorch engine
    */
   public static NDArray output(
       NDArray query, NDArray key, NDArray value, AttentionOptions options, Precision precision) {
@@ -106,6 +144,13 @@ public final class FastAttention {
       long tileElements) {
     if (tileElements <= 0) {
       throw new IllegalArgumentException("tileElements must be > 0, got " + tileElements);
+    }
+    String unsupported = unsupportedSetting(query.getDataType(), options);
+    if (unsupported != null) {
+      throw new IllegalArgumentException(
+          "the fast path does not implement "
+              + unsupported
+              + "; use Attention.attentionStepByStep");
     }
     AttentionShape shape = AttentionShape.of(query, key, value);
     NDArray mask = options.mask();

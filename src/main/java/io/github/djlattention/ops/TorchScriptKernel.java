@@ -37,6 +37,13 @@ final class TorchScriptKernel {
   private static final String SOURCE = "fast_attention.py";
   private static final String CLASS_NAME = "FastAttention";
 
+  /**
+   * Below this many scores per head (S·T), plain attention runs the in-place tiled loop rather than
+   * libtorch's fused kernel; the system property {@code djlattention.fusedMinScores} overrides it
+   * (for measurements).
+   */
+  static final long FUSED_MIN_SCORES = Long.getLong("djlattention.fusedMinScores", 0);
+
   /** DJL's switch for libtorch's graph optimizer, which it applies on every module call. */
   private static final String GRAPH_OPTIMIZER_PROPERTY = "ai.djl.pytorch.graph_optimizer";
 
@@ -106,6 +113,7 @@ final class TorchScriptKernel {
       inputs.add(IValue.from(softcap == null ? 0.0 : softcap));
       inputs.add(IValue.from(bfloat16));
       inputs.add(IValue.from(tileRows));
+      inputs.add(IValue.from(FUSED_MIN_SCORES));
       // The profiling graph executor re-specializes the graph per shape and adds ~0.2 ms a call;
       // the kernel is a handful of large ops, so the plain interpreter is faster. The setting is
       // per thread in libtorch: put back the default (or DJL's property) afterwards.

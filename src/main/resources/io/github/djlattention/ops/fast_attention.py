@@ -16,7 +16,8 @@ class FastAttention(Module):
       scale: float,
       softcap: float,
       bfloat16: bool,
-      tile_rows: int) -> Tensor:
+      tile_rows: int,
+      fused_min_scores: int) -> Tensor:
     out_dtype = query.dtype
     score_dtype = out_dtype
     if bfloat16:
@@ -27,7 +28,7 @@ class FastAttention(Module):
       if has_mask and mask.is_floating_point():
         mask = mask.to(15)
     gqa = query.size(1) != key.size(1)
-    if softcap == 0.0 and not (has_mask and causal):
+    if softcap == 0.0 and not (has_mask and causal) and query.size(2) * key.size(2) >= fused_min_scores:
       # libtorch's fused CPU kernel: tiled (flash) softmax, nothing of size S x T is held.
       if has_mask:
         out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale, enable_gqa=gqa)

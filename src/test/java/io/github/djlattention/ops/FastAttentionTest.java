@@ -5,6 +5,7 @@ import static io.github.djlattention.testing.TestTensors.doubles;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -216,6 +217,31 @@ class FastAttentionTest {
       assertFalse(result.hasWeights());
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, fast).output());
       assertClose("fast vs chain", expected, doubles(result.output()), 1e-5, 0);
+    }
+  }
+
+  @Test
+  void settingsTheFastPathLacksKeepTheStepByStepChain() {
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(13);
+      NDArray q = random(scope, random, 1, 2, 6, 4);
+      NDArray k = random(scope, random, 1, 2, 6, 4);
+      NDArray v = random(scope, random, 1, 2, 6, 4);
+      AttentionOptions windowed =
+          AttentionOptions.builder().optReturnWeights(false).optWindow(1, 0).build();
+      assertFalse(FastAttention.handles(q, windowed));
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class, () -> FastAttention.output(q, k, v, windowed));
+      assertEquals(
+          "the fast path does not implement a sliding window; use Attention.attentionStepByStep",
+          e.getMessage());
+      double[] expected = doubles(Attention.attentionStepByStep(q, k, v, windowed).output());
+      assertClose(
+          "window", expected, doubles(Attention.attention(q, k, v, windowed).output()), 0, 0);
+      AttentionOptions plain = AttentionOptions.builder().optReturnWeights(false).build();
+      assertTrue(FastAttention.handles(q, plain));
+      assertFalse(FastAttention.handles(q, AttentionOptions.defaults()), "weights requested");
     }
   }
 
