@@ -66,6 +66,9 @@ public final class AttentionBenchmark {
   /** Side of the square float32 matmul that measures the ceiling. */
   static final long CEILING_SIZE = 2048;
 
+  /** Warm-up time of each task before it is timed. */
+  static final long WARM_UP_NANOS = 1_000_000_000L;
+
   private static final AttentionOptions NO_WEIGHTS =
       AttentionOptions.builder().optReturnWeights(false).build();
 
@@ -322,7 +325,7 @@ public final class AttentionBenchmark {
   /**
    * Medians of interleaved runs: each round gives every task in turn a block of calls, the first
    * untimed (the other runtime's worker threads may still be spinning from its last call) and the
-   * rest timed; one untimed round warms up.
+   * rest timed; each task is first warmed up for a second.
    *
    * @param rounds rounds
    * @param timedPerBlock timed calls per task and round
@@ -330,7 +333,11 @@ public final class AttentionBenchmark {
    */
   static double[] medians(int rounds, int timedPerBlock, Runnable... tasks) {
     for (Runnable task : tasks) {
-      task.run();
+      // Warm up until the JIT has compiled the Java side: 2 calls and at least WARM_UP_NANOS.
+      long start = System.nanoTime();
+      for (int call = 0; call < 2 || System.nanoTime() - start < WARM_UP_NANOS; call++) {
+        task.run();
+      }
     }
     double[][] times = new double[tasks.length][rounds * timedPerBlock];
     for (int round = 0; round < rounds; round++) {

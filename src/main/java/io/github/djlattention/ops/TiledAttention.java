@@ -23,7 +23,9 @@ import java.util.List;
  * softcap, the mask and the causal mask added in place, then softmax and the product with V. Under
  * a causal mask a tile sees only keys [0, min(T, last row + 1)): blocks above the diagonal are
  * never computed. Grouped-query heads are folded into the rows, so K and V are never copied per
- * head. Every array made for a tile is freed with the tile.
+ * head. Every array made for a tile is freed with the tile; how much of that memory the process
+ * keeps is up to the native allocator (glibc keeps freed blocks up to 32 MiB for reuse), which is
+ * why the PyTorch engine uses {@link TorchScriptKernel}, whose loop reuses fixed buffers.
  */
 final class TiledAttention {
 

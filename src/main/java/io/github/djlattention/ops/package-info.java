@@ -8,5 +8,9 @@
  * Attention} operator defines for decoding and batching: a KV cache with bottom-right aligned
  * causal masking, per-batch valid key counts, sliding windows, the softmax precision and the
  * intermediate scores ({@link io.github.djlattention.ops.ScoresOutput}).
+ *
+ * <p>{@link io.github.djlattention.ops.FastAttention} is the fast path that {@code attention} takes
+ * when only the output is wanted: it never holds the (S, T) scores, runs libtorch's fused kernel
+ * through a small TorchScript module on the PyTorch engine, and offers a bfloat16 mode.
  */
 package io.github.djlattention.ops;
