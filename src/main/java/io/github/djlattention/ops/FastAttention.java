@@ -57,7 +57,11 @@ public final class FastAttention {
   /** Which kernel runs; tests pin one, callers use {@link #AUTO}. */
   enum Kernel {
     AUTO,
+    /** The TorchScript module, fused kernel where it applies. */
     TORCHSCRIPT,
+    /** The TorchScript module, always its tiled loop. */
+    TORCHSCRIPT_TILES,
+    /** DJL NDArray ops. */
     NDARRAY_TILES
   }
 
@@ -158,11 +162,12 @@ public final class FastAttention {
     DataType dtype = query.getDataType();
     DataType computeType = computeType(dtype);
     boolean torchScript = TorchScriptKernel.accepts(query, key, value, mask);
-    if (kernel == Kernel.TORCHSCRIPT && !torchScript) {
+    boolean forcedTorchScript = kernel == Kernel.TORCHSCRIPT || kernel == Kernel.TORCHSCRIPT_TILES;
+    if (forcedTorchScript && !torchScript) {
       throw new IllegalArgumentException(
           "the TorchScript kernel needs PyTorch-engine arrays, got " + query.getClass());
     }
-    boolean useTorchScript = kernel == Kernel.TORCHSCRIPT || (kernel == Kernel.AUTO && torchScript);
+    boolean useTorchScript = forcedTorchScript || (kernel == Kernel.AUTO && torchScript);
     boolean bfloat16 = precision == Precision.BFLOAT16 && computeType == DataType.FLOAT32;
     if (bfloat16 && !useTorchScript) {
       throw new IllegalArgumentException(
@@ -192,7 +197,19 @@ public final class FastAttention {
       NDArray output =
           useTorchScript
               ? TorchScriptKernel.run(
-                  q, k, v, m, options.causal(), scale, options.softcap(), bfloat16, tileRows, scope)
+                  q,
+                  k,
+                  v,
+                  m,
+                  options.causal(),
+                  scale,
+                  options.softcap(),
+                  bfloat16,
+                  tileRows,
+                  kernel == Kernel.TORCHSCRIPT_TILES
+                      ? Long.MAX_VALUE
+                      : TorchScriptKernel.FUSED_MIN_SCORES,
+                  scope)
               : TiledAttention.output(
                   q, k, v, m, options.causal(), scale, options.softcap(), tileRows, shape);
       output = output.reshape(shape.outputShape()).toType(dtype, false); // caller's rank

@@ -85,6 +85,8 @@ final class TorchScriptKernel {
    * @param softcap the softcap, or null
    * @param bfloat16 whether the matrix products run in bfloat16
    * @param tileRows the query rows per tile of the tiled loop (softcap, or mask with causal)
+   * @param fusedMinScores the fused kernel runs plain, masked or causal attention from this many
+   *     scores per head (S·T) on; the tiled loop below
    * @param manager the manager of the result
    * @return the output (B, H, S, Dv) in the query's dtype
    */
@@ -98,6 +100,7 @@ final class TorchScriptKernel {
       Double softcap,
       boolean bfloat16,
       long tileRows,
+      long fusedMinScores,
       NDManager manager) {
     PtNDArray maskOrPlaceholder =
         mask != null ? (PtNDArray) mask : (PtNDArray) query.getManager().create(false);
@@ -113,7 +116,7 @@ final class TorchScriptKernel {
       inputs.add(IValue.from(softcap == null ? 0.0 : softcap));
       inputs.add(IValue.from(bfloat16));
       inputs.add(IValue.from(tileRows));
-      inputs.add(IValue.from(FUSED_MIN_SCORES));
+      inputs.add(IValue.from(fusedMinScores));
       // The profiling graph executor re-specializes the graph per shape and adds ~0.2 ms a call;
       // the kernel is a handful of large ops, so the plain interpreter is faster. The setting is
       // per thread in libtorch: put back the default (or DJL's property) afterwards.

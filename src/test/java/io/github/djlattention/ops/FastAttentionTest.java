@@ -53,7 +53,7 @@ class FastAttentionTest {
         .boxed()
         .flatMap(
             seed ->
-                Stream.of(Kernel.TORCHSCRIPT, Kernel.NDARRAY_TILES)
+                Stream.of(Kernel.TORCHSCRIPT, Kernel.TORCHSCRIPT_TILES, Kernel.NDARRAY_TILES)
                     .map(
                         kernel ->
                             Arguments.of(
@@ -61,7 +61,7 @@ class FastAttentionTest {
   }
 
   static Stream<Arguments> bfloat16Cases() {
-    return cases(DataType.FLOAT32, 3000, 100).filter(a -> a.get()[2] == Kernel.TORCHSCRIPT);
+    return cases(DataType.FLOAT32, 3000, 100).filter(a -> a.get()[2] != Kernel.NDARRAY_TILES);
   }
 
   static Stream<Arguments> float32Cases() {
@@ -158,7 +158,7 @@ class FastAttentionTest {
       }
       AttentionOptions options = builder.build();
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
-      for (Kernel kernel : new Kernel[] {Kernel.TORCHSCRIPT, Kernel.NDARRAY_TILES}) {
+      for (Kernel kernel : Kernel.values()) {
         for (long tileElements : new long[] {2L * 6 * t * 16, 2L * 6 * t * 32, 1L << 21}) {
           NDArray actual =
               FastAttention.output(q, k, v, options, Precision.INPUT, kernel, tileElements);
@@ -172,7 +172,7 @@ class FastAttentionTest {
   @ParameterizedTest
   @EnumSource(
       value = Kernel.class,
-      names = {"TORCHSCRIPT", "NDARRAY_TILES"})
+      names = {"TORCHSCRIPT", "TORCHSCRIPT_TILES", "NDARRAY_TILES"})
   void fullyMaskedRowsGiveZerosInEveryTile(Kernel kernel) {
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(5);
