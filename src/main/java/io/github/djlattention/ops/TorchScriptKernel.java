@@ -38,11 +38,11 @@ final class TorchScriptKernel {
   private static final String CLASS_NAME = "FastAttention";
 
   /**
-   * Below this many scores per head (S·T), plain attention runs the in-place tiled loop rather than
-   * libtorch's fused kernel; the system property {@code djlattention.fusedMinScores} overrides it
-   * (for measurements).
+   * Below this many scores per head (S·T), plain attention would run the in-place tiled loop rather
+   * than libtorch's fused kernel. 0: measured on a 2-core Xeon with AMX (float32, H=8, D=64), the
+   * fused kernel was as fast or faster from S=128 to 4096.
    */
-  static final long FUSED_MIN_SCORES = Long.getLong("djlattention.fusedMinScores", 0);
+  static final long FUSED_MIN_SCORES = 0;
 
   /** DJL's switch for libtorch's graph optimizer, which it applies on every module call. */
   private static final String GRAPH_OPTIMIZER_PROPERTY = "ai.djl.pytorch.graph_optimizer";
