@@ -74,12 +74,12 @@ class FastAttention(Module):
     key_t = key.transpose(-1, -2)
     product_dtype = query.dtype
     tile_scores = batch * heads * tile_rows * keys_total
-    product_buffer = torch.empty([tile_scores], dtype=product_dtype)
+    product_buffer = torch.empty([tile_scores], dtype=product_dtype, device=query.device)
     score_buffer = product_buffer
     if product_dtype != score_dtype:
-      score_buffer = torch.empty([tile_scores], dtype=score_dtype)
-    out_buffer = torch.empty([batch * heads * tile_rows * value_size], dtype=product_dtype)
-    output = torch.empty([batch, heads, queries, value_size], dtype=score_dtype)
+      score_buffer = torch.empty([tile_scores], dtype=score_dtype, device=query.device)
+    out_buffer = torch.empty([batch * heads * tile_rows * value_size], dtype=product_dtype, device=query.device)
+    output = torch.empty([batch, heads, queries, value_size], dtype=score_dtype, device=query.device)
     for start in range(0, queries, tile_rows):
       end = min(queries, start + tile_rows)
       rows = end - start
@@ -106,8 +106,8 @@ class FastAttention(Module):
         else:
           scores = scores.add_(mask_tile)
       if causal and keys - 1 > start:
-        row = torch.arange(start, end).unsqueeze(1)
-        col = torch.arange(0, keys).unsqueeze(0)
+        row = torch.arange(start, end, device=query.device).unsqueeze(1)
+        col = torch.arange(0, keys, device=query.device).unsqueeze(0)
         scores = scores.masked_fill_(torch.gt(col, row), float("-inf"))
       # exp(s - max) with max := 0 on a row of only -inf, so that row's weights are all 0 ...
       row_max = torch.amax(scores, [-1], True)
