@@ -170,10 +170,18 @@ public final class AttentionBenchmark {
       NDArray k = manager.create(key, new Shape(shape)); // (B, H, T, D)
       NDArray v = manager.create(value, new Shape(shape)); // (B, H, T, D)
       float[] projectOut = Attention.attention(q, k, v, NO_WEIGHTS).output().toFloatArray();
+      float[] chainOut = Attention.attentionStepByStep(q, k, v, NO_WEIGHTS).output().toFloatArray();
       double diff = maxAbsDiff(projectOut, ort.run());
-      if (!(diff <= 1e-4)) {
+      double chainDiff = maxAbsDiff(projectOut, chainOut);
+      if (!(diff <= 1e-4) || !(chainDiff <= 1e-5)) {
         throw new IllegalStateException(
-            "project and ONNX Runtime disagree at S=" + seq + ": max abs diff " + diff);
+            String.format(
+                Locale.ROOT,
+                "at S=%d the fast path differs from ONNX Runtime by %.2e, from the step-by-step"
+                    + " chain by %.2e",
+                seq,
+                diff,
+                chainDiff));
       }
       Runnable project =
           () -> {
@@ -181,13 +189,32 @@ public final class AttentionBenchmark {
               Attention.attention(q, k, v, NO_WEIGHTS).output().attach(scope);
             }
           };
-      double[] ms = medians(rounds(seq), perBlock(seq), project, ort::runDiscardingOutput);
+      Runnable chain =
+          () -> {
+            try (NDManager scope = manager.newSubManager()) {
+              Attention.attentionStepByStep(q, k, v, NO_WEIGHTS).output().attach(scope);
+            }
+          };
+      double[] ms = medians(rounds(seq), perBlock(seq), project, ort::runDiscardingOutput, chain);
       double gflops = flops(seq) / ms[0] / 1e6;
       say(
-          "S=%d: project %.3f ms, ORT %.3f ms, max |project - ORT| %.2e%n",
-          seq, ms[0], ms[1], diff);
+          "S=%d: project %.3f ms, ORT %.3f ms, step-by-step %.3f ms;"
+              + " max |project - ORT| %.2e, |project - step-by-step| %.2e%n",
+          seq, ms[0], ms[1], ms[2], diff, chainDiff);
       return new ShapeResult(
-          BATCH, HEADS, seq, HEAD_DIM, ms[0], ms[1], ms[0] / ms[1], gflops, 0, 0, diff);
+          BATCH,
+          HEADS,
+          seq,
+          HEAD_DIM,
+          ms[0],
+          ms[1],
+          ms[0] / ms[1],
+          gflops,
+          0,
+          0,
+          diff,
+          ms[2],
+          chainDiff);
     }
   }
 
@@ -378,17 +405,20 @@ public final class AttentionBenchmark {
         r.projectGflops(),
         ceiling,
         100 * r.projectGflops() / ceiling,
-        r.ortMaxAbsDiff());
+        r.ortMaxAbsDiff(),
+        r.stepByStepMs(),
+        r.stepByStepMaxAbsDiff());
   }
 
   private void printTable(BenchmarkReport report) {
     sayLine("");
     sayLine(
-        "| shape (B×H×S×D) | project ms | ORT ms | project/ORT | project GFLOP/s | % of ceiling |");
-    sayLine("|---|---:|---:|---:|---:|---:|");
+        "| shape (B×H×S×D) | project ms | ORT ms | project/ORT | project GFLOP/s | % of ceiling"
+            + " | step-by-step ms |");
+    sayLine("|---|---:|---:|---:|---:|---:|---:|");
     for (ShapeResult r : report.results()) {
       say(
-          "| %d×%d×%d×%d | %.3f | %.3f | %.2f | %.1f | %.0f%% |%n",
+          "| %d×%d×%d×%d | %.3f | %.3f | %.2f | %.1f | %.0f%% | %.3f |%n",
           r.batch(),
           r.heads(),
           r.seq(),
@@ -397,7 +427,8 @@ public final class AttentionBenchmark {
           r.ortMs(),
           r.ratio(),
           r.projectGflops(),
-          r.percentOfCeiling());
+          r.percentOfCeiling(),
+          r.stepByStepMs());
     }
     Bfloat16Result b = report.bfloat16();
     LongSequenceResult l = report.longSequence();

@@ -27,7 +27,8 @@ public record BenchmarkReport(
     Environment environment) {
 
   /**
-   * One shape, float32, medians of interleaved runs.
+   * One shape, float32, medians of interleaved runs of the fast path ({@code Attention.attention}
+   * without weights), ONNX Runtime and the step-by-step chain.
    *
    * @param batch B
    * @param heads H (key/value heads too)
@@ -40,6 +41,9 @@ public record BenchmarkReport(
    * @param ceilingGflops the matmul ceiling of the run
    * @param percentOfCeiling projectGflops / ceilingGflops, in percent
    * @param ortMaxAbsDiff the largest |project − ORT| over the output
+   * @param stepByStepMs the step-by-step chain ({@code Attention.attentionStepByStep}),
+   *     milliseconds
+   * @param stepByStepMaxAbsDiff the largest |fast path − step-by-step chain| over the output
    */
   public record ShapeResult(
       long batch,
@@ -52,7 +56,9 @@ public record BenchmarkReport(
       double projectGflops,
       double ceilingGflops,
       double percentOfCeiling,
-      double ortMaxAbsDiff) {}
+      double ortMaxAbsDiff,
+      double stepByStepMs,
+      double stepByStepMaxAbsDiff) {}
 
   /**
    * The bfloat16 mode on one shape.

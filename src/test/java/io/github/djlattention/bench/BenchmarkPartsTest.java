@@ -66,7 +66,8 @@ class BenchmarkPartsTest {
   void jsonCarriesTheFieldNamesOfTheIssue(@TempDir Path dir) throws Exception {
     BenchmarkReport report =
         new BenchmarkReport(
-            List.of(new ShapeResult(1, 8, 128, 64, 0.5, 0.4, 1.25, 33.5, 300, 11.2, 1e-7)),
+            List.of(
+                new ShapeResult(1, 8, 128, 64, 0.5, 0.4, 1.25, 33.5, 300, 11.2, 1e-7, 0.9, 2e-8)),
             300,
             new Bfloat16Result(4096, 150, 70, 2.1, 2e-8, 2e-4, 4e-3),
             new LongSequenceResult(16384, 8, 64, 3.0, 300, 7e-9, 4),
