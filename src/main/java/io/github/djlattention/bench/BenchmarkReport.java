@@ -42,7 +42,7 @@ public record BenchmarkReport(
    * @param percentOfCeiling projectGflops / ceilingGflops, in percent
    * @param ortMaxAbsDiff the largest |project − ORT| over the output
    * @param stepByStepMs the step-by-step chain ({@code Attention.attentionStepByStep}),
-   *     milliseconds
+   *     milliseconds; null where not timed (S=4096 with {@code --quick})
    * @param stepByStepMaxAbsDiff the largest |fast path − step-by-step chain| over the output
    */
   public record ShapeResult(
@@ -57,7 +57,7 @@ public record BenchmarkReport(
       double ceilingGflops,
       double percentOfCeiling,
       double ortMaxAbsDiff,
-      double stepByStepMs,
+      Double stepByStepMs,
       double stepByStepMaxAbsDiff) {}
 
   /**
