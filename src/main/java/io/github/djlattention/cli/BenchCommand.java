@@ -21,9 +21,10 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "bench",
     description = {
-      "Times the project's attention against ONNX Runtime's fused Attention (opset 23),",
-      "float32, B=1 H=8 D=64, S=128..4096, with the float32 matmul ceiling of the same run,",
-      "the bfloat16 mode against float64, and S=16384 in a child JVM (peak RSS)."
+      "Times the project's attention against ONNX Runtime's fused Attention.",
+      "Opset 23, float32, B=1 H=8 D=64, S=128..4096, beside the float32 matmul",
+      "ceiling of the same run; then the bfloat16 mode against float64, and",
+      "S=16384 in a child JVM for its peak RSS."
     })
 final class BenchCommand implements Callable<Integer> {
 
