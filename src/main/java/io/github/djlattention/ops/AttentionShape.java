@@ -21,9 +21,11 @@ record AttentionShape(
     long valueHeadSize) {
 
   /**
-   * Validates query, key and value against each other.
+   * Validates query, key and value against each other and the size of their scores against {@link
+   * AttentionLimits}.
    *
-   * @throws IllegalArgumentException naming the shapes when they do not fit together
+   * @throws IllegalArgumentException naming the shapes when they do not fit together or their
+   *     scores would be too large
    */
   static AttentionShape of(NDArray query, NDArray key, NDArray value) {
     Shape q = query.getShape();
@@ -95,6 +97,7 @@ record AttentionShape(
               + ", key "
               + k);
     }
+    AttentionLimits.checkScores(batch, heads, queryLength, keyLength);
     return new AttentionShape(
         rank, batch, heads, kvHeads, queryLength, keyLength, headSize, v.get(rank - 1));
   }
