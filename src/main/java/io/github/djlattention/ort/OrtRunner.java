@@ -13,6 +13,7 @@ import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -105,8 +106,9 @@ public final class OrtRunner implements AutoCloseable {
    * @param inputs graph inputs by name
    * @param manager the manager that will own the outputs
    * @return outputs by name, in graph order
-   * @throws IllegalArgumentException if an input is unknown or has an unsupported type
-   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails
+   * @throws IllegalArgumentException if no input is given, an input is unknown or has an
+   *     unsupported type, or ONNX Runtime refuses an input's type or shape
+   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails otherwise
    */
   public Map<String, NDArray> run(Map<String, NDArray> inputs, NDManager manager) {
     return run(inputs, new LinkedHashSet<>(outputNames()), manager);
@@ -119,14 +121,17 @@ public final class OrtRunner implements AutoCloseable {
    * @param outputs names of the graph outputs to compute
    * @param manager the manager that will own the outputs
    * @return outputs by name
-   * @throws IllegalArgumentException if an input or output name is unknown or an input has an
-   *     unsupported type
-   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails
+   * @throws IllegalArgumentException if no input is given, an input or output name is unknown, an
+   *     input has an unsupported type, or ONNX Runtime refuses an input's type or shape
+   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails otherwise
    */
   public Map<String, NDArray> run(
       Map<String, NDArray> inputs, Set<String> outputs, NDManager manager) {
     checkOpen();
     Set<String> known = session.getInputNames();
+    if (inputs.isEmpty()) {
+      throw new IllegalArgumentException("no inputs given; the model's inputs are " + known);
+    }
     for (String name : inputs.keySet()) {
       if (!known.contains(name)) {
         throw new IllegalArgumentException(
@@ -158,6 +163,10 @@ public final class OrtRunner implements AutoCloseable {
         return arrays;
       }
     } catch (OrtException e) {
+      if (e.getCode() == OrtException.OrtErrorCode.ORT_INVALID_ARGUMENT) {
+        // wrong element type, rank or size of an input: the caller's mistake
+        throw new IllegalArgumentException("ONNX Runtime refused the inputs: " + e.getMessage(), e);
+      }
       throw new IllegalStateException("ONNX Runtime failed: " + e.getMessage(), e);
     } finally {
       for (OnnxTensor tensor : tensors.values()) {
@@ -309,10 +318,17 @@ public final class OrtRunner implements AutoCloseable {
      *
      * @param model the {@code .onnx} file
      * @return the runner
-     * @throws IllegalArgumentException for bad settings or a model ONNX Runtime rejects
+     * @throws IllegalArgumentException for bad settings, a path that is not a file, or a model ONNX
+     *     Runtime rejects
      * @throws IllegalStateException if CUDA is requested but not available
      */
     public OrtRunner build(Path model) {
+      if (!Files.isRegularFile(model)) {
+        throw new IllegalArgumentException(
+            "model "
+                + model
+                + (Files.exists(model) ? " is not a regular file" : " does not exist"));
+      }
       return open(model.toString(), null);
     }
 
