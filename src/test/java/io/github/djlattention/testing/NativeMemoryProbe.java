@@ -22,7 +22,9 @@ import java.util.Random;
  * warm-up and at the end: the measurement behind {@code scripts/native-memory.sh} and the native
  * memory tests.
  *
- * <p>Usage: {@code NativeMemoryProbe block|ort CALLS WARMUP [MODEL.onnx]}. Targets:
+ * <p>Usage: {@code NativeMemoryProbe block|ort CALLS WARMUP [MODEL.onnx]}. With the system property
+ * {@code probe.leakBytes=N}, every call also leaks an N-byte native array (never closed): a control
+ * that shows the measurement sees a leak of that size. Targets:
  *
  * <ul>
  *   <li>{@code block}: a {@link MultiHeadAttentionBlock} (E=16, H=4, G=2, causal) through one DJL
@@ -70,7 +72,9 @@ public final class NativeMemoryProbe {
     int calls = Integer.parseInt(args[1]);
     int warmup = Integer.parseInt(args[2]);
     Path model = Paths.get(args.length > 3 ? args[3] : "models/seed_self_attention/model.onnx");
-    try (Call call = "ort".equals(target) ? new OrtCall(model) : new BlockCall()) {
+    int leakFloats = Integer.getInteger("probe.leakBytes", 0) / 4;
+    try (Call call = "ort".equals(target) ? new OrtCall(model) : new BlockCall();
+        NDManager leaks = NDManager.newBaseManager("PyTorch")) {
       for (int i = 0; i < warmup; i++) {
         call.run(i);
       }
@@ -79,10 +83,19 @@ public final class NativeMemoryProbe {
       long peak = start;
       long half = start;
       long began = System.nanoTime();
-      System.out.printf(Locale.ROOT, "target=%s calls=%d warmup=%d%n", target, calls, warmup);
+      System.out.printf(
+          Locale.ROOT,
+          "target=%s calls=%d warmup=%d leak_bytes_per_call=%d%n",
+          target,
+          calls,
+          warmup,
+          4 * leakFloats);
       System.out.printf(Locale.ROOT, "rss_after_warmup_kib=%d%n", start);
       for (int i = 0; i < calls; i++) {
         call.run(warmup + i);
+        if (leakFloats > 0) {
+          leaks.create(new float[leakFloats]); // deliberately never closed until the end
+        }
         if (i + 1 == calls / 2) {
           half = ResidentMemory.residentKib();
         }
