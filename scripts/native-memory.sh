@@ -18,16 +18,20 @@ mvn -q -B -DskipTests package
 CP="target/test-classes:target/classes:target/lib/*"
 PROBE=io.github.djlattention.testing.NativeMemoryProbe
 
+# probe [JVM_OPTION...] -- TARGET CALLS WARMUP
 probe() {
-  MALLOC_ARENA_MAX=2 java -Xms64m -Xmx64m -XX:+AlwaysPreTouch -Dai.djl.offline=true "$@" \
-    -cp "$CP" "$PROBE" 2>&1 | grep -E '^(target|rss_after|sample|result)'
+  local jvm=()
+  while [[ "$1" != "--" ]]; do jvm+=("$1"); shift; done
+  shift
+  MALLOC_ARENA_MAX=2 java -Xms64m -Xmx64m -XX:+AlwaysPreTouch -Dai.djl.offline=true "${jvm[@]}" \
+    -cp "$CP" "$PROBE" "$@" 2>&1 | grep -E '^(target|rss_after|sample|result)|Exception|Error'
 }
 
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores, java $(java -version 2>&1 | head -1)"
-probe block "$CALLS" "$WARMUP"
-probe ort "$CALLS" "$WARMUP"
+probe -- block "$CALLS" "$WARMUP"
+probe -- ort "$CALLS" "$WARMUP"
 if [[ "${LEAK_CONTROL:-0}" == 1 ]]; then
   echo "# controls: the same runs leaking one small native array per call"
-  probe -Dprobe.leakBytes=1024 block "$CALLS" "$WARMUP"
-  probe -Dprobe.leakBytes=512 ort "$CALLS" "$WARMUP"
+  probe -Dprobe.leakBytes=1024 -- block "$CALLS" "$WARMUP"
+  probe -Dprobe.leakBytes=512 -- ort "$CALLS" "$WARMUP"
 fi
