@@ -1,6 +1,6 @@
 package io.github.djlattention.conformance;
 
-import java.io.PrintStream;
+import java.io.PrintWriter;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -20,7 +20,7 @@ public final class ConsoleReport {
    * @param suites the suite results
    * @param out where to print
    */
-  public static void print(List<SuiteResult> suites, PrintStream out) {
+  public static void print(List<SuiteResult> suites, PrintWriter out) {
     for (SuiteResult suite : suites) {
       printSuite(suite, out);
     }
@@ -34,9 +34,10 @@ public final class ConsoleReport {
         failed,
         skipped,
         failed == 0 ? "PASS" : "FAIL");
+    out.flush();
   }
 
-  private static void printSuite(SuiteResult suite, PrintStream out) {
+  private static void printSuite(SuiteResult suite, PrintWriter out) {
     List<String> implementations =
         java.util.stream.Stream.concat(
                 java.util.stream.Stream.of(suite.project()), suite.others().stream())
@@ -137,15 +138,17 @@ public final class ConsoleReport {
    * @param out where to print, typically stderr
    * @return the listener
    */
-  public static ProgressListener progress(PrintStream out) {
-    return (suite, done, total, result) ->
-        out.printf(
-            Locale.ROOT,
-            "[%s %d/%d] %-60s %s%n",
-            suite,
-            done,
-            total,
-            result.name(),
-            result.verdict().projectPasses() ? "ok" : result.verdict().summary());
+  public static ProgressListener progress(PrintWriter out) {
+    return (suite, done, total, result) -> {
+      out.printf(
+          Locale.ROOT,
+          "[%s %d/%d] %-60s %s%n",
+          suite,
+          done,
+          total,
+          result.name(),
+          result.verdict().projectPasses() ? "ok" : result.verdict().summary());
+      out.flush();
+    };
   }
 }

@@ -13,7 +13,11 @@ import java.util.function.Predicate;
  */
 public final class HtmlReport {
 
-  private static final int CELL = 14;
+  /** Heatmaps aim at about this many pixels along their longer side. */
+  private static final int MAP_SIZE = 160;
+
+  /** Smallest half-range of the difference maps' color scale. */
+  private static final float MIN_DIFFERENCE_RANGE = 0.01f;
 
   private HtmlReport() {}
 
@@ -218,16 +222,22 @@ public final class HtmlReport {
     html.append("</section>\n");
   }
 
-  /** Draws one map: probabilities on a white-to-blue scale, differences on blue-white-red. */
+  /**
+   * Draws one map: probabilities on a white-to-blue scale 0..1, differences on blue-white-red
+   * scaled to their largest magnitude (at least ±0.01). Hover a cell for its value.
+   */
   private static void svg(StringBuilder html, Heatmap map) {
     boolean difference = map.title().contains(" - ");
     float max = 0;
     for (float v : map.values()) {
       max = Math.max(max, Math.abs(v));
     }
-    float range = difference ? Math.max(max, 1e-12f) : 1f;
-    int width = map.columns() * CELL;
-    int height = map.rows() * CELL;
+    // Differences use a symmetric scale of at least ±0.01 so rounding noise stays near white.
+    float range = difference ? Math.max(max, MIN_DIFFERENCE_RANGE) : 1f;
+    int cell =
+        Math.max(6, Math.min(40, MAP_SIZE / Math.max(1, Math.max(map.rows(), map.columns()))));
+    int width = map.columns() * cell;
+    int height = map.rows() * cell;
     html.append("<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"")
         .append(width)
         .append("\" height=\"")
@@ -241,13 +251,13 @@ public final class HtmlReport {
       for (int col = 0; col < map.columns(); col++) {
         float v = map.values()[row * map.columns() + col];
         html.append("<rect x=\"")
-            .append(col * CELL)
+            .append(col * cell)
             .append("\" y=\"")
-            .append(row * CELL)
+            .append(row * cell)
             .append("\" width=\"")
-            .append(CELL)
+            .append(cell)
             .append("\" height=\"")
-            .append(CELL)
+            .append(cell)
             .append("\" fill=\"")
             .append(difference ? diverging(v / range) : sequential(v))
             .append("\"><title>[")
@@ -265,7 +275,13 @@ public final class HtmlReport {
         .append(map.rows())
         .append("&times;")
         .append(map.columns())
-        .append(difference ? ", max |diff| " + ConsoleReport.format(max) : ", scale 0..1")
+        .append(
+            difference
+                ? ", max |diff| "
+                    + ConsoleReport.format(max)
+                    + ", scale &plusmn;"
+                    + ConsoleReport.format(range)
+                : ", scale 0..1")
         .append("</span></figcaption></figure>");
   }
 

@@ -8,7 +8,8 @@ import java.util.List;
 
 /**
  * Writes suite results as JSON: a top-level {@code suites} list of objects with {@code name},
- * {@code passed}, {@code failed}, {@code skipped}, {@code total} and {@code cases}.
+ * {@code passed}, {@code failed}, {@code skipped}, {@code total} and {@code cases}, plus {@code
+ * allPassed} and the tolerances used.
  */
 public final class JsonReport {
 
@@ -25,7 +26,7 @@ public final class JsonReport {
    */
   public static String render(List<SuiteResult> suites) {
     ObjectNode root = MAPPER.createObjectNode();
-    root.put("passed", suites.stream().allMatch(s -> s.failed() == 0));
+    root.put("allPassed", suites.stream().allMatch(s -> s.failed() == 0));
     ObjectNode tolerances = root.putObject("tolerances");
     tolerance(tolerances.putObject("float32"), Tolerances.FLOAT32);
     tolerance(tolerances.putObject("float16"), Tolerances.FLOAT16);

@@ -8,6 +8,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import ai.onnxruntime.OrtLoggingLevel;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
 import java.util.LinkedHashSet;
@@ -64,6 +65,7 @@ public final class OrtAttentionImplementation implements Implementation<OnnxAtte
         .optDevice(device)
         .optIntraOpThreads(threads)
         .optInterOpThreads(1)
+        .optLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL)
         .build(model);
   }
 

@@ -6,10 +6,13 @@ import ai.djl.ndarray.types.DataType;
  * The project's tolerances, one per element type, in one place.
  *
  * <ul>
- *   <li>float32: rtol 1e-3, atol 1e-5 (the ONNX reference's own relative tolerance; measured
- *       DJL-vs-oracle errors are below 1e-6).
- *   <li>float16: rtol 1e-3, atol 1e-3, about two float16 ulps near 1: the oracle computes in
- *       float16 step by step while implementations may round once at the end.
+ *   <li>float32: rtol 1e-4, atol 1e-6. On the ONNX operator's cases both DJL and ONNX Runtime stay
+ *       below 2.4e-7 absolute and 4.8e-7 relative error, so this leaves a margin of about four in
+ *       absolute and two hundred in relative terms, ten times tighter than the ONNX backend tests'
+ *       rtol 1e-3.
+ *   <li>float16: rtol 1e-3, atol 1e-3, about one float16 ulp near 1 each: the oracle computes in
+ *       float16 step by step while implementations compute in float32 and round once at the end
+ *       (measured: 4.9e-4 absolute, 9.8e-4 relative).
  *   <li>float64: rtol 1e-7, atol 1e-10.
  *   <li>integer and bool outputs: exact.
  * </ul>
@@ -17,7 +20,7 @@ import ai.djl.ndarray.types.DataType;
 public final class Tolerances {
 
   /** Tolerance for float32 outputs. */
-  public static final Tolerance FLOAT32 = new Tolerance(1e-3, 1e-5);
+  public static final Tolerance FLOAT32 = new Tolerance(1e-4, 1e-6);
 
   /** Tolerance for float16 outputs. */
   public static final Tolerance FLOAT16 = new Tolerance(1e-3, 1e-3);

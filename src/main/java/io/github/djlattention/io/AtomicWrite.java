@@ -13,10 +13,16 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /** Writes a file through a temporary sibling that is moved over the target when complete. */
-final class AtomicWrite {
+public final class AtomicWrite {
   /** Writes the content to an output stream. */
   @FunctionalInterface
-  interface Body {
+  public interface Body {
+    /**
+     * Writes the whole content.
+     *
+     * @param out the temporary file's stream
+     * @throws IOException when writing fails
+     */
     void writeTo(OutputStream out) throws IOException;
   }
 
@@ -28,7 +34,7 @@ final class AtomicWrite {
    *
    * @throws UncheckedIOException naming the file and the reason if writing fails
    */
-  static void write(Path file, Body body) {
+  public static void write(Path file, Body body) {
     Path target = file.toAbsolutePath();
     Path directory = target.getParent();
     if (directory == null) {

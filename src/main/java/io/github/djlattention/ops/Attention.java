@@ -148,7 +148,8 @@ public final class Attention {
   }
 
   /**
-   * The whole attention: scale, softcap, mask, causal mask, softmax and weighted sum.
+   * The whole attention: KV cache append, scale, softcap, mask, causal, window and padding masks,
+   * softmax (in the chosen precision) and weighted sum.
    *
    * <p>With several heads, H must be a multiple of G; query head h reads key/value head h / (H/G)
    * (grouped-query attention). Key and value may be longer or shorter than the query. Intermediate
@@ -157,47 +158,129 @@ public final class Attention {
    * @param query (S, D), (B, S, D) or (B, H, S, D)
    * @param key (T, D), (B, T, D) or (B, G, T, D)
    * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
-   * @param options the mask, causal flag, scale, softcap and whether to return the weights
-   * @return the output (…, S, Dv) and, if requested, the weights (…, S, T)
+   * @param options the mask, causal flag, scale, softcap, KV cache, valid key counts, window,
+   *     softmax precision, and which extra results to return
+   * @return the output (…, S, Dv) and, if requested, the weights (…, S, T), the present KV cache
+   *     and the chosen scores
    * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
    */
   public static AttentionResult attention(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
-    AttentionShape shape = AttentionShape.of(query, key, value);
+    NDArray pastKey = options.pastKey();
+    NDArray pastValue = options.pastValue();
+    if (pastKey != null) {
+      requireCacheFits("key", pastKey, key);
+      requireCacheFits("value", pastValue, value);
+    }
     NDArray mask = options.mask();
-    Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
     NDManager parent = query.getManager();
     try (NDManager scope = parent.newSubManager()) {
-      attachDistinct(scope, query, key, value, mask);
+      attachDistinct(
+          scope, query, key, value, mask, pastKey, pastValue, options.nonPadKeyLengths());
+      int lengthAxis = key.getShape().dimension() - 2;
+      NDArray presentKey = pastKey == null ? key : pastKey.concat(key, lengthAxis); // (…, P+T, D)
+      NDArray presentValue =
+          pastValue == null ? value : pastValue.concat(value, lengthAxis); // (…, P+T, Dv)
+      AttentionShape shape = AttentionShape.of(query, presentKey, presentValue);
+      Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
       DataType dtype = query.getDataType();
       DataType computeType = computeType(dtype);
       NDArray q = query.toType(computeType, false).reshape(shape.query4d()); // (B, H, S, D)
-      NDArray k = key.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
-      NDArray v = value.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)
+      NDArray k = presentKey.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
+      NDArray v = presentValue.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)
       double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
+      ScoresOutput wanted = options.scoresOutput();
+      NDArray kept = null;
 
       NDArray scores = groupedScores(q, k, shape).mul(scale); // (B, H, S, T)
+      if (wanted == ScoresOutput.SCALED) {
+        kept = scores;
+      }
       if (options.softcap() != null) {
         double cap = options.softcap();
         scores = scores.div(cap).tanh().mul(cap);
       }
+      if (wanted == ScoresOutput.SOFTCAPPED) {
+        kept = scores;
+      }
       if (mask != null) {
         scores = applyMask(scores, mask.reshape(mask4d), computeType);
       }
-      if (options.causal()) {
-        scores = applyCausal(scores, shape.queryLength(), shape.keyLength());
+      long cacheLength = pastKey == null ? -1 : pastKey.getShape().get(lengthAxis);
+      NDArray visible =
+          KeyVisibility.mask(
+              scope,
+              options,
+              shape.batch(),
+              shape.queryLength(),
+              shape.keyLength(),
+              cacheLength); // (B or 1, 1, S, T)
+      if (visible != null) {
+        NDArray minusInf = scope.create(Float.NEGATIVE_INFINITY).toType(computeType, false);
+        scores = NDArrays.where(visible.broadcast(scores.getShape()), scores, minusInf);
       }
-      NDArray weights = softmax(scores, -1); // (B, H, S, T)
+      if (wanted == ScoresOutput.MASKED) {
+        kept = scores;
+      }
+      DataType softmaxType = options.softmaxPrecision();
+      NDArray weights =
+          softmaxType == null || softmaxType == computeType
+              ? softmax(scores, -1)
+              : softmax(scores.toType(softmaxType, false), -1)
+                  .toType(computeType, false); // (B, H, S, T)
+      if (wanted == ScoresOutput.SOFTMAX) {
+        kept = weights;
+      }
       NDArray output = groupedWeightedSum(weights, v, shape); // (B, H, S, Dv)
 
       output = output.reshape(shape.outputShape()).toType(dtype, false);
       output.attach(parent);
-      if (!options.returnWeights()) {
-        return new AttentionResult(output, null);
+      NDArray returnedWeights = null;
+      if (options.returnWeights()) {
+        returnedWeights = weights.reshape(shape.weightsShape()).toType(dtype, false);
+        returnedWeights.attach(parent);
       }
-      weights = weights.reshape(shape.weightsShape()).toType(dtype, false);
-      weights.attach(parent);
-      return new AttentionResult(output, weights);
+      NDArray returnedScores = null;
+      if (kept != null) {
+        returnedScores = kept.reshape(shape.weightsShape()).toType(dtype, false);
+        returnedScores.attach(parent);
+      }
+      if (pastKey != null) {
+        presentKey.attach(parent);
+        presentValue.attach(parent);
+      }
+      return new AttentionResult(
+          output,
+          returnedWeights,
+          pastKey == null ? null : presentKey,
+          pastValue == null ? null : presentValue,
+          returnedScores);
+    }
+  }
+
+  /** Checks that a cached key or value differs from the new one only in length. */
+  private static void requireCacheFits(String what, NDArray past, NDArray current) {
+    Shape p = past.getShape();
+    Shape c = current.getShape();
+    boolean fits = p.dimension() == c.dimension() && p.dimension() >= 2;
+    for (int i = 0; fits && i < p.dimension(); i++) {
+      fits = i == p.dimension() - 2 || p.get(i) == c.get(i);
+    }
+    if (!fits || past.getDataType() != current.getDataType()) {
+      throw new IllegalArgumentException(
+          "past "
+              + what
+              + " "
+              + p
+              + " ("
+              + past.getDataType()
+              + ") must match the new "
+              + what
+              + " "
+              + c
+              + " ("
+              + current.getDataType()
+              + ") in every axis but the length");
     }
   }
 
@@ -228,15 +311,6 @@ public final class Attention {
       return NDArrays.where(mask.broadcast(scores.getShape()), scores, minusInf);
     }
     return scores.add(mask.toType(computeType, false));
-  }
-
-  private static NDArray applyCausal(NDArray scores, long queryLength, long keyLength) {
-    NDManager manager = scores.getManager();
-    NDArray rows = manager.arange(queryLength).reshape(queryLength, 1); // (S, 1)
-    NDArray cols = manager.arange(keyLength).reshape(1, keyLength); // (1, T)
-    NDArray visible = cols.lte(rows); // (S, T): key j ≤ query i
-    NDArray minusInf = manager.create(Float.NEGATIVE_INFINITY).toType(scores.getDataType(), false);
-    return NDArrays.where(visible.broadcast(scores.getShape()), scores, minusInf);
   }
 
   private static DataType computeType(DataType dtype) {

@@ -12,6 +12,22 @@ import ai.djl.ndarray.types.DataType;
  * <p>The order of operations follows the ONNX {@code Attention} operator: scores are scaled, then
  * soft-capped ({@code c·tanh(scores/c)}), then the mask and the causal mask are applied, then the
  * softmax. A query row whose keys are all masked gets zero weights and a zero output.
+ *
+ * <p>Beyond plain attention the options cover what the ONNX operator defines for decoding and
+ * batching:
+ *
+ * <ul>
+ *   <li>a KV cache ({@link Builder#optKvCache}): the new keys and values are appended to the past
+ *       ones, the result holds the concatenation ({@link AttentionResult#presentKey()}), and the
+ *       causal mask is aligned to the bottom right: query i sits at position {@code past + i};
+ *   <li>valid key counts per batch ({@link Builder#optNonPadKeyLengths}): keys at or beyond the
+ *       count are padding and hidden; without a cache, query i then sits at position {@code count −
+ *       S + i} (an external, statically sized cache);
+ *   <li>a sliding window ({@link Builder#optWindow}): a query at position p sees keys {@code p −
+ *       left … p + right};
+ *   <li>the softmax in a chosen precision ({@link Builder#optSoftmaxPrecision});
+ *   <li>an intermediate of the computation as an extra result ({@link Builder#optScoresOutput}).
+ * </ul>
  */
 public final class AttentionOptions {
 
@@ -22,8 +38,22 @@ public final class AttentionOptions {
   private final Double scale;
   private final Double softcap;
   private final boolean returnWeights;
+  private final NDArray pastKey;
+  private final NDArray pastValue;
+  private final NDArray nonPadKeyLengths;
+  private final int leftWindow;
+  private final int rightWindow;
+  private final DataType softmaxPrecision;
+  private final ScoresOutput scoresOutput;
 
   private AttentionOptions(Builder builder) {
+    this.pastKey = builder.pastKey;
+    this.pastValue = builder.pastValue;
+    this.nonPadKeyLengths = builder.nonPadKeyLengths;
+    this.leftWindow = builder.leftWindow;
+    this.rightWindow = builder.rightWindow;
+    this.softmaxPrecision = builder.softmaxPrecision;
+    this.scoresOutput = builder.scoresOutput;
     this.mask = builder.mask;
     this.causal = builder.causal;
     this.scale = builder.scale;
@@ -49,6 +79,13 @@ public final class AttentionOptions {
     builder.scale = scale;
     builder.softcap = softcap;
     builder.returnWeights = returnWeights;
+    builder.pastKey = pastKey;
+    builder.pastValue = pastValue;
+    builder.nonPadKeyLengths = nonPadKeyLengths;
+    builder.leftWindow = leftWindow;
+    builder.rightWindow = rightWindow;
+    builder.softmaxPrecision = softmaxPrecision;
+    builder.scoresOutput = scoresOutput;
     return builder;
   }
 
@@ -80,8 +117,50 @@ public final class AttentionOptions {
     return returnWeights;
   }
 
+  /** Returns the cached keys the new keys are appended to, or {@code null} for no cache. */
+  public NDArray pastKey() {
+    return pastKey;
+  }
+
+  /** Returns the cached values the new values are appended to, or {@code null} for no cache. */
+  public NDArray pastValue() {
+    return pastValue;
+  }
+
+  /** Returns the number of valid (non-padding) keys per batch, or {@code null} if all are valid. */
+  public NDArray nonPadKeyLengths() {
+    return nonPadKeyLengths;
+  }
+
+  /** Returns how many keys before its own position a query sees, or -1 for unbounded. */
+  public int leftWindow() {
+    return leftWindow;
+  }
+
+  /** Returns how many keys after its own position a query sees, or -1 for unbounded. */
+  public int rightWindow() {
+    return rightWindow;
+  }
+
+  /** Returns the type the softmax is computed in, or {@code null} for the compute type. */
+  public DataType softmaxPrecision() {
+    return softmaxPrecision;
+  }
+
+  /** Returns which intermediate is returned as {@link AttentionResult#scores()}, or null. */
+  public ScoresOutput scoresOutput() {
+    return scoresOutput;
+  }
+
   /** Builds {@link AttentionOptions}; every setting is optional. */
   public static final class Builder {
+    private NDArray pastKey;
+    private NDArray pastValue;
+    private NDArray nonPadKeyLengths;
+    private int leftWindow = -1;
+    private int rightWindow = -1;
+    private DataType softmaxPrecision;
+    private ScoresOutput scoresOutput;
     private NDArray mask;
     private boolean causal;
     private Double scale;
@@ -147,6 +226,76 @@ public final class AttentionOptions {
     }
 
     /**
+     * Sets a KV cache: the key and value passed to {@code attention} are appended to these along
+     * the length axis, attention runs over the concatenation, and the result returns it as {@link
+     * AttentionResult#presentKey()} and {@link AttentionResult#presentValue()}. A causal mask is
+     * then aligned to the bottom right: query i sits at position {@code P + i} for a cache of
+     * length P.
+     *
+     * @param pastKey cached keys, shaped like the key except for the length: (P, D), (B, P, D) or
+     *     (B, G, P, D); {@code null} for none
+     * @param pastValue cached values, (P, Dv), (B, P, Dv) or (B, G, P, Dv); {@code null} for none
+     * @return this builder
+     */
+    public Builder optKvCache(NDArray pastKey, NDArray pastValue) {
+      this.pastKey = pastKey;
+      this.pastValue = pastValue;
+      return this;
+    }
+
+    /**
+     * Sets the number of valid keys per batch: keys at index {@code >= lengths[b]} are padding and
+     * get no weight. Without a KV cache, a causal or windowed query i then sits at position {@code
+     * lengths[b] − S + i}: the keys hold a statically sized cache whose valid part ends with the
+     * current queries.
+     *
+     * @param lengths integer (B), one count per batch; {@code null} for none
+     * @return this builder
+     */
+    public Builder optNonPadKeyLengths(NDArray lengths) {
+      this.nonPadKeyLengths = lengths;
+      return this;
+    }
+
+    /**
+     * Sets a sliding window: a query at position p sees only keys {@code p − left … p + right}.
+     * Combined with {@link #optCausal}, keys after p stay hidden whatever {@code right} is.
+     *
+     * @param left keys before the query's own position that stay visible, or -1 for unbounded
+     * @param right keys after the query's own position that stay visible, or -1 for unbounded
+     * @return this builder
+     */
+    public Builder optWindow(int left, int right) {
+      this.leftWindow = left;
+      this.rightWindow = right;
+      return this;
+    }
+
+    /**
+     * Sets the type the softmax is computed in: the masked scores are cast to it, normalized, and
+     * cast back. {@code null} (the default) uses the compute type: the inputs' type, or float32 for
+     * float16 and bfloat16 inputs.
+     *
+     * @param precision float16, float32 or float64, or {@code null}
+     * @return this builder
+     */
+    public Builder optSoftmaxPrecision(DataType precision) {
+      this.softmaxPrecision = precision;
+      return this;
+    }
+
+    /**
+     * Returns an intermediate of the computation as {@link AttentionResult#scores()}.
+     *
+     * @param output which intermediate, or {@code null} for none (the default)
+     * @return this builder
+     */
+    public Builder optScoresOutput(ScoresOutput output) {
+      this.scoresOutput = output;
+      return this;
+    }
+
+    /**
      * Builds the options.
      *
      * @return the options
@@ -165,6 +314,32 @@ public final class AttentionOptions {
           && !mask.getDataType().isFloating()) {
         throw new IllegalArgumentException(
             "mask must be boolean or floating point, got " + mask.getDataType());
+      }
+      if ((pastKey == null) != (pastValue == null)) {
+        throw new IllegalArgumentException(
+            "a KV cache needs both past key and past value, got key "
+                + (pastKey == null ? "null" : pastKey.getShape())
+                + " and value "
+                + (pastValue == null ? "null" : pastValue.getShape()));
+      }
+      if (leftWindow < -1 || rightWindow < -1) {
+        throw new IllegalArgumentException(
+            "window sizes must be >= 0 or -1 (unbounded), got left "
+                + leftWindow
+                + ", right "
+                + rightWindow);
+      }
+      if (softmaxPrecision != null
+          && softmaxPrecision != DataType.FLOAT16
+          && softmaxPrecision != DataType.FLOAT32
+          && softmaxPrecision != DataType.FLOAT64) {
+        // bfloat16 is left out: casting to it aborts the JVM on DJL 0.36's PyTorch engine.
+        throw new IllegalArgumentException(
+            "softmax precision must be float16, float32 or float64, got " + softmaxPrecision);
+      }
+      if (nonPadKeyLengths != null && !nonPadKeyLengths.getDataType().isInteger()) {
+        throw new IllegalArgumentException(
+            "valid key counts must be integers, got " + nonPadKeyLengths.getDataType());
       }
       return new AttentionOptions(this);
     }

@@ -4,6 +4,9 @@
  * <p>{@link io.github.djlattention.ops.Attention} holds one static method per step of the seed
  * document (dot-product scores, scaling, softmax, weighted sum of V) and the whole attention with
  * masks, causal masking, grouped-query heads and softcap, configured by {@link
- * io.github.djlattention.ops.AttentionOptions}.
+ * io.github.djlattention.ops.AttentionOptions}. The options also cover what the ONNX {@code
+ * Attention} operator defines for decoding and batching: a KV cache with bottom-right aligned
+ * causal masking, per-batch valid key counts, sliding windows, the softmax precision and the
+ * intermediate scores ({@link io.github.djlattention.ops.ScoresOutput}).
  */
 package io.github.djlattention.ops;

@@ -9,6 +9,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
@@ -26,10 +27,12 @@ import java.util.Set;
 /**
  * Runs an ONNX model on ONNX Runtime with DJL {@link NDArray}s as inputs and outputs.
  *
- * <p>Inputs go to ONNX Runtime as direct byte buffers taken from {@link NDArray#toByteBuffer()}
- * (float32, float64, float16, int32, int64, int8, uint8 and bool), so no Java-side array copy is
- * made; outputs come back as NDArrays in the caller's {@link NDManager}. Every input tensor and
- * every {@code Result} is closed before {@link #run} returns.
+ * <p>Inputs go to ONNX Runtime as direct byte buffers taken from {@link
+ * NDArray#toByteBuffer(boolean)} (float32, float64, float16, int32, int64, int8, uint8 and bool):
+ * on the PyTorch engine a contiguous CPU array's memory is passed as it is, without a copy, and the
+ * array must stay open until {@link #run} returns; outputs come back as NDArrays in the caller's
+ * {@link NDManager}. Every input tensor and every {@code Result} is closed before {@link #run}
+ * returns.
  *
  * <p>A runner holds one {@code OrtSession}. ONNX Runtime sessions are safe for concurrent {@code
  * run} calls, so one runner may be shared across threads; {@link #close()} must not race with
@@ -198,7 +201,8 @@ public final class OrtRunner implements AutoCloseable {
   private static OnnxTensor toTensor(OrtEnvironment env, String name, NDArray array)
       throws OrtException {
     OnnxJavaType type = javaType(name, array.getDataType());
-    ByteBuffer data = array.toByteBuffer();
+    // Ask for the array's own memory (no copy); engines that cannot share it return a copy.
+    ByteBuffer data = array.toByteBuffer(true);
     if (!data.isDirect()) {
       ByteBuffer direct = ByteBuffer.allocateDirect(data.remaining()).order(data.order());
       direct.put(data).flip();
@@ -277,8 +281,21 @@ public final class OrtRunner implements AutoCloseable {
     private OrtDevice device = OrtDevice.CPU;
     private int intraOpThreads = Runtime.getRuntime().availableProcessors();
     private int interOpThreads = 1;
+    private OrtLoggingLevel logLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
 
     private Builder() {}
+
+    /**
+     * Sets how much ONNX Runtime logs on stderr for this session.
+     *
+     * @param level e.g. {@code ORT_LOGGING_LEVEL_FATAL} to silence kernel errors that {@link
+     *     OrtRunner#run} already reports as exceptions; default warnings
+     * @return this builder
+     */
+    public Builder optLogLevel(OrtLoggingLevel level) {
+      this.logLevel = level;
+      return this;
+    }
 
     /**
      * Sets the execution device.
@@ -365,6 +382,7 @@ public final class OrtRunner implements AutoCloseable {
       try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
         options.setIntraOpNumThreads(intraOpThreads);
         options.setInterOpNumThreads(interOpThreads);
+        options.setSessionLogLevel(logLevel);
         if (device == OrtDevice.CUDA) {
           options.addCUDA();
         }

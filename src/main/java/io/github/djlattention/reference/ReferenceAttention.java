@@ -10,7 +10,9 @@ import java.util.Arrays;
  * D), value (B, G, T, Dv), with H a multiple of G; query head h reads key/value head h / (H/G). The
  * optional additive mask broadcasts to (B, H, S, T) by the NumPy rules (each of its 4 sizes is 1 or
  * the full size). The steps follow the ONNX {@code Attention} operator: scale, softcap, mask,
- * causal mask, softmax (a fully masked row gives zero weights), weighted sum.
+ * causal, window and padding masks, softmax (a fully masked row gives zero weights), weighted sum.
+ * A KV cache is given as the full key and value (cache followed by the new entries) plus the cache
+ * length, which aligns the causal mask and the window; see {@link Options}.
  */
 public final class ReferenceAttention {
 
@@ -64,12 +66,43 @@ public final class ReferenceAttention {
   /**
    * Settings of the reference attention.
    *
+   * <p>Query i of batch b sits at position {@code p = offset + i}: {@code offset} is {@code
+   * cacheLength} when it is at least 0 (the key holds a cache of that length followed by the new
+   * keys), else {@code validKeys[b] − S} when valid key counts are given, else 0. Key j is hidden
+   * when {@code causal} and {@code j > p}, when {@code leftWindow ≥ 0} and {@code j < p −
+   * leftWindow}, when {@code rightWindow ≥ 0} and {@code j > p + rightWindow}, and when {@code j ≥
+   * validKeys[b]}.
+   *
    * @param mask an additive mask broadcastable to (B, H, S, T), −∞ where a key is masked, or null
-   * @param causal whether query i sees only keys j ≤ i
+   * @param causal whether query i sees only keys j ≤ its position
    * @param scale the score factor, or null for 1/√D
    * @param softcap the softcap c (scores become c·tanh(scores/c)), or null for none
+   * @param cacheLength the length of the cache at the start of the key, or -1 for none
+   * @param validKeys the number of valid keys per batch (B), or null if all are valid
+   * @param leftWindow keys before the query's position it still sees, or -1 for unbounded
+   * @param rightWindow keys after the query's position it still sees, or -1 for unbounded
    */
-  public record Options(Tensor mask, boolean causal, Double scale, Double softcap) {
+  public record Options(
+      Tensor mask,
+      boolean causal,
+      Double scale,
+      Double softcap,
+      int cacheLength,
+      long[] validKeys,
+      int leftWindow,
+      int rightWindow) {
+
+    /**
+     * Settings without cache, padding or window.
+     *
+     * @param mask an additive mask, or null
+     * @param causal whether query i sees only keys j ≤ i
+     * @param scale the score factor, or null for 1/√D
+     * @param softcap the softcap, or null
+     */
+    public Options(Tensor mask, boolean causal, Double scale, Double softcap) {
+      this(mask, causal, scale, softcap, -1, null, -1, -1);
+    }
 
     /** No mask, not causal, scale 1/√D, no softcap. */
     public static Options defaults() {
@@ -154,7 +187,7 @@ public final class ReferenceAttention {
             if (options.mask() != null) {
               score += options.mask().at(b, h, i, j);
             }
-            if (options.causal() && j > i) {
+            if (hidden(options, b, queryLength, i, j)) {
               score = Double.NEGATIVE_INFINITY;
             }
             row[j] = score;
@@ -188,6 +221,23 @@ public final class ReferenceAttention {
     return new Result(
         new Tensor(output, new int[] {batch, heads, queryLength, valueSize}),
         new Tensor(weights, new int[] {batch, heads, queryLength, keyLength}));
+  }
+
+  /** Whether the causal, window or padding rules hide key j from query i of batch b. */
+  private static boolean hidden(Options options, int b, int queryLength, int i, int j) {
+    long offset;
+    if (options.cacheLength() >= 0) {
+      offset = options.cacheLength();
+    } else if (options.validKeys() != null) {
+      offset = options.validKeys()[b] - queryLength;
+    } else {
+      offset = 0;
+    }
+    long position = offset + i;
+    return (options.causal() && j > position)
+        || (options.leftWindow() >= 0 && j < position - options.leftWindow())
+        || (options.rightWindow() >= 0 && j > position + options.rightWindow())
+        || (options.validKeys() != null && j >= options.validKeys()[b]);
   }
 
   private static double at(Tensor t, int b, int h, int i, int d) {

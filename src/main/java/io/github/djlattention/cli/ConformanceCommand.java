@@ -1,0 +1,216 @@
+package io.github.djlattention.cli;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import io.github.djlattention.conformance.ConformanceRunner;
+import io.github.djlattention.conformance.ConsoleReport;
+import io.github.djlattention.conformance.DjlAttentionImplementation;
+import io.github.djlattention.conformance.HtmlReport;
+import io.github.djlattention.conformance.JsonReport;
+import io.github.djlattention.conformance.OnnxAttentionCases;
+import io.github.djlattention.conformance.OnnxAttentionSuite;
+import io.github.djlattention.conformance.OrtAttentionImplementation;
+import io.github.djlattention.conformance.ProgressListener;
+import io.github.djlattention.conformance.SuiteResult;
+import io.github.djlattention.ort.OrtDevice;
+import io.github.djlattention.ort.OrtRunner;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+import java.util.function.Predicate;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code conformance}: runs the conformance suites and prints a table; exits 0 when the project
+ * agrees with every suite's oracle on every case, 1 otherwise, 2 on bad input.
+ */
+@Command(
+    name = "conformance",
+    description = {
+      "Runs the conformance suites: the project's DJL attention and ONNX Runtime against each"
+          + " suite's oracle.",
+      "Exit code: 0 when the project passes every case, 1 when it fails one, 2 on bad input."
+    })
+public final class ConformanceCommand implements Callable<Integer> {
+
+  @Spec private CommandSpec spec;
+
+  @Option(
+      names = "--suite",
+      paramLabel = "NAME",
+      description = "Suite to run (repeatable); default: all. Known: ${COMPLETION-CANDIDATES}.",
+      completionCandidates = SuiteNames.class)
+  private List<String> suites = new ArrayList<>();
+
+  @Option(
+      names = "--device",
+      paramLabel = "cpu|cuda",
+      description = "Where DJL and ONNX Runtime compute (default: ${DEFAULT-VALUE}).")
+  private String device = "cpu";
+
+  @Option(names = "--json", paramLabel = "FILE", description = "Write the results as JSON.")
+  private Path json;
+
+  @Option(names = "--html", paramLabel = "FILE", description = "Write a self-contained HTML page.")
+  private Path html;
+
+  @Option(
+      names = "--cases",
+      paramLabel = "DIR",
+      description = "Directory of the ONNX Attention cases (default: ${DEFAULT-VALUE}).")
+  private Path casesDirectory = OnnxAttentionCases.DEFAULT_DIRECTORY;
+
+  @Option(
+      names = "--case",
+      paramLabel = "NAME",
+      description = "Run only cases whose name contains NAME (repeatable); others are skipped.")
+  private List<String> caseFilters = new ArrayList<>();
+
+  @Option(
+      names = "--heatmap",
+      paramLabel = "CASE",
+      description =
+          "Also draw heatmaps for this case in the HTML page (repeatable); failing cases and the"
+              + " first case of each group always get them.")
+  private List<String> heatmaps = new ArrayList<>();
+
+  @Option(
+      names = "--threads",
+      paramLabel = "N",
+      description = "ONNX Runtime intra-op threads (default: all cores).")
+  private int threads = Runtime.getRuntime().availableProcessors();
+
+  @Option(names = "--quiet", description = "No per-case progress on stderr.")
+  private boolean quiet;
+
+  /** The suites this command knows, by name. */
+  private static final Map<String, Function<ConformanceCommand, SuiteRun>> SUITES =
+      new LinkedHashMap<>();
+
+  static {
+    SUITES.put(OnnxAttentionSuite.NAME, ConformanceCommand::onnxAttention);
+  }
+
+  /** Lists the suite names for picocli's help. */
+  static final class SuiteNames extends ArrayList<String> {
+    SuiteNames() {
+      super(SUITES.keySet());
+    }
+  }
+
+  /** Runs one suite with a runner and returns its results. */
+  @FunctionalInterface
+  private interface SuiteRun {
+    SuiteResult run(ConformanceRunner runner);
+  }
+
+  @Override
+  public Integer call() {
+    List<String> selected = suites.isEmpty() ? new ArrayList<>(SUITES.keySet()) : suites;
+    for (String name : selected) {
+      if (!SUITES.containsKey(name)) {
+        throw new IllegalArgumentException(
+            "unknown suite '" + name + "'; known suites: " + SUITES.keySet());
+      }
+    }
+    OrtDevice ortDevice = OrtDevice.parse(device);
+    checkDevice(ortDevice);
+    if (threads < 1) {
+      throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
+    }
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
+    ProgressListener progress = quiet ? ProgressListener.NONE : ConsoleReport.progress(err);
+    Predicate<String> filter =
+        caseFilters.isEmpty()
+            ? name -> true
+            : name -> caseFilters.stream().anyMatch(name::contains);
+    List<SuiteResult> results = new ArrayList<>();
+    try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+      ConformanceRunner runner = new ConformanceRunner(manager, progress, filter);
+      for (String name : selected) {
+        results.add(SUITES.get(name).apply(this).run(runner));
+      }
+    }
+    ConsoleReport.print(results, out);
+    if (json != null) {
+      writeAtomically(json, JsonReport.render(results));
+    }
+    if (html != null) {
+      Set<String> chosen = Set.copyOf(heatmaps);
+      Predicate<io.github.djlattention.conformance.CaseResult> show =
+          HtmlReport.defaultHeatmapChoice(results).or(c -> chosen.contains(c.name()));
+      writeAtomically(html, HtmlReport.render(results, show));
+    }
+    boolean passed = results.stream().allMatch(r -> r.failed() == 0);
+    return passed ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
+  }
+
+  private SuiteRun onnxAttention() {
+    OnnxAttentionSuite suite =
+        OnnxAttentionSuite.load(
+            casesDirectory,
+            new DjlAttentionImplementation(djlDevice()),
+            List.of(new OrtAttentionImplementation(OrtDevice.parse(device), threads)));
+    return runner -> runner.run(suite);
+  }
+
+  private Device djlDevice() {
+    return OrtDevice.parse(device) == OrtDevice.CUDA ? Device.gpu() : Device.cpu();
+  }
+
+  private static void checkDevice(OrtDevice device) {
+    if (device != OrtDevice.CUDA) {
+      return;
+    }
+    if (Engine.getInstance().getGpuCount() == 0) {
+      throw new IllegalStateException(
+          "--device cuda: DJL's PyTorch engine sees no GPU (it needs a CUDA build of PyTorch"
+              + " native and a GPU)");
+    }
+    if (!OrtRunner.cudaAvailable()) {
+      throw new IllegalStateException(
+          "--device cuda: CUDA execution provider not available: build with -Pcuda on a machine"
+              + " with a GPU");
+    }
+  }
+
+  /** Writes a file through a temporary sibling and an atomic move, so no half file is left. */
+  static void writeAtomically(Path target, String text) {
+    Path absolute = target.toAbsolutePath();
+    Path directory = absolute.getParent();
+    try {
+      Files.createDirectories(directory);
+      Path temporary =
+          directory.resolve(
+              "." + absolute.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
+      try {
+        Files.writeString(temporary, text, StandardCharsets.UTF_8);
+        Files.move(
+            temporary,
+            absolute,
+            StandardCopyOption.ATOMIC_MOVE,
+            StandardCopyOption.REPLACE_EXISTING);
+      } finally {
+        Files.deleteIfExists(temporary);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,140 @@
+package io.github.djlattention.blocks;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.github.djlattention.testing.TestTensors;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Names, shapes and heads that {@link StateDicts} accepts, infers and rejects. */
+class StateDictsTest {
+
+  private static Map<String, Shape> shapes(Object... namesAndShapes) {
+    Map<String, Shape> shapes = new LinkedHashMap<>();
+    for (int i = 0; i < namesAndShapes.length; i += 2) {
+      shapes.put((String) namesAndShapes[i], (Shape) namesAndShapes[i + 1]);
+    }
+    return shapes;
+  }
+
+  private static String rejection(Map<String, Shape> shapes, int heads) {
+    return assertThrows(IllegalArgumentException.class, () -> StateDicts.inspect(shapes, heads))
+        .getMessage();
+  }
+
+  @Test
+  void infersPackedTorchLayout() {
+    StateDicts.Layout layout =
+        StateDicts.inspect(
+            shapes(
+                "in_proj_weight", new Shape(48, 16),
+                "in_proj_bias", new Shape(48),
+                "out_proj.weight", new Shape(16, 16),
+                "out_proj.bias", new Shape(16)),
+            4);
+    assertEquals(
+        new StateDicts.Layout(StateDicts.Scheme.TORCH_PACKED, 16, 16, 16, 4, 4, 4, true, true),
+        layout);
+  }
+
+  @Test
+  void infersGroupedHeadsFromBlockNames() {
+    StateDicts.Layout layout =
+        StateDicts.inspect(
+            shapes(
+                "q_proj.weight", new Shape(12, 12),
+                "k_proj.weight", new Shape(6, 5),
+                "v_proj.weight", new Shape(6, 7),
+                "out_proj.weight", new Shape(12, 12)),
+            4);
+    assertEquals(
+        new StateDicts.Layout(StateDicts.Scheme.BLOCK, 12, 5, 7, 4, 2, 3, false, true), layout);
+  }
+
+  @Test
+  void seedModuleIsSingleHead() {
+    Map<String, Shape> seed =
+        shapes(
+            "W_q.weight",
+            new Shape(4, 8),
+            "W_k.weight",
+            new Shape(4, 8),
+            "W_v.weight",
+            new Shape(4, 8));
+    assertTrue(StateDicts.inspect(seed, 0).selfAttention());
+    assertTrue(rejection(seed, 2).contains("one head"));
+  }
+
+  @Test
+  void rejectsUnknownNamesNamingThem() {
+    String message =
+        rejection(
+            shapes(
+                "in_proj_weight", new Shape(24, 8),
+                "out_proj.weight", new Shape(8, 8),
+                "bias_k", new Shape(1, 1, 8)),
+            2);
+    assertTrue(message.contains("unknown") && message.contains("bias_k"), message);
+  }
+
+  @Test
+  void rejectsMissingNamesNamingThem() {
+    String message = rejection(shapes("in_proj_weight", new Shape(24, 8)), 2);
+    assertTrue(message.contains("missing") && message.contains("out_proj.weight"), message);
+    String bias =
+        rejection(
+            shapes(
+                "W_q.weight", new Shape(4, 8),
+                "W_k.weight", new Shape(4, 8),
+                "W_v.weight", new Shape(4, 8),
+                "W_q.bias", new Shape(4)),
+            0);
+    assertTrue(bias.contains("W_k.bias") && bias.contains("W_v.bias"), bias);
+  }
+
+  @Test
+  void rejectsInconsistentShapesNamingThem() {
+    String message =
+        rejection(
+            shapes(
+                "in_proj_weight", new Shape(24, 8),
+                "out_proj.weight", new Shape(8, 6)),
+            2);
+    assertTrue(message.contains("out_proj.weight") && message.contains("(8, 6)"), message);
+    String packed =
+        rejection(
+            shapes("in_proj_weight", new Shape(20, 8), "out_proj.weight", new Shape(8, 8)), 2);
+    assertTrue(packed.contains("in_proj_weight") && packed.contains("(24, 8)"), packed);
+  }
+
+  @Test
+  void requiresHeadsForMultiHeadNamesAndChecksThem() {
+    Map<String, Shape> torch =
+        shapes("in_proj_weight", new Shape(24, 8), "out_proj.weight", new Shape(8, 8));
+    assertTrue(rejection(torch, 0).contains("heads must be given"));
+    assertTrue(rejection(torch, 3).contains("not a multiple of heads 3"));
+    assertTrue(rejection(shapes(), 1).contains("cannot tell the module"));
+  }
+
+  @Test
+  void loadSplitsThePackedProjection() {
+    try (NDManager manager = TestTensors.manager()) {
+      Map<String, NDArray> dict = new LinkedHashMap<>();
+      dict.put("in_proj_weight", manager.arange(0f, 48f).reshape(12, 4));
+      dict.put("in_proj_bias", manager.arange(100f, 112f));
+      dict.put("out_proj.weight", manager.ones(new Shape(4, 4)));
+      dict.put("out_proj.bias", manager.zeros(new Shape(4)));
+      MultiHeadAttentionBlock block = (MultiHeadAttentionBlock) StateDicts.load(dict, 2);
+      assertEquals(
+          dict.get("in_proj_weight").get("4:8"), BlockParameters.get(block, "k_proj.weight"));
+      assertEquals(dict.get("in_proj_bias").get("8:"), BlockParameters.get(block, "v_proj.bias"));
+      assertTrue(block.returnsWeights());
+    }
+  }
+}

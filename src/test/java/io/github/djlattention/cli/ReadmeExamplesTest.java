@@ -1,0 +1,80 @@
+package io.github.djlattention.cli;
+
+import static io.github.djlattention.testing.TestTensors.assertClose;
+import static io.github.djlattention.testing.TestTensors.doubles;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import ai.djl.Model;
+import ai.djl.inference.Predictor;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.translate.NoopTranslator;
+import ai.djl.translate.TranslateException;
+import io.github.djlattention.blocks.MultiHeadAttentionBlock;
+import io.github.djlattention.io.Npy;
+import io.github.djlattention.io.Npz;
+import io.github.djlattention.ops.Attention;
+import io.github.djlattention.ops.AttentionOptions;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The Java examples of the top-level README.md, line for line, so that they keep compiling and keep
+ * computing what the README says. Change both together.
+ */
+class ReadmeExamplesTest {
+
+  private static final Path SEED = Path.of("models", "seed");
+
+  @Test
+  void functionalExampleReadsLikeTheSeed() {
+    try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+      // README: "The functional API, beside the seed's PyTorch"
+      NDArray q = Npy.read(manager, Path.of("models/seed/q.npy"));
+      NDArray k = Npy.read(manager, Path.of("models/seed/k.npy"));
+      NDArray v = manager.eye(3);
+      NDArray scores = Attention.dotProductScores(q, k);
+      NDArray weights = Attention.softmax(scores, -1);
+      NDArray scaled = Attention.scaledDotProductScores(q, k);
+      NDArray output = Attention.weightedSum(Attention.softmax(scaled, -1), v);
+      NDArray causal =
+          Attention.attention(q, k, v, AttentionOptions.builder().optCausal(true).build()).output();
+      // end of the README example
+
+      Map<String, NDArray> expected = Npz.read(manager, SEED.resolve("expected.npz"));
+      assertClose("scores", doubles(expected.get("scores")), doubles(scores), 1e-6, 0);
+      assertClose("weights", doubles(expected.get("weights_unscaled")), doubles(weights), 1e-6, 0);
+      assertClose(
+          "scaled output", doubles(expected.get("weights_scaled")), doubles(output), 1e-6, 0);
+      assertEquals(0f, causal.getFloat(0, 1), "causal: query 0 sees only key 0");
+      assertEquals(1f, causal.getFloat(0, 0), 1e-6);
+    }
+  }
+
+  @Test
+  void blockExampleRunsThroughAPredictor() throws TranslateException {
+    // README: "The DJL block"
+    MultiHeadAttentionBlock block =
+        MultiHeadAttentionBlock.builder()
+            .setEmbeddingSize(16)
+            .setHeads(4)
+            .optKvHeads(2)
+            .optBias(true)
+            .optCausal(true)
+            .build();
+    try (Model model = Model.newInstance("attention", "PyTorch")) {
+      model.setBlock(block);
+      block.initialize(model.getNDManager(), DataType.FLOAT32, new Shape(2, 5, 16)); // (B, S, E)
+      try (Predictor<NDList, NDList> predictor = model.newPredictor(new NoopTranslator())) {
+        NDArray x = model.getNDManager().randomNormal(new Shape(2, 5, 16)); // (B, S, E)
+        NDArray y = predictor.predict(new NDList(x)).singletonOrThrow(); // (B, S, E)
+        // end of the README example
+        assertEquals(new Shape(2, 5, 16), y.getShape());
+      }
+    }
+  }
+}
