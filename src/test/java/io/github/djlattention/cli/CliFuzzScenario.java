@@ -26,7 +26,9 @@ import java.util.zip.ZipOutputStream;
  *
  * <p>Every case is bad input, so the command must exit 2 with one line on stderr, except {@code
  * bitflip} cases (a random bit flipped in a model), which may also be a valid but different model:
- * they may exit 0 or 1 as well, and must still never exit 3, crash or hang.
+ * they may exit 0 or 1 as well, and conformance cases whose tensor dims disagree with their data,
+ * which the conformance command reports as an erroring case (exit 1). None may exit 3, crash or
+ * hang.
  *
  * <p>Kinds, by command: {@code compute} with random bytes, truncated files, mutated .npy headers
  * (dtype, shape, order, length, version), shapes that do not fit together, scores too large to
@@ -413,6 +415,7 @@ record CliFuzzScenario(
           break;
         case "weights-foreign":
           weights = Files.readAllBytes(MODELS.resolve("mha_self_bias").resolve("state_dict.npz"));
+          extra.add("--heads=4");
           break;
         default:
           extra.add(oneOf(List.of("--atol=-1", "--atol=NaN", "--atol=x", "--device=tpu")));
@@ -466,6 +469,7 @@ record CliFuzzScenario(
           break;
         case "weights-wrong-shape":
           weights = npz(Map.of("in_proj_weight", floats(random, 5, 7)));
+          args.addAll(List.of("--heads=2"));
           break;
         case "sizes":
           args.addAll(
@@ -517,7 +521,10 @@ record CliFuzzScenario(
                   "input-truncated",
                   "input-npy",
                   "output-truncated",
-                  "input-missing"));
+                  "input-missing",
+                  "input-huge-dims",
+                  "input-ragged-raw",
+                  "input-negative-dims"));
       switch (mutation) {
         case "model-random":
           Files.write(target.resolve("model.onnx"), randomBytes(1000));
@@ -545,12 +552,32 @@ record CliFuzzScenario(
               data.resolve("output_0.pb"),
               truncate(Files.readAllBytes(data.resolve("output_0.pb"))));
           break;
+        case "input-huge-dims":
+          Files.write(data.resolve("input_0.pb"), tensor("Q", List.of(100_000L, 100_000L), 16));
+          break;
+        case "input-ragged-raw":
+          Files.write(
+              data.resolve("input_0.pb"), tensor("Q", List.of(2L, 3L, 4L, 8L), 4 * 192 + 3));
+          break;
+        case "input-negative-dims":
+          Files.write(data.resolve("input_0.pb"), tensor("Q", List.of(2L, -3L, 4L, 8L), 16));
+          break;
         default:
           Files.delete(data.resolve("input_1.pb"));
           break;
       }
       Path json = dir.resolve("report.json");
       Path html = dir.resolve("report.html");
+      if (mutation.startsWith("input-") && mutation.endsWith("dims") || mutation.endsWith("raw")) {
+        // The .pb parses; its dims disagree with its data. The conformance command reports that
+        // as an erroring case (exit 1, the reason in the report), not as bad input (exit 2).
+        return new CliFuzzScenario(
+            seed,
+            "conformance " + mutation,
+            List.of("conformance", "--cases=" + cases, "--quiet", "--threads=1", "--json=" + json),
+            List.of(json),
+            Set.of(ExitCodes.CHECK_FAILED, ExitCodes.BAD_INPUT));
+      }
       List<String> args =
           List.of(
               "conformance",
@@ -561,6 +588,17 @@ record CliFuzzScenario(
               "--html=" + html);
       return scenario("conformance " + mutation, args, json, html);
     }
+  }
+
+  /** A float TensorProto whose raw data has {@code rawBytes} bytes, whatever its dims say. */
+  static byte[] tensor(String name, List<Long> dims, int rawBytes) {
+    return ai.onnx.proto.OnnxMl.TensorProto.newBuilder()
+        .setName(name)
+        .setDataType(ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT_VALUE)
+        .addAllDims(dims)
+        .setRawData(com.google.protobuf.ByteString.copyFrom(new byte[rawBytes]))
+        .build()
+        .toByteArray();
   }
 
   // ---- .npy and .npz bytes
