@@ -182,6 +182,9 @@ public final class Attention {
       NDArray presentValue =
           pastValue == null ? value : pastValue.concat(value, lengthAxis); // (…, P+T, Dv)
       AttentionShape shape = AttentionShape.of(query, presentKey, presentValue);
+      // This path holds (B, H, S, T) scores; refuse sizes that cannot be allocated.
+      AttentionLimits.checkScores(
+          shape.batch(), shape.heads(), shape.queryLength(), shape.keyLength());
       Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
       DataType dtype = query.getDataType();
       DataType computeType = computeType(dtype);

@@ -13,7 +13,9 @@ import ai.djl.ndarray.types.Shape;
  * 9·10¹⁸ scores.
  *
  * <p>The bound defaults to {@value #DEFAULT_MAX_SCORE_ELEMENTS} elements (4 GiB of float32 per
- * array) and can be changed with the system property {@value #MAX_SCORE_ELEMENTS_PROPERTY}.
+ * array) and can be changed with the system property {@value #MAX_SCORE_ELEMENTS_PROPERTY}. Code
+ * that holds all the scores at once calls {@link #checkScores}; a tiled path that never does need
+ * not.
  */
 public final class AttentionLimits {
 

@@ -21,11 +21,9 @@ record AttentionShape(
     long valueHeadSize) {
 
   /**
-   * Validates query, key and value against each other and the size of their scores against {@link
-   * AttentionLimits}.
+   * Validates query, key and value against each other.
    *
-   * @throws IllegalArgumentException naming the shapes when they do not fit together or their
-   *     scores would be too large
+   * @throws IllegalArgumentException naming the shapes when they do not fit together
    */
   static AttentionShape of(NDArray query, NDArray key, NDArray value) {
     Shape q = query.getShape();
@@ -97,7 +95,6 @@ record AttentionShape(
               + ", key "
               + k);
     }
-    AttentionLimits.checkScores(batch, heads, queryLength, keyLength);
     return new AttentionShape(
         rank, batch, heads, kvHeads, queryLength, keyLength, headSize, v.get(rank - 1));
   }
