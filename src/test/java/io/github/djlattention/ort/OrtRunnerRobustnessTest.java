@@ -1,5 +1,6 @@
 package io.github.djlattention.ort;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -218,6 +219,25 @@ class OrtRunnerRobustnessTest {
       NDArray output = runner.run(Map.of("x", m.create(x, new Shape(2, 5, 8))), m).get("output");
       assertEquals(5 * 4L, output.get("0").isNaN().sum().getLong(), "sequence 0 is all NaN");
       assertEquals(0L, output.get("1").isNaN().sum().getLong(), "sequence 1 is finite");
+    }
+  }
+
+  /**
+   * Inputs are passed to ONNX Runtime without a copy where the engine allows it; views that are not
+   * contiguous (transposed, sliced, broadcast) must still arrive in logical element order.
+   */
+  @Test
+  void nonContiguousViewsGiveTheResultsOfTheirCopies() {
+    try (NDManager m = manager.newSubManager()) {
+      NDArray transposed = m.randomUniform(-1, 1, new Shape(2, 8, 5)).transpose(0, 2, 1);
+      NDArray sliced = m.randomUniform(-1, 1, new Shape(2, 5, 16)).get(":, :, 0:8");
+      NDArray broadcast = m.randomUniform(-1, 1, new Shape(1, 5, 8)).broadcast(new Shape(2, 5, 8));
+      for (NDArray view : new NDArray[] {transposed, sliced, broadcast}) {
+        NDArray copy = m.create(view.toFloatArray(), new Shape(2, 5, 8));
+        assertArrayEquals(
+            runner.run(Map.of("x", copy), m).get("output").toFloatArray(),
+            runner.run(Map.of("x", view), m).get("output").toFloatArray());
+      }
     }
   }
 
