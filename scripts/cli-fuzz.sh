@@ -6,13 +6,17 @@
 # with exactly one stderr line, leaves no output or temp file, and does not crash the JVM
 # (exit 134/139, hs_err_pid*.log). Cases that misbehave keep their directory for inspection.
 #
-#   scripts/cli-fuzz.sh [COUNT] [FIRST_SEED]      defaults: 60 1000
+#   scripts/cli-fuzz.sh [COUNT] [FIRST_SEED] [in-process]      defaults: 60 1000
+#
+# With in-process, the cases run through Main.run in one JVM (fast; native stderr and crashes are
+# not seen there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT="${1:-60}"
 FIRST_SEED="${2:-1000}"
+WHERE="${3:-target/djl-attention.jar}"
 
 mvn -q -B -DskipTests package
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores, java $(java -version 2>&1 | head -1)"
 java -Dai.djl.offline=true -cp "target/test-classes:target/classes:target/lib/*" \
-  io.github.djlattention.cli.CliFuzz "$COUNT" "$FIRST_SEED" target/djl-attention.jar
+  io.github.djlattention.cli.CliFuzz "$COUNT" "$FIRST_SEED" "$WHERE"

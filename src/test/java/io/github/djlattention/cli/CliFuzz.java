@@ -30,8 +30,8 @@ import java.util.stream.Stream;
  * exists afterwards, its directory holds exactly the files it held before (no temp or partial
  * file), and, for child JVMs, it did not crash (exit 134 or 139, an {@code hs_err_pid*.log}).
  *
- * <p>{@code main(count, firstSeed, jar)} runs cases in child JVMs with {@code java -jar jar} and
- * prints a summary: the measurement behind {@code scripts/cli-fuzz.sh}.
+ * <p>{@code main(count, firstSeed, jar)} runs cases in child JVMs with {@code java -jar jar} (or
+ * in-process) and prints a summary: the measurement behind {@code scripts/cli-fuzz.sh}.
  */
 final class CliFuzz {
 
@@ -201,7 +201,8 @@ final class CliFuzz {
   public static void main(String[] args) throws Exception {
     int count = Integer.parseInt(args[0]);
     long firstSeed = Long.parseLong(args[1]);
-    Path jar = Paths.get(args.length > 2 ? args[2] : "target/djl-attention.jar");
+    String where = args.length > 2 ? args[2] : "target/djl-attention.jar";
+    Path jar = "in-process".equals(where) ? null : Paths.get(where);
     Map<String, Integer> exitCodes = new TreeMap<>();
     int bad = 0;
     double slowest = 0;
@@ -210,7 +211,7 @@ final class CliFuzz {
       Path dir = Files.createTempDirectory("cli-fuzz-" + seed + "-");
       CliFuzzScenario scenario = CliFuzzScenario.generate(seed, dir);
       TreeSet<String> before = snapshot(dir);
-      Outcome outcome = childJvm(scenario, dir, jar, 120);
+      Outcome outcome = jar == null ? inProcess(scenario, 60) : childJvm(scenario, dir, jar, 120);
       List<String> problems = problems(scenario, outcome, before, snapshot(dir));
       exitCodes.merge(
           scenario.name().split(" ")[0] + " exit " + outcome.exitCode(), 1, Integer::sum);
