@@ -6,12 +6,16 @@ import ai.djl.ndarray.NDManager;
 import io.github.djlattention.conformance.ConformanceRunner;
 import io.github.djlattention.conformance.ConsoleReport;
 import io.github.djlattention.conformance.DjlAttentionImplementation;
+import io.github.djlattention.conformance.GeneratedCases;
+import io.github.djlattention.conformance.GeneratedSuite;
 import io.github.djlattention.conformance.HtmlReport;
 import io.github.djlattention.conformance.JsonReport;
 import io.github.djlattention.conformance.OnnxAttentionCases;
 import io.github.djlattention.conformance.OnnxAttentionSuite;
 import io.github.djlattention.conformance.OrtAttentionImplementation;
 import io.github.djlattention.conformance.ProgressListener;
+import io.github.djlattention.conformance.PytorchModels;
+import io.github.djlattention.conformance.PytorchSuite;
 import io.github.djlattention.conformance.SuiteResult;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
@@ -76,6 +80,18 @@ public final class ConformanceCommand implements Callable<Integer> {
   private Path casesDirectory = OnnxAttentionCases.DEFAULT_DIRECTORY;
 
   @Option(
+      names = "--generated-cases",
+      paramLabel = "FILE",
+      description = "Matrix of the generated suite (default: ${DEFAULT-VALUE}).")
+  private Path generatedFile = GeneratedCases.DEFAULT_FILE;
+
+  @Option(
+      names = "--models",
+      paramLabel = "DIR",
+      description = "PyTorch reference models of the pytorch suite (default: ${DEFAULT-VALUE}).")
+  private Path modelsDirectory = PytorchModels.DEFAULT_DIRECTORY;
+
+  @Option(
       names = "--case",
       paramLabel = "NAME",
       description = "Run only cases whose name contains NAME (repeatable); others are skipped.")
@@ -104,6 +120,8 @@ public final class ConformanceCommand implements Callable<Integer> {
 
   static {
     SUITES.put(OnnxAttentionSuite.NAME, ConformanceCommand::onnxAttention);
+    SUITES.put(GeneratedSuite.NAME, ConformanceCommand::generated);
+    SUITES.put(PytorchSuite.NAME, ConformanceCommand::pytorch);
   }
 
   /** Lists the suite names for picocli's help. */
@@ -167,6 +185,17 @@ public final class ConformanceCommand implements Callable<Integer> {
             casesDirectory,
             new DjlAttentionImplementation(djlDevice()),
             List.of(new OrtAttentionImplementation(OrtDevice.parse(device), threads)));
+    return runner -> runner.run(suite);
+  }
+
+  private SuiteRun generated() {
+    GeneratedSuite suite =
+        GeneratedSuite.standard(generatedFile, djlDevice(), OrtDevice.parse(device), threads);
+    return runner -> runner.run(suite);
+  }
+
+  private SuiteRun pytorch() {
+    PytorchSuite suite = PytorchSuite.standard(modelsDirectory, OrtDevice.parse(device), threads);
     return runner -> runner.run(suite);
   }
 

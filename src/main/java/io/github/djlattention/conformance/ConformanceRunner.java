@@ -66,9 +66,17 @@ public final class ConformanceRunner {
     return new SuiteResult(
         suite.name(),
         suite.oracleName(),
-        suite.project().name(),
+        projects(suite).stream().map(Implementation::name).toList(),
         suite.others().stream().map(Implementation::name).toList(),
         results);
+  }
+
+  private static <C extends ConformanceCase> List<Implementation<C>> projects(
+      ConformanceSuite<C> suite) {
+    List<Implementation<C>> projects = new ArrayList<>();
+    projects.add(suite.project());
+    projects.addAll(suite.alsoProject());
+    return projects;
   }
 
   private <C extends ConformanceCase> CaseResult runCase(ConformanceSuite<C> suite, C testCase) {
@@ -76,20 +84,31 @@ public final class ConformanceRunner {
       CaseOutputs expected = testCase.expected(caseManager);
       List<Heatmap> heatmaps = new ArrayList<>();
       expected.weights().ifPresent(w -> heatmaps.add(Heatmap.firstSlice(suite.oracleName(), w)));
-      ImplementationResult project =
-          runOne(suite.project(), testCase, expected, caseManager, heatmaps);
+      List<ImplementationResult> projects = new ArrayList<>();
+      for (Implementation<C> project : projects(suite)) {
+        if (project.notApplicable(testCase).isEmpty()) {
+          projects.add(runOne(project, testCase, expected, caseManager, heatmaps));
+        }
+      }
       List<ImplementationResult> others = new ArrayList<>();
       for (Implementation<C> other : suite.others()) {
-        others.add(runOne(other, testCase, expected, caseManager, heatmaps));
+        if (other.notApplicable(testCase).isEmpty()) {
+          others.add(runOne(other, testCase, expected, caseManager, heatmaps));
+        }
       }
-      addDifferences(suite, heatmaps);
+      addDifferences(projects, heatmaps);
+      List<ImplementationResult> rest = new ArrayList<>();
+      if (projects.size() > 1) {
+        rest.addAll(projects.subList(1, projects.size()));
+      }
+      rest.addAll(others);
       return new CaseResult(
           testCase.name(),
           testCase.group(),
           testCase.dataType(),
-          project,
-          others,
-          Verdict.of(suite.oracleName(), project, others),
+          projects.isEmpty() ? null : projects.get(0),
+          rest,
+          Verdict.of(suite.oracleName(), projects, others),
           heatmaps);
     }
   }
@@ -118,20 +137,29 @@ public final class ConformanceRunner {
       comparisons.add(
           produced == null
               ? Comparison.missing(entry.getKey(), entry.getValue(), "output not produced")
-              : Comparison.compare(entry.getKey(), entry.getValue(), produced));
+              : Comparison.compare(
+                  entry.getKey(),
+                  entry.getValue(),
+                  produced,
+                  testCase.tolerance(entry.getKey(), entry.getValue())));
     }
     actual.weights().ifPresent(w -> heatmaps.add(Heatmap.firstSlice(implementation.name(), w)));
     return new ImplementationResult(implementation.name(), comparisons, Optional.empty());
   }
 
-  /** Adds "project - other" maps for each other implementation that exposed its weights. */
-  private static void addDifferences(ConformanceSuite<?> suite, List<Heatmap> heatmaps) {
-    String project = suite.project().name();
+  /**
+   * Adds "project - other" maps, from the first project implementation that exposed its weights,
+   * for each other map of the same size.
+   */
+  private static void addDifferences(List<ImplementationResult> projects, List<Heatmap> heatmaps) {
     Optional<Heatmap> projectMap =
-        heatmaps.stream().filter(h -> h.title().equals(project)).findFirst();
+        projects.stream()
+            .flatMap(p -> heatmaps.stream().filter(h -> h.title().equals(p.implementation())))
+            .findFirst();
     if (projectMap.isEmpty()) {
       return;
     }
+    String project = projectMap.get().title();
     List<Heatmap> differences = new ArrayList<>();
     for (Heatmap map : heatmaps) {
       if (!map.title().equals(project)

@@ -39,6 +39,16 @@ public interface ConformanceSuite<C extends ConformanceCase> {
   Implementation<C> project();
 
   /**
+   * Further implementations that belong to the project (e.g. the DJL block beside the functional
+   * API): the project passes a case only when every one of them that runs it agrees too.
+   *
+   * @return the further project implementations, empty by default
+   */
+  default List<Implementation<C>> alsoProject() {
+    return List.of();
+  }
+
+  /**
    * Other implementations whose agreement is recorded as findings, not failures.
    *
    * @return the other implementations, possibly empty

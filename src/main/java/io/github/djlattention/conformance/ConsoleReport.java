@@ -7,8 +7,10 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Prints a suite's results as a table: one line per case group, then the suite totals, then one
- * line per case on which any implementation disagrees with the oracle.
+ * Prints a suite's results as a table: one line per case group (cases, then for each implementation
+ * the cases it agrees on out of those it ran and its largest absolute error), the suite's line
+ * {@code all}, one line per case on which any implementation disagrees with the oracle, and the
+ * suite totals; the grand total comes last.
  */
 public final class ConsoleReport {
 
@@ -38,16 +40,13 @@ public final class ConsoleReport {
   }
 
   private static void printSuite(SuiteResult suite, PrintWriter out) {
-    List<String> implementations =
-        java.util.stream.Stream.concat(
-                java.util.stream.Stream.of(suite.project()), suite.others().stream())
-            .toList();
+    List<String> implementations = suite.implementations();
     out.printf(
         Locale.ROOT,
         "suite %s (oracle: %s, project: %s)%n",
         suite.name(),
         suite.oracle(),
-        suite.project());
+        String.join(", ", suite.projects()));
     StringBuilder header =
         new StringBuilder(String.format(Locale.ROOT, "  %-28s %5s", "group", "cases"));
     for (String implementation : implementations) {
@@ -87,6 +86,7 @@ public final class ConsoleReport {
     for (String implementation : implementations) {
       int ran = 0;
       int agree = 0;
+      int computed = 0;
       double maxAbs = 0;
       for (CaseResult c : cases) {
         for (ImplementationResult r : c.all()) {
@@ -94,17 +94,26 @@ public final class ConsoleReport {
             ran++;
             if (r.agrees()) {
               agree++;
-              maxAbs = Math.max(maxAbs, r.maxAbsError());
+            }
+            if (r.error().isEmpty()) {
+              computed++;
+              double error = r.maxAbsError();
+              maxAbs =
+                  Double.isNaN(error) || Double.isNaN(maxAbs)
+                      ? Double.NaN
+                      : Math.max(maxAbs, error);
             }
           }
         }
       }
+      // The worst error over every case the implementation computed, agreeing or not; "-" where
+      // it computed none (not run, or an error on every case).
       line.append(
           String.format(
               Locale.ROOT,
               " %12s %10s",
-              agree + "/" + ran + " ok",
-              ran == 0 ? "-" : format(maxAbs)));
+              ran == 0 ? "-" : agree + "/" + ran + " ok",
+              computed == 0 ? "-" : format(maxAbs)));
     }
     return line.toString();
   }

@@ -86,15 +86,12 @@ public final class HtmlReport {
 
   private static void suiteSection(
       StringBuilder html, SuiteResult suite, Predicate<CaseResult> showHeatmaps) {
-    List<String> implementations =
-        java.util.stream.Stream.concat(
-                java.util.stream.Stream.of(suite.project()), suite.others().stream())
-            .toList();
+    List<String> implementations = suite.implementations();
     html.append("<h2>Suite <code>").append(escape(suite.name())).append("</code></h2>\n");
     html.append("<p>Oracle: <b>")
         .append(escape(suite.oracle()))
         .append("</b>. Project: <b>")
-        .append(escape(suite.project()))
+        .append(escape(String.join(", ", suite.projects())))
         .append("</b>.</p>\n<div class=\"cards\">");
     card(html, "passed", suite.passed(), "ok");
     card(html, "failed", suite.failed(), suite.failed() == 0 ? "muted" : "bad");
@@ -104,7 +101,7 @@ public final class HtmlReport {
       html.append("<div class=\"card\"><div class=\"num\">")
           .append(suite.agreeing(implementation))
           .append("/")
-          .append(suite.total() - suite.skipped())
+          .append(suite.ran(implementation))
           .append("</div><div>")
           .append(escape(implementation))
           .append(" agrees</div></div>");
@@ -135,7 +132,8 @@ public final class HtmlReport {
         c.all().stream()
             .filter(r -> r.implementation().equals(implementation))
             .findFirst()
-            .ifPresent(r -> cell(html, r));
+            .ifPresentOrElse(
+                r -> cell(html, r), () -> html.append("<span class=\"sub\">not run</span>"));
         html.append("</td>");
       }
       html.append("</tr>\n");

@@ -37,6 +37,8 @@ public final class JsonReport {
       node.put("name", suite.name());
       node.put("oracle", suite.oracle());
       node.put("project", suite.project());
+      ArrayNode projects = node.putArray("projectImplementations");
+      suite.projects().forEach(projects::add);
       ArrayNode others = node.putArray("others");
       suite.others().forEach(others::add);
       node.put("passed", suite.passed());
@@ -44,8 +46,11 @@ public final class JsonReport {
       node.put("skipped", suite.skipped());
       node.put("total", suite.total());
       ObjectNode agreement = node.putObject("agreement");
-      agreement.put(suite.project(), suite.agreeing(suite.project()));
-      suite.others().forEach(o -> agreement.put(o, suite.agreeing(o)));
+      ObjectNode ran = node.putObject("ran");
+      for (String implementation : suite.implementations()) {
+        agreement.put(implementation, suite.agreeing(implementation));
+        ran.put(implementation, suite.ran(implementation));
+      }
       ArrayNode cases = node.putArray("cases");
       suite.cases().forEach(c -> caseNode(cases.addObject(), c));
     }
