@@ -74,8 +74,10 @@ public final class ExportedOnnxImplementation<C extends BlockCase> implements Im
               .optInterOpThreads(1)
               .optLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL)
               .build(model)) {
+        // The outputs go straight to the caller's manager: ONNX Runtime's results are held in
+        // Java direct buffers, which must outlive every view (reshape) of them.
         Map<String, NDArray> outputs =
-            runner.run(testCase.onnxInputs(work), Set.of("output", "weights"), work);
+            runner.run(testCase.onnxInputs(work), Set.of("output", "weights"), manager);
         return testCase.fromBlock(outputs.get("output"), outputs.get("weights"), manager);
       }
     }
