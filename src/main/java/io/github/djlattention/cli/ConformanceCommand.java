@@ -46,8 +46,10 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "conformance",
     description = {
-      "Runs the conformance suites: the project's DJL attention and ONNX Runtime against each"
-          + " suite's oracle.",
+      "Runs the conformance suites against their oracles: onnx-attention (the ONNX operator's"
+          + " cases, ONNX reference outputs), generated (a seeded matrix, float64 reference) and"
+          + " pytorch (reference models, PyTorch's outputs). The project's DJL attention and"
+          + " blocks must agree; ONNX Runtime's disagreements are findings.",
       "Exit code: 0 when the project passes every case, 1 when it fails one, 2 on bad input."
     })
 public final class ConformanceCommand implements Callable<Integer> {
@@ -158,11 +160,16 @@ public final class ConformanceCommand implements Callable<Integer> {
         caseFilters.isEmpty()
             ? name -> true
             : name -> caseFilters.stream().anyMatch(name::contains);
+    // Load every suite first, so a missing case file fails before any suite runs.
+    List<SuiteRun> runs = new ArrayList<>();
+    for (String name : selected) {
+      runs.add(SUITES.get(name).apply(this));
+    }
     List<SuiteResult> results = new ArrayList<>();
     try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
       ConformanceRunner runner = new ConformanceRunner(manager, progress, filter);
-      for (String name : selected) {
-        results.add(SUITES.get(name).apply(this).run(runner));
+      for (SuiteRun run : runs) {
+        results.add(run.run(runner));
       }
     }
     ConsoleReport.print(results, out);
