@@ -14,7 +14,14 @@ import java.util.Map;
  */
 public final class ConsoleReport {
 
+  /** Longest explanation printed per implementation; the JSON report keeps the whole text. */
+  private static final int EXPLANATION_LIMIT = 200;
+
   private ConsoleReport() {}
+
+  private static String shorten(String text, int limit) {
+    return text.length() <= limit ? text : text.substring(0, limit - 3) + "...";
+  }
 
   /**
    * Prints the table.
@@ -65,7 +72,11 @@ public final class ConsoleReport {
             Locale.ROOT, "  %-8s %s: %s%n", label(c.verdict()), c.name(), c.verdict().summary());
         for (ImplementationResult r : c.all()) {
           if (!r.agrees()) {
-            out.printf(Locale.ROOT, "           %s: %s%n", r.implementation(), r.explanation());
+            out.printf(
+                Locale.ROOT,
+                "           %s: %s%n",
+                r.implementation(),
+                shorten(r.explanation(), EXPLANATION_LIMIT));
           }
         }
       }
