@@ -3,6 +3,7 @@ package io.github.djlattention.conformance;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -59,7 +60,8 @@ public final class ConformanceRunner {
                   null,
                   List.of(),
                   Verdict.skipped("not selected"),
-                  List.of());
+                  List.of(),
+                  Map.of());
       results.add(result);
       progress.caseFinished(suite.name(), results.size(), cases.size(), result);
     }
@@ -84,18 +86,11 @@ public final class ConformanceRunner {
       CaseOutputs expected = testCase.expected(caseManager);
       List<Heatmap> heatmaps = new ArrayList<>();
       expected.weights().ifPresent(w -> heatmaps.add(Heatmap.firstSlice(suite.oracleName(), w)));
-      List<ImplementationResult> projects = new ArrayList<>();
-      for (Implementation<C> project : projects(suite)) {
-        if (project.notApplicable(testCase).isEmpty()) {
-          projects.add(runOne(project, testCase, expected, caseManager, heatmaps));
-        }
-      }
-      List<ImplementationResult> others = new ArrayList<>();
-      for (Implementation<C> other : suite.others()) {
-        if (other.notApplicable(testCase).isEmpty()) {
-          others.add(runOne(other, testCase, expected, caseManager, heatmaps));
-        }
-      }
+      Map<String, String> notRun = new LinkedHashMap<>();
+      List<ImplementationResult> projects =
+          runAll(projects(suite), testCase, expected, caseManager, heatmaps, notRun);
+      List<ImplementationResult> others =
+          runAll(suite.others(), testCase, expected, caseManager, heatmaps, notRun);
       addDifferences(projects, heatmaps);
       List<ImplementationResult> rest = new ArrayList<>();
       if (projects.size() > 1) {
@@ -109,8 +104,29 @@ public final class ConformanceRunner {
           projects.isEmpty() ? null : projects.get(0),
           rest,
           Verdict.of(suite.oracleName(), projects, others),
-          heatmaps);
+          heatmaps,
+          notRun);
     }
+  }
+
+  /** Runs each implementation that applies to the case; records why the others do not. */
+  private static <C extends ConformanceCase> List<ImplementationResult> runAll(
+      List<Implementation<C>> implementations,
+      C testCase,
+      CaseOutputs expected,
+      NDManager caseManager,
+      List<Heatmap> heatmaps,
+      Map<String, String> notRun) {
+    List<ImplementationResult> results = new ArrayList<>();
+    for (Implementation<C> implementation : implementations) {
+      Optional<String> reason = implementation.notApplicable(testCase);
+      if (reason.isPresent()) {
+        notRun.put(implementation.name(), reason.get());
+      } else {
+        results.add(runOne(implementation, testCase, expected, caseManager, heatmaps));
+      }
+    }
+    return results;
   }
 
   private static <C extends ConformanceCase> ImplementationResult runOne(

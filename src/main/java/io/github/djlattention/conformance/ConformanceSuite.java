@@ -32,7 +32,8 @@ public interface ConformanceSuite<C extends ConformanceCase> {
   List<C> cases();
 
   /**
-   * The project's implementation: the suite passes when it agrees with the oracle on every case.
+   * The project's main implementation: the suite passes when it and every {@link #alsoProject}
+   * implementation agree with the oracle on every case they run.
    *
    * @return the implementation under test
    */

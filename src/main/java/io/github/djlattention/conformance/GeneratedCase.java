@@ -284,7 +284,8 @@ public record GeneratedCase(
       return Optional.of("the blocks have no softcap");
     }
     if (valueHeadSize != headSize) {
-      return Optional.of("value head size " + valueHeadSize + " ≠ head size " + headSize);
+      return Optional.of(
+          "value head size " + valueHeadSize + " differs from head size " + headSize);
     }
     return Optional.empty();
   }

@@ -60,8 +60,9 @@ public final class HtmlReport {
         .append("</span></h1>\n");
     html.append("<p>Each case's outputs are compared element-wise with the oracle's: ")
         .append("|actual &minus; expected| &le; atol + rtol&middot;|expected|; equal infinities ")
-        .append("agree, NaN never does. The project passes a case when its implementation agrees; ")
-        .append("other implementations' disagreements are findings.</p>\n");
+        .append("agree, NaN never does. The project passes a case when every one of its ")
+        .append("implementations that runs it agrees; other implementations' disagreements are ")
+        .append("findings. Hover over <i>not run</i> for the reason.</p>\n");
     html.append("<table class=\"small\"><tr><th>dtype</th><th>rtol</th><th>atol</th></tr>");
     tolRow(html, "float32", Tolerances.FLOAT32);
     tolRow(html, "float16", Tolerances.FLOAT16);
@@ -133,7 +134,11 @@ public final class HtmlReport {
             .filter(r -> r.implementation().equals(implementation))
             .findFirst()
             .ifPresentOrElse(
-                r -> cell(html, r), () -> html.append("<span class=\"sub\">not run</span>"));
+                r -> cell(html, r),
+                () ->
+                    html.append("<span class=\"sub\" title=\"")
+                        .append(escape(c.notRun().getOrDefault(implementation, "")))
+                        .append("\">not run</span>"));
         html.append("</td>");
       }
       html.append("</tr>\n");

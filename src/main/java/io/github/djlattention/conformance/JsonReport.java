@@ -9,7 +9,8 @@ import java.util.List;
 /**
  * Writes suite results as JSON: a top-level {@code suites} list of objects with {@code name},
  * {@code passed}, {@code failed}, {@code skipped}, {@code total} and {@code cases}, plus {@code
- * allPassed} and the tolerances used.
+ * allPassed} and the tolerances used. Each case lists its implementations' comparisons and, under
+ * {@code notRun}, the implementations that declined it with their reasons.
  */
 public final class JsonReport {
 
@@ -75,6 +76,10 @@ public final class JsonReport {
     ArrayNode deviating = node.putArray("deviating");
     c.verdict().deviating().forEach(deviating::add);
     node.put("summary", c.verdict().summary());
+    if (!c.notRun().isEmpty()) {
+      ObjectNode notRun = node.putObject("notRun");
+      c.notRun().forEach(notRun::put);
+    }
     ObjectNode implementations = node.putObject("implementations");
     for (ImplementationResult r : c.all()) {
       ObjectNode impl = implementations.putObject(r.implementation());

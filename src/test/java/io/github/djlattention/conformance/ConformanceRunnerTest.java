@@ -96,6 +96,7 @@ class ConformanceRunnerTest {
     assertEquals(Verdict.Kind.OTHER_DEVIATES, c.verdict().kind());
     assertEquals(List.of("off", "throws"), c.verdict().deviating());
     assertEquals(0, result.ran("absent"));
+    assertEquals(Map.of("absent", "cannot"), c.notRun());
     assertEquals(List.of("good", "absent"), result.projects());
   }
 

@@ -136,6 +136,14 @@ class GeneratedSuiteTest {
   }
 
   @Test
+  void casesTheBlocksCannotExpressSayWhy() {
+    CaseResult softcap = find("softcap_2");
+    assertEquals("the blocks have no softcap", softcap.notRun().get(BLOCK));
+    assertEquals("the blocks have no softcap", softcap.notRun().get(OPSET23));
+    assertTrue(find("f64_basic").notRun().get(OPSET17).contains("float32"));
+  }
+
+  @Test
   void toleranceFollowsTheCaseTypeNotTheFloat64Oracle() {
     CaseResult f16 = find("f16_basic");
     assertEquals(Tolerances.FLOAT16, f16.project().comparisons().get(0).tolerance());
