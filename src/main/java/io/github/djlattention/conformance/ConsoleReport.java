@@ -19,8 +19,18 @@ public final class ConsoleReport {
 
   private ConsoleReport() {}
 
+  /** The width of an implementation's first column: its name or "12/12 ok", whichever is wider. */
+  private static int width(String implementation) {
+    return Math.max(12, implementation.length());
+  }
+
+  /** Keeps the start and the end of a long text: ONNX Runtime puts the cause at the end. */
   private static String shorten(String text, int limit) {
-    return text.length() <= limit ? text : text.substring(0, limit - 3) + "...";
+    if (text.length() <= limit) {
+      return text;
+    }
+    int half = (limit - 5) / 2;
+    return text.substring(0, half) + " ... " + text.substring(text.length() - half);
   }
 
   /**
@@ -57,7 +67,9 @@ public final class ConsoleReport {
     StringBuilder header =
         new StringBuilder(String.format(Locale.ROOT, "  %-28s %5s", "group", "cases"));
     for (String implementation : implementations) {
-      header.append(String.format(Locale.ROOT, " %12s %10s", implementation, "max abs"));
+      header.append(
+          String.format(
+              Locale.ROOT, " %" + width(implementation) + "s %10s", implementation, "max abs"));
     }
     out.println(header);
     Map<String, List<CaseResult>> groups = new LinkedHashMap<>();
@@ -122,7 +134,7 @@ public final class ConsoleReport {
       line.append(
           String.format(
               Locale.ROOT,
-              " %12s %10s",
+              " %" + width(implementation) + "s %10s",
               ran == 0 ? "-" : agree + "/" + ran + " ok",
               computed == 0 ? "-" : format(maxAbs)));
     }

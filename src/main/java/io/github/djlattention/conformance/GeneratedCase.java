@@ -225,7 +225,8 @@ public record GeneratedCase(
     }
   }
 
-  private Tensor as4d(Tensor t) {
+  /** A functional case's rank-2 (S, D) or rank-3 (B, S, D) tensor on four axes (B, H, S, D). */
+  static Tensor as4d(Tensor t) {
     int[] s = t.shape();
     switch (s.length) {
       case 2:

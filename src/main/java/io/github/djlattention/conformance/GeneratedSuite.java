@@ -8,7 +8,8 @@ import java.util.List;
 /**
  * Seeded cases from {@code conformance/generated/cases.json}, checked against the float64
  * reference: the project's functional API and its blocks (through a DJL predictor) must agree; the
- * blocks' ONNX exports on ONNX Runtime are compared for information.
+ * blocks' ONNX exports and the functional cases as a bare {@code Attention} node, both on ONNX
+ * Runtime, are compared for information.
  */
 public final class GeneratedSuite implements ConformanceSuite<GeneratedCase> {
 
@@ -43,8 +44,8 @@ public final class GeneratedSuite implements ConformanceSuite<GeneratedCase> {
   }
 
   /**
-   * The suite with the project's functional API and block on a device, and both exported forms on
-   * ONNX Runtime.
+   * The suite with the project's functional API and block on a device, both exported forms and the
+   * bare operator on ONNX Runtime.
    *
    * @param file the matrix, e.g. {@link GeneratedCases#DEFAULT_FILE}
    * @param device where DJL computes
@@ -60,7 +61,8 @@ public final class GeneratedSuite implements ConformanceSuite<GeneratedCase> {
         List.of(new BlockImplementation<>()),
         List.of(
             new ExportedOnnxImplementation<>(17, ortDevice, threads),
-            new ExportedOnnxImplementation<>(23, ortDevice, threads)));
+            new ExportedOnnxImplementation<>(23, ortDevice, threads),
+            new OnnxOperatorImplementation(ortDevice, threads)));
   }
 
   @Override
