@@ -248,7 +248,13 @@ public final class OrtRunner implements AutoCloseable {
     }
     ByteBuffer direct = ByteBuffer.allocateDirect(bytes.remaining()).order(ByteOrder.nativeOrder());
     direct.put(bytes.order(ByteOrder.nativeOrder())).flip();
-    NDArray array = manager.create(direct, new Shape(tensor.getInfo().getShape()), type);
+    // The PyTorch engine wraps a direct buffer without copying, and only the array created here
+    // keeps the buffer alive: a view (reshape, transpose) taken from it could outlive the memory.
+    // Copy once into memory that libtorch owns, so that every view is safe.
+    NDArray array;
+    try (NDArray wrapped = manager.create(direct, new Shape(tensor.getInfo().getShape()), type)) {
+      array = wrapped.duplicate();
+    }
     array.setName(name);
     return array;
   }
