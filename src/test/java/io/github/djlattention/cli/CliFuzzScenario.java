@@ -574,13 +574,20 @@ record CliFuzzScenario(
         return new CliFuzzScenario(
             seed,
             "conformance " + mutation,
-            List.of("conformance", "--cases=" + cases, "--quiet", "--threads=1", "--json=" + json),
+            List.of(
+                "conformance",
+                "--suite=onnx-attention",
+                "--cases=" + cases,
+                "--quiet",
+                "--threads=1",
+                "--json=" + json),
             List.of(json),
             Set.of(ExitCodes.CHECK_FAILED, ExitCodes.BAD_INPUT));
       }
       List<String> args =
           List.of(
               "conformance",
+              "--suite=onnx-attention",
               "--cases=" + cases,
               "--quiet",
               "--threads=1",
