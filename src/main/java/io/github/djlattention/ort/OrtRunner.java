@@ -170,6 +170,12 @@ public final class OrtRunner implements AutoCloseable {
         // wrong element type, rank or size of an input: the caller's mistake
         throw new IllegalArgumentException("ONNX Runtime refused the inputs: " + e.getMessage(), e);
       }
+      if (e.getCode() == OrtException.OrtErrorCode.ORT_RUNTIME_EXCEPTION) {
+        // a node failed on these inputs (a Reshape that does not fit, a corrupted graph that
+        // loaded): the model and inputs the caller supplied cannot be computed together
+        throw new IllegalArgumentException(
+            "ONNX Runtime could not run the model on these inputs: " + e.getMessage(), e);
+      }
       throw new IllegalStateException("ONNX Runtime failed: " + e.getMessage(), e);
     } finally {
       for (OnnxTensor tensor : tensors.values()) {

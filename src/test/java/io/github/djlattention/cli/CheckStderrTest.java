@@ -50,7 +50,7 @@ class CheckStderrTest {
                 "--weights=" + weights,
                 "--heads=4"),
             List.of(),
-            java.util.Set.of(ExitCodes.FAILURE));
+            java.util.Set.of(ExitCodes.BAD_INPUT));
     TreeSet<String> before = CliFuzz.snapshot(dir);
     CliFuzz.Outcome outcome = CliFuzz.childJvm(scenario, dir, null, 120);
     assertEquals(
