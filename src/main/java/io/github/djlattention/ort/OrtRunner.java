@@ -170,7 +170,8 @@ public final class OrtRunner implements AutoCloseable {
         // wrong element type, rank or size of an input: the caller's mistake
         throw new IllegalArgumentException("ONNX Runtime refused the inputs: " + e.getMessage(), e);
       }
-      if (e.getCode() == OrtException.OrtErrorCode.ORT_RUNTIME_EXCEPTION) {
+      if (e.getCode() == OrtException.OrtErrorCode.ORT_RUNTIME_EXCEPTION
+          || e.getCode() == OrtException.OrtErrorCode.ORT_FAIL) {
         // a node failed on these inputs (a Reshape that does not fit, a corrupted graph that
         // loaded): the model and inputs the caller supplied cannot be computed together
         throw new IllegalArgumentException(
