@@ -1,6 +1,7 @@
 package io.github.djlattention.blocks;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.ParameterList;
@@ -48,7 +49,22 @@ public final class BlockParameters {
               + ", the new value "
               + value.getShape());
     }
-    value.toType(target.getDataType(), false).copyTo(target);
+    // An indexed set, not copyTo or set(Buffer): on DJL 0.36's PyTorch engine those print a
+    // libtorch deprecation warning (AutoNonVariableTypeMode) on the process's stderr, which the
+    // CLI's one-line error policy cannot take back. The indexed set is in-place, which PyTorch
+    // allows on a parameter only while it does not require a gradient.
+    NDArray converted = value.toType(target.getDataType(), false);
+    boolean gradient = target.hasGradient();
+    if (gradient) {
+      target.setRequiresGradient(false);
+    }
+    try {
+      target.set(new NDIndex("..."), converted);
+    } finally {
+      if (gradient) {
+        target.setRequiresGradient(true);
+      }
+    }
   }
 
   private static Parameter find(Block block, String name) {

@@ -51,9 +51,24 @@ final class Projection {
     return bias;
   }
 
-  /** Applies the projection to x (…, in), giving (…, out). */
+  /**
+   * Applies the projection to x (…, in), giving (…, out).
+   *
+   * @throws IllegalArgumentException when x's data type differs from the weight's
+   */
   NDArray apply(ParameterStore store, NDArray x, boolean training) {
     NDArray w = store.getValue(weight, x.getDevice(), training);
+    if (x.getDataType() != w.getDataType()) {
+      throw new IllegalArgumentException(
+          weight.getName()
+              + " is "
+              + w.getDataType()
+              + " but its input "
+              + x.getShape()
+              + " is "
+              + x.getDataType()
+              + ": convert the input or initialize the block with its data type");
+    }
     if (bias == null) {
       return Linear.linear(x, w).singletonOrThrow();
     }

@@ -6,12 +6,16 @@ import ai.djl.ndarray.NDManager;
 import io.github.djlattention.conformance.ConformanceRunner;
 import io.github.djlattention.conformance.ConsoleReport;
 import io.github.djlattention.conformance.DjlAttentionImplementation;
+import io.github.djlattention.conformance.GeneratedCases;
+import io.github.djlattention.conformance.GeneratedSuite;
 import io.github.djlattention.conformance.HtmlReport;
 import io.github.djlattention.conformance.JsonReport;
 import io.github.djlattention.conformance.OnnxAttentionCases;
 import io.github.djlattention.conformance.OnnxAttentionSuite;
 import io.github.djlattention.conformance.OrtAttentionImplementation;
 import io.github.djlattention.conformance.ProgressListener;
+import io.github.djlattention.conformance.PytorchModels;
+import io.github.djlattention.conformance.PytorchSuite;
 import io.github.djlattention.conformance.SuiteResult;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
@@ -42,8 +46,10 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "conformance",
     description = {
-      "Runs the conformance suites: the project's DJL attention and ONNX Runtime against each"
-          + " suite's oracle.",
+      "Runs the conformance suites against their oracles: onnx-attention (the ONNX operator's"
+          + " cases, ONNX reference outputs), generated (a seeded matrix, float64 reference) and"
+          + " pytorch (reference models, PyTorch's outputs). The project's DJL attention and"
+          + " blocks must agree; ONNX Runtime's disagreements are findings.",
       "Exit code: 0 when the project passes every case, 1 when it fails one, 2 on bad input."
     })
 public final class ConformanceCommand implements Callable<Integer> {
@@ -76,6 +82,18 @@ public final class ConformanceCommand implements Callable<Integer> {
   private Path casesDirectory = OnnxAttentionCases.DEFAULT_DIRECTORY;
 
   @Option(
+      names = "--generated-cases",
+      paramLabel = "FILE",
+      description = "Matrix of the generated suite (default: ${DEFAULT-VALUE}).")
+  private Path generatedFile = GeneratedCases.DEFAULT_FILE;
+
+  @Option(
+      names = "--models",
+      paramLabel = "DIR",
+      description = "PyTorch reference models of the pytorch suite (default: ${DEFAULT-VALUE}).")
+  private Path modelsDirectory = PytorchModels.DEFAULT_DIRECTORY;
+
+  @Option(
       names = "--case",
       paramLabel = "NAME",
       description = "Run only cases whose name contains NAME (repeatable); others are skipped.")
@@ -104,6 +122,8 @@ public final class ConformanceCommand implements Callable<Integer> {
 
   static {
     SUITES.put(OnnxAttentionSuite.NAME, ConformanceCommand::onnxAttention);
+    SUITES.put(GeneratedSuite.NAME, ConformanceCommand::generated);
+    SUITES.put(PytorchSuite.NAME, ConformanceCommand::pytorch);
   }
 
   /** Lists the suite names for picocli's help. */
@@ -140,11 +160,16 @@ public final class ConformanceCommand implements Callable<Integer> {
         caseFilters.isEmpty()
             ? name -> true
             : name -> caseFilters.stream().anyMatch(name::contains);
+    // Load every suite first, so a missing case file fails before any suite runs.
+    List<SuiteRun> runs = new ArrayList<>();
+    for (String name : selected) {
+      runs.add(SUITES.get(name).apply(this));
+    }
     List<SuiteResult> results = new ArrayList<>();
     try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
       ConformanceRunner runner = new ConformanceRunner(manager, progress, filter);
-      for (String name : selected) {
-        results.add(SUITES.get(name).apply(this).run(runner));
+      for (SuiteRun run : runs) {
+        results.add(run.run(runner));
       }
     }
     ConsoleReport.print(results, out);
@@ -167,6 +192,17 @@ public final class ConformanceCommand implements Callable<Integer> {
             casesDirectory,
             new DjlAttentionImplementation(djlDevice()),
             List.of(new OrtAttentionImplementation(OrtDevice.parse(device), threads)));
+    return runner -> runner.run(suite);
+  }
+
+  private SuiteRun generated() {
+    GeneratedSuite suite =
+        GeneratedSuite.standard(generatedFile, djlDevice(), OrtDevice.parse(device), threads);
+    return runner -> runner.run(suite);
+  }
+
+  private SuiteRun pytorch() {
+    PytorchSuite suite = PytorchSuite.standard(modelsDirectory, OrtDevice.parse(device), threads);
     return runner -> runner.run(suite);
   }
 

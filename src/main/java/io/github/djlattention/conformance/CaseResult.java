@@ -13,6 +13,7 @@ import java.util.List;
  * @param verdict the three-way verdict
  * @param heatmaps attention-weight maps (each implementation's first slice and differences),
  *     possibly empty
+ * @param notRun implementations that declined the case, with their reasons
  */
 public record CaseResult(
     String name,
@@ -21,7 +22,8 @@ public record CaseResult(
     ImplementationResult project,
     List<ImplementationResult> others,
     Verdict verdict,
-    List<Heatmap> heatmaps) {
+    List<Heatmap> heatmaps,
+    java.util.Map<String, String> notRun) {
 
   /**
    * Copies the lists.
@@ -34,6 +36,7 @@ public record CaseResult(
     }
     others = List.copyOf(others);
     heatmaps = List.copyOf(heatmaps);
+    notRun = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(notRun));
   }
 
   /**

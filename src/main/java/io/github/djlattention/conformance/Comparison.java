@@ -44,8 +44,21 @@ public record Comparison(
    * @return the comparison
    */
   public static Comparison compare(String output, NDArray expected, NDArray actual) {
+    return compare(output, expected, actual, Tolerances.forType(expected.getDataType()));
+  }
+
+  /**
+   * Compares an implementation's output with the oracle's under a given tolerance.
+   *
+   * @param output the output's name
+   * @param expected the oracle's array
+   * @param actual the implementation's array
+   * @param tolerance the tolerance, e.g. {@link Tolerances#forType} of the case's input type
+   * @return the comparison
+   */
+  public static Comparison compare(
+      String output, NDArray expected, NDArray actual, Tolerance tolerance) {
     DataType type = expected.getDataType();
-    Tolerance tolerance = Tolerances.forType(type);
     long[] shape = expected.getShape().getShape();
     if (!expected.getShape().equals(actual.getShape())) {
       return new Comparison(

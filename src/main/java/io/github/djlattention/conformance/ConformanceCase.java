@@ -33,4 +33,17 @@ public interface ConformanceCase {
    * @return the expected outputs, and the oracle's attention weights if known
    */
   CaseOutputs expected(NDManager manager);
+
+  /**
+   * The tolerance for one output. By default it follows the oracle's element type; a case whose
+   * oracle computes in a wider type than the inputs (a float64 control for float32 inputs) picks
+   * the inputs' type instead.
+   *
+   * @param output the output's name
+   * @param expected the oracle's array
+   * @return the tolerance
+   */
+  default Tolerance tolerance(String output, ai.djl.ndarray.NDArray expected) {
+    return Tolerances.forType(expected.getDataType());
+  }
 }

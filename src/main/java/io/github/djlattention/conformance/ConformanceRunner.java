@@ -3,6 +3,7 @@ package io.github.djlattention.conformance;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -59,16 +60,25 @@ public final class ConformanceRunner {
                   null,
                   List.of(),
                   Verdict.skipped("not selected"),
-                  List.of());
+                  List.of(),
+                  Map.of());
       results.add(result);
       progress.caseFinished(suite.name(), results.size(), cases.size(), result);
     }
     return new SuiteResult(
         suite.name(),
         suite.oracleName(),
-        suite.project().name(),
+        projects(suite).stream().map(Implementation::name).toList(),
         suite.others().stream().map(Implementation::name).toList(),
         results);
+  }
+
+  private static <C extends ConformanceCase> List<Implementation<C>> projects(
+      ConformanceSuite<C> suite) {
+    List<Implementation<C>> projects = new ArrayList<>();
+    projects.add(suite.project());
+    projects.addAll(suite.alsoProject());
+    return projects;
   }
 
   private <C extends ConformanceCase> CaseResult runCase(ConformanceSuite<C> suite, C testCase) {
@@ -76,22 +86,47 @@ public final class ConformanceRunner {
       CaseOutputs expected = testCase.expected(caseManager);
       List<Heatmap> heatmaps = new ArrayList<>();
       expected.weights().ifPresent(w -> heatmaps.add(Heatmap.firstSlice(suite.oracleName(), w)));
-      ImplementationResult project =
-          runOne(suite.project(), testCase, expected, caseManager, heatmaps);
-      List<ImplementationResult> others = new ArrayList<>();
-      for (Implementation<C> other : suite.others()) {
-        others.add(runOne(other, testCase, expected, caseManager, heatmaps));
+      Map<String, String> notRun = new LinkedHashMap<>();
+      List<ImplementationResult> projects =
+          runAll(projects(suite), testCase, expected, caseManager, heatmaps, notRun);
+      List<ImplementationResult> others =
+          runAll(suite.others(), testCase, expected, caseManager, heatmaps, notRun);
+      addDifferences(projects, heatmaps);
+      List<ImplementationResult> rest = new ArrayList<>();
+      if (projects.size() > 1) {
+        rest.addAll(projects.subList(1, projects.size()));
       }
-      addDifferences(suite, heatmaps);
+      rest.addAll(others);
       return new CaseResult(
           testCase.name(),
           testCase.group(),
           testCase.dataType(),
-          project,
-          others,
-          Verdict.of(suite.oracleName(), project, others),
-          heatmaps);
+          projects.isEmpty() ? null : projects.get(0),
+          rest,
+          Verdict.of(suite.oracleName(), projects, others),
+          heatmaps,
+          notRun);
     }
+  }
+
+  /** Runs each implementation that applies to the case; records why the others do not. */
+  private static <C extends ConformanceCase> List<ImplementationResult> runAll(
+      List<Implementation<C>> implementations,
+      C testCase,
+      CaseOutputs expected,
+      NDManager caseManager,
+      List<Heatmap> heatmaps,
+      Map<String, String> notRun) {
+    List<ImplementationResult> results = new ArrayList<>();
+    for (Implementation<C> implementation : implementations) {
+      Optional<String> reason = implementation.notApplicable(testCase);
+      if (reason.isPresent()) {
+        notRun.put(implementation.name(), reason.get());
+      } else {
+        results.add(runOne(implementation, testCase, expected, caseManager, heatmaps));
+      }
+    }
+    return results;
   }
 
   private static <C extends ConformanceCase> ImplementationResult runOne(
@@ -118,20 +153,29 @@ public final class ConformanceRunner {
       comparisons.add(
           produced == null
               ? Comparison.missing(entry.getKey(), entry.getValue(), "output not produced")
-              : Comparison.compare(entry.getKey(), entry.getValue(), produced));
+              : Comparison.compare(
+                  entry.getKey(),
+                  entry.getValue(),
+                  produced,
+                  testCase.tolerance(entry.getKey(), entry.getValue())));
     }
     actual.weights().ifPresent(w -> heatmaps.add(Heatmap.firstSlice(implementation.name(), w)));
     return new ImplementationResult(implementation.name(), comparisons, Optional.empty());
   }
 
-  /** Adds "project - other" maps for each other implementation that exposed its weights. */
-  private static void addDifferences(ConformanceSuite<?> suite, List<Heatmap> heatmaps) {
-    String project = suite.project().name();
+  /**
+   * Adds "project - other" maps, from the first project implementation that exposed its weights,
+   * for each other map of the same size.
+   */
+  private static void addDifferences(List<ImplementationResult> projects, List<Heatmap> heatmaps) {
     Optional<Heatmap> projectMap =
-        heatmaps.stream().filter(h -> h.title().equals(project)).findFirst();
+        projects.stream()
+            .flatMap(p -> heatmaps.stream().filter(h -> h.title().equals(p.implementation())))
+            .findFirst();
     if (projectMap.isEmpty()) {
       return;
     }
+    String project = projectMap.get().title();
     List<Heatmap> differences = new ArrayList<>();
     for (Heatmap map : heatmaps) {
       if (!map.title().equals(project)

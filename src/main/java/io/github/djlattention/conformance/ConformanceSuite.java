@@ -32,11 +32,22 @@ public interface ConformanceSuite<C extends ConformanceCase> {
   List<C> cases();
 
   /**
-   * The project's implementation: the suite passes when it agrees with the oracle on every case.
+   * The project's main implementation: the suite passes when it and every {@link #alsoProject}
+   * implementation agree with the oracle on every case they run.
    *
    * @return the implementation under test
    */
   Implementation<C> project();
+
+  /**
+   * Further implementations that belong to the project (e.g. the DJL block beside the functional
+   * API): the project passes a case only when every one of them that runs it agrees too.
+   *
+   * @return the further project implementations, empty by default
+   */
+  default List<Implementation<C>> alsoProject() {
+    return List.of();
+  }
 
   /**
    * Other implementations whose agreement is recorded as findings, not failures.

@@ -7,12 +7,31 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Prints a suite's results as a table: one line per case group, then the suite totals, then one
- * line per case on which any implementation disagrees with the oracle.
+ * Prints a suite's results as a table: one line per case group (cases, then for each implementation
+ * the cases it agrees on out of those it ran and its largest absolute error), the suite's line
+ * {@code all}, one line per case on which any implementation disagrees with the oracle, and the
+ * suite totals; the grand total comes last.
  */
 public final class ConsoleReport {
 
+  /** Longest explanation printed per implementation; the JSON report keeps the whole text. */
+  private static final int EXPLANATION_LIMIT = 200;
+
   private ConsoleReport() {}
+
+  /** The width of an implementation's first column: its name or "12/12 ok", whichever is wider. */
+  private static int width(String implementation) {
+    return Math.max(12, implementation.length());
+  }
+
+  /** Keeps the start and the end of a long text: ONNX Runtime puts the cause at the end. */
+  private static String shorten(String text, int limit) {
+    if (text.length() <= limit) {
+      return text;
+    }
+    int half = (limit - 5) / 2;
+    return text.substring(0, half) + " ... " + text.substring(text.length() - half);
+  }
 
   /**
    * Prints the table.
@@ -38,20 +57,19 @@ public final class ConsoleReport {
   }
 
   private static void printSuite(SuiteResult suite, PrintWriter out) {
-    List<String> implementations =
-        java.util.stream.Stream.concat(
-                java.util.stream.Stream.of(suite.project()), suite.others().stream())
-            .toList();
+    List<String> implementations = suite.implementations();
     out.printf(
         Locale.ROOT,
         "suite %s (oracle: %s, project: %s)%n",
         suite.name(),
         suite.oracle(),
-        suite.project());
+        String.join(", ", suite.projects()));
     StringBuilder header =
         new StringBuilder(String.format(Locale.ROOT, "  %-28s %5s", "group", "cases"));
     for (String implementation : implementations) {
-      header.append(String.format(Locale.ROOT, " %12s %10s", implementation, "max abs"));
+      header.append(
+          String.format(
+              Locale.ROOT, " %" + width(implementation) + "s %10s", implementation, "max abs"));
     }
     out.println(header);
     Map<String, List<CaseResult>> groups = new LinkedHashMap<>();
@@ -66,7 +84,11 @@ public final class ConsoleReport {
             Locale.ROOT, "  %-8s %s: %s%n", label(c.verdict()), c.name(), c.verdict().summary());
         for (ImplementationResult r : c.all()) {
           if (!r.agrees()) {
-            out.printf(Locale.ROOT, "           %s: %s%n", r.implementation(), r.explanation());
+            out.printf(
+                Locale.ROOT,
+                "           %s: %s%n",
+                r.implementation(),
+                shorten(r.explanation(), EXPLANATION_LIMIT));
           }
         }
       }
@@ -87,6 +109,7 @@ public final class ConsoleReport {
     for (String implementation : implementations) {
       int ran = 0;
       int agree = 0;
+      int computed = 0;
       double maxAbs = 0;
       for (CaseResult c : cases) {
         for (ImplementationResult r : c.all()) {
@@ -94,17 +117,26 @@ public final class ConsoleReport {
             ran++;
             if (r.agrees()) {
               agree++;
-              maxAbs = Math.max(maxAbs, r.maxAbsError());
+            }
+            if (r.error().isEmpty()) {
+              computed++;
+              double error = r.maxAbsError();
+              maxAbs =
+                  Double.isNaN(error) || Double.isNaN(maxAbs)
+                      ? Double.NaN
+                      : Math.max(maxAbs, error);
             }
           }
         }
       }
+      // The worst error over every case the implementation computed, agreeing or not; "-" where
+      // it computed none (not run, or an error on every case).
       line.append(
           String.format(
               Locale.ROOT,
-              " %12s %10s",
-              agree + "/" + ran + " ok",
-              ran == 0 ? "-" : format(maxAbs)));
+              " %" + width(implementation) + "s %10s",
+              ran == 0 ? "-" : agree + "/" + ran + " ok",
+              computed == 0 ? "-" : format(maxAbs)));
     }
     return line.toString();
   }

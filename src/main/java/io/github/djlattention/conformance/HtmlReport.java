@@ -60,8 +60,9 @@ public final class HtmlReport {
         .append("</span></h1>\n");
     html.append("<p>Each case's outputs are compared element-wise with the oracle's: ")
         .append("|actual &minus; expected| &le; atol + rtol&middot;|expected|; equal infinities ")
-        .append("agree, NaN never does. The project passes a case when its implementation agrees; ")
-        .append("other implementations' disagreements are findings.</p>\n");
+        .append("agree, NaN never does. The project passes a case when every one of its ")
+        .append("implementations that runs it agrees; other implementations' disagreements are ")
+        .append("findings. Hover over <i>not run</i> for the reason.</p>\n");
     html.append("<table class=\"small\"><tr><th>dtype</th><th>rtol</th><th>atol</th></tr>");
     tolRow(html, "float32", Tolerances.FLOAT32);
     tolRow(html, "float16", Tolerances.FLOAT16);
@@ -86,15 +87,12 @@ public final class HtmlReport {
 
   private static void suiteSection(
       StringBuilder html, SuiteResult suite, Predicate<CaseResult> showHeatmaps) {
-    List<String> implementations =
-        java.util.stream.Stream.concat(
-                java.util.stream.Stream.of(suite.project()), suite.others().stream())
-            .toList();
+    List<String> implementations = suite.implementations();
     html.append("<h2>Suite <code>").append(escape(suite.name())).append("</code></h2>\n");
     html.append("<p>Oracle: <b>")
         .append(escape(suite.oracle()))
         .append("</b>. Project: <b>")
-        .append(escape(suite.project()))
+        .append(escape(String.join(", ", suite.projects())))
         .append("</b>.</p>\n<div class=\"cards\">");
     card(html, "passed", suite.passed(), "ok");
     card(html, "failed", suite.failed(), suite.failed() == 0 ? "muted" : "bad");
@@ -104,7 +102,7 @@ public final class HtmlReport {
       html.append("<div class=\"card\"><div class=\"num\">")
           .append(suite.agreeing(implementation))
           .append("/")
-          .append(suite.total() - suite.skipped())
+          .append(suite.ran(implementation))
           .append("</div><div>")
           .append(escape(implementation))
           .append(" agrees</div></div>");
@@ -135,7 +133,12 @@ public final class HtmlReport {
         c.all().stream()
             .filter(r -> r.implementation().equals(implementation))
             .findFirst()
-            .ifPresent(r -> cell(html, r));
+            .ifPresentOrElse(
+                r -> cell(html, r),
+                () ->
+                    html.append("<span class=\"sub\" title=\"")
+                        .append(escape(c.notRun().getOrDefault(implementation, "")))
+                        .append("\">not run</span>"));
         html.append("</td>");
       }
       html.append("</tr>\n");

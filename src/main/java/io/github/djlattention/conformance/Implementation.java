@@ -26,4 +26,16 @@ public interface Implementation<C extends ConformanceCase> {
    *     message as that implementation's error
    */
   CaseOutputs run(C testCase, NDManager manager);
+
+  /**
+   * Why this implementation cannot express a case, e.g. a softcap the exported graph has no
+   * attribute for; the runner then leaves it out of that case (shown as not run, neither agreeing
+   * nor disagreeing).
+   *
+   * @param testCase the case
+   * @return the reason, empty when the implementation runs the case
+   */
+  default java.util.Optional<String> notApplicable(C testCase) {
+    return java.util.Optional.empty();
+  }
 }

@@ -9,7 +9,8 @@ import java.util.List;
 /**
  * Writes suite results as JSON: a top-level {@code suites} list of objects with {@code name},
  * {@code passed}, {@code failed}, {@code skipped}, {@code total} and {@code cases}, plus {@code
- * allPassed} and the tolerances used.
+ * allPassed} and the tolerances used. Each case lists its implementations' comparisons and, under
+ * {@code notRun}, the implementations that declined it with their reasons.
  */
 public final class JsonReport {
 
@@ -37,6 +38,8 @@ public final class JsonReport {
       node.put("name", suite.name());
       node.put("oracle", suite.oracle());
       node.put("project", suite.project());
+      ArrayNode projects = node.putArray("projectImplementations");
+      suite.projects().forEach(projects::add);
       ArrayNode others = node.putArray("others");
       suite.others().forEach(others::add);
       node.put("passed", suite.passed());
@@ -44,8 +47,11 @@ public final class JsonReport {
       node.put("skipped", suite.skipped());
       node.put("total", suite.total());
       ObjectNode agreement = node.putObject("agreement");
-      agreement.put(suite.project(), suite.agreeing(suite.project()));
-      suite.others().forEach(o -> agreement.put(o, suite.agreeing(o)));
+      ObjectNode ran = node.putObject("ran");
+      for (String implementation : suite.implementations()) {
+        agreement.put(implementation, suite.agreeing(implementation));
+        ran.put(implementation, suite.ran(implementation));
+      }
       ArrayNode cases = node.putArray("cases");
       suite.cases().forEach(c -> caseNode(cases.addObject(), c));
     }
@@ -70,6 +76,10 @@ public final class JsonReport {
     ArrayNode deviating = node.putArray("deviating");
     c.verdict().deviating().forEach(deviating::add);
     node.put("summary", c.verdict().summary());
+    if (!c.notRun().isEmpty()) {
+      ObjectNode notRun = node.putObject("notRun");
+      c.notRun().forEach(notRun::put);
+    }
     ObjectNode implementations = node.putObject("implementations");
     for (ImplementationResult r : c.all()) {
       ObjectNode impl = implementations.putObject(r.implementation());

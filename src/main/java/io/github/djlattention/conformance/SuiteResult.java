@@ -7,24 +7,61 @@ import java.util.List;
  *
  * @param name the suite's name
  * @param oracle the oracle's name
- * @param project the project implementation's name
+ * @param projects the project implementations' names, the main one first
  * @param others the other implementations' names
  * @param cases one result per case, in suite order
  */
 public record SuiteResult(
-    String name, String oracle, String project, List<String> others, List<CaseResult> cases) {
+    String name,
+    String oracle,
+    List<String> projects,
+    List<String> others,
+    List<CaseResult> cases) {
 
   /**
    * Copies the lists.
    *
-   * @throws IllegalArgumentException if an argument is null
+   * @throws IllegalArgumentException if an argument is null or there is no project implementation
    */
   public SuiteResult {
-    if (name == null || oracle == null || project == null) {
-      throw new IllegalArgumentException("suite result fields must not be null");
+    if (name == null || oracle == null || projects == null || projects.isEmpty()) {
+      throw new IllegalArgumentException("suite result fields must not be null or empty");
     }
+    projects = List.copyOf(projects);
     others = List.copyOf(others);
     cases = List.copyOf(cases);
+  }
+
+  /**
+   * The main project implementation's name.
+   *
+   * @return the first of {@link #projects}
+   */
+  public String project() {
+    return projects.get(0);
+  }
+
+  /**
+   * Every implementation's name, the project's first.
+   *
+   * @return project and other implementation names
+   */
+  public List<String> implementations() {
+    return java.util.stream.Stream.concat(projects.stream(), others.stream()).toList();
+  }
+
+  /**
+   * Cases that one implementation ran (it was applicable and the case was selected).
+   *
+   * @param implementation an implementation's name
+   * @return the count
+   */
+  public int ran(String implementation) {
+    return (int)
+        cases.stream()
+            .flatMap(c -> c.all().stream())
+            .filter(r -> r.implementation().equals(implementation))
+            .count();
   }
 
   /**

@@ -17,9 +17,9 @@ public record Verdict(Kind kind, List<String> deviating, String summary) {
     ALL_AGREE,
     /** The project agrees with the oracle; at least one other implementation does not. */
     OTHER_DEVIATES,
-    /** The project disagrees with the oracle; every other implementation agrees. */
+    /** A project implementation disagrees with the oracle; every other implementation agrees. */
     PROJECT_DEVIATES,
-    /** The project and at least one other implementation disagree with the oracle. */
+    /** A project implementation and at least one other disagree with the oracle. */
     SEVERAL_DEVIATE,
     /** The case was not run. */
     SKIPPED
@@ -56,18 +56,36 @@ public record Verdict(Kind kind, List<String> deviating, String summary) {
    */
   public static Verdict of(
       String oracle, ImplementationResult project, List<ImplementationResult> others) {
+    return of(oracle, List.of(project), others);
+  }
+
+  /**
+   * Decides the verdict when several implementations belong to the project (e.g. the functional API
+   * and the block): the project passes only when all of them agree with the oracle.
+   *
+   * @param oracle the oracle's name
+   * @param projects the project implementations' results; empty makes the case skipped
+   * @param others the other implementations' results
+   * @return the verdict
+   */
+  public static Verdict of(
+      String oracle, List<ImplementationResult> projects, List<ImplementationResult> others) {
+    if (projects.isEmpty()) {
+      return skipped("no project implementation runs this case");
+    }
     List<String> deviating =
-        java.util.stream.Stream.concat(java.util.stream.Stream.of(project), others.stream())
+        java.util.stream.Stream.concat(projects.stream(), others.stream())
             .filter(r -> !r.agrees())
             .map(ImplementationResult::implementation)
             .toList();
-    boolean projectAgrees = project.agrees();
+    boolean projectAgrees = projects.stream().allMatch(ImplementationResult::agrees);
+    boolean othersAgree = others.stream().allMatch(ImplementationResult::agrees);
     Kind kind;
     if (deviating.isEmpty()) {
       kind = Kind.ALL_AGREE;
     } else if (projectAgrees) {
       kind = Kind.OTHER_DEVIATES;
-    } else if (deviating.size() == 1) {
+    } else if (othersAgree) {
       kind = Kind.PROJECT_DEVIATES;
     } else {
       kind = Kind.SEVERAL_DEVIATE;

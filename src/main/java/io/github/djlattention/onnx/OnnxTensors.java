@@ -111,19 +111,30 @@ public final class OnnxTensors {
    * @param tensor the message
    * @param manager the manager that will own the array
    * @return an array with the tensor's shape and element type
-   * @throws IllegalArgumentException if the element type is unsupported or the data size does not
-   *     match the shape
+   * @throws IllegalArgumentException if the element type is unsupported, a dim is negative, the
+   *     tensor needs more than 2³¹ − 1 bytes, or the data size does not match the dims (checked
+   *     before the tensor's buffer is allocated)
    */
   public static NDArray toNDArray(TensorProto tensor, NDManager manager) {
     DataType type = dataType(tensor.getDataType());
-    Shape shape = new Shape(tensor.getDimsList().stream().mapToLong(Long::longValue).toArray());
-    long count = shape.size();
     int width = type.getNumOfBytes();
-    ByteBuffer bytes = ByteBuffer.allocateDirect(Math.toIntExact(count * width));
+    long count = elementCount(tensor, width);
+    Shape shape = new Shape(tensor.getDimsList().stream().mapToLong(Long::longValue).toArray());
+    if (!tensor.getRawData().isEmpty() && tensor.getRawData().size() != count * width) {
+      throw new IllegalArgumentException(
+          "tensor '"
+              + tensor.getName()
+              + "' holds "
+              + tensor.getRawData().size()
+              + " bytes of raw data but its dims "
+              + tensor.getDimsList()
+              + " need "
+              + count * width);
+    }
+    ByteBuffer bytes = ByteBuffer.allocateDirect((int) (count * width));
     bytes.order(ByteOrder.nativeOrder());
     if (!tensor.getRawData().isEmpty()) {
       ByteBuffer raw = tensor.getRawData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-      checkCount(tensor, raw.remaining() / width, count);
       copyLittleEndian(raw, bytes, width);
     } else {
       fillFromTypedFields(tensor, type, count, bytes);
@@ -160,6 +171,36 @@ public final class OnnxTensors {
       builder.addDims(dim);
     }
     return builder.build();
+  }
+
+  /**
+   * The element count of the tensor's dims, checked before anything is allocated.
+   *
+   * @throws IllegalArgumentException for a negative dim or more than 2³¹ − 1 bytes
+   */
+  private static long elementCount(TensorProto tensor, int width) {
+    long count = 1;
+    for (long dim : tensor.getDimsList()) {
+      if (dim < 0) {
+        throw new IllegalArgumentException(
+            "tensor '"
+                + tensor.getName()
+                + "' has a negative size in its dims "
+                + tensor.getDimsList());
+      }
+      count = dim == 0 || count <= Integer.MAX_VALUE / dim ? count * dim : Long.MAX_VALUE;
+    }
+    if (count > Integer.MAX_VALUE / width) {
+      throw new IllegalArgumentException(
+          "tensor '"
+              + tensor.getName()
+              + "' with dims "
+              + tensor.getDimsList()
+              + " needs more than "
+              + Integer.MAX_VALUE
+              + " bytes");
+    }
+    return count;
   }
 
   private static void checkCount(TensorProto tensor, long actual, long expected) {

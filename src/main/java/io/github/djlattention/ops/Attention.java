@@ -42,11 +42,13 @@ public final class Attention {
    * @param query (…, S, D)
    * @param key (…, T, D)
    * @return the scores (…, S, T)
-   * @throws IllegalArgumentException when the ranks or head sizes differ
+   * @throws IllegalArgumentException when the ranks or head sizes differ, or the scores would
+   *     exceed {@link AttentionLimits}
    */
   public static NDArray dotProductScores(NDArray query, NDArray key) {
     requireSameRank("query", query, "key", key);
     requireSameLastDim("query", query, "key", key);
+    AttentionLimits.checkScores(query.getShape(), key.getShape());
     return query.matMul(key.swapAxes(-1, -2)); // (…, S, D)·(…, D, T) = (…, S, T)
   }
 
@@ -210,6 +212,9 @@ public final class Attention {
       NDArray presentValue =
           pastValue == null ? value : pastValue.concat(value, lengthAxis); // (…, P+T, Dv)
       AttentionShape shape = AttentionShape.of(query, presentKey, presentValue);
+      // This path holds (B, H, S, T) scores; refuse sizes that cannot be allocated.
+      AttentionLimits.checkScores(
+          shape.batch(), shape.heads(), shape.queryLength(), shape.keyLength());
       Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
       DataType dtype = query.getDataType();
       DataType computeType = computeType(dtype);

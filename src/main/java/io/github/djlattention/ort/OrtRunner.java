@@ -14,6 +14,7 @@ import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -108,8 +109,9 @@ public final class OrtRunner implements AutoCloseable {
    * @param inputs graph inputs by name
    * @param manager the manager that will own the outputs
    * @return outputs by name, in graph order
-   * @throws IllegalArgumentException if an input is unknown or has an unsupported type
-   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails
+   * @throws IllegalArgumentException if no input is given, an input is unknown or has an
+   *     unsupported type, or ONNX Runtime refuses an input's type or shape
+   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails otherwise
    */
   public Map<String, NDArray> run(Map<String, NDArray> inputs, NDManager manager) {
     return run(inputs, new LinkedHashSet<>(outputNames()), manager);
@@ -122,14 +124,17 @@ public final class OrtRunner implements AutoCloseable {
    * @param outputs names of the graph outputs to compute
    * @param manager the manager that will own the outputs
    * @return outputs by name
-   * @throws IllegalArgumentException if an input or output name is unknown or an input has an
-   *     unsupported type
-   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails
+   * @throws IllegalArgumentException if no input is given, an input or output name is unknown, an
+   *     input has an unsupported type, or ONNX Runtime refuses an input's type or shape
+   * @throws IllegalStateException if the runner is closed or ONNX Runtime fails otherwise
    */
   public Map<String, NDArray> run(
       Map<String, NDArray> inputs, Set<String> outputs, NDManager manager) {
     checkOpen();
     Set<String> known = session.getInputNames();
+    if (inputs.isEmpty()) {
+      throw new IllegalArgumentException("no inputs given; the model's inputs are " + known);
+    }
     for (String name : inputs.keySet()) {
       if (!known.contains(name)) {
         throw new IllegalArgumentException(
@@ -161,6 +166,17 @@ public final class OrtRunner implements AutoCloseable {
         return arrays;
       }
     } catch (OrtException e) {
+      if (e.getCode() == OrtException.OrtErrorCode.ORT_INVALID_ARGUMENT) {
+        // wrong element type, rank or size of an input: the caller's mistake
+        throw new IllegalArgumentException("ONNX Runtime refused the inputs: " + e.getMessage(), e);
+      }
+      if (e.getCode() == OrtException.OrtErrorCode.ORT_RUNTIME_EXCEPTION
+          || e.getCode() == OrtException.OrtErrorCode.ORT_FAIL) {
+        // a node failed on these inputs (a Reshape that does not fit, a corrupted graph that
+        // loaded): the model and inputs the caller supplied cannot be computed together
+        throw new IllegalArgumentException(
+            "ONNX Runtime could not run the model on these inputs: " + e.getMessage(), e);
+      }
       throw new IllegalStateException("ONNX Runtime failed: " + e.getMessage(), e);
     } finally {
       for (OnnxTensor tensor : tensors.values()) {
@@ -239,7 +255,13 @@ public final class OrtRunner implements AutoCloseable {
     }
     ByteBuffer direct = ByteBuffer.allocateDirect(bytes.remaining()).order(ByteOrder.nativeOrder());
     direct.put(bytes.order(ByteOrder.nativeOrder())).flip();
-    NDArray array = manager.create(direct, new Shape(tensor.getInfo().getShape()), type);
+    // The PyTorch engine wraps a direct buffer without copying, and only the array created here
+    // keeps the buffer alive: a view (reshape, transpose) taken from it could outlive the memory.
+    // Copy once into memory that libtorch owns, so that every view is safe.
+    NDArray array;
+    try (NDArray wrapped = manager.create(direct, new Shape(tensor.getInfo().getShape()), type)) {
+      array = wrapped.duplicate();
+    }
     array.setName(name);
     return array;
   }
@@ -326,10 +348,17 @@ public final class OrtRunner implements AutoCloseable {
      *
      * @param model the {@code .onnx} file
      * @return the runner
-     * @throws IllegalArgumentException for bad settings or a model ONNX Runtime rejects
+     * @throws IllegalArgumentException for bad settings, a path that is not a file, or a model ONNX
+     *     Runtime rejects
      * @throws IllegalStateException if CUDA is requested but not available
      */
     public OrtRunner build(Path model) {
+      if (!Files.isRegularFile(model)) {
+        throw new IllegalArgumentException(
+            "model "
+                + model
+                + (Files.exists(model) ? " is not a regular file" : " does not exist"));
+      }
       return open(model.toString(), null);
     }
 

@@ -74,7 +74,8 @@ class ConformanceCommandTest {
     Run run = run("conformance", "--suite", "nope", "--quiet");
     assertEquals(2, run.code());
     assertEquals(
-        "djl-attention conformance: unknown suite 'nope'; known suites: [onnx-attention]",
+        "djl-attention conformance: unknown suite 'nope'; known suites: [onnx-attention,"
+            + " generated, pytorch]",
         run.err().strip());
   }
 
@@ -92,5 +93,46 @@ class ConformanceCommandTest {
     assertTrue(
         run.err().strip().startsWith("djl-attention conformance: no ONNX Attention cases at"),
         run.err());
+  }
+
+  @Test
+  void generatedAndPytorchSuitesWriteOneJsonEntryEach(@TempDir Path dir) throws Exception {
+    Path json = dir.resolve("report.json");
+    Run run =
+        run("conformance", "--suite", "generated", "--suite", "pytorch", "--json", json.toString());
+    assertEquals(0, run.code(), run.err());
+    assertTrue(run.out().contains("suite generated (oracle: float64-reference"), run.out());
+    assertTrue(run.out().contains("suite pytorch (oracle: pytorch"), run.out());
+    assertTrue(run.out().contains("-> PASS"), run.out());
+    JsonNode suites = new ObjectMapper().readTree(json.toFile()).get("suites");
+    assertEquals(2, suites.size());
+    assertEquals("generated", suites.get(0).get("name").asText());
+    assertEquals("pytorch", suites.get(1).get("name").asText());
+    for (JsonNode suite : suites) {
+      int total = suite.get("total").asInt();
+      assertEquals(total, suite.get("cases").size());
+      assertEquals(total, suite.get("passed").asInt());
+      assertEquals(0, suite.get("failed").asInt());
+      assertEquals(0, suite.get("skipped").asInt());
+    }
+    JsonNode seed = suites.get(0).get("cases").get(1);
+    assertEquals("seed_3x4_default_scale", seed.get("name").asText());
+    JsonNode djl = seed.get("implementations").get("djl");
+    assertTrue(djl.get("agrees").asBoolean());
+    assertEquals(2, djl.get("worstIndex").size(), "(S, T) weights or (S, Dv) output");
+    assertTrue(djl.get("maxAbsError").asDouble() < 1e-6);
+    assertTrue(djl.has("maxRelError"));
+    assertEquals("[\"djl\",\"djl-block\"]", suites.get(0).get("projectImplementations").toString());
+  }
+
+  @Test
+  void missingGeneratedMatrixIsExitTwoBeforeAnySuiteRuns(@TempDir Path dir) {
+    Run run =
+        run("conformance", "--generated-cases", dir.resolve("absent.json").toString(), "--quiet");
+    assertEquals(2, run.code());
+    assertTrue(
+        run.err().strip().startsWith("djl-attention conformance: no generated cases at"),
+        run.err());
+    assertEquals("", run.out());
   }
 }

@@ -27,6 +27,74 @@ class BrokenImplementationTest {
     }
   }
 
+  private static SuiteResult runGenerated(DjlAttentionImplementation.AttentionFunction broken) {
+    try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
+      GeneratedSuite suite =
+          new GeneratedSuite(
+              GeneratedCases.load(GeneratedCases.DEFAULT_FILE),
+              new FunctionalImplementation(Device.cpu(), broken),
+              List.of(),
+              List.of());
+      return new ConformanceRunner(manager).run(suite);
+    }
+  }
+
+  private static final DjlAttentionImplementation.AttentionFunction DROP_SCALE =
+      (q, k, v, options) ->
+          Attention.attention(
+              q, k, v, options.scale() != null ? options : options.toBuilder().optScale(1).build());
+
+  private static final DjlAttentionImplementation.AttentionFunction IGNORE_MASK =
+      (q, k, v, options) -> Attention.attention(q, k, v, options.toBuilder().optMask(null).build());
+
+  private static List<String> failedCases(SuiteResult result) {
+    return result.cases().stream()
+        .filter(c -> !c.verdict().projectPasses())
+        .map(CaseResult::name)
+        .toList();
+  }
+
+  @Test
+  void droppingTheScaleFailsTheGeneratedSuite() {
+    SuiteResult result = runGenerated(DROP_SCALE);
+    List<String> failed = failedCases(result);
+    assertTrue(result.failed() > 25, "only " + result.failed() + " cases failed: " + failed);
+    assertTrue(failed.contains("seed_3x4_default_scale"), failed.toString());
+    assertTrue(failed.contains("f16_basic"), failed.toString());
+    assertFalse(failed.contains("seed_3x4_scale1"), "scale 1 is unaffected: " + failed);
+    CaseResult seed =
+        result.cases().stream()
+            .filter(c -> c.name().equals("seed_3x4_default_scale"))
+            .findFirst()
+            .orElseThrow();
+    assertEquals(Verdict.Kind.PROJECT_DEVIATES, seed.verdict().kind());
+    assertEquals(List.of(FunctionalImplementation.NAME), seed.verdict().deviating());
+    String table = console(result);
+    assertTrue(table.contains("-> FAIL"), table);
+    assertTrue(
+        table.contains("FAIL     seed_3x4_default_scale: djl disagrees with float64-reference"),
+        table);
+  }
+
+  @Test
+  void ignoringTheMaskFailsTheGeneratedMaskCases() {
+    SuiteResult result = runGenerated(IGNORE_MASK);
+    List<String> failed = failedCases(result);
+    for (String name :
+        List.of(
+            "bool_mask_5",
+            "bool_mask_2x2x3x5",
+            "float_mask_3x5",
+            "float_mask_2x1x5",
+            "bool_mask_fully_masked_row",
+            "f16_bool_mask")) {
+      assertTrue(failed.contains(name), name + " should fail: " + failed);
+    }
+    assertFalse(failed.contains("batch2_h2_s4"), failed.toString());
+    assertFalse(failed.contains("causal_s5_t5"), failed.toString());
+    assertTrue(console(result).contains("-> FAIL"));
+  }
+
   private static String console(SuiteResult result) {
     StringWriter text = new StringWriter();
     ConsoleReport.print(List.of(result), new PrintWriter(text));

@@ -72,6 +72,21 @@ public final class RandomAttentionCase {
     return dtype;
   }
 
+  /** The callers' rank: 2, 3 or 4. */
+  public int rank() {
+    return rank;
+  }
+
+  /** Whether the case masks future keys. */
+  public boolean causal() {
+    return causal;
+  }
+
+  /** The softcap, or null. */
+  public Double softcap() {
+    return softcap;
+  }
+
   private Random data(int stream) {
     return new Random(seed * 31 + stream);
   }
