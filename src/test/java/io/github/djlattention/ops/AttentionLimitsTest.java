@@ -53,11 +53,13 @@ class AttentionLimitsTest {
   @Test
   void scoresBeyondTheBoundAreRefusedBeforeAllocating() {
     // 9e10 float32 scores (360 GB): PyTorch's allocator would fail with an EngineException.
+    // (Attention.attention without weights takes the fast path, which holds no scores: the bound
+    // is the step-by-step chain's.)
     NDArray q = zeros(300_000, 1);
     String message =
         refused(
             () ->
-                Attention.attention(
+                Attention.attentionStepByStep(
                     q, q, q, AttentionOptions.builder().optReturnWeights(false).build()));
     assertTrue(message.contains("90000000000"), message);
   }
