@@ -74,8 +74,8 @@ public record Comparison(
           expected.size(),
           "shape " + actual.getShape() + " where " + expected.getShape() + " was expected");
     }
-    double[] want = toDoubles(expected);
-    double[] got = toDoubles(actual);
+    double[] want = Elements.toDoubles(expected);
+    double[] got = Elements.toDoubles(actual);
     double maxAbs = 0;
     double maxRel = 0;
     long mismatched = 0;
@@ -103,7 +103,7 @@ public record Comparison(
         worstScore = score;
       }
     }
-    long[] index = worst < 0 ? new long[0] : unravel(worst, shape);
+    long[] index = worst < 0 ? new long[0] : Elements.unravel(worst, shape);
     return new Comparison(
         output,
         type.toString(),
@@ -149,25 +149,6 @@ public record Comparison(
       return 0; // also equal infinities
     }
     return Math.abs(actual - expected);
-  }
-
-  private static double[] toDoubles(NDArray array) {
-    if (array.getDataType() == DataType.FLOAT64) {
-      return array.toDoubleArray();
-    }
-    try (NDArray converted = array.toType(DataType.FLOAT64, true)) {
-      return converted.toDoubleArray();
-    }
-  }
-
-  private static long[] unravel(int flat, long[] shape) {
-    long[] index = new long[shape.length];
-    long rest = flat;
-    for (int d = shape.length - 1; d >= 0; d--) {
-      index[d] = rest % shape[d];
-      rest /= shape[d];
-    }
-    return index;
   }
 
   /**
