@@ -61,17 +61,10 @@ public record Comparison(
     DataType type = expected.getDataType();
     long[] shape = expected.getShape().getShape();
     if (!expected.getShape().equals(actual.getShape())) {
-      return new Comparison(
+      return failed(
           output,
-          type.toString(),
+          expected,
           tolerance,
-          false,
-          Double.POSITIVE_INFINITY,
-          Double.POSITIVE_INFINITY,
-          new long[0],
-          Double.NaN,
-          Double.NaN,
-          expected.size(),
           "shape " + actual.getShape() + " where " + expected.getShape() + " was expected");
     }
     double[] want = Elements.toDoubles(expected);
@@ -127,10 +120,16 @@ public record Comparison(
    * @return a failed comparison
    */
   public static Comparison missing(String output, NDArray expected, String why) {
+    return failed(output, expected, Tolerances.forType(expected.getDataType()), why);
+  }
+
+  /** A comparison with no element compared: every expected element counts as mismatched. */
+  private static Comparison failed(
+      String output, NDArray expected, Tolerance tolerance, String note) {
     return new Comparison(
         output,
         expected.getDataType().toString(),
-        Tolerances.forType(expected.getDataType()),
+        tolerance,
         false,
         Double.POSITIVE_INFINITY,
         Double.POSITIVE_INFINITY,
@@ -138,7 +137,7 @@ public record Comparison(
         Double.NaN,
         Double.NaN,
         expected.size(),
-        why);
+        note);
   }
 
   private static double absError(double expected, double actual) {
