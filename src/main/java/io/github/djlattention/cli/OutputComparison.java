@@ -1,7 +1,7 @@
 package io.github.djlattention.cli;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.types.DataType;
+import io.github.djlattention.conformance.Elements;
 import java.util.Arrays;
 
 /**
@@ -42,8 +42,8 @@ record OutputComparison(
       return new OutputComparison(
           name, shape, false, Double.NaN, Double.NaN, new long[0], 0, false);
     }
-    double[] got = doubles(actual);
-    double[] want = doubles(reference);
+    double[] got = Elements.toDoubles(actual);
+    double[] want = Elements.toDoubles(reference);
     double maxAbs = 0;
     double maxRel = 0;
     int worst = got.length == 0 ? -1 : 0;
@@ -74,7 +74,7 @@ record OutputComparison(
         true,
         maxAbs,
         maxRel,
-        index < 0 ? new long[0] : unravel(index, shape),
+        index < 0 ? new long[0] : Elements.unravel(index, shape),
         nonFinite,
         nonFinite == 0 && maxAbs <= atol);
   }
@@ -93,24 +93,5 @@ record OutputComparison(
         Arrays.toString(worstIndex),
         nonFiniteMismatches > 0 ? "  non-finite mismatches " + nonFiniteMismatches : "",
         passed ? "ok" : "FAIL");
-  }
-
-  private static double[] doubles(NDArray array) {
-    if (array.getDataType() == DataType.FLOAT64) {
-      return array.toDoubleArray();
-    }
-    try (NDArray converted = array.toType(DataType.FLOAT64, true)) {
-      return converted.toDoubleArray();
-    }
-  }
-
-  private static long[] unravel(int flat, long[] shape) {
-    long[] index = new long[shape.length];
-    long rest = flat;
-    for (int d = shape.length - 1; d >= 0; d--) {
-      index[d] = rest % shape[d];
-      rest /= shape[d];
-    }
-    return index;
   }
 }

@@ -61,21 +61,14 @@ public record Comparison(
     DataType type = expected.getDataType();
     long[] shape = expected.getShape().getShape();
     if (!expected.getShape().equals(actual.getShape())) {
-      return new Comparison(
+      return failed(
           output,
-          type.toString(),
+          expected,
           tolerance,
-          false,
-          Double.POSITIVE_INFINITY,
-          Double.POSITIVE_INFINITY,
-          new long[0],
-          Double.NaN,
-          Double.NaN,
-          expected.size(),
           "shape " + actual.getShape() + " where " + expected.getShape() + " was expected");
     }
-    double[] want = toDoubles(expected);
-    double[] got = toDoubles(actual);
+    double[] want = Elements.toDoubles(expected);
+    double[] got = Elements.toDoubles(actual);
     double maxAbs = 0;
     double maxRel = 0;
     long mismatched = 0;
@@ -103,7 +96,7 @@ public record Comparison(
         worstScore = score;
       }
     }
-    long[] index = worst < 0 ? new long[0] : unravel(worst, shape);
+    long[] index = worst < 0 ? new long[0] : Elements.unravel(worst, shape);
     return new Comparison(
         output,
         type.toString(),
@@ -127,10 +120,16 @@ public record Comparison(
    * @return a failed comparison
    */
   public static Comparison missing(String output, NDArray expected, String why) {
+    return failed(output, expected, Tolerances.forType(expected.getDataType()), why);
+  }
+
+  /** A comparison with no element compared: every expected element counts as mismatched. */
+  private static Comparison failed(
+      String output, NDArray expected, Tolerance tolerance, String note) {
     return new Comparison(
         output,
         expected.getDataType().toString(),
-        Tolerances.forType(expected.getDataType()),
+        tolerance,
         false,
         Double.POSITIVE_INFINITY,
         Double.POSITIVE_INFINITY,
@@ -138,7 +137,7 @@ public record Comparison(
         Double.NaN,
         Double.NaN,
         expected.size(),
-        why);
+        note);
   }
 
   private static double absError(double expected, double actual) {
@@ -149,25 +148,6 @@ public record Comparison(
       return 0; // also equal infinities
     }
     return Math.abs(actual - expected);
-  }
-
-  private static double[] toDoubles(NDArray array) {
-    if (array.getDataType() == DataType.FLOAT64) {
-      return array.toDoubleArray();
-    }
-    try (NDArray converted = array.toType(DataType.FLOAT64, true)) {
-      return converted.toDoubleArray();
-    }
-  }
-
-  private static long[] unravel(int flat, long[] shape) {
-    long[] index = new long[shape.length];
-    long rest = flat;
-    for (int d = shape.length - 1; d >= 0; d--) {
-      index[d] = rest % shape[d];
-      rest /= shape[d];
-    }
-    return index;
   }
 
   /**

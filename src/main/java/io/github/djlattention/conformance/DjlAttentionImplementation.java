@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import io.github.djlattention.onnx.OnnxTensors;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
@@ -180,17 +181,14 @@ public final class DjlAttentionImplementation implements Implementation<OnnxAtte
     return mask.concat(pad, s.dimension() - 1); // (…, T)
   }
 
+  /** The DJL type of a {@code softmax_precision}: float, float16 or double. */
   private static DataType softmaxType(int onnxType) {
-    switch (onnxType) {
-      case TensorProto.DataType.FLOAT_VALUE:
-        return DataType.FLOAT32;
-      case TensorProto.DataType.FLOAT16_VALUE:
-        return DataType.FLOAT16;
-      case TensorProto.DataType.DOUBLE_VALUE:
-        return DataType.FLOAT64;
-      default:
-        throw new IllegalArgumentException("unsupported softmax_precision " + onnxType);
+    if (onnxType != TensorProto.DataType.FLOAT_VALUE
+        && onnxType != TensorProto.DataType.FLOAT16_VALUE
+        && onnxType != TensorProto.DataType.DOUBLE_VALUE) {
+      throw new IllegalArgumentException("unsupported softmax_precision " + onnxType);
     }
+    return OnnxTensors.dataType(onnxType);
   }
 
   /** Copies an array into the caller's manager on the CPU. */

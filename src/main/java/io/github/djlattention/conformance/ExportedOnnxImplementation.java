@@ -3,10 +3,8 @@ package io.github.djlattention.conformance;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.onnxruntime.OrtLoggingLevel;
 import io.github.djlattention.onnx.OnnxExporter;
 import io.github.djlattention.ort.OrtDevice;
-import io.github.djlattention.ort.OrtRunner;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -20,8 +18,7 @@ import java.util.Set;
 public final class ExportedOnnxImplementation<C extends BlockCase> implements Implementation<C> {
 
   private final int opset;
-  private final OrtDevice device;
-  private final int threads;
+  private final OrtSettings ort;
 
   /**
    * Creates the implementation.
@@ -32,8 +29,7 @@ public final class ExportedOnnxImplementation<C extends BlockCase> implements Im
    */
   public ExportedOnnxImplementation(int opset, OrtDevice device, int threads) {
     this.opset = opset;
-    this.device = device;
-    this.threads = threads;
+    this.ort = new OrtSettings(device, threads);
   }
 
   /**
@@ -67,19 +63,11 @@ public final class ExportedOnnxImplementation<C extends BlockCase> implements Im
   public CaseOutputs run(C testCase, NDManager manager) {
     try (NDManager work = manager.newSubManager()) {
       byte[] model = OnnxExporter.export(testCase.block(work), testCase.exportOptions(opset));
-      try (OrtRunner runner =
-          OrtRunner.builder()
-              .optDevice(device)
-              .optIntraOpThreads(threads)
-              .optInterOpThreads(1)
-              .optLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL)
-              .build(model)) {
-        // The outputs go straight to the caller's manager: ONNX Runtime's results are held in
-        // Java direct buffers, which must outlive every view (reshape) of them.
-        Map<String, NDArray> outputs =
-            runner.run(testCase.onnxInputs(work), Set.of("output", "weights"), manager);
-        return testCase.fromBlock(outputs.get("output"), outputs.get("weights"), manager);
-      }
+      // The outputs go straight to the caller's manager: ONNX Runtime's results are held in
+      // Java direct buffers, which must outlive every view (reshape) of them.
+      Map<String, NDArray> outputs =
+          ort.runOnce(model, testCase.onnxInputs(work), Set.of("output", "weights"), manager);
+      return testCase.fromBlock(outputs.get("output"), outputs.get("weights"), manager);
     }
   }
 }

@@ -11,18 +11,13 @@ import java.util.List;
  * blocks' ONNX exports and the functional cases as a bare {@code Attention} node, both on ONNX
  * Runtime, are compared for information.
  */
-public final class GeneratedSuite implements ConformanceSuite<GeneratedCase> {
+public final class GeneratedSuite extends ListedSuite<GeneratedCase> {
 
   /** The suite's name. */
   public static final String NAME = "generated";
 
   /** The oracle's name: the plain-Java float64 reference attention. */
   public static final String ORACLE = "float64-reference";
-
-  private final List<GeneratedCase> cases;
-  private final Implementation<GeneratedCase> project;
-  private final List<Implementation<GeneratedCase>> alsoProject;
-  private final List<Implementation<GeneratedCase>> others;
 
   /**
    * Creates the suite.
@@ -37,10 +32,7 @@ public final class GeneratedSuite implements ConformanceSuite<GeneratedCase> {
       Implementation<GeneratedCase> project,
       List<Implementation<GeneratedCase>> alsoProject,
       List<Implementation<GeneratedCase>> others) {
-    this.cases = List.copyOf(cases);
-    this.project = project;
-    this.alsoProject = List.copyOf(alsoProject);
-    this.others = List.copyOf(others);
+    super(NAME, ORACLE, cases, project, alsoProject, others);
   }
 
   /**
@@ -63,35 +55,5 @@ public final class GeneratedSuite implements ConformanceSuite<GeneratedCase> {
             new ExportedOnnxImplementation<>(17, ortDevice, threads),
             new ExportedOnnxImplementation<>(23, ortDevice, threads),
             new OnnxOperatorImplementation(ortDevice, threads)));
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String oracleName() {
-    return ORACLE;
-  }
-
-  @Override
-  public List<GeneratedCase> cases() {
-    return cases;
-  }
-
-  @Override
-  public Implementation<GeneratedCase> project() {
-    return project;
-  }
-
-  @Override
-  public List<Implementation<GeneratedCase>> alsoProject() {
-    return alsoProject;
-  }
-
-  @Override
-  public List<Implementation<GeneratedCase>> others() {
-    return others;
   }
 }

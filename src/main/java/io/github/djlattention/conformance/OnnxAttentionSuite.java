@@ -7,17 +7,13 @@ import java.util.List;
  * The ONNX {@code Attention} operator's own backend test cases, checked against the outputs of the
  * ONNX reference implementation.
  */
-public final class OnnxAttentionSuite implements ConformanceSuite<OnnxAttentionCase> {
+public final class OnnxAttentionSuite extends ListedSuite<OnnxAttentionCase> {
 
   /** The suite's name. */
   public static final String NAME = "onnx-attention";
 
   /** The oracle's name: the ONNX project's reference implementation. */
   public static final String ORACLE = "onnx-reference";
-
-  private final List<OnnxAttentionCase> cases;
-  private final Implementation<OnnxAttentionCase> project;
-  private final List<Implementation<OnnxAttentionCase>> others;
 
   /**
    * Creates the suite.
@@ -30,9 +26,7 @@ public final class OnnxAttentionSuite implements ConformanceSuite<OnnxAttentionC
       List<OnnxAttentionCase> cases,
       Implementation<OnnxAttentionCase> project,
       List<Implementation<OnnxAttentionCase>> others) {
-    this.cases = List.copyOf(cases);
-    this.project = project;
-    this.others = List.copyOf(others);
+    super(NAME, ORACLE, cases, project, List.of(), others);
   }
 
   /**
@@ -48,30 +42,5 @@ public final class OnnxAttentionSuite implements ConformanceSuite<OnnxAttentionC
       Implementation<OnnxAttentionCase> project,
       List<Implementation<OnnxAttentionCase>> others) {
     return new OnnxAttentionSuite(OnnxAttentionCases.load(directory), project, others);
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String oracleName() {
-    return ORACLE;
-  }
-
-  @Override
-  public List<OnnxAttentionCase> cases() {
-    return cases;
-  }
-
-  @Override
-  public Implementation<OnnxAttentionCase> project() {
-    return project;
-  }
-
-  @Override
-  public List<Implementation<OnnxAttentionCase>> others() {
-    return others;
   }
 }

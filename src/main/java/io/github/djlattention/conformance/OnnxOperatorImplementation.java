@@ -5,12 +5,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.onnx.proto.OnnxMl.AttributeProto;
-import ai.onnxruntime.OrtLoggingLevel;
 import io.github.djlattention.onnx.OnnxConstants;
 import io.github.djlattention.onnx.OnnxGraphBuilder;
 import io.github.djlattention.onnx.OnnxTensors;
 import io.github.djlattention.ort.OrtDevice;
-import io.github.djlattention.ort.OrtRunner;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -34,8 +32,7 @@ public final class OnnxOperatorImplementation implements Implementation<Generate
   /** This implementation's name in reports. */
   public static final String NAME = "ort-attention-op";
 
-  private final OrtDevice device;
-  private final int threads;
+  private final OrtSettings ort;
 
   /**
    * Creates the implementation.
@@ -44,8 +41,7 @@ public final class OnnxOperatorImplementation implements Implementation<Generate
    * @param threads intra-op threads per session
    */
   public OnnxOperatorImplementation(OrtDevice device, int threads) {
-    this.device = device;
-    this.threads = threads;
+    this.ort = new OrtSettings(device, threads);
   }
 
   @Override
@@ -84,22 +80,14 @@ public final class OnnxOperatorImplementation implements Implementation<Generate
                 inputs.put("attn_mask", aligned.toNDArray(work, testCase.type())); // (…, S, T)
               });
       byte[] model = model(testCase, inputs);
-      try (OrtRunner runner =
-          OrtRunner.builder()
-              .optDevice(device)
-              .optIntraOpThreads(threads)
-              .optInterOpThreads(1)
-              .optLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL)
-              .build(model)) {
-        // Outputs go straight to the caller's manager: views of them must not outlive them.
-        Map<String, NDArray> outputs = runner.run(inputs, Set.of("Y", "weights"), manager);
-        NDArray y = outputs.get("Y").reshape(shape(testCase.outputShape())); // case's shape
-        NDArray w = outputs.get("weights").reshape(shape(testCase.weightsShape()));
-        Map<String, NDArray> named = new LinkedHashMap<>();
-        named.put("output", y);
-        named.put("weights", w);
-        return new CaseOutputs(named, Optional.of(w));
-      }
+      // Outputs go straight to the caller's manager: views of them must not outlive them.
+      Map<String, NDArray> outputs = ort.runOnce(model, inputs, Set.of("Y", "weights"), manager);
+      NDArray y = outputs.get("Y").reshape(shape(testCase.outputShape())); // case's shape
+      NDArray w = outputs.get("weights").reshape(shape(testCase.weightsShape()));
+      Map<String, NDArray> named = new LinkedHashMap<>();
+      named.put("output", y);
+      named.put("weights", w);
+      return new CaseOutputs(named, Optional.of(w));
     }
   }
 

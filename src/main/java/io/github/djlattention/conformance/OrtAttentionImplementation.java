@@ -8,9 +8,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
-import ai.onnxruntime.OrtLoggingLevel;
 import io.github.djlattention.ort.OrtDevice;
-import io.github.djlattention.ort.OrtRunner;
 import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Optional;
@@ -30,8 +28,7 @@ public final class OrtAttentionImplementation implements Implementation<OnnxAtte
 
   private static final String WEIGHTS_OUTPUT = "attention_weights__probe";
 
-  private final OrtDevice device;
-  private final int threads;
+  private final OrtSettings ort;
 
   /**
    * Creates the implementation.
@@ -40,8 +37,7 @@ public final class OrtAttentionImplementation implements Implementation<OnnxAtte
    * @param threads intra-op threads per session
    */
   public OrtAttentionImplementation(OrtDevice device, int threads) {
-    this.device = device;
-    this.threads = threads;
+    this.ort = new OrtSettings(device, threads);
   }
 
   @Override
@@ -53,26 +49,17 @@ public final class OrtAttentionImplementation implements Implementation<OnnxAtte
   public CaseOutputs run(OnnxAttentionCase testCase, NDManager manager) {
     Map<String, NDArray> inputs = testCase.inputArrays(manager);
     Set<String> requested = new LinkedHashSet<>(testCase.expectedOutputs().keySet());
-    Map<String, NDArray> outputs;
-    try (OrtRunner runner = open(testCase.model().toByteArray())) {
-      outputs = runner.run(inputs, requested, manager);
-    }
+    Map<String, NDArray> outputs =
+        ort.runOnce(testCase.model().toByteArray(), inputs, requested, manager);
     return new CaseOutputs(outputs, weights(testCase, inputs, manager));
-  }
-
-  private OrtRunner open(byte[] model) {
-    return OrtRunner.builder()
-        .optDevice(device)
-        .optIntraOpThreads(threads)
-        .optInterOpThreads(1)
-        .optLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL)
-        .build(model);
   }
 
   private Optional<NDArray> weights(
       OnnxAttentionCase testCase, Map<String, NDArray> inputs, NDManager manager) {
-    try (OrtRunner runner = open(withWeightsOutput(testCase.model()).toByteArray())) {
-      return Optional.of(runner.run(inputs, Set.of(WEIGHTS_OUTPUT), manager).get(WEIGHTS_OUTPUT));
+    try {
+      byte[] model = withWeightsOutput(testCase.model()).toByteArray();
+      return Optional.of(
+          ort.runOnce(model, inputs, Set.of(WEIGHTS_OUTPUT), manager).get(WEIGHTS_OUTPUT));
     } catch (IllegalArgumentException | IllegalStateException e) {
       return Optional.empty();
     }

@@ -2,9 +2,7 @@ package io.github.djlattention.conformance;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.onnxruntime.OrtLoggingLevel;
 import io.github.djlattention.ort.OrtDevice;
-import io.github.djlattention.ort.OrtRunner;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -16,8 +14,7 @@ public final class PytorchOnnxImplementation implements Implementation<PytorchMo
   /** This implementation's name in reports. */
   public static final String NAME = "onnxruntime";
 
-  private final OrtDevice device;
-  private final int threads;
+  private final OrtSettings ort;
 
   /**
    * Creates the implementation.
@@ -26,8 +23,7 @@ public final class PytorchOnnxImplementation implements Implementation<PytorchMo
    * @param threads intra-op threads per session
    */
   public PytorchOnnxImplementation(OrtDevice device, int threads) {
-    this.device = device;
-    this.threads = threads;
+    this.ort = new OrtSettings(device, threads);
   }
 
   @Override
@@ -37,17 +33,12 @@ public final class PytorchOnnxImplementation implements Implementation<PytorchMo
 
   @Override
   public CaseOutputs run(PytorchModelCase testCase, NDManager manager) {
-    try (OrtRunner runner =
-        OrtRunner.builder()
-            .optDevice(device)
-            .optIntraOpThreads(threads)
-            .optInterOpThreads(1)
-            .optLogLevel(OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL)
-            .build(testCase.model())) {
-      Map<String, NDArray> outputs =
-          runner.run(
-              testCase.inputs(manager), new LinkedHashSet<>(List.of("output", "weights")), manager);
-      return new CaseOutputs(outputs, Optional.ofNullable(outputs.get("weights")));
-    }
+    Map<String, NDArray> outputs =
+        ort.runOnce(
+            testCase.model(),
+            testCase.inputs(manager),
+            new LinkedHashSet<>(List.of("output", "weights")),
+            manager);
+    return new CaseOutputs(outputs, Optional.ofNullable(outputs.get("weights")));
   }
 }

@@ -9,17 +9,13 @@ import java.util.List;
  * state dict and run through a DJL predictor, against PyTorch's eager outputs; ONNX Runtime on
  * PyTorch's {@code model.onnx} and on the project's own exports (opsets 17 and 23) for information.
  */
-public final class PytorchSuite implements ConformanceSuite<PytorchModelCase> {
+public final class PytorchSuite extends ListedSuite<PytorchModelCase> {
 
   /** The suite's name. */
   public static final String NAME = "pytorch";
 
   /** The oracle's name: PyTorch's eager outputs. */
   public static final String ORACLE = "pytorch";
-
-  private final List<PytorchModelCase> cases;
-  private final Implementation<PytorchModelCase> project;
-  private final List<Implementation<PytorchModelCase>> others;
 
   /**
    * Creates the suite.
@@ -32,9 +28,7 @@ public final class PytorchSuite implements ConformanceSuite<PytorchModelCase> {
       List<PytorchModelCase> cases,
       Implementation<PytorchModelCase> project,
       List<Implementation<PytorchModelCase>> others) {
-    this.cases = List.copyOf(cases);
-    this.project = project;
-    this.others = List.copyOf(others);
+    super(NAME, ORACLE, cases, project, List.of(), others);
   }
 
   /**
@@ -54,30 +48,5 @@ public final class PytorchSuite implements ConformanceSuite<PytorchModelCase> {
             new PytorchOnnxImplementation(ortDevice, threads),
             new ExportedOnnxImplementation<>(17, ortDevice, threads),
             new ExportedOnnxImplementation<>(23, ortDevice, threads)));
-  }
-
-  @Override
-  public String name() {
-    return NAME;
-  }
-
-  @Override
-  public String oracleName() {
-    return ORACLE;
-  }
-
-  @Override
-  public List<PytorchModelCase> cases() {
-    return cases;
-  }
-
-  @Override
-  public Implementation<PytorchModelCase> project() {
-    return project;
-  }
-
-  @Override
-  public List<Implementation<PytorchModelCase>> others() {
-    return others;
   }
 }
