@@ -29,11 +29,39 @@ class FastAttention(Module):
         mask = mask.to(15)
     gqa = query.size(1) != key.size(1)
     if softcap == 0.0 and not (has_mask and causal) and query.size(2) * key.size(2) >= fused_min_scores:
-      # libtorch's fused CPU kernel: tiled (flash) softmax, nothing of size S x T is held.
-      if has_mask:
-        out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale, enable_gqa=gqa)
+      # libtorch's fused CPU kernel: tiled (flash) softmax, nothing of size S x T is held. It takes
+      # no grouped-query heads (with enable_gqa libtorch falls back to its S x T math kernel), so
+      # without causal the group's query heads are stacked along the query axis, (B, G, group*S, D):
+      # they share their key and value head, and the longer query also gets the kernel's larger
+      # blocks. With causal, whose diagonal depends on the row, K and V are repeated per head.
+      if gqa and not causal:
+        batch = query.size(0)
+        heads = query.size(1)
+        queries = query.size(2)
+        groups = key.size(1)
+        stacked = heads // groups * queries
+        folded = query.reshape([batch, groups, stacked, query.size(3)])  # (B, G, group*S, D)
+        if has_mask:
+          folded_mask = mask
+          if mask.size(1) == 1 and mask.size(2) != 1:
+            folded_mask = mask.repeat([1, 1, heads // groups, 1])  # (B|1, 1, group*S, T|1)
+          elif mask.size(1) != 1:
+            keys = mask.size(3)
+            full = mask.expand([mask.size(0), heads, queries, keys])  # (B|1, H, S, T|1)
+            folded_mask = full.reshape([mask.size(0), groups, stacked, keys])
+          out = torch.scaled_dot_product_attention(folded, key, value, folded_mask, 0.0, False, scale=scale)
+        else:
+          out = torch.scaled_dot_product_attention(folded, key, value, None, 0.0, False, scale=scale)
+        out = out.reshape([batch, heads, queries, value.size(3)])  # (B, H, S, Dv)
       else:
-        out = torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale, enable_gqa=gqa)
+        if gqa:
+          group = query.size(1) // key.size(1)
+          key = key.repeat_interleave(group, 1)  # (B, H, T, D)
+          value = value.repeat_interleave(group, 1)  # (B, H, T, Dv)
+        if has_mask:
+          out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale)
+        else:
+          out = torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale)
       if has_mask:
         # A row whose keys are all masked gets a zero output, as in ONNX.
         if mask.dtype == 11:

@@ -169,6 +169,71 @@ class FastAttentionTest {
     }
   }
 
+  /**
+   * Mid-size queries (libtorch's fused kernel uses 64-row blocks from 192 to 767 rows) with grouped
+   * heads, which the fused path stacks along the query axis (or repeats, with causal), and every
+   * mask shape that stacking has to fold.
+   */
+  static Stream<Arguments> midSizeCases() {
+    Stream.Builder<Arguments> cases = Stream.builder();
+    int[][] lengths = {{200, 200}, {300, 300}, {511, 511}, {300, 511}};
+    for (int[] st : lengths) {
+      for (int groups : new int[] {2, 4}) {
+        for (boolean causal : new boolean[] {false, true}) {
+          for (String mask : new String[] {"none", "keys", "rows", "heads", "additive"}) {
+            cases.add(Arguments.of(st[0], st[1], groups, causal, mask));
+          }
+        }
+      }
+    }
+    return cases.build();
+  }
+
+  @ParameterizedTest(name = "S={0} T={1} G={2} causal={3} mask={4}")
+  @MethodSource("midSizeCases")
+  void midSizeGroupedQueriesAgreeWithTheStepByStepChain(
+      int s, int t, int groups, boolean causal, String maskKind) {
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(97L * s + 13L * t + groups);
+      NDArray q = random(scope, random, 2, 4, s, 16); // (B, H, S, D)
+      NDArray k = random(scope, random, 2, groups, t, 16); // (B, G, T, D)
+      NDArray v = random(scope, random, 2, groups, t, 8); // (B, G, T, Dv)
+      AttentionOptions.Builder builder = AttentionOptions.builder().optCausal(causal);
+      switch (maskKind) {
+        case "keys": // (B, 1, 1, T): padding, the last 7 keys of batch 1 are off
+          boolean[] keep = new boolean[2 * t];
+          for (int j = 0; j < 2 * t; j++) {
+            keep[j] = j < 2 * t - 7;
+          }
+          builder.optMask(scope.create(keep, new Shape(2, 1, 1, t)));
+          break;
+        case "rows": // (S, T), some rows see no key
+          builder.optMask(random(scope, random, 1, 1, s, t).gt(-0.8).reshape(s, t));
+          break;
+        case "heads": // (1, H, S, T)
+          builder.optMask(random(scope, random, 1, 4, s, t).gt(-0.8));
+          break;
+        case "additive": // (B, H, 1, T)
+          builder.optMask(random(scope, random, 2, 4, 1, t));
+          break;
+        default:
+          break;
+      }
+      AttentionOptions options = builder.build();
+      double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
+      NDArray actual =
+          FastAttention.output(
+              q,
+              k,
+              v,
+              options,
+              Precision.INPUT,
+              Kernel.TORCHSCRIPT,
+              FastAttention.DEFAULT_TILE_ELEMENTS);
+      assertClose(maskKind + " causal " + causal, expected, doubles(actual), 1e-5, 0);
+    }
+  }
+
   @ParameterizedTest
   @EnumSource(
       value = Kernel.class,
