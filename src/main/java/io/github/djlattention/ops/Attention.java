@@ -346,7 +346,8 @@ public final class Attention {
     return scores.add(mask.toType(computeType, false));
   }
 
-  private static DataType computeType(DataType dtype) {
+  /** The type attention computes in for inputs of {@code dtype}: float16 computes in float32. */
+  static DataType computeType(DataType dtype) {
     switch (dtype) {
       case FLOAT32:
       case FLOAT64:
@@ -359,7 +360,8 @@ public final class Attention {
     }
   }
 
-  private static void attachDistinct(NDManager scope, NDArray... arrays) {
+  /** Attaches each distinct array to {@code scope} until it closes (twice would lose it). */
+  static void attachDistinct(NDManager scope, NDArray... arrays) {
     Set<NDArray> seen = Collections.newSetFromMap(new IdentityHashMap<>());
     for (NDArray array : arrays) {
       if (array != null && seen.add(array)) {

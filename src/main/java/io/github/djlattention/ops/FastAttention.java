@@ -4,9 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Set;
 
 /**
  * The fast path of {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)}: the
@@ -95,7 +92,7 @@ public final class FastAttention {
       return "a sliding window";
     }
     DataType softmaxType = options.softmaxPrecision();
-    if (softmaxType != null && dtype.isFloating() && softmaxType != computeType(dtype)) {
+    if (softmaxType != null && dtype.isFloating() && softmaxType != Attention.computeType(dtype)) {
       return "softmax precision " + softmaxType + " with " + dtype + " inputs";
     }
     return null;
@@ -160,7 +157,7 @@ public final class FastAttention {
     NDArray mask = options.mask();
     Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
     DataType dtype = query.getDataType();
-    DataType computeType = computeType(dtype);
+    DataType computeType = Attention.computeType(dtype);
     boolean torchScript = TorchScriptKernel.accepts(query, key, value, mask);
     boolean forcedTorchScript = kernel == Kernel.TORCHSCRIPT || kernel == Kernel.TORCHSCRIPT_TILES;
     if (forcedTorchScript && !torchScript) {
@@ -183,7 +180,7 @@ public final class FastAttention {
     }
     NDManager parent = query.getManager();
     try (NDManager scope = parent.newSubManager()) {
-      attachDistinct(scope, query, key, value, mask);
+      Attention.attachDistinct(scope, query, key, value, mask);
       NDArray q = query.toType(computeType, false).reshape(shape.query4d()); // (B, H, S, D)
       NDArray k = key.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
       NDArray v = value.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)
@@ -229,28 +226,5 @@ public final class FastAttention {
       return shape.queryLength();
     }
     return rows < 16 ? Math.max(1, rows) : rows / 16 * 16;
-  }
-
-  private static DataType computeType(DataType dtype) {
-    switch (dtype) {
-      case FLOAT32:
-      case FLOAT64:
-        return dtype;
-      case FLOAT16:
-      case BFLOAT16:
-        return DataType.FLOAT32;
-      default:
-        throw new IllegalArgumentException(
-            "attention needs float16, bfloat16, float32 or float64 inputs, got " + dtype);
-    }
-  }
-
-  private static void attachDistinct(NDManager scope, NDArray... arrays) {
-    Set<NDArray> seen = Collections.newSetFromMap(new IdentityHashMap<>());
-    for (NDArray array : arrays) {
-      if (array != null && seen.add(array)) {
-        array.tempAttach(scope);
-      }
-    }
   }
 }
