@@ -71,10 +71,7 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
   }
 
   private Projection register(Projection projection) {
-    addParameter(projection.weight());
-    if (projection.bias() != null) {
-      addParameter(projection.bias());
-    }
+    projection.parameters().forEach(this::addParameter);
     return projection;
   }
 

@@ -6,6 +6,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.XavierInitializer;
+import java.util.List;
 
 /**
  * A learned linear map y = x·Wᵀ + b with W shaped (out, in), as PyTorch's {@code nn.Linear} and
@@ -42,13 +43,9 @@ final class Projection {
     return new Projection(weight, bias);
   }
 
-  Parameter weight() {
-    return weight;
-  }
-
-  /** Returns the bias parameter, or {@code null} without bias. */
-  Parameter bias() {
-    return bias;
+  /** The weight, then the bias if there is one, in the order a block registers them. */
+  List<Parameter> parameters() {
+    return bias == null ? List.of(weight) : List.of(weight, bias);
   }
 
   /**

@@ -50,10 +50,7 @@ public final class SelfAttentionBlock extends AbstractBlock {
   }
 
   private Projection register(Projection projection) {
-    addParameter(projection.weight());
-    if (projection.bias() != null) {
-      addParameter(projection.bias());
-    }
+    projection.parameters().forEach(this::addParameter);
     return projection;
   }
 

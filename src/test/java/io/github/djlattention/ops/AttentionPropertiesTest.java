@@ -91,12 +91,7 @@ class AttentionPropertiesTest {
       NDArray v = c.value(m);
       NDArray mask = c.mask(m);
       AttentionResult actual = Attention.attention(q, k, v, c.options(mask));
-      ReferenceAttention.Result expected =
-          ReferenceAttention.attention(
-              new Tensor(doubles(q), c.query4d()),
-              new Tensor(doubles(k), c.key4d()),
-              new Tensor(doubles(v), c.value4d()),
-              c.referenceOptions(mask));
+      ReferenceAttention.Result expected = c.reference(q, k, v, mask);
       double[] weights = doubles(actual.weights());
       assertClose(c + " output", expected.output().data(), doubles(actual.output()), atol(c), 0);
       assertClose(c + " weights", expected.weights().data(), weights, atol(c), 0);

@@ -9,7 +9,6 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.djlattention.reference.ReferenceAttention;
-import io.github.djlattention.reference.ReferenceAttention.Tensor;
 import io.github.djlattention.testing.RandomAttentionCase;
 import io.github.djlattention.testing.TestTensors;
 import java.util.stream.IntStream;
@@ -78,12 +77,7 @@ class AttentionVsReferenceTest {
       NDArray v = c.value(scope);
       NDArray mask = c.mask(scope);
       AttentionResult actual = Attention.attention(q, k, v, c.options(mask));
-      ReferenceAttention.Result expected =
-          ReferenceAttention.attention(
-              new Tensor(doubles(q), c.query4d()),
-              new Tensor(doubles(k), c.key4d()),
-              new Tensor(doubles(v), c.value4d()),
-              c.referenceOptions(mask));
+      ReferenceAttention.Result expected = c.reference(q, k, v, mask);
       assertEquals(c.dtype(), actual.output().getDataType());
       assertEquals(new Shape(c.outputShape()), actual.output().getShape());
       assertEquals(new Shape(c.weightsShape()), actual.weights().getShape());

@@ -14,7 +14,6 @@ import ai.djl.ndarray.types.Shape;
 import io.github.djlattention.ops.FastAttention.Kernel;
 import io.github.djlattention.ops.FastAttention.Precision;
 import io.github.djlattention.reference.ReferenceAttention;
-import io.github.djlattention.reference.ReferenceAttention.Tensor;
 import io.github.djlattention.testing.RandomAttentionCase;
 import io.github.djlattention.testing.TestTensors;
 import java.util.Random;
@@ -118,12 +117,7 @@ class FastAttentionTest {
       long tileElements = (long) c.query4d()[0] * c.query4d()[1] * c.key4d()[2] * tileRows;
       NDArray actual =
           FastAttention.output(q, k, v, c.options(mask), precision, kernel, tileElements);
-      ReferenceAttention.Result expected =
-          ReferenceAttention.attention(
-              new Tensor(doubles(q), c.query4d()),
-              new Tensor(doubles(k), c.key4d()),
-              new Tensor(doubles(v), c.value4d()),
-              c.referenceOptions(mask));
+      ReferenceAttention.Result expected = c.reference(q, k, v, mask);
       assertEquals(c.dtype(), actual.getDataType());
       assertEquals(new Shape(c.outputShape()), actual.getShape());
       assertClose(c + " output", expected.output().data(), doubles(actual), atol, rtol);

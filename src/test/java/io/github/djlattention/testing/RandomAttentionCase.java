@@ -163,6 +163,19 @@ public final class RandomAttentionCase {
     return new ReferenceAttention.Options(additive, causal, scale, softcap);
   }
 
+  /**
+   * The float64 reference result for this case, computed from the arrays as the library sees them
+   * (after rounding to the case's dtype).
+   */
+  public ReferenceAttention.Result reference(
+      NDArray query, NDArray key, NDArray value, NDArray mask) {
+    return ReferenceAttention.attention(
+        new ReferenceAttention.Tensor(TestTensors.doubles(query), query4d()),
+        new ReferenceAttention.Tensor(TestTensors.doubles(key), key4d()),
+        new ReferenceAttention.Tensor(TestTensors.doubles(value), value4d()),
+        referenceOptions(mask));
+  }
+
   /** The mask's shape, right-aligned to the caller's rank, then placed in (B, H, S, T). */
   private int[] mask4d() {
     int[] aligned = new int[rank];
