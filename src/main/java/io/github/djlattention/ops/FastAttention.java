@@ -13,15 +13,18 @@ import ai.djl.ndarray.types.Shape;
  * <p>Shape legend: B batch, H query heads, G key/value heads (H a multiple of G), S query length, T
  * key/value length, D query/key head size, Dv value head size.
  *
- * <p>Two kernels, picked by {@link #output(NDArray, NDArray, NDArray, AttentionOptions,
+ * <p>Three kernels, picked by {@link #output(NDArray, NDArray, NDArray, AttentionOptions,
  * Precision)}:
  *
  * <ul>
- *   <li>PyTorch-engine arrays (the project's engine): {@link TorchScriptKernel}, one native call
- *       into a TorchScript module that uses libtorch's fused {@code scaled_dot_product_attention}
- *       (a flash-style tiled CPU kernel) for plain, masked, causal and grouped-query attention, and
- *       a tiled loop of in-place libtorch ops for softcap and for a mask combined with the causal
- *       mask. It also offers {@link Precision#BFLOAT16}.
+ *   <li>float32 without mask or softcap on PyTorch-engine CPU arrays, where the CPU has AVX-512:
+ *       {@link NativeAttentionKernel}, the project's own C kernel (a flash-style tiled softmax with
+ *       register-blocked products), with grouped-query heads and the causal mask;
+ *   <li>other PyTorch-engine arrays (the project's engine): {@link TorchScriptKernel}, one native
+ *       call into a TorchScript module that uses libtorch's fused {@code
+ *       scaled_dot_product_attention} (a flash-style tiled CPU kernel) for plain, masked, causal
+ *       and grouped-query attention, and a tiled loop of in-place libtorch ops for softcap and for
+ *       a mask combined with the causal mask. It also offers {@link Precision#BFLOAT16}.
  *   <li>Arrays of any other DJL engine: {@link TiledAttention}, the same tiling written with DJL
  *       NDArray ops.
  * </ul>
@@ -54,6 +57,8 @@ public final class FastAttention {
   /** Which kernel runs; tests pin one, callers use {@link #AUTO}. */
   enum Kernel {
     AUTO,
+    /** The project's C kernel (float32, no mask, no softcap). */
+    NATIVE,
     /** The TorchScript module, fused kernel where it applies. */
     TORCHSCRIPT,
     /** The TorchScript module, always its tiled loop. */
@@ -164,9 +169,17 @@ public final class FastAttention {
       throw new IllegalArgumentException(
           "the TorchScript kernel needs PyTorch-engine arrays, got " + query.getClass());
     }
-    boolean useTorchScript = forcedTorchScript || (kernel == Kernel.AUTO && torchScript);
     boolean bfloat16 = precision == Precision.BFLOAT16 && computeType == DataType.FLOAT32;
-    if (bfloat16 && !useTorchScript) {
+    String notNative =
+        NativeAttentionKernel.unsupported(
+            computeType, mask, options.softcap(), bfloat16, query, key, value);
+    if (kernel == Kernel.NATIVE && notNative != null) {
+      throw new IllegalArgumentException(notNative);
+    }
+    boolean useNative = kernel == Kernel.NATIVE || (kernel == Kernel.AUTO && notNative == null);
+    boolean useTorchScript =
+        !useNative && (forcedTorchScript || (kernel == Kernel.AUTO && torchScript));
+    if (bfloat16 && !useTorchScript && !useNative) {
       throw new IllegalArgumentException(
           "bfloat16 precision needs PyTorch-engine arrays and kernel; got "
               + query.getClass().getSimpleName()
@@ -191,24 +204,30 @@ public final class FastAttention {
       }
       double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
       long tileRows = tileRows(shape, tileElements);
-      NDArray output =
-          useTorchScript
-              ? TorchScriptKernel.run(
-                  q,
-                  k,
-                  v,
-                  m,
-                  options.causal(),
-                  scale,
-                  options.softcap(),
-                  bfloat16,
-                  tileRows,
-                  kernel == Kernel.TORCHSCRIPT_TILES
-                      ? Long.MAX_VALUE
-                      : TorchScriptKernel.FUSED_MIN_SCORES,
-                  scope)
-              : TiledAttention.output(
-                  q, k, v, m, options.causal(), scale, options.softcap(), tileRows, shape);
+      NDArray output;
+      if (useNative) {
+        output = NativeAttentionKernel.run(q, k, v, options.causal(), scale, scope);
+      } else if (useTorchScript) {
+        output =
+            TorchScriptKernel.run(
+                q,
+                k,
+                v,
+                m,
+                options.causal(),
+                scale,
+                options.softcap(),
+                bfloat16,
+                tileRows,
+                kernel == Kernel.TORCHSCRIPT_TILES
+                    ? Long.MAX_VALUE
+                    : TorchScriptKernel.FUSED_MIN_SCORES,
+                scope);
+      } else {
+        output =
+            TiledAttention.output(
+                q, k, v, m, options.causal(), scale, options.softcap(), tileRows, shape);
+      }
       output = output.reshape(shape.outputShape()).toType(dtype, false); // caller's rank
       output.attach(parent);
       return output;

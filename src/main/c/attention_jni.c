@@ -1,0 +1,85 @@
+/*
+ * JNI entry points of io.github.djlattention.ops.NativeAttentionKernel: a job is planned once per
+ * attention call, worked on by the calling thread and the kernel's helper threads, then released.
+ */
+#include <jni.h>
+#include <stdlib.h>
+
+#include "attention_kernel.h"
+
+JNIEXPORT jboolean JNICALL
+Java_io_github_djlattention_ops_NativeAttentionKernel_cpuSupported(JNIEnv *env, jclass cls) {
+  (void)env;
+  (void)cls;
+  return attention_cpu_supported() ? JNI_TRUE : JNI_FALSE;
+}
+
+/* The buffer's address when it holds at least `elements` floats, else NULL. */
+static void *address(JNIEnv *env, jobject buffer, jlong elements) {
+  void *data = (*env)->GetDirectBufferAddress(env, buffer);
+  jlong capacity = (*env)->GetDirectBufferCapacity(env, buffer);
+  if (data == NULL || capacity < elements * (jlong)sizeof(float)) {
+    return NULL;
+  }
+  return data;
+}
+
+/* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
+    JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
+    jlongArray dims, jfloat scale, jboolean causal) {
+  (void)cls;
+  jlong d[7];
+  if ((*env)->GetArrayLength(env, dims) != 7) {
+    return 0;
+  }
+  (*env)->GetLongArrayRegion(env, dims, 0, 7, d);
+  /* B, H, G, S, T, D, Dv */
+  const float *q = address(env, query, d[0] * d[1] * d[3] * d[5]);
+  const float *k = address(env, key, d[0] * d[2] * d[4] * d[5]);
+  const float *v = address(env, value, d[0] * d[2] * d[4] * d[6]);
+  float *out = address(env, output, d[0] * d[1] * d[3] * d[6]);
+  if (!q || !k || !v || !out || d[2] <= 0 || d[1] % d[2] != 0) {
+    return 0;
+  }
+  attention_job *job = malloc(sizeof(attention_job));
+  if (job == NULL) {
+    return -1;
+  }
+  job->query = q;
+  job->key = k;
+  job->value = v;
+  job->output = out;
+  job->batch = d[0];
+  job->heads = d[1];
+  job->groups = d[2];
+  job->queries = d[3];
+  job->keys = d[4];
+  job->dim = d[5];
+  job->value_dim = d[6];
+  job->scale = scale;
+  job->causal = causal == JNI_TRUE;
+  job->next = 0;
+  return (jlong)(intptr_t)job;
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_items(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  return attention_items((const attention_job *)(intptr_t)handle);
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_work(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  return attention_work((attention_job *)(intptr_t)handle);
+}
+
+JNIEXPORT void JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_release(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  free((attention_job *)(intptr_t)handle);
+}

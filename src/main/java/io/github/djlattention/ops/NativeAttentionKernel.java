@@ -1,0 +1,227 @@
+package io.github.djlattention.ops;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * The native kernel of {@link FastAttention}: float32 attention written in C for x86-64 CPUs with
+ * AVX-512 ({@code src/main/c}), built by Maven with gcc into the jar and loaded from it. It reads
+ * and writes the PyTorch engine's tensors in place (no copies between Java and native memory).
+ *
+ * <p>What it computes: softmax(scale·Q·Kᵀ)·V per head, with grouped-query heads and the causal mask
+ * (query i sees keys j ≤ i); no mask and no softcap (those keep the TorchScript kernel). How: per
+ * (batch, head, block of 64 query rows) the keys are visited in blocks of 512 with an online
+ * softmax, so the scores in flight are one 64×512 block per thread, which stays in the L2 cache;
+ * both products are register-blocked AVX-512 micro-kernels, and the exponential is a polynomial
+ * evaluated in registers.
+ *
+ * <p>Threads: the calling thread and up to libtorch's intra-op thread count minus one helper
+ * threads take work items from a shared atomic counter, so a descheduled thread slows the call down
+ * by its share only. The helpers are daemon threads that sleep between calls.
+ *
+ * <p>It is used when the library loads and the CPU has AVX-512; {@code
+ * -Ddjl.attention.native=false} turns it off. {@link #status()} says which and why.
+ *
+ * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
+ * size, Dv value head size.
+ */
+final class NativeAttentionKernel {
+
+  /** System property that turns the kernel off when set to {@code false}. */
+  static final String ENABLED_PROPERTY = "djl.attention.native";
+
+  private static final String LIBRARY = "native/linux-x86_64/libdjlattention.so";
+
+  /** Largest tensor the kernel takes: a direct ByteBuffer holds at most 2³¹ − 1 bytes. */
+  private static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE;
+
+  /** Loads the library on first use; holds why it is unavailable, or null. */
+  private static final class Library {
+    private static final String UNAVAILABLE = load();
+
+    private static String load() {
+      String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+      String arch = System.getProperty("os.arch", "");
+      if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
+        return "built for Linux x86-64 only, this is " + os + " " + arch;
+      }
+      try (InputStream in = NativeAttentionKernel.class.getResourceAsStream(LIBRARY)) {
+        if (in == null) {
+          return "the jar has no " + LIBRARY + " (built with -DskipNative?)";
+        }
+        Path file = Files.createTempFile("djl-attention-", ".so");
+        try {
+          Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+          System.load(file.toAbsolutePath().toString());
+        } finally {
+          Files.deleteIfExists(file); // the loaded library stays mapped
+        }
+      } catch (IOException | UnsatisfiedLinkError e) {
+        return "could not load " + LIBRARY + ": " + e.getMessage();
+      }
+      return cpuSupported() ? null : "this CPU lacks AVX-512 (avx512f)";
+    }
+  }
+
+  /** The helper threads, started on first use. */
+  private static final class Helpers {
+    private static final KernelThreads THREADS =
+        new KernelThreads(Math.max(0, Runtime.getRuntime().availableProcessors() - 1));
+  }
+
+  private NativeAttentionKernel() {}
+
+  /** Returns whether the kernel is loaded, supported by this CPU and not turned off. */
+  static boolean available() {
+    return status() == null;
+  }
+
+  /** Returns why the kernel is not used, or null when it is. */
+  static String status() {
+    if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
+      return "turned off by -D" + ENABLED_PROPERTY + "=false";
+    }
+    return Library.UNAVAILABLE;
+  }
+
+  /**
+   * Names what keeps these inputs from the kernel, or returns null when it takes them.
+   *
+   * @param computeType the type attention computes in
+   * @param mask the mask, or null
+   * @param softcap the softcap, or null
+   * @param bfloat16 whether bfloat16 products were asked for
+   * @param arrays query, key and value
+   */
+  static String unsupported(
+      DataType computeType, NDArray mask, Double softcap, boolean bfloat16, NDArray... arrays) {
+    String status = status();
+    if (status != null) {
+      return "the native kernel is not available: " + status;
+    }
+    if (computeType != DataType.FLOAT32 || bfloat16) {
+      return "the native kernel computes in float32 only";
+    }
+    if (mask != null || softcap != null) {
+      return "the native kernel takes no mask and no softcap";
+    }
+    for (NDArray array : arrays) {
+      if (!(array instanceof PtNDArray) || !Device.cpu().equals(array.getDevice())) {
+        return "the native kernel needs PyTorch-engine arrays on the CPU";
+      }
+      if (array.getShape().size() * Float.BYTES > MAX_TENSOR_BYTES) {
+        return "the native kernel takes tensors of at most 2 GiB, got " + array.getShape();
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Runs the attention.
+   *
+   * @param query (B, H, S, D) float32
+   * @param key (B, G, T, D) float32
+   * @param value (B, G, T, Dv) float32
+   * @param causal whether query i sees only keys j ≤ i
+   * @param scale the score factor
+   * @param manager the manager of the result
+   * @return the output (B, H, S, Dv) float32
+   * @throws IllegalStateException when the kernel cannot allocate its scratch memory
+   */
+  static NDArray run(
+      NDArray query, NDArray key, NDArray value, boolean causal, double scale, NDManager manager) {
+    Shape q = query.getShape();
+    Shape k = key.getShape();
+    long[] dims = {
+      q.get(0), q.get(1), k.get(1), q.get(2), k.get(2), q.get(3), value.getShape().get(3)
+    }; // B, H, G, S, T, D, Dv
+    NDArray output = manager.create(new Shape(dims[0], dims[1], dims[3], dims[6])); // (B,H,S,Dv)
+    boolean done = false;
+    try {
+      long job =
+          plan(
+              buffer(query),
+              buffer(key),
+              buffer(value),
+              buffer(output),
+              dims,
+              (float) scale,
+              causal);
+      if (job == 0) {
+        throw new IllegalStateException(
+            "the native attention kernel got tensors that do not fit the shape " + q);
+      }
+      if (job == -1) {
+        throw new IllegalStateException("the native attention kernel ran out of memory");
+      }
+      try {
+        work(job, dims);
+      } finally {
+        release(job);
+      }
+      done = true;
+      return output;
+    } finally {
+      if (!done) {
+        output.close(); // nothing half-written reaches the caller
+      }
+    }
+  }
+
+  /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
+  private static ByteBuffer buffer(NDArray array) {
+    return JniUtils.getByteBuffer((PtNDArray) array, true);
+  }
+
+  /** The calling thread and the helpers take items until none is left. */
+  private static void work(long job, long[] dims) {
+    long items = items(job);
+    int helpers =
+        (int)
+            Math.min(
+                items - 1,
+                Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors())
+                    - 1L);
+    long computed = Helpers.THREADS.run(() -> work(job), helpers);
+    if (computed != items) {
+      throw new IllegalStateException(
+          "the native attention kernel could not allocate its scratch memory (computed "
+              + computed
+              + " of "
+              + items
+              + " blocks for B, H, G, S, T, D, Dv = "
+              + Arrays.toString(dims)
+              + ")");
+    }
+  }
+
+  private static native boolean cpuSupported();
+
+  private static native long plan(
+      ByteBuffer query,
+      ByteBuffer key,
+      ByteBuffer value,
+      ByteBuffer output,
+      long[] dims,
+      float scale,
+      boolean causal);
+
+  private static native long items(long job);
+
+  private static native long work(long job);
+
+  private static native void release(long job);
+}
