@@ -27,7 +27,7 @@ static void *address(JNIEnv *env, jobject buffer, jlong elements) {
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
-    jlongArray dims, jfloat scale, jboolean causal) {
+    jlongArray dims, jfloat scale, jboolean causal, jint workers) {
   (void)cls;
   jlong d[7];
   if ((*env)->GetArrayLength(env, dims) != 7) {
@@ -59,7 +59,11 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   job->value_dim = d[6];
   job->scale = scale;
   job->causal = causal == JNI_TRUE;
-  job->next = 0;
+  job->workers = workers;
+  if (attention_alloc(job) != 0) {
+    free(job);
+    return -1;
+  }
   return (jlong)(intptr_t)job;
 }
 
@@ -81,5 +85,7 @@ JNIEXPORT void JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_rel
     JNIEnv *env, jclass cls, jlong handle) {
   (void)env;
   (void)cls;
-  free((attention_job *)(intptr_t)handle);
+  attention_job *job = (attention_job *)(intptr_t)handle;
+  attention_free(job);
+  free(job);
 }

@@ -8,13 +8,16 @@
  * softmax needs 2^x, computed as 2^round(x) * 2^r with a degree-6 polynomial for r in [-1/2, 1/2].
  *
  * The two products run as register-blocked micro-kernels: Q K^T as 8 query rows x 32 keys against
- * K packed into panels of 16 keys ([panel][D][16], packed once per key/value head and thread);
+ * K packed into panels of 16 keys ([panel][D][16], packed once per key/value head by whichever
+ * thread first needs it, while the others wait for it);
  * P V as 6 query rows x 64 value columns straight from V's rows.
  */
 #include "attention_kernel.h"
 
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,35 +200,56 @@ static AVX512 void pv_tile(int rows, int64_t n, const float *weights, const floa
  */
 static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, float *row_max,
                                  float *row_sum) {
-  __m512 vmax = _mm512_set1_ps(-INFINITY);
+  /* four accumulators each, so that the max and sum chains do not wait on each other */
+  __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
   int64_t t = 0;
+  for (; t + 64 <= valid; t += 64) {
+    m0 = _mm512_max_ps(m0, _mm512_loadu_ps(scores + t));
+    m1 = _mm512_max_ps(m1, _mm512_loadu_ps(scores + t + 16));
+    m2 = _mm512_max_ps(m2, _mm512_loadu_ps(scores + t + 32));
+    m3 = _mm512_max_ps(m3, _mm512_loadu_ps(scores + t + 48));
+  }
   for (; t + 16 <= valid; t += 16) {
-    vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(scores + t));
+    m0 = _mm512_max_ps(m0, _mm512_loadu_ps(scores + t));
   }
   if (t < valid) {
-    vmax = _mm512_mask_max_ps(vmax, lanes(valid - t), vmax, _mm512_loadu_ps(scores + t));
+    m1 = _mm512_mask_max_ps(m1, lanes(valid - t), m1, _mm512_loadu_ps(scores + t));
   }
-  float block_max = _mm512_reduce_max_ps(vmax);
+  float block_max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
   float new_max = block_max > *row_max ? block_max : *row_max;
-  /* a NaN score keeps new_max finite here; it reaches the output through 2^(NaN - max) */
   float rescale = *row_max == -INFINITY ? 0.0f : exp2f(*row_max - new_max);
   __m512 shift = _mm512_set1_ps(new_max == -INFINITY ? 0.0f : new_max);
-  __m512 sum = _mm512_setzero_ps();
-  for (t = 0; t + 16 <= valid; t += 16) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (t = 0; t + 64 <= valid; t += 64) {
+    __m512 e0 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t), shift));
+    __m512 e1 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t + 16), shift));
+    __m512 e2 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t + 32), shift));
+    __m512 e3 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t + 48), shift));
+    s0 = _mm512_add_ps(s0, e0);
+    s1 = _mm512_add_ps(s1, e1);
+    s2 = _mm512_add_ps(s2, e2);
+    s3 = _mm512_add_ps(s3, e3);
+    _mm512_storeu_ps(scores + t, e0);
+    _mm512_storeu_ps(scores + t + 16, e1);
+    _mm512_storeu_ps(scores + t + 32, e2);
+    _mm512_storeu_ps(scores + t + 48, e3);
+  }
+  for (; t + 16 <= valid; t += 16) {
     __m512 e = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t), shift));
-    sum = _mm512_add_ps(sum, e);
+    s0 = _mm512_add_ps(s0, e);
     _mm512_storeu_ps(scores + t, e);
   }
   if (t < valid) {
     __m512 e = _mm512_maskz_mov_ps(
         lanes(valid - t), exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t), shift)));
-    sum = _mm512_add_ps(sum, e);
+    s1 = _mm512_add_ps(s1, e);
     _mm512_storeu_ps(scores + t, e);
     t += 16;
   }
   for (; t < padded; t += 16) {
     _mm512_storeu_ps(scores + t, _mm512_setzero_ps());
   }
+  __m512 sum = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
   *row_sum = *row_sum * rescale + _mm512_reduce_add_ps(sum);
   *row_max = new_max;
   return rescale;
@@ -236,19 +260,13 @@ int64_t attention_items(const attention_job *job) {
 }
 
 typedef struct {
-  float *packed_keys; /* (T/16 panels, D, 16) */
   float *query;       /* (BLOCK_ROWS, D), scaled */
   float *scores;      /* (BLOCK_ROWS, SCORE_STRIDE) */
   float *out;         /* (BLOCK_ROWS, out_stride), the unnormalized output */
-  int64_t out_stride;
+  int64_t out_stride;  /* a multiple of 64 floats, at least Dv */
+  int64_t query_floats;
 } scratch;
 
-static void free_scratch(scratch *s) {
-  free(s->packed_keys);
-  free(s->query);
-  free(s->scores);
-  free(s->out);
-}
 
 /* aligned_alloc wants a size that is a multiple of the alignment */
 static float *alloc_floats(int64_t count) {
@@ -256,22 +274,137 @@ static float *alloc_floats(int64_t count) {
   return aligned_alloc(64, bytes == 0 ? 64 : bytes);
 }
 
-static int alloc_scratch(const attention_job *job, scratch *s) {
-  int64_t panels = (job->keys + 15) / 16;
-  s->out_stride = (job->value_dim + 63) / 64 * 64;
-  s->packed_keys = alloc_floats(panels * job->dim * 16);
-  s->query = alloc_floats(BLOCK_ROWS * job->dim);
-  s->scores = alloc_floats(BLOCK_ROWS * SCORE_STRIDE);
-  s->out = alloc_floats(BLOCK_ROWS * s->out_stride);
-  if (!s->packed_keys || !s->query || !s->scores || !s->out) {
-    free_scratch(s);
+/*
+ * Each thread keeps its scratch between calls (freed when the thread exits): allocating it per
+ * call costs an mmap and an munmap, and an munmap interrupts every other thread of the process
+ * (a TLB shootdown), the helpers that work on the same call included.
+ */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void free_scratch(void *memory) {
+  scratch *s = memory;
+  free(s->query);
+  free(s->scores);
+  free(s->out);
+  free(s);
+}
+
+static void create_scratch_key(void) { pthread_key_create(&scratch_key, free_scratch); }
+
+/* The thread's scratch, grown to fit the job; NULL when out of memory. */
+static scratch *thread_scratch(const attention_job *job) {
+  pthread_once(&scratch_once, create_scratch_key);
+  scratch *s = pthread_getspecific(scratch_key);
+  if (s == NULL) {
+    s = calloc(1, sizeof(scratch));
+    if (s == NULL || pthread_setspecific(scratch_key, s) != 0) {
+      free(s);
+      return NULL;
+    }
+  }
+  int64_t out_stride = (job->value_dim + 63) / 64 * 64;
+  if (s->scores == NULL) {
+    s->scores = alloc_floats(BLOCK_ROWS * SCORE_STRIDE);
+  }
+  if (s->query_floats < BLOCK_ROWS * job->dim) {
+    free(s->query);
+    s->query = alloc_floats(BLOCK_ROWS * job->dim);
+    s->query_floats = s->query != NULL ? BLOCK_ROWS * job->dim : 0;
+  }
+  if (s->out_stride < out_stride) {
+    free(s->out);
+    s->out = alloc_floats(BLOCK_ROWS * out_stride);
+    s->out_stride = s->out != NULL ? out_stride : 0;
+  }
+  return s->scores != NULL && s->query != NULL && s->out != NULL ? s : NULL;
+}
+
+/*
+ * The packed keys of the last job, kept for the next one when they are at most KEEP_FLOATS: a fresh
+ * buffer of that size costs page faults and the kernel's zeroing of every page (about as long as a
+ * small attention call), and giving it back costs a TLB shootdown on every thread of the process.
+ */
+#define KEEP_FLOATS (4 << 20) /* 16 MiB */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static float *kept_keys;
+static int64_t kept_floats;
+
+int attention_alloc(attention_job *job) {
+  int64_t kv_heads = job->batch * job->groups;
+  int64_t floats = kv_heads * ((job->keys + 15) / 16) * job->dim * 16;
+  job->packed_keys = NULL;
+  job->packed_floats = floats;
+  pthread_mutex_lock(&kept_lock);
+  if (kept_keys != NULL && kept_floats >= floats) {
+    job->packed_keys = kept_keys;
+    job->packed_floats = kept_floats;
+    kept_keys = NULL;
+  }
+  pthread_mutex_unlock(&kept_lock);
+  if (job->packed_keys == NULL) {
+    job->packed_keys = alloc_floats(floats);
+  }
+  job->packed_state = calloc((size_t)(kv_heads > 0 ? kv_heads : 1), sizeof(int));
+  int64_t items = attention_items(job);
+  if (job->workers > items) {
+    job->workers = (int)items;
+  }
+  if (job->workers < 1 || job->workers > MAX_WORKERS) {
+    job->workers = job->workers < 1 ? 1 : MAX_WORKERS;
+  }
+  job->next_worker = 0;
+  for (int w = 0; w < job->workers; w++) {
+    job->next[w] = items * w / job->workers;
+    job->end[w] = items * (w + 1) / job->workers;
+  }
+  if (!job->packed_keys || !job->packed_state) {
+    attention_free(job);
     return -1;
   }
   return 0;
 }
 
-static AVX512 void compute_item(const attention_job *job, int64_t item, scratch *s,
-                                int64_t *packed_head) {
+void attention_free(attention_job *job) {
+  float *spare = job->packed_keys;
+  if (spare != NULL && job->packed_floats <= KEEP_FLOATS) {
+    pthread_mutex_lock(&kept_lock);
+    if (kept_keys == NULL || kept_floats < job->packed_floats) {
+      float *old = kept_keys;
+      kept_keys = spare;
+      kept_floats = job->packed_floats;
+      spare = old;
+    }
+    pthread_mutex_unlock(&kept_lock);
+  }
+  free(spare);
+  free(job->packed_state);
+  job->packed_keys = NULL;
+  job->packed_state = NULL;
+}
+
+/* The packed keys of a key/value head: packs them if no thread has, waits if one is packing. */
+static const float *packed_keys(attention_job *job, int64_t kv_head) {
+  int64_t size = (job->keys + 15) / 16 * job->dim * 16;
+  float *packed = job->packed_keys + kv_head * size;
+  int *state = &job->packed_state[kv_head];
+  int expected = 0;
+  if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    pack_keys(job->key + kv_head * job->keys * job->dim, job->keys, job->dim, packed);
+    __atomic_store_n(state, 2, __ATOMIC_RELEASE);
+  } else {
+    for (int spins = 0; __atomic_load_n(state, __ATOMIC_ACQUIRE) != 2; spins++) {
+      if (spins < 1000) {
+        _mm_pause();
+      } else {
+        sched_yield(); /* the packing thread may have been descheduled */
+      }
+    }
+  }
+  return packed;
+}
+
+static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   const int64_t dim = job->dim, value_dim = job->value_dim, keys = job->keys;
   const int64_t queries = job->queries, group = job->heads / job->groups;
   const int64_t blocks = (queries + BLOCK_ROWS - 1) / BLOCK_ROWS;
@@ -280,10 +413,7 @@ static AVX512 void compute_item(const attention_job *job, int64_t item, scratch 
   const int rows = (int)(queries - first_row < BLOCK_ROWS ? queries - first_row : BLOCK_ROWS);
   const int64_t kv_head = (head / job->heads) * job->groups + (head % job->heads) / group;
   const float *value = job->value + kv_head * keys * value_dim;
-  if (*packed_head != kv_head) {
-    pack_keys(job->key + kv_head * keys * dim, keys, dim, s->packed_keys);
-    *packed_head = kv_head;
-  }
+  const float *key_panels = packed_keys(job, kv_head);
   const float factor = job->scale * 1.44269504088896341f; /* scores in base-2 units */
   const float *query = job->query + (head * queries + first_row) * dim;
   for (int64_t i = 0; i < rows * dim; i++) {
@@ -304,7 +434,7 @@ static AVX512 void compute_item(const attention_job *job, int64_t item, scratch 
     int64_t n = key_end - k0 < BLOCK_KEYS ? key_end - k0 : BLOCK_KEYS;
     int64_t panels = (n + 15) / 16;
     for (int64_t p = 0; p < panels; p += 2) {
-      const float *panel0 = s->packed_keys + (k0 / 16 + p) * dim * 16;
+      const float *panel0 = key_panels + (k0 / 16 + p) * dim * 16;
       /* an odd last panel is paired with itself: its second half lands in the padding */
       const float *panel1 = p + 1 < panels ? panel0 + dim * 16 : panel0;
       for (int r = 0; r < rows; r += QK_ROWS) {
@@ -349,21 +479,22 @@ static AVX512 void compute_item(const attention_job *job, int64_t item, scratch 
 }
 
 int64_t attention_work(attention_job *job) {
-  scratch s;
-  if (alloc_scratch(job, &s) != 0) {
+  scratch *s = thread_scratch(job);
+  if (s == NULL) {
     return -1;
   }
-  int64_t items = attention_items(job);
   int64_t done = 0;
-  int64_t packed_head = -1;
-  for (;;) {
-    int64_t item = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
-    if (item >= items) {
-      break;
+  int own = __atomic_fetch_add(&job->next_worker, 1, __ATOMIC_RELAXED) % job->workers;
+  for (int w = 0; w < job->workers; w++) {
+    int range = (own + w) % job->workers;
+    for (;;) {
+      int64_t item = __atomic_fetch_add(&job->next[range], 1, __ATOMIC_RELAXED);
+      if (item >= job->end[range]) {
+        break;
+      }
+      compute_item(job, item, s);
+      done++;
     }
-    compute_item(job, item, &s, &packed_head);
-    done++;
   }
-  free_scratch(&s);
   return done;
 }

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#define MAX_WORKERS 64
+
 typedef struct {
   const float *query;
   const float *key;
@@ -18,8 +20,24 @@ typedef struct {
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
   float scale;  /* the score factor, usually 1/sqrt(D) */
   int causal;   /* query i sees keys j <= i */
-  int64_t next; /* the next work item to take, advanced atomically by every worker */
+  int workers;          /* how many threads will call attention_work, 1 to MAX_WORKERS */
+  int next_worker;      /* hands each attention_work call its own range */
+  int64_t next[MAX_WORKERS]; /* range w: the next item to take, advanced atomically */
+  int64_t end[MAX_WORKERS];  /* range w: one past its last item */
+  float *packed_keys;   /* (B * G, T/16 panels, D, 16): each key/value head packed once */
+  int64_t packed_floats; /* the size of the packed_keys buffer */
+  int *packed_state;    /* per key/value head: 0 not packed, 1 being packed, 2 packed */
 } attention_job;
+
+/*
+ * Allocates the job's shared buffers (the packed keys) and splits its items into one range per
+ * worker; returns 0, or -1 when out of memory. The caller fills in the shapes, pointers, scale,
+ * causal flag and workers first, and calls attention_free afterwards.
+ */
+int attention_alloc(attention_job *job);
+
+/* Frees what attention_alloc allocated. */
+void attention_free(attention_job *job);
 
 /* Whether this CPU runs the kernel (AVX-512 F). */
 int attention_cpu_supported(void);
@@ -28,9 +46,11 @@ int attention_cpu_supported(void);
 int64_t attention_items(const attention_job *job);
 
 /*
- * Takes work items from the job until none is left and computes them; any number of threads may
- * call it on the same job at once. Returns the number of items this call computed, or -1 when it
- * could not allocate its scratch memory (it then took no item).
+ * Computes work items of the job until none is left: first those of its own range (consecutive
+ * items share their key/value head, whose packed keys and values then stay in this core's cache),
+ * then what is left of the other ranges. Up to `workers` threads may call it on the same job at
+ * once. Returns the number of items this call computed, or -1 when it could not allocate its
+ * scratch memory (it then took no item).
  */
 int64_t attention_work(attention_job *job);
 

@@ -1,5 +1,7 @@
 package io.github.djlattention.ops;
 
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
@@ -44,7 +46,7 @@ final class KernelThreads {
    */
   long run(LongSupplier worker, int wanted) {
     Task task = new Task(worker, Math.min(wanted, helpers.length));
-    if (task.seats > 0) {
+    if (wanted > 0 && helpers.length > 0) {
       current = task;
       for (Helper helper : helpers) {
         if (helper.parked) {
@@ -56,54 +58,65 @@ final class KernelThreads {
     return task.close();
   }
 
-  /** One call's task: helpers enter while it is open; closing it waits for those inside. */
+  /**
+   * One call's task: helpers enter while it is open; closing it waits for those inside, spinning
+   * first (a helper usually finishes its last item within microseconds of the caller), then
+   * parking.
+   */
   private static final class Task {
+    private static final int CLOSED = 1 << 30;
+
     private final LongSupplier worker;
-    private int seats;
-    private int inside;
-    private boolean closed;
-    private long computed;
+    private final AtomicInteger seats;
+
+    /** Helpers inside, plus CLOSED once the caller closed the task. */
+    private final AtomicInteger state = new AtomicInteger();
+
+    private final AtomicLong computed = new AtomicLong();
+    private final Thread caller = Thread.currentThread();
 
     Task(LongSupplier worker, int seats) {
       this.worker = worker;
-      this.seats = seats;
+      this.seats = new AtomicInteger(seats);
     }
 
-    synchronized boolean enter() {
-      if (closed || seats == 0) {
+    boolean enter() {
+      if (seats.getAndDecrement() <= 0) {
         return false;
       }
-      seats--;
-      inside++;
-      return true;
+      while (true) {
+        int current = state.get();
+        if ((current & CLOSED) != 0) {
+          return false;
+        }
+        if (state.compareAndSet(current, current + 1)) {
+          return true;
+        }
+      }
     }
 
-    synchronized void add(long items) {
-      computed += Math.max(0, items);
+    void add(long items) {
+      computed.addAndGet(Math.max(0, items)); // negative: that thread took no item
     }
 
-    synchronized void leave() {
-      inside--;
-      if (inside == 0) {
-        notifyAll();
+    void leave() {
+      if (state.decrementAndGet() == CLOSED) {
+        LockSupport.unpark(caller);
       }
     }
 
     /** Closes the task, waits (uninterruptibly) for the helpers inside, returns the items done. */
-    synchronized long close() {
-      closed = true;
-      boolean interrupted = false;
-      while (inside > 0) {
-        try {
-          wait();
-        } catch (InterruptedException e) {
-          interrupted = true; // a helper still works on the task's memory: keep waiting
+    long close() {
+      long spinUntil = System.nanoTime() + SPIN_NANOS;
+      state.addAndGet(CLOSED);
+      while (state.get() != CLOSED) {
+        if (System.nanoTime() < spinUntil) {
+          Thread.onSpinWait();
+        } else {
+          LockSupport.park(this); // leave() unparks; a spurious return just loops
         }
       }
-      if (interrupted) {
-        Thread.currentThread().interrupt();
-      }
-      return computed;
+      return computed.get();
     }
   }
 

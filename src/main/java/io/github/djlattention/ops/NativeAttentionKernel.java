@@ -149,6 +149,7 @@ final class NativeAttentionKernel {
       q.get(0), q.get(1), k.get(1), q.get(2), k.get(2), q.get(3), value.getShape().get(3)
     }; // B, H, G, S, T, D, Dv
     NDArray output = manager.create(new Shape(dims[0], dims[1], dims[3], dims[6])); // (B,H,S,Dv)
+    int workers = Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors());
     boolean done = false;
     try {
       long job =
@@ -159,7 +160,8 @@ final class NativeAttentionKernel {
               buffer(output),
               dims,
               (float) scale,
-              causal);
+              causal,
+              workers);
       if (job == 0) {
         throw new IllegalStateException(
             "the native attention kernel got tensors that do not fit the shape " + q);
@@ -168,7 +170,7 @@ final class NativeAttentionKernel {
         throw new IllegalStateException("the native attention kernel ran out of memory");
       }
       try {
-        work(job, dims);
+        work(job, workers, dims);
       } finally {
         release(job);
       }
@@ -187,14 +189,9 @@ final class NativeAttentionKernel {
   }
 
   /** The calling thread and the helpers take items until none is left. */
-  private static void work(long job, long[] dims) {
+  private static void work(long job, int workers, long[] dims) {
     long items = items(job);
-    int helpers =
-        (int)
-            Math.min(
-                items - 1,
-                Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors())
-                    - 1L);
+    int helpers = (int) Math.min(items, workers) - 1;
     long computed = Helpers.THREADS.run(() -> work(job), helpers);
     if (computed != items) {
       throw new IllegalStateException(
@@ -217,7 +214,8 @@ final class NativeAttentionKernel {
       ByteBuffer output,
       long[] dims,
       float scale,
-      boolean causal);
+      boolean causal,
+      int workers);
 
   private static native long items(long job);
 
