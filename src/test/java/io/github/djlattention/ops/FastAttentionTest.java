@@ -46,21 +46,40 @@ class FastAttentionTest {
     manager.close();
   }
 
-  /** Random cases, each with a tile height of 1 to 4 rows, on both kernels (in the name). */
+  /**
+   * Random cases, each with a tile height of 1 to 4 rows, on every kernel that takes it (in the
+   * name): the native kernel takes float32 and float16 cases without mask and softcap.
+   */
   static Stream<Arguments> cases(DataType dtype, int firstSeed, int count) {
     return IntStream.range(firstSeed, firstSeed + count)
         .boxed()
         .flatMap(
-            seed ->
-                Stream.of(Kernel.TORCHSCRIPT, Kernel.TORCHSCRIPT_TILES, Kernel.NDARRAY_TILES)
-                    .map(
-                        kernel ->
-                            Arguments.of(
-                                RandomAttentionCase.generate(seed, dtype), 1 + seed % 4, kernel)));
+            seed -> {
+              RandomAttentionCase c = RandomAttentionCase.generate(seed, dtype);
+              return Stream.of(
+                      Kernel.NATIVE,
+                      Kernel.TORCHSCRIPT,
+                      Kernel.TORCHSCRIPT_TILES,
+                      Kernel.NDARRAY_TILES)
+                  .filter(kernel -> kernel != Kernel.NATIVE || nativeTakes(c))
+                  .map(kernel -> Arguments.of(c, 1 + seed % 4, kernel));
+            });
+  }
+
+  private static boolean nativeAvailable() {
+    return NativeAttentionKernel.available();
+  }
+
+  private static boolean nativeTakes(RandomAttentionCase c) {
+    return nativeAvailable()
+        && c.dtype() != DataType.FLOAT64
+        && c.maskKind() == RandomAttentionCase.MaskKind.NONE
+        && c.softcap() == null;
   }
 
   static Stream<Arguments> bfloat16Cases() {
-    return cases(DataType.FLOAT32, 3000, 100).filter(a -> a.get()[2] != Kernel.NDARRAY_TILES);
+    return cases(DataType.FLOAT32, 3000, 100)
+        .filter(a -> a.get()[2] != Kernel.NDARRAY_TILES && a.get()[2] != Kernel.NATIVE);
   }
 
   static Stream<Arguments> float32Cases() {
@@ -153,6 +172,9 @@ class FastAttentionTest {
       AttentionOptions options = builder.build();
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
       for (Kernel kernel : Kernel.values()) {
+        if (kernel == Kernel.NATIVE && (withMask || softcap != null || !nativeAvailable())) {
+          continue; // the native kernel takes no mask and no softcap
+        }
         for (long tileElements : new long[] {2L * 6 * t * 16, 2L * 6 * t * 32, 1L << 21}) {
           NDArray actual =
               FastAttention.output(q, k, v, options, Precision.INPUT, kernel, tileElements);

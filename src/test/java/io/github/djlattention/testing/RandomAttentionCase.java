@@ -87,6 +87,11 @@ public final class RandomAttentionCase {
     return softcap;
   }
 
+  /** Which kind of mask the case carries. */
+  public MaskKind maskKind() {
+    return maskKind;
+  }
+
   private Random data(int stream) {
     return new Random(seed * 31 + stream);
   }

@@ -1,0 +1,304 @@
+package io.github.djlattention.ops;
+
+import static io.github.djlattention.testing.TestTensors.assertClose;
+import static io.github.djlattention.testing.TestTensors.doubles;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import io.github.djlattention.ops.FastAttention.Kernel;
+import io.github.djlattention.ops.FastAttention.Precision;
+import io.github.djlattention.reference.ReferenceAttention;
+import io.github.djlattention.testing.TestTensors;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The native AVX-512 kernel against the float64 {@link ReferenceAttention}: shapes that cross its
+ * 64-row query blocks, 512-key blocks, 16-key panels and 64-column value tiles by one, grouped
+ * heads, the causal mask with S ≠ T, strided inputs, special values and concurrent callers. On a
+ * Linux x86-64 CPU with AVX-512 the kernel must be available (a build that lost it fails here);
+ * elsewhere these tests are skipped visibly.
+ */
+class NativeAttentionKernelTest {
+
+  private static NDManager manager;
+
+  @BeforeAll
+  static void open() {
+    manager = TestTensors.manager();
+  }
+
+  @AfterAll
+  static void close() {
+    manager.close();
+  }
+
+  /** Whether this machine should run the kernel: Linux, x86-64, and avx512f in /proc/cpuinfo. */
+  private static boolean machineHasAvx512() throws IOException {
+    String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+    String arch = System.getProperty("os.arch", "");
+    Path cpuinfo = Path.of("/proc/cpuinfo");
+    return os.contains("linux")
+        && (arch.equals("amd64") || arch.equals("x86_64"))
+        && Files.isReadable(cpuinfo)
+        && Files.readString(cpuinfo).contains(" avx512f");
+  }
+
+  private static void assumeKernel() {
+    assumeTrue(
+        NativeAttentionKernel.available(),
+        () -> "native kernel not available: " + NativeAttentionKernel.status());
+  }
+
+  @Test
+  void kernelIsAvailableOnLinuxWithAvx512() throws IOException {
+    assumeTrue(machineHasAvx512(), "not a Linux x86-64 machine with AVX-512");
+    assertNull(NativeAttentionKernel.status(), "the native kernel should load here");
+  }
+
+  /** B, H, G, S, T, D, Dv, causal. */
+  static Stream<Arguments> shapes() {
+    return Stream.of(
+        Arguments.of(1, 1, 1, 1, 1, 1, 1, false),
+        Arguments.of(1, 2, 2, 3, 5, 4, 3, true),
+        Arguments.of(2, 4, 2, 63, 64, 16, 8, false),
+        Arguments.of(2, 4, 2, 64, 63, 16, 8, true),
+        Arguments.of(1, 3, 1, 65, 17, 8, 65, true),
+        Arguments.of(1, 2, 2, 130, 600, 17, 80, true),
+        Arguments.of(1, 2, 1, 33, 1030, 8, 5, true),
+        Arguments.of(1, 1, 1, 200, 10, 96, 64, true),
+        Arguments.of(1, 2, 2, 129, 513, 64, 129, false),
+        Arguments.of(1, 8, 8, 128, 128, 64, 64, false),
+        Arguments.of(1, 6, 3, 100, 100, 32, 32, true));
+  }
+
+  @ParameterizedTest(name = "B={0} H={1} G={2} S={3} T={4} D={5} Dv={6} causal={7}")
+  @MethodSource("shapes")
+  void agreesWithTheFloat64Reference(
+      int b, int h, int g, int s, int t, int d, int dv, boolean causal) {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(1000L * s + 31L * t + d + (causal ? 7 : 0));
+      double scale = 0.3 + random.nextDouble();
+      double[] q = TestTensors.uniform(random, b * h * s * d);
+      double[] k = TestTensors.uniform(random, b * g * t * d);
+      double[] v = TestTensors.uniform(random, b * g * t * dv);
+      NDArray query = TestTensors.create(scope, q, DataType.FLOAT32, b, h, s, d);
+      NDArray key = TestTensors.create(scope, k, DataType.FLOAT32, b, g, t, d);
+      NDArray value = TestTensors.create(scope, v, DataType.FLOAT32, b, g, t, dv);
+      AttentionOptions options =
+          AttentionOptions.builder().optCausal(causal).optScale(scale).build();
+      NDArray actual = native32(query, key, value, options);
+      ReferenceAttention.Result expected = // from the float32 values the kernel sees
+          ReferenceAttention.attention(
+              new ReferenceAttention.Tensor(doubles(query), new int[] {b, h, s, d}),
+              new ReferenceAttention.Tensor(doubles(key), new int[] {b, g, t, d}),
+              new ReferenceAttention.Tensor(doubles(value), new int[] {b, g, t, dv}),
+              new ReferenceAttention.Options(null, causal, scale, null));
+      assertEquals(new Shape(b, h, s, dv), actual.getShape());
+      assertClose("native output", expected.output().data(), doubles(actual), 1e-5, 0);
+    }
+  }
+
+  @Test
+  void stridedInputsGiveTheSameResultAsContiguousOnes() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(3);
+      // (B, S, H, D) transposed to (B, H, S, D): a strided view
+      NDArray q = random(scope, random, 2, 70, 4, 16).transpose(0, 2, 1, 3);
+      NDArray k = random(scope, random, 2, 90, 2, 16).transpose(0, 2, 1, 3);
+      NDArray v = random(scope, random, 2, 90, 2, 8).transpose(0, 2, 1, 3);
+      AttentionOptions options = AttentionOptions.builder().optCausal(true).build();
+      NDArray strided = native32(q, k, v, options);
+      NDArray contiguous =
+          native32(q.duplicate().flatten().reshape(q.getShape()), k, v, options); // copies
+      assertArrayEquals(doubles(contiguous), doubles(strided), 0.0);
+      double[] chain = doubles(Attention.attentionStepByStep(q, k, v, options).output());
+      assertClose("strided vs chain", chain, doubles(strided), 1e-5, 0);
+    }
+  }
+
+  @Test
+  void float16InputsComputeInFloat32() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(4);
+      NDArray q = random(scope, random, 1, 2, 40, 8).toType(DataType.FLOAT16, false);
+      NDArray k = random(scope, random, 1, 2, 40, 8).toType(DataType.FLOAT16, false);
+      NDArray v = random(scope, random, 1, 2, 40, 8).toType(DataType.FLOAT16, false);
+      AttentionOptions options = AttentionOptions.defaults();
+      NDArray actual = native32(q, k, v, options);
+      assertEquals(DataType.FLOAT16, actual.getDataType());
+      double[] chain = doubles(Attention.attentionStepByStep(q, k, v, options).output());
+      assertClose("float16", chain, doubles(actual), 2e-3, 1e-2);
+    }
+  }
+
+  @Test
+  void nanAndInfinityReachTheRowsThatSeeThem() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(5);
+      int s = 70;
+      double[] k = TestTensors.uniform(random, s * 4);
+      k[10 * 4] = Double.NaN; // key 10: every row that sees it gets NaN
+      double[] q = TestTensors.uniform(random, s * 4);
+      q[3 * 4] = Double.POSITIVE_INFINITY; // query 3: its scores are ±inf or NaN
+      NDArray query = TestTensors.create(scope, q, DataType.FLOAT32, 1, 1, s, 4);
+      NDArray key = TestTensors.create(scope, k, DataType.FLOAT32, 1, 1, s, 4);
+      NDArray value = random(scope, random, 1, 1, s, 4);
+      for (boolean causal : new boolean[] {false, true}) {
+        AttentionOptions options = AttentionOptions.builder().optCausal(causal).build();
+        double[] actual = doubles(native32(query, key, value, options));
+        double[] chain =
+            doubles(Attention.attentionStepByStep(query, key, value, options).output());
+        for (int i = 0; i < actual.length; i++) {
+          assertEquals(
+              Double.isNaN(chain[i]),
+              Double.isNaN(actual[i]),
+              "causal "
+                  + causal
+                  + " row "
+                  + i / 4
+                  + ": chain "
+                  + chain[i]
+                  + ", native "
+                  + actual[i]);
+        }
+        assertClose("causal " + causal, chain, actual, 1e-5, 0);
+      }
+    }
+  }
+
+  @Test
+  void concurrentCallersGetTheSingleThreadedResult() throws Exception {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(6);
+      NDArray q = random(scope, random, 1, 4, 300, 32);
+      NDArray k = random(scope, random, 1, 2, 300, 32);
+      NDArray v = random(scope, random, 1, 2, 300, 32);
+      AttentionOptions options = AttentionOptions.builder().optCausal(true).build();
+      double[] expected = doubles(native32(q, k, v, options));
+      ExecutorService callers = Executors.newFixedThreadPool(4);
+      try {
+        List<Future<double[]>> results = new ArrayList<>();
+        for (int call = 0; call < 40; call++) {
+          results.add(
+              callers.submit(
+                  () -> {
+                    // each caller its own arrays: a DJL array belongs to one manager at a time
+                    try (NDManager own = scope.newSubManager()) {
+                      NDArray ownQ = own.create(q.toFloatArray(), q.getShape());
+                      NDArray ownK = own.create(k.toFloatArray(), k.getShape());
+                      NDArray ownV = own.create(v.toFloatArray(), v.getShape());
+                      return doubles(native32(ownQ, ownK, ownV, options));
+                    }
+                  }));
+        }
+        for (Future<double[]> result : results) {
+          assertArrayEquals(expected, result.get(), 0.0); // bit-identical
+        }
+      } finally {
+        callers.shutdownNow();
+      }
+    }
+  }
+
+  @Test
+  void optionsTheKernelLacksAreRefusedWhenItIsForced() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      NDArray x = scope.ones(new Shape(1, 1, 4, 4));
+      AttentionOptions masked =
+          AttentionOptions.builder().optMask(scope.ones(new Shape(4, 4)).gt(0)).build();
+      IllegalArgumentException e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> FastAttention.output(x, x, x, masked, Precision.INPUT, Kernel.NATIVE, 1 << 20));
+      assertEquals("the native kernel takes no mask and no softcap", e.getMessage());
+      NDArray doubles = x.toType(DataType.FLOAT64, false);
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () ->
+                  FastAttention.output(
+                      doubles,
+                      doubles,
+                      doubles,
+                      AttentionOptions.defaults(),
+                      Precision.INPUT,
+                      Kernel.NATIVE,
+                      1 << 20));
+      assertEquals("the native kernel computes in float32 only", e.getMessage());
+    }
+  }
+
+  @Test
+  void thePropertyTurnsTheKernelOff() {
+    String before = System.getProperty(NativeAttentionKernel.ENABLED_PROPERTY);
+    try {
+      System.setProperty(NativeAttentionKernel.ENABLED_PROPERTY, "false");
+      assertEquals("turned off by -Ddjl.attention.native=false", NativeAttentionKernel.status());
+      try (NDManager scope = manager.newSubManager()) {
+        NDArray x = scope.ones(new Shape(1, 1, 4, 4));
+        AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
+        // the fast path still answers, with the TorchScript kernel
+        assertClose(
+            "off",
+            doubles(scope.ones(new Shape(1, 1, 4, 4))),
+            doubles(Attention.attention(x, x, x, options).output()),
+            1e-6,
+            0);
+      }
+    } finally {
+      if (before == null) {
+        System.clearProperty(NativeAttentionKernel.ENABLED_PROPERTY);
+      } else {
+        System.setProperty(NativeAttentionKernel.ENABLED_PROPERTY, before);
+      }
+    }
+    assertTrue(NativeAttentionKernel.status() == null || !NativeAttentionKernel.available());
+  }
+
+  private static NDArray native32(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    return FastAttention.output(
+        query,
+        key,
+        value,
+        options,
+        Precision.INPUT,
+        Kernel.NATIVE,
+        FastAttention.DEFAULT_TILE_ELEMENTS);
+  }
+
+  private static NDArray random(NDManager m, Random random, long... shape) {
+    int size = (int) new Shape(shape).size();
+    return TestTensors.create(m, TestTensors.uniform(random, size), DataType.FLOAT32, shape);
+  }
+}
