@@ -99,9 +99,11 @@ public final class AttentionBenchmark {
     Engine.getEngine("PyTorch");
     int cores = Runtime.getRuntime().availableProcessors();
     int torchThreads = JniUtils.getNumThreads();
+    String kernel = FastAttention.float32Kernel();
     say(
-        "bench: %d cores, libtorch %d intra-op threads, ONNX Runtime %d, load %.2f%s%n",
-        cores, torchThreads, cores, loadBefore, quick ? ", quick" : "");
+        "bench: %d cores, libtorch %d intra-op threads, ONNX Runtime %d, load %.2f%s%n"
+            + "bench: the project's float32 attention runs the %s%n",
+        cores, torchThreads, cores, loadBefore, quick ? ", quick" : "", kernel);
     double ceilingBefore = ceiling();
     List<ShapeResult> rows = new ArrayList<>();
     for (long seq : SEQUENCES) {
@@ -116,6 +118,7 @@ public final class AttentionBenchmark {
     LongSequenceResult longSequence = longSequence(LONG_SEQ);
     Environment environment =
         new Environment(
+            kernel,
             cores,
             torchThreads,
             cores,
@@ -445,6 +448,7 @@ public final class AttentionBenchmark {
             + " max |error| vs float64: bfloat16 %.2e, float32 %.2e%n"
             + "long sequence S=%d (H=%d, D=%d): %.2f s, child JVM peak RSS %.0f MiB,"
             + " max |error| vs float64 reference %.2e%n"
+            + "project kernel: %s%n"
             + "load average: %.2f before, %.2f after; %.0f s in all%n",
         CEILING_SIZE,
         report.ceilingGflops(),
@@ -460,6 +464,7 @@ public final class AttentionBenchmark {
         l.seconds(),
         l.peakRssMb(),
         l.maxAbsDiffVsReference(),
+        report.environment().kernel(),
         report.environment().loadBefore(),
         report.environment().loadAfter(),
         report.environment().seconds());

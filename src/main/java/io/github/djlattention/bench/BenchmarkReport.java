@@ -112,6 +112,7 @@ public record BenchmarkReport(
    * @param seconds the whole run, seconds
    */
   public record Environment(
+      String kernel,
       int cores,
       int torchThreads,
       int ortThreads,

@@ -70,6 +70,19 @@ public final class FastAttention {
   private FastAttention() {}
 
   /**
+   * Names the kernel that plain float32 attention (no mask, no softcap) on PyTorch-engine CPU
+   * arrays takes on this machine: the native AVX-512 kernel, or libtorch's and why.
+   *
+   * @return a one-line description
+   */
+  public static String float32Kernel() {
+    String status = NativeAttentionKernel.status();
+    return status == null
+        ? "native AVX-512 kernel"
+        : "libtorch fused kernel (native kernel unavailable: " + status + ")";
+  }
+
+  /**
    * Returns whether {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)} takes
    * the fast path for these inputs and options: when neither the weights nor the scores are asked
    * for, and none of the settings the fast path does not implement is used (KV cache, valid key

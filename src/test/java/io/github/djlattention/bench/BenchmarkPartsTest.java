@@ -71,7 +71,7 @@ class BenchmarkPartsTest {
             300,
             new Bfloat16Result(4096, 150, 70, 2.1, 2e-8, 2e-4, 4e-3),
             new LongSequenceResult(16384, 8, 64, 3.0, 300, 7e-9, 4),
-            new Environment(2, 2, 2, 0.5, 0.7, true, 60));
+            new Environment("native AVX-512 kernel", 2, 2, 2, 0.5, 0.7, true, 60));
     Path file = dir.resolve("bench.json");
     Files.writeString(file, "old");
     report.writeJson(file);
@@ -91,6 +91,7 @@ class BenchmarkPartsTest {
       assertTrue(row.has(field), "results[0] lacks " + field + ": " + row);
     }
     assertEquals(128, row.get("seq").asLong());
+    assertEquals("native AVX-512 kernel", json.get("environment").get("kernel").asText());
     assertEquals(16384, json.get("long_sequence").get("seq").asLong());
     assertEquals(300.0, json.get("long_sequence").get("peak_rss_mb").asDouble());
     try (var files = Files.list(dir)) {
