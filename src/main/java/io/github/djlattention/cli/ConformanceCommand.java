@@ -191,6 +191,7 @@ public final class ConformanceCommand implements Callable<Integer> {
         OnnxAttentionSuite.load(
             casesDirectory,
             new DjlAttentionImplementation(djlDevice()),
+            List.of(DjlAttentionImplementation.fastPath(djlDevice())),
             List.of(new OrtAttentionImplementation(OrtDevice.parse(device), threads)));
     return runner -> runner.run(suite);
   }

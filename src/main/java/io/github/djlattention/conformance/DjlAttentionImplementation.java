@@ -10,6 +10,7 @@ import io.github.djlattention.onnx.OnnxTensors;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
+import io.github.djlattention.ops.FastAttention;
 import io.github.djlattention.ops.ScoresOutput;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -17,7 +18,10 @@ import java.util.Optional;
 
 /**
  * Computes an ONNX {@code Attention} case with the project's {@link Attention#attention} on DJL
- * (PyTorch engine).
+ * (PyTorch engine): {@code djl} asks for the weights too (the step-by-step chain), {@code djl-fast}
+ * ({@link #fastPath}) for the output alone, which takes the fast path ({@link FastAttention}: the
+ * native kernel where it applies, libtorch's fused kernel otherwise) and leaves out the cases that
+ * path does not implement.
  *
  * <p>The mapping from the operator to the library: 3-D inputs (B, S, H·D) with {@code q_num_heads}
  * and {@code kv_num_heads} become (B, H, S, D); {@code past_key}/{@code past_value} become the KV
@@ -34,8 +38,13 @@ public final class DjlAttentionImplementation implements Implementation<OnnxAtte
   /** This implementation's name in reports. */
   public static final String NAME = "djl";
 
+  /** The fast path's name in reports. */
+  public static final String FAST_NAME = "djl-fast";
+
+  private final String name;
   private final Device device;
   private final AttentionFunction function;
+  private final boolean fast;
 
   /** The attention function under test; replaceable to prove that the suite catches errors. */
   @FunctionalInterface
@@ -68,71 +77,119 @@ public final class DjlAttentionImplementation implements Implementation<OnnxAtte
    * @param function the attention function
    */
   public DjlAttentionImplementation(Device device, AttentionFunction function) {
+    this(NAME, device, function, false);
+  }
+
+  private DjlAttentionImplementation(
+      String name, Device device, AttentionFunction function, boolean fast) {
+    this.name = name;
     this.device = device;
     this.function = function;
+    this.fast = fast;
+  }
+
+  /**
+   * The project's fast path on a device: the same call without the weights.
+   *
+   * @param device where DJL computes
+   * @return the implementation, named {@value #FAST_NAME}
+   */
+  public static DjlAttentionImplementation fastPath(Device device) {
+    return new DjlAttentionImplementation(FAST_NAME, device, Attention::attention, true);
   }
 
   @Override
   public String name() {
-    return NAME;
+    return name;
   }
 
   @Override
-  public CaseOutputs run(OnnxAttentionCase testCase, NDManager manager) {
-    AttentionAttributes attributes = testCase.attributes();
+  public Optional<String> notApplicable(OnnxAttentionCase testCase) {
+    if (!fast) {
+      return Optional.empty();
+    }
     try (NDManager work = NDManager.newBaseManager(device)) {
-      NDArray q = load(testCase, "Q", work).orElseThrow();
-      NDArray k = load(testCase, "K", work).orElseThrow();
-      NDArray v = load(testCase, "V", work).orElseThrow();
-      boolean threeD = q.getShape().dimension() == 3;
-      if (threeD) {
-        int qHeads = heads(testCase, attributes.qNumHeads(), "q_num_heads");
-        int kvHeads = heads(testCase, attributes.kvNumHeads(), "kv_num_heads");
-        q = splitHeads(q, qHeads); // (B, H, S, D)
-        k = splitHeads(k, kvHeads); // (B, G, T', D)
-        v = splitHeads(v, kvHeads); // (B, G, T', Dv)
-      }
-      Optional<NDArray> pastKey = load(testCase, "past_key", work);
-      Optional<NDArray> pastValue = load(testCase, "past_value", work);
-      long totalLength = k.getShape().get(2) + pastKey.map(p -> p.getShape().get(2)).orElse(0L);
+      Call call = prepare(testCase, work);
+      return FastAttention.handles(call.query(), call.options())
+          ? Optional.empty()
+          : Optional.of("the fast path does not implement this case's settings");
+    }
+  }
 
-      AttentionOptions.Builder options =
-          AttentionOptions.builder()
-              .optCausal(attributes.causal())
-              .optSoftcap(attributes.softcap())
-              .optWindow(attributes.leftWindowSize(), attributes.rightWindowSize());
-      attributes.scale().ifPresent(options::optScale);
-      load(testCase, "attn_mask", work)
-          .map(m -> padMask(m, totalLength))
-          .ifPresent(options::optMask);
-      if (pastKey.isPresent() || pastValue.isPresent()) {
-        options.optKvCache(pastKey.orElse(null), pastValue.orElse(null));
-      }
-      load(testCase, "nonpad_kv_seqlen", work).ifPresent(options::optNonPadKeyLengths);
-      attributes.softmaxPrecision().ifPresent(p -> options.optSoftmaxPrecision(softmaxType(p)));
-      Optional<String> qkName = testCase.outputName("qk_matmul_output");
-      if (qkName.isPresent()) {
-        options.optScoresOutput(ScoresOutput.ofOnnxMode(attributes.qkMatmulOutputMode()));
-      }
+  /** A case as the library's arguments. */
+  private record Call(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      boolean threeD,
+      Optional<NDArray> pastKey,
+      Optional<NDArray> pastValue,
+      Optional<String> scoresName) {}
 
-      AttentionResult result = function.apply(q, k, v, options.build());
+  @Override
+  public CaseOutputs run(OnnxAttentionCase testCase, NDManager manager) {
+    try (NDManager work = NDManager.newBaseManager(device)) {
+      Call call = prepare(testCase, work);
+      AttentionResult result =
+          function.apply(call.query(), call.key(), call.value(), call.options());
 
       Map<String, NDArray> outputs = new LinkedHashMap<>();
-      NDArray y = threeD ? mergeHeads(result.output()) : result.output();
+      NDArray y = call.threeD() ? mergeHeads(result.output()) : result.output();
       testCase.outputName("Y").ifPresent(name -> outputs.put(name, copy(y, manager)));
-      NDArray presentKey = pastKey.isPresent() ? result.presentKey() : k;
-      NDArray presentValue = pastValue.isPresent() ? result.presentValue() : v;
+      NDArray presentKey = call.pastKey().isPresent() ? result.presentKey() : call.key();
+      NDArray presentValue = call.pastValue().isPresent() ? result.presentValue() : call.value();
       testCase
           .outputName("present_key")
           .ifPresent(name -> outputs.put(name, copy(presentKey, manager)));
       testCase
           .outputName("present_value")
           .ifPresent(name -> outputs.put(name, copy(presentValue, manager)));
-      qkName.ifPresent(name -> outputs.put(name, copy(result.scores(), manager)));
+      call.scoresName().ifPresent(name -> outputs.put(name, copy(result.scores(), manager)));
       Optional<NDArray> weights =
           result.hasWeights() ? Optional.of(copy(result.weights(), manager)) : Optional.empty();
       return new CaseOutputs(outputs, weights);
     }
+  }
+
+  /** Loads the case's inputs into {@code work} and maps its attributes to options. */
+  private Call prepare(OnnxAttentionCase testCase, NDManager work) {
+    AttentionAttributes attributes = testCase.attributes();
+    NDArray q = load(testCase, "Q", work).orElseThrow();
+    NDArray k = load(testCase, "K", work).orElseThrow();
+    NDArray v = load(testCase, "V", work).orElseThrow();
+    boolean threeD = q.getShape().dimension() == 3;
+    if (threeD) {
+      int qHeads = heads(testCase, attributes.qNumHeads(), "q_num_heads");
+      int kvHeads = heads(testCase, attributes.kvNumHeads(), "kv_num_heads");
+      q = splitHeads(q, qHeads); // (B, H, S, D)
+      k = splitHeads(k, kvHeads); // (B, G, T', D)
+      v = splitHeads(v, kvHeads); // (B, G, T', Dv)
+    }
+    Optional<NDArray> pastKey = load(testCase, "past_key", work);
+    Optional<NDArray> pastValue = load(testCase, "past_value", work);
+    long totalLength = k.getShape().get(2) + pastKey.map(p -> p.getShape().get(2)).orElse(0L);
+
+    AttentionOptions.Builder options =
+        AttentionOptions.builder()
+            .optCausal(attributes.causal())
+            .optSoftcap(attributes.softcap())
+            .optWindow(attributes.leftWindowSize(), attributes.rightWindowSize());
+    attributes.scale().ifPresent(options::optScale);
+    load(testCase, "attn_mask", work).map(m -> padMask(m, totalLength)).ifPresent(options::optMask);
+    if (pastKey.isPresent() || pastValue.isPresent()) {
+      options.optKvCache(pastKey.orElse(null), pastValue.orElse(null));
+    }
+    load(testCase, "nonpad_kv_seqlen", work).ifPresent(options::optNonPadKeyLengths);
+    attributes.softmaxPrecision().ifPresent(p -> options.optSoftmaxPrecision(softmaxType(p)));
+    Optional<String> qkName = testCase.outputName("qk_matmul_output");
+    if (qkName.isPresent()) {
+      options.optScoresOutput(ScoresOutput.ofOnnxMode(attributes.qkMatmulOutputMode()));
+    }
+    if (fast) {
+      options.optReturnWeights(false);
+    }
+    return new Call(q, k, v, options.build(), threeD, pastKey, pastValue, qkName);
   }
 
   private static Optional<NDArray> load(OnnxAttentionCase testCase, String slot, NDManager work) {

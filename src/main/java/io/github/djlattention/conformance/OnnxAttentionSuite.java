@@ -26,7 +26,23 @@ public final class OnnxAttentionSuite extends ListedSuite<OnnxAttentionCase> {
       List<OnnxAttentionCase> cases,
       Implementation<OnnxAttentionCase> project,
       List<Implementation<OnnxAttentionCase>> others) {
-    super(NAME, ORACLE, cases, project, List.of(), others);
+    this(cases, project, List.of(), others);
+  }
+
+  /**
+   * Creates the suite with further project implementations, such as the fast path.
+   *
+   * @param cases the cases
+   * @param project the project's implementation
+   * @param alsoProject further project implementations
+   * @param others other implementations, e.g. ONNX Runtime
+   */
+  public OnnxAttentionSuite(
+      List<OnnxAttentionCase> cases,
+      Implementation<OnnxAttentionCase> project,
+      List<Implementation<OnnxAttentionCase>> alsoProject,
+      List<Implementation<OnnxAttentionCase>> others) {
+    super(NAME, ORACLE, cases, project, alsoProject, others);
   }
 
   /**
@@ -41,6 +57,23 @@ public final class OnnxAttentionSuite extends ListedSuite<OnnxAttentionCase> {
       Path directory,
       Implementation<OnnxAttentionCase> project,
       List<Implementation<OnnxAttentionCase>> others) {
-    return new OnnxAttentionSuite(OnnxAttentionCases.load(directory), project, others);
+    return load(directory, project, List.of(), others);
+  }
+
+  /**
+   * Loads the cases from a directory, with further project implementations.
+   *
+   * @param directory the case directory
+   * @param project the project's implementation
+   * @param alsoProject further project implementations, such as the fast path
+   * @param others other implementations
+   * @return the suite
+   */
+  public static OnnxAttentionSuite load(
+      Path directory,
+      Implementation<OnnxAttentionCase> project,
+      List<Implementation<OnnxAttentionCase>> alsoProject,
+      List<Implementation<OnnxAttentionCase>> others) {
+    return new OnnxAttentionSuite(OnnxAttentionCases.load(directory), project, alsoProject, others);
   }
 }

@@ -42,6 +42,7 @@ class OnnxAttentionSuiteTest {
         OnnxAttentionSuite.load(
             OnnxAttentionCases.DEFAULT_DIRECTORY,
             new DjlAttentionImplementation(Device.cpu()),
+            List.of(DjlAttentionImplementation.fastPath(Device.cpu())),
             List.of(new OrtAttentionImplementation(OrtDevice.CPU, 1)));
     result = new ConformanceRunner(manager).run(suite);
   }
@@ -55,6 +56,15 @@ class OnnxAttentionSuiteTest {
   void runsAllEightySevenOperatorCases() {
     assertEquals(87, result.total());
     assertEquals(0, result.skipped());
+  }
+
+  @Test
+  void fastPathAgreesOnEveryCaseItImplements() {
+    String fast = DjlAttentionImplementation.FAST_NAME;
+    // 87 less the cases with settings the fast path does not implement: KV cache, valid key
+    // counts, sliding window, scores output, a softmax precision other than the compute type
+    assertEquals(43, result.ran(fast));
+    assertEquals(result.ran(fast), result.agreeing(fast));
   }
 
   @TestFactory
