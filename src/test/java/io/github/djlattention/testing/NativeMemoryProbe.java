@@ -10,6 +10,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
+import io.github.djlattention.ops.Attention;
+import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ort.OrtRunner;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -22,9 +24,9 @@ import java.util.Random;
  * warm-up and at the end: the measurement behind {@code scripts/native-memory.sh} and the native
  * memory tests.
  *
- * <p>Usage: {@code NativeMemoryProbe block|ort CALLS WARMUP [MODEL.onnx]}. With the system property
- * {@code probe.leakBytes=N}, every call also leaks an N-byte native array (never closed): a control
- * that shows the measurement sees a leak of that size. Targets:
+ * <p>Usage: {@code NativeMemoryProbe block|ort|fast CALLS WARMUP [MODEL.onnx]}. With the system
+ * property {@code probe.leakBytes=N}, every call also leaks an N-byte native array (never closed):
+ * a control that shows the measurement sees a leak of that size. Targets:
  *
  * <ul>
  *   <li>{@code block}: a {@link MultiHeadAttentionBlock} (E=16, H=4, G=2, causal) through one DJL
@@ -32,6 +34,9 @@ import java.util.Random;
  *       call.
  *   <li>{@code ort}: an {@link OrtRunner} on {@code models/seed_self_attention/model.onnx} (or the
  *       given model), input x (2, 5, 8), outputs in a sub-manager per call.
+ *   <li>{@code fast}: {@link Attention#attention} without weights on float32 q, k, v (1, 4, 96, 32)
+ *       with the causal mask, made in a sub-manager per call: the native kernel where the machine
+ *       has it, with 2 threads (its helper thread included).
  * </ul>
  *
  * <p>Prints {@code key=value} lines; the last one starts with {@code result} and gives the growth
@@ -60,20 +65,23 @@ public final class NativeMemoryProbe {
    */
   public static void main(String[] args) throws Exception {
     if (args.length < 3) {
-      System.err.println("usage: NativeMemoryProbe block|ort CALLS WARMUP [MODEL.onnx]");
+      System.err.println("usage: NativeMemoryProbe block|ort|fast CALLS WARMUP [MODEL.onnx]");
       System.exit(2);
     }
     // One PyTorch thread: on a shared machine the default thread pools spin and slow each call
     // tenfold; the measurement is about memory, not speed.
-    setIfAbsent("ai.djl.pytorch.num_threads", "1");
+    String target = args[0];
+    setIfAbsent("ai.djl.pytorch.num_threads", "fast".equals(target) ? "2" : "1");
     setIfAbsent("ai.djl.pytorch.num_interop_threads", "1");
     setIfAbsent("ai.djl.offline", "true");
-    String target = args[0];
     int calls = Integer.parseInt(args[1]);
     int warmup = Integer.parseInt(args[2]);
     Path model = Paths.get(args.length > 3 ? args[3] : "models/seed_self_attention/model.onnx");
     int leakFloats = Integer.getInteger("probe.leakBytes", 0) / 4;
-    try (Call call = "ort".equals(target) ? new OrtCall(model) : new BlockCall();
+    try (Call call =
+            "ort".equals(target)
+                ? new OrtCall(model)
+                : "fast".equals(target) ? new FastCall() : new BlockCall();
         NDManager leaks = NDManager.newBaseManager("PyTorch")) {
       for (int i = 0; i < warmup; i++) {
         call.run(i);
@@ -176,6 +184,39 @@ public final class NativeMemoryProbe {
       inputs.close();
       predictor.close();
       model.close();
+    }
+  }
+
+  /** The functional fast path (the native kernel where available). */
+  private static final class FastCall implements Call {
+    private final NDManager manager = NDManager.newBaseManager("PyTorch");
+    private final float[] data = new float[4 * 96 * 32];
+    private final AttentionOptions options =
+        AttentionOptions.builder().optCausal(true).optReturnWeights(false).build();
+
+    FastCall() {
+      Random random = new Random(44);
+      for (int n = 0; n < data.length; n++) {
+        data[n] = random.nextFloat() * 2 - 1;
+      }
+    }
+
+    @Override
+    public void run(int iteration) {
+      try (NDManager scope = manager.newSubManager()) {
+        data[iteration % data.length] += 1e-3f;
+        Shape shape = new Shape(1, 4, 96, 32);
+        NDArray q = scope.create(data, shape);
+        NDArray out = Attention.attention(q, q, q, options).output();
+        if (out.toFloatArray().length != data.length) {
+          throw new IllegalStateException("unexpected output " + out.getShape());
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      manager.close();
     }
   }
 
