@@ -81,6 +81,20 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_wo
   return attention_work((attention_job *)(intptr_t)handle);
 }
 
+JNIEXPORT jboolean JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_findOpenMp(
+    JNIEnv *env, jclass cls) {
+  (void)env;
+  (void)cls;
+  return attention_find_openmp() ? JNI_TRUE : JNI_FALSE;
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_workOpenMp(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  return attention_work_openmp((attention_job *)(intptr_t)handle);
+}
+
 JNIEXPORT void JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_release(
     JNIEnv *env, jclass cls, jlong handle) {
   (void)env;

@@ -12,9 +12,12 @@
  * thread first needs it, while the others wait for it);
  * P V as 6 query rows x 64 value columns straight from V's rows.
  */
+#define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NOLOAD */
 #include "attention_kernel.h"
 
+#include <dlfcn.h>
 #include <immintrin.h>
+#include <link.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -497,4 +500,55 @@ int64_t attention_work(attention_job *job) {
     }
   }
   return done;
+}
+
+/*
+ * libtorch's OpenMP team. libtorch runs its own parallel ops on a libgomp thread team whose
+ * workers spin for a while after each op; helper threads of our own would then compete with those
+ * spinning workers for the cores. Running on the same team instead means the threads that spin are
+ * the threads that work. GOMP_parallel is the entry point gcc emits for `#pragma omp parallel`.
+ */
+typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
+static gomp_parallel_fn gomp_parallel;
+
+/* dl_iterate_phdr callback: remembers GOMP_parallel of a loaded libgomp, libtorch's first. */
+static int find_gomp(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  const char *name = info->dlpi_name;
+  int bundled = name != NULL && strstr(name, "libgomp-") != NULL; /* libtorch's hashed copy */
+  if (name == NULL || strstr(name, "libgomp") == NULL) {
+    return 0;
+  }
+  void *handle = dlopen(name, RTLD_NOW | RTLD_NOLOAD); /* only if already loaded */
+  void *symbol = handle != NULL ? dlsym(handle, "GOMP_parallel") : NULL;
+  if (symbol != NULL) {
+    *(void **)data = symbol;
+  }
+  return symbol != NULL && bundled; /* stop at libtorch's copy, else keep looking */
+}
+
+int attention_find_openmp(void) {
+  void *symbol = NULL;
+  dl_iterate_phdr(find_gomp, &symbol);
+  gomp_parallel = (gomp_parallel_fn)symbol;
+  return gomp_parallel != NULL;
+}
+
+typedef struct {
+  attention_job *job;
+  int64_t computed;
+} team_task;
+
+static void team_member(void *data) {
+  team_task *task = data;
+  int64_t items = attention_work(task->job);
+  if (items > 0) {
+    __atomic_fetch_add(&task->computed, items, __ATOMIC_RELAXED);
+  }
+}
+
+int64_t attention_work_openmp(attention_job *job) {
+  team_task task = {job, 0};
+  gomp_parallel(team_member, &task, (unsigned)job->workers, 0);
+  return task.computed;
 }

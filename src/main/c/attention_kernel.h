@@ -39,6 +39,18 @@ int attention_alloc(attention_job *job);
 /* Frees what attention_alloc allocated. */
 void attention_free(attention_job *job);
 
+/*
+ * Finds the OpenMP runtime libtorch loaded (the libgomp the process already holds) so that
+ * attention_work_openmp can run on libtorch's own thread team; returns 1 when found.
+ */
+int attention_find_openmp(void);
+
+/*
+ * Runs attention_work on `job->workers` threads of libtorch's OpenMP team, the calling thread
+ * among them, and returns the items computed. Needs attention_find_openmp to have returned 1.
+ */
+int64_t attention_work_openmp(attention_job *job);
+
 /* Whether this CPU runs the kernel (AVX-512 F). */
 int attention_cpu_supported(void);
 

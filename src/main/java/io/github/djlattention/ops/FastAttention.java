@@ -77,9 +77,12 @@ public final class FastAttention {
    */
   public static String float32Kernel() {
     String status = NativeAttentionKernel.status();
-    return status == null
-        ? "native AVX-512 kernel"
-        : "libtorch fused kernel (native kernel unavailable: " + status + ")";
+    if (status != null) {
+      return "libtorch fused kernel (native kernel unavailable: " + status + ")";
+    }
+    return NativeAttentionKernel.usesOpenMp()
+        ? "native AVX-512 kernel on libtorch's OpenMP threads"
+        : "native AVX-512 kernel on its own threads";
   }
 
   /**

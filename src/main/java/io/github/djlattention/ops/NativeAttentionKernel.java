@@ -43,6 +43,12 @@ final class NativeAttentionKernel {
   /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.native";
 
+  /**
+   * System property choosing the kernel's threads: {@code openmp} (libtorch's OpenMP team, the
+   * default where libtorch's libgomp is loaded) or {@code java} (the kernel's own helper threads).
+   */
+  static final String THREADS_PROPERTY = "djl.attention.native.threads";
+
   private static final String LIBRARY = "native/linux-x86_64/libdjlattention.so";
 
   /** Largest tensor the kernel takes: a direct ByteBuffer holds at most 2³¹ − 1 bytes. */
@@ -74,6 +80,11 @@ final class NativeAttentionKernel {
       }
       return cpuSupported() ? null : "this CPU lacks AVX-512 (avx512f)";
     }
+  }
+
+  /** Looks up libtorch's OpenMP runtime once, after the library loaded. */
+  private static final class OpenMp {
+    private static final boolean FOUND = findOpenMp();
   }
 
   /** The helper threads, started on first use. */
@@ -183,6 +194,11 @@ final class NativeAttentionKernel {
     }
   }
 
+  /** Returns whether calls run on libtorch's OpenMP team (rather than the kernel's own threads). */
+  static boolean usesOpenMp() {
+    return !"java".equalsIgnoreCase(System.getProperty(THREADS_PROPERTY)) && OpenMp.FOUND;
+  }
+
   /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
   private static ByteBuffer buffer(NDArray array) {
     return JniUtils.getByteBuffer((PtNDArray) array, true);
@@ -191,8 +207,13 @@ final class NativeAttentionKernel {
   /** The calling thread and the helpers take items until none is left. */
   private static void work(long job, int workers, long[] dims) {
     long items = items(job);
-    int helpers = (int) Math.min(items, workers) - 1;
-    long computed = Helpers.THREADS.run(() -> work(job), helpers);
+    long computed;
+    if (usesOpenMp()) {
+      computed = workOpenMp(job);
+    } else {
+      int helpers = (int) Math.min(items, workers) - 1;
+      computed = Helpers.THREADS.run(() -> work(job), helpers);
+    }
     if (computed != items) {
       throw new IllegalStateException(
           "the native attention kernel could not allocate its scratch memory (computed "
@@ -218,6 +239,10 @@ final class NativeAttentionKernel {
       int workers);
 
   private static native long items(long job);
+
+  private static native boolean findOpenMp();
+
+  private static native long workOpenMp(long job);
 
   private static native long work(long job);
 

@@ -230,6 +230,39 @@ class NativeAttentionKernelTest {
   }
 
   @Test
+  void itsOwnThreadsGiveTheSameBitsAsLibtorchsOpenMpTeam() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(7);
+      NDArray q = random(scope, random, 2, 6, 200, 32);
+      NDArray k = random(scope, random, 2, 3, 333, 32);
+      NDArray v = random(scope, random, 2, 3, 333, 16);
+      AttentionOptions options = AttentionOptions.builder().optCausal(true).build();
+      double[] team = doubles(native32(q, k, v, options));
+      String before = System.getProperty(NativeAttentionKernel.THREADS_PROPERTY);
+      try {
+        System.setProperty(NativeAttentionKernel.THREADS_PROPERTY, "java");
+        assertTrue(!NativeAttentionKernel.usesOpenMp());
+        assertArrayEquals(team, doubles(native32(q, k, v, options)), 0.0);
+      } finally {
+        if (before == null) {
+          System.clearProperty(NativeAttentionKernel.THREADS_PROPERTY);
+        } else {
+          System.setProperty(NativeAttentionKernel.THREADS_PROPERTY, before);
+        }
+      }
+    }
+  }
+
+  @Test
+  void usesLibtorchsOpenMpTeamWhenItsLibgompIsLoaded() throws IOException {
+    assumeKernel();
+    String maps = Files.readString(Path.of("/proc/self/maps"));
+    assumeTrue(maps.contains("libgomp"), "libtorch loaded no libgomp here");
+    assertTrue(NativeAttentionKernel.usesOpenMp(), FastAttention.float32Kernel());
+  }
+
+  @Test
   void optionsTheKernelLacksAreRefusedWhenItIsForced() {
     assumeKernel();
     try (NDManager scope = manager.newSubManager()) {
