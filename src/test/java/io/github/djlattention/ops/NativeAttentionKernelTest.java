@@ -239,18 +239,13 @@ class NativeAttentionKernelTest {
       NDArray v = random(scope, random, 2, 3, 333, 16);
       AttentionOptions options = AttentionOptions.builder().optCausal(true).build();
       double[] team = doubles(native32(q, k, v, options));
-      String before = System.getProperty(NativeAttentionKernel.THREADS_PROPERTY);
-      try {
-        System.setProperty(NativeAttentionKernel.THREADS_PROPERTY, "java");
-        assertTrue(!NativeAttentionKernel.usesOpenMp());
-        assertArrayEquals(team, doubles(native32(q, k, v, options)), 0.0);
-      } finally {
-        if (before == null) {
-          System.clearProperty(NativeAttentionKernel.THREADS_PROPERTY);
-        } else {
-          System.setProperty(NativeAttentionKernel.THREADS_PROPERTY, before);
-        }
-      }
+      withProperty(
+          NativeAttentionKernel.THREADS_PROPERTY,
+          "java",
+          () -> {
+            assertTrue(!NativeAttentionKernel.usesOpenMp());
+            assertArrayEquals(team, doubles(native32(q, k, v, options)), 0.0);
+          });
     }
   }
 
@@ -293,29 +288,39 @@ class NativeAttentionKernelTest {
 
   @Test
   void thePropertyTurnsTheKernelOff() {
-    String before = System.getProperty(NativeAttentionKernel.ENABLED_PROPERTY);
+    withProperty(
+        NativeAttentionKernel.ENABLED_PROPERTY,
+        "false",
+        () -> {
+          assertEquals(
+              "turned off by -Ddjl.attention.native=false", NativeAttentionKernel.status());
+          try (NDManager scope = manager.newSubManager()) {
+            NDArray x = scope.ones(new Shape(1, 1, 4, 4));
+            AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
+            // the fast path still answers, with the TorchScript kernel
+            assertClose(
+                "off",
+                doubles(scope.ones(new Shape(1, 1, 4, 4))),
+                doubles(Attention.attention(x, x, x, options).output()),
+                1e-6,
+                0);
+          }
+        });
+  }
+
+  /** Runs {@code body} with a system property set, then puts the property back as it was. */
+  private static void withProperty(String key, String value, Runnable body) {
+    String before = System.getProperty(key);
     try {
-      System.setProperty(NativeAttentionKernel.ENABLED_PROPERTY, "false");
-      assertEquals("turned off by -Ddjl.attention.native=false", NativeAttentionKernel.status());
-      try (NDManager scope = manager.newSubManager()) {
-        NDArray x = scope.ones(new Shape(1, 1, 4, 4));
-        AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
-        // the fast path still answers, with the TorchScript kernel
-        assertClose(
-            "off",
-            doubles(scope.ones(new Shape(1, 1, 4, 4))),
-            doubles(Attention.attention(x, x, x, options).output()),
-            1e-6,
-            0);
-      }
+      System.setProperty(key, value);
+      body.run();
     } finally {
       if (before == null) {
-        System.clearProperty(NativeAttentionKernel.ENABLED_PROPERTY);
+        System.clearProperty(key);
       } else {
-        System.setProperty(NativeAttentionKernel.ENABLED_PROPERTY, before);
+        System.setProperty(key, before);
       }
     }
-    assertTrue(NativeAttentionKernel.status() == null || !NativeAttentionKernel.available());
   }
 
   private static NDArray native32(
