@@ -133,6 +133,9 @@ final class NativeAttentionKernel {
       if (!(array instanceof PtNDArray) || !Device.cpu().equals(array.getDevice())) {
         return "the native kernel needs PyTorch-engine arrays on the CPU";
       }
+      if (array.getShape().size() == 0) {
+        return "the native kernel takes no empty tensors, got " + array.getShape();
+      }
       if (array.getShape().size() * Float.BYTES > MAX_TENSOR_BYTES) {
         return "the native kernel takes tensors of at most 2 GiB, got " + array.getShape();
       }

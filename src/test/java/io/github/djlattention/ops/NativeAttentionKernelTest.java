@@ -258,6 +258,22 @@ class NativeAttentionKernelTest {
   }
 
   @Test
+  void emptyTensorsTakeAnotherKernel() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
+      for (long[] shape : new long[][] {{0, 2, 5, 4}, {1, 0, 5, 4}, {1, 2, 5, 0}}) {
+        NDArray x = scope.zeros(new Shape(shape));
+        NDArray out = Attention.attention(x, x, x, options).output();
+        assertEquals(new Shape(shape), out.getShape());
+        IllegalArgumentException e =
+            assertThrows(IllegalArgumentException.class, () -> native32(x, x, x, options));
+        assertTrue(e.getMessage().contains("no empty tensors"), e.getMessage());
+      }
+    }
+  }
+
+  @Test
   void optionsTheKernelLacksAreRefusedWhenItIsForced() {
     assumeKernel();
     try (NDManager scope = manager.newSubManager()) {
