@@ -153,10 +153,15 @@ final class NativeAttentionKernel {
    * @param scale the score factor
    * @param manager the manager of the result
    * @return the output (B, H, S, Dv) float32
-   * @throws IllegalStateException when the kernel cannot allocate its scratch memory
+   * @throws IllegalStateException when the kernel is not available, or cannot allocate its scratch
+   *     memory
    */
   static NDArray run(
       NDArray query, NDArray key, NDArray value, boolean causal, double scale, NDManager manager) {
+    String status = status(); // also loads the library on first use
+    if (status != null) {
+      throw new IllegalStateException("the native attention kernel is not available: " + status);
+    }
     Shape q = query.getShape();
     Shape k = key.getShape();
     long[] dims = {
