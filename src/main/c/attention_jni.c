@@ -27,7 +27,8 @@ static void *address(JNIEnv *env, jobject buffer, jlong elements) {
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
-    jlongArray dims, jfloat scale, jboolean causal, jint workers) {
+    jlongArray dims, jfloat scale, jboolean causal, jint workers, jobject mask, jint mask_type,
+    jlongArray mask_strides, jlong mask_elements) {
   (void)cls;
   jlong d[7];
   if ((*env)->GetArrayLength(env, dims) != 7) {
@@ -41,6 +42,23 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   float *out = address(env, output, d[0] * d[1] * d[3] * d[6]);
   if (!q || !k || !v || !out || d[2] <= 0 || d[1] % d[2] != 0) {
     return 0;
+  }
+  const void *mask_data = NULL;
+  jlong strides[4] = {0, 0, 0, 0};
+  if (mask_type != MASK_NONE) {
+    jlong element_size = mask_type == MASK_BOOL ? 1 : (jlong)sizeof(float);
+    mask_data = (*env)->GetDirectBufferAddress(env, mask);
+    if (mask_data == NULL || (*env)->GetArrayLength(env, mask_strides) != 4 ||
+        (*env)->GetDirectBufferCapacity(env, mask) < mask_elements * element_size) {
+      return 0;
+    }
+    (*env)->GetLongArrayRegion(env, mask_strides, 0, 4, strides);
+    /* the last element the kernel may read must lie inside the buffer */
+    jlong last = (d[0] - 1) * strides[0] + (d[1] - 1) * strides[1] + (d[3] - 1) * strides[2] +
+                 (d[4] - 1) * strides[3];
+    if (last >= mask_elements) {
+      return 0;
+    }
   }
   attention_job *job = malloc(sizeof(attention_job));
   if (job == NULL) {
@@ -60,6 +78,11 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   job->scale = scale;
   job->causal = causal == JNI_TRUE;
   job->workers = workers;
+  job->mask = mask_data;
+  job->mask_type = mask_type;
+  for (int i = 0; i < 4; i++) {
+    job->mask_stride[i] = strides[i];
+  }
   if (attention_alloc(job) != 0) {
     free(job);
     return -1;

@@ -258,6 +258,54 @@ static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, f
   return rescale;
 }
 
+/*
+ * Applies the mask to a row's `valid` scores of the block starting at key k0, in place: a hidden
+ * key's score becomes -inf (bool), or the mask value in base-2 units is added (float). Returns
+ * how many of the keys the mask leaves visible (a float mask hides a key with -inf).
+ */
+static AVX512 int64_t apply_mask(const attention_job *job, int64_t row_offset, int64_t k0,
+                                 int64_t valid, float *scores) {
+  const int64_t stride = job->mask_stride[3];
+  const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
+  const float log2e = 1.44269504088896341f;
+  int64_t visible = 0;
+  int64_t t = 0;
+  if (job->mask_type == MASK_BOOL) {
+    const uint8_t *mask = (const uint8_t *)job->mask + row_offset + k0 * stride;
+    if (stride == 1) {
+      for (; t + 16 <= valid; t += 16) {
+        __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(mask + t)));
+        __mmask16 keep = _mm512_test_epi32_mask(bytes, bytes);
+        visible += __builtin_popcount(keep);
+        _mm512_storeu_ps(scores + t, _mm512_mask_mov_ps(minus_inf, keep, _mm512_loadu_ps(scores + t)));
+      }
+    }
+    for (; t < valid; t++) {
+      int keep = mask[t * stride] != 0;
+      visible += keep;
+      if (!keep) {
+        scores[t] = -INFINITY;
+      }
+    }
+  } else {
+    const float *mask = (const float *)job->mask + row_offset + k0 * stride;
+    if (stride == 1) {
+      const __m512 factor = _mm512_set1_ps(log2e);
+      for (; t + 16 <= valid; t += 16) {
+        __m512 m = _mm512_loadu_ps(mask + t);
+        visible += __builtin_popcount(_mm512_cmp_ps_mask(m, minus_inf, _CMP_NEQ_UQ));
+        _mm512_storeu_ps(scores + t, _mm512_fmadd_ps(m, factor, _mm512_loadu_ps(scores + t)));
+      }
+    }
+    for (; t < valid; t++) {
+      float m = mask[t * stride];
+      visible += m != -INFINITY;
+      scores[t] += m * log2e;
+    }
+  }
+  return visible;
+}
+
 int64_t attention_items(const attention_job *job) {
   return job->batch * job->heads * ((job->queries + BLOCK_ROWS - 1) / BLOCK_ROWS);
 }
@@ -423,10 +471,18 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
     s->query[i] = query[i] * factor;
   }
   float row_max[BLOCK_ROWS], row_sum[BLOCK_ROWS];
+  int64_t visible[BLOCK_ROWS]; /* keys the mask leaves visible, so far */
   for (int r = 0; r < rows; r++) {
     row_max[r] = -INFINITY;
     row_sum[r] = 0.0f;
+    visible[r] = 0;
   }
+  /* the mask's offset for (b, h, first_row) */
+  const int64_t mask_base = job->mask_type == MASK_NONE
+                                ? 0
+                                : (head / job->heads) * job->mask_stride[0] +
+                                      (head % job->heads) * job->mask_stride[1] +
+                                      first_row * job->mask_stride[2];
   memset(s->out, 0, sizeof(float) * rows * s->out_stride);
   /* under the causal mask the block's last row sees keys up to first_row + rows - 1 */
   int64_t key_end = keys;
@@ -455,6 +511,9 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
         memset(scores, 0, sizeof(float) * panels * 16);
         continue;
       }
+      if (job->mask_type != MASK_NONE) {
+        visible[r] += apply_mask(job, mask_base + r * job->mask_stride[2], k0, valid, scores);
+      }
       float rescale = softmax_step(scores, valid, panels * 16, &row_max[r], &row_sum[r]);
       if (rescale != 1.0f) {
         float *out = s->out + r * s->out_stride;
@@ -474,6 +533,11 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   }
   float *output = job->output + (head * queries + first_row) * value_dim;
   for (int r = 0; r < rows; r++) {
+    if (job->mask_type != MASK_NONE && visible[r] == 0) {
+      /* a row the mask hides entirely gets zeros, as in ONNX (not 0/0, nor a hidden key's NaN) */
+      memset(output + r * value_dim, 0, sizeof(float) * value_dim);
+      continue;
+    }
     float inverse = 1.0f / row_sum[r];
     for (int64_t c = 0; c < value_dim; c++) {
       output[r * value_dim + c] = s->out[r * s->out_stride + c] * inverse;

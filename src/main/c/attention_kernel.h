@@ -12,6 +12,10 @@
 
 #define MAX_WORKERS 64
 
+#define MASK_NONE 0
+#define MASK_BOOL 1
+#define MASK_FLOAT 2
+
 typedef struct {
   const float *query;
   const float *key;
@@ -20,6 +24,15 @@ typedef struct {
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
   float scale;  /* the score factor, usually 1/sqrt(D) */
   int causal;   /* query i sees keys j <= i */
+  /*
+   * An optional mask broadcast to (B, H, S, T): MASK_NONE, MASK_BOOL (one byte per element,
+   * nonzero = the key takes part) or MASK_FLOAT (float32, added to the scores). mask_stride gives
+   * its element strides along B, H, S, T, 0 along a broadcast axis. A row whose keys are all
+   * hidden by the mask (and the causal mask) gets a zero output.
+   */
+  const void *mask;
+  int mask_type;
+  int64_t mask_stride[4];
   int workers;          /* how many threads will call attention_work, 1 to MAX_WORKERS */
   int next_worker;      /* hands each attention_work call its own range */
   int64_t next[MAX_WORKERS]; /* range w: the next item to take, advanced atomically */

@@ -112,7 +112,7 @@ final class NativeAttentionKernel {
    * Names what keeps these inputs from the kernel, or returns null when it takes them.
    *
    * @param computeType the type attention computes in
-   * @param mask the mask, or null
+   * @param mask the mask (boolean, or floating point and cast to float32), or null
    * @param softcap the softcap, or null
    * @param bfloat16 whether bfloat16 products were asked for
    * @param arrays query, key and value
@@ -126,8 +126,13 @@ final class NativeAttentionKernel {
     if (computeType != DataType.FLOAT32 || bfloat16) {
       return "the native kernel computes in float32 only";
     }
-    if (mask != null || softcap != null) {
-      return "the native kernel takes no mask and no softcap";
+    if (softcap != null) {
+      return "the native kernel takes no softcap";
+    }
+    if (mask != null
+        && mask.getDataType() != DataType.BOOLEAN
+        && !mask.getDataType().isFloating()) {
+      return "the native kernel takes boolean or floating-point masks, got " + mask.getDataType();
     }
     for (NDArray array : arrays) {
       if (!(array instanceof PtNDArray) || !Device.cpu().equals(array.getDevice())) {
@@ -149,6 +154,8 @@ final class NativeAttentionKernel {
    * @param query (B, H, S, D) float32
    * @param key (B, G, T, D) float32
    * @param value (B, G, T, Dv) float32
+   * @param mask 4-D, each axis 1 or the size of (B, H, S, T): boolean (true = the key takes part)
+   *     or float32 (added to the scores); or null
    * @param causal whether query i sees only keys j ≤ i
    * @param scale the score factor
    * @param manager the manager of the result
@@ -157,7 +164,13 @@ final class NativeAttentionKernel {
    *     memory
    */
   static NDArray run(
-      NDArray query, NDArray key, NDArray value, boolean causal, double scale, NDManager manager) {
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      NDArray mask,
+      boolean causal,
+      double scale,
+      NDManager manager) {
     String status = status(); // also loads the library on first use
     if (status != null) {
       throw new IllegalStateException("the native attention kernel is not available: " + status);
@@ -180,7 +193,11 @@ final class NativeAttentionKernel {
               dims,
               (float) scale,
               causal,
-              workers);
+              workers,
+              mask == null ? null : buffer(mask),
+              maskType(mask),
+              maskStrides(mask),
+              mask == null ? 0 : mask.getShape().size());
       if (job == 0) {
         throw new IllegalStateException(
             "the native attention kernel got tensors that do not fit the shape " + q);
@@ -205,6 +222,36 @@ final class NativeAttentionKernel {
   /** Returns whether calls run on libtorch's OpenMP team (rather than the kernel's own threads). */
   static boolean usesOpenMp() {
     return !"java".equalsIgnoreCase(System.getProperty(THREADS_PROPERTY)) && OpenMp.FOUND;
+  }
+
+  /** The kernel's code for the mask's type: 0 none, 1 boolean, 2 float32. */
+  private static int maskType(NDArray mask) {
+    if (mask == null) {
+      return 0;
+    }
+    if (mask.getDataType() == DataType.BOOLEAN) {
+      return 1;
+    }
+    if (mask.getDataType() == DataType.FLOAT32) {
+      return 2;
+    }
+    throw new IllegalArgumentException(
+        "the native kernel takes boolean or float32 masks, got " + mask.getDataType());
+  }
+
+  /** Element strides of a C-order 4-D mask along B, H, S, T; 0 along axes of size 1. */
+  private static long[] maskStrides(NDArray mask) {
+    long[] strides = new long[4];
+    if (mask == null) {
+      return strides;
+    }
+    Shape shape = mask.getShape(); // (B|1, H|1, S|1, T|1)
+    long stride = 1;
+    for (int axis = 3; axis >= 0; axis--) {
+      strides[axis] = shape.get(axis) == 1 ? 0 : stride;
+      stride *= shape.get(axis);
+    }
+    return strides;
   }
 
   /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
@@ -244,7 +291,11 @@ final class NativeAttentionKernel {
       long[] dims,
       float scale,
       boolean causal,
-      int workers);
+      int workers,
+      ByteBuffer mask,
+      int maskType,
+      long[] maskStrides,
+      long maskElements);
 
   private static native long items(long job);
 

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -48,7 +49,7 @@ class FastAttentionTest {
 
   /**
    * Random cases, each with a tile height of 1 to 4 rows, on every kernel that takes it (in the
-   * name): the native kernel takes float32 and float16 cases without mask and softcap.
+   * name): the native kernel takes float32 and float16 cases without softcap.
    */
   static Stream<Arguments> cases(DataType dtype, int firstSeed, int count) {
     return IntStream.range(firstSeed, firstSeed + count)
@@ -71,10 +72,7 @@ class FastAttentionTest {
   }
 
   private static boolean nativeTakes(RandomAttentionCase c) {
-    return nativeAvailable()
-        && c.dtype() != DataType.FLOAT64
-        && c.maskKind() == RandomAttentionCase.MaskKind.NONE
-        && c.softcap() == null;
+    return nativeAvailable() && c.dtype() != DataType.FLOAT64 && c.softcap() == null;
   }
 
   static Stream<Arguments> bfloat16Cases() {
@@ -172,8 +170,8 @@ class FastAttentionTest {
       AttentionOptions options = builder.build();
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
       for (Kernel kernel : Kernel.values()) {
-        if (kernel == Kernel.NATIVE && (withMask || softcap != null || !nativeAvailable())) {
-          continue; // the native kernel takes no mask and no softcap
+        if (kernel == Kernel.NATIVE && (softcap != null || !nativeAvailable())) {
+          continue; // the native kernel takes no softcap
         }
         for (long tileElements : new long[] {2L * 6 * t * 16, 2L * 6 * t * 32, 1L << 21}) {
           NDArray actual =
@@ -188,7 +186,8 @@ class FastAttentionTest {
   /**
    * Mid-size queries (libtorch's fused kernel uses 64-row blocks from 192 to 767 rows) with grouped
    * heads, which the fused path stacks along the query axis (or repeats, with causal), and every
-   * mask shape that stacking has to fold.
+   * mask shape that stacking has to fold; the native kernel (64-row blocks, 512-key blocks) on the
+   * same cases.
    */
   static Stream<Arguments> midSizeCases() {
     Stream.Builder<Arguments> cases = Stream.builder();
@@ -237,24 +236,25 @@ class FastAttentionTest {
       }
       AttentionOptions options = builder.build();
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
-      NDArray actual =
-          FastAttention.output(
-              q,
-              k,
-              v,
-              options,
-              Precision.INPUT,
-              Kernel.TORCHSCRIPT,
-              FastAttention.DEFAULT_TILE_ELEMENTS);
-      assertClose(maskKind + " causal " + causal, expected, doubles(actual), 1e-5, 0);
+      for (Kernel kernel : new Kernel[] {Kernel.TORCHSCRIPT, Kernel.NATIVE}) {
+        if (kernel == Kernel.NATIVE && !nativeAvailable()) {
+          continue;
+        }
+        NDArray actual =
+            FastAttention.output(
+                q, k, v, options, Precision.INPUT, kernel, FastAttention.DEFAULT_TILE_ELEMENTS);
+        String what = kernel + " " + maskKind + " causal " + causal;
+        assertClose(what, expected, doubles(actual), 1e-5, 0);
+      }
     }
   }
 
   @ParameterizedTest
   @EnumSource(
       value = Kernel.class,
-      names = {"TORCHSCRIPT", "TORCHSCRIPT_TILES", "NDARRAY_TILES"})
+      names = {"NATIVE", "TORCHSCRIPT", "TORCHSCRIPT_TILES", "NDARRAY_TILES"})
   void fullyMaskedRowsGiveZerosInEveryTile(Kernel kernel) {
+    assumeTrue(kernel != Kernel.NATIVE || nativeAvailable(), "native kernel not available");
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(5);
       NDArray q = random(scope, random, 1, 2, 40, 8);

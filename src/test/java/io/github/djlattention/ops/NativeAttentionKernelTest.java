@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -120,6 +121,93 @@ class NativeAttentionKernelTest {
               new ReferenceAttention.Options(null, causal, scale, null));
       assertEquals(new Shape(b, h, s, dv), actual.getShape());
       assertClose("native output", expected.output().data(), doubles(actual), 1e-5, 0);
+    }
+  }
+
+  /** Mask shapes (broadcast over B, H, S or T), kind, causal, S, T (across key blocks). */
+  static Stream<Arguments> masks() {
+    Stream.Builder<Arguments> cases = Stream.builder();
+    long[][] shapes = {
+      {2, 1, 1, 600}, // key padding (B, 1, 1, T)
+      {1, 6, 70, 600}, // per head and row
+      {70, 600}, // (S, T)
+      {2, 6, 70, 1}, // one value per row: a whole row on or off
+      {600} // (T)
+    };
+    for (long[] shape : shapes) {
+      for (String kind : new String[] {"bool", "float"}) {
+        for (boolean causal : new boolean[] {false, true}) {
+          cases.add(Arguments.of(shape, kind, causal));
+        }
+      }
+    }
+    return cases.build();
+  }
+
+  @ParameterizedTest(name = "mask {0} {1} causal={2}")
+  @MethodSource("masks")
+  void masksAgreeWithTheStepByStepChain(long[] maskShape, String kind, boolean causal) {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(java.util.Arrays.hashCode(maskShape) * 31L + kind.hashCode());
+      NDArray q = random(scope, random, 2, 6, 70, 16); // (B, H, S, D)
+      NDArray k = random(scope, random, 2, 3, 600, 16); // (B, G, T, D): 600 keys, two blocks
+      NDArray v = random(scope, random, 2, 3, 600, 8);
+      NDArray draw = random(scope, random, maskShape);
+      // about a tenth of the keys hidden; a (…, 1) mask hides whole rows
+      NDArray mask =
+          kind.equals("bool")
+              ? draw.gt(-0.8)
+              : NDArrays.where(
+                  draw.gt(-0.8), draw, scope.create(Float.NEGATIVE_INFINITY)); // −∞ hides
+      AttentionOptions options = AttentionOptions.builder().optMask(mask).optCausal(causal).build();
+      double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
+      assertClose(
+          kind + " " + new Shape(maskShape),
+          expected,
+          doubles(native32(q, k, v, options)),
+          1e-5,
+          0);
+    }
+  }
+
+  @Test
+  void rowsTheMaskHidesGetZerosEvenWithNanScores() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(8);
+      double[] k = TestTensors.uniform(random, 40 * 8);
+      k[5 * 8] = Double.NaN; // key 5 has a NaN score in every row
+      NDArray key = TestTensors.create(scope, k, DataType.FLOAT32, 1, 1, 40, 8);
+      NDArray q = random(scope, random, 1, 1, 40, 8);
+      NDArray v = random(scope, random, 1, 1, 40, 8);
+      boolean[] keep = new boolean[40 * 40];
+      float[] bias = new float[40 * 40];
+      for (int i = 0; i < 40; i++) {
+        for (int j = 0; j < 40; j++) {
+          keep[i * 40 + j] = i % 7 != 3 && j != 5; // rows 3, 10, … see no key; key 5 hidden
+          bias[i * 40 + j] = keep[i * 40 + j] ? 0f : Float.NEGATIVE_INFINITY;
+        }
+      }
+      for (NDArray mask :
+          new NDArray[] {
+            scope.create(keep, new Shape(40, 40)), scope.create(bias, new Shape(40, 40))
+          }) {
+        AttentionOptions options = AttentionOptions.builder().optMask(mask).build();
+        double[] actual = doubles(native32(q, key, v, options));
+        for (int i = 3; i < 40; i += 7) {
+          for (int e = 0; e < 8; e++) {
+            assertEquals(0.0, actual[i * 8 + e], mask.getDataType() + " row " + i);
+          }
+        }
+        // Elsewhere the step-by-step chain's values: the hidden key's NaN does not reach the
+        // other rows. (On the hidden rows the chain gives NaN with the additive mask, NaN + −∞.)
+        double[] chain = doubles(Attention.attentionStepByStep(q, key, v, options).output());
+        for (int i = 3; i < 40; i += 7) {
+          java.util.Arrays.fill(chain, i * 8, i * 8 + 8, 0.0);
+        }
+        assertClose(mask.getDataType().toString(), chain, actual, 1e-5, 0);
+      }
     }
   }
 
@@ -278,13 +366,14 @@ class NativeAttentionKernelTest {
     assumeKernel();
     try (NDManager scope = manager.newSubManager()) {
       NDArray x = scope.ones(new Shape(1, 1, 4, 4));
-      AttentionOptions masked =
-          AttentionOptions.builder().optMask(scope.ones(new Shape(4, 4)).gt(0)).build();
+      AttentionOptions softcapped = AttentionOptions.builder().optSoftcap(2.0).build();
       IllegalArgumentException e =
           assertThrows(
               IllegalArgumentException.class,
-              () -> FastAttention.output(x, x, x, masked, Precision.INPUT, Kernel.NATIVE, 1 << 20));
-      assertEquals("the native kernel takes no mask and no softcap", e.getMessage());
+              () ->
+                  FastAttention.output(
+                      x, x, x, softcapped, Precision.INPUT, Kernel.NATIVE, 1 << 20));
+      assertEquals("the native kernel takes no softcap", e.getMessage());
       NDArray doubles = x.toType(DataType.FLOAT64, false);
       e =
           assertThrows(
