@@ -38,9 +38,15 @@ int attention_cpu_supported(void) {
   return __builtin_cpu_supports("avx512f");
 }
 
-/* 2^x per lane; x = -inf gives 0 and NaN stays NaN (max keeps its second operand on NaN). */
+/*
+ * 2^x per lane, for x <= 0 (softmax weights). Below 2^-126 the result is 0 rather than a
+ * subnormal: subnormal weights would make every product they enter many times slower, and next to
+ * the row's largest weight (1) they are far below float32's precision. x = -inf gives 0; NaN stays
+ * NaN (max keeps its second operand on NaN, and the unordered compare keeps the lane).
+ */
 static AVX512 INLINE __m512 exp2_avx512(__m512 x) {
-  x = _mm512_max_ps(_mm512_set1_ps(-150.0f), x);
+  __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_NLT_UQ);
+  x = _mm512_max_ps(_mm512_set1_ps(-126.0f), x);
   __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_sub_ps(x, n);
   /* 2^r = 1 + r * P(r), minimax coefficients of the Cephes exp2f */
@@ -51,7 +57,7 @@ static AVX512 INLINE __m512 exp2_avx512(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.402264791363012e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.931472028550421e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
+  return _mm512_maskz_scalef_ps(normal, p, n); /* n >= -126 and p >= 1 when n = -126: normal */
 }
 
 static __mmask16 lanes(int64_t count) {
@@ -220,7 +226,9 @@ static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, f
   }
   float block_max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
   float new_max = block_max > *row_max ? block_max : *row_max;
-  float rescale = *row_max == -INFINITY ? 0.0f : exp2f(*row_max - new_max);
+  /* the old partial sums' factor; 0 below 2^-126, like the weights */
+  float shift_down = *row_max - new_max;
+  float rescale = *row_max == -INFINITY || shift_down < -126.0f ? 0.0f : exp2f(shift_down);
   __m512 shift = _mm512_set1_ps(new_max == -INFINITY ? 0.0f : new_max);
   __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
   for (t = 0; t + 64 <= valid; t += 64) {
