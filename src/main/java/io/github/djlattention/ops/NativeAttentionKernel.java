@@ -7,13 +7,15 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.util.Utils;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -64,21 +66,46 @@ final class NativeAttentionKernel {
       if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
         return "built for Linux x86-64 only, this is " + os + " " + arch;
       }
+      byte[] library;
       try (InputStream in = NativeAttentionKernel.class.getResourceAsStream(LIBRARY)) {
         if (in == null) {
           return "the jar has no " + LIBRARY + " (built with -DskipNative?)";
         }
-        Path file = Files.createTempFile("djl-attention-", ".so");
+        library = in.readAllBytes();
+      } catch (IOException e) {
+        return "could not read " + LIBRARY + ": " + e.getMessage();
+      }
+      // The temporary directory first; DJL's cache directory where that one is mounted noexec
+      // (DJL loads libtorch from there too).
+      List<String> failures = new ArrayList<>();
+      for (Path directory :
+          List.of(
+              Path.of(System.getProperty("java.io.tmpdir")),
+              Utils.getCacheDir().resolve("djl-attention"))) {
+        String failure = loadFrom(directory, library);
+        if (failure == null) {
+          return cpuSupported() ? null : "this CPU lacks AVX-512 (avx512f)";
+        }
+        failures.add(failure);
+      }
+      return "could not load " + LIBRARY + ": " + String.join("; ", failures);
+    }
+
+    /** Loads a copy of the library written to {@code directory}; returns null, or why not. */
+    private static String loadFrom(Path directory, byte[] library) {
+      try {
+        Files.createDirectories(directory);
+        Path file = Files.createTempFile(directory, "djl-attention-", ".so");
         try {
-          Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+          Files.write(file, library);
           System.load(file.toAbsolutePath().toString());
         } finally {
           Files.deleteIfExists(file); // the loaded library stays mapped
         }
+        return null;
       } catch (IOException | UnsatisfiedLinkError e) {
-        return "could not load " + LIBRARY + ": " + e.getMessage();
+        return directory + ": " + e.getMessage();
       }
-      return cpuSupported() ? null : "this CPU lacks AVX-512 (avx512f)";
     }
   }
 
