@@ -27,7 +27,7 @@ static void *address(JNIEnv *env, jobject buffer, jlong elements) {
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
-    jlongArray dims, jfloat scale, jboolean causal, jint workers, jobject mask, jint mask_type,
+    jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jint workers, jobject mask, jint mask_type,
     jlongArray mask_strides, jlong mask_elements) {
   (void)cls;
   jlong d[7];
@@ -76,6 +76,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   job->dim = d[5];
   job->value_dim = d[6];
   job->scale = scale;
+  job->softcap = softcap;
   job->causal = causal == JNI_TRUE;
   job->workers = workers;
   job->mask = mask_data;

@@ -60,6 +60,41 @@ static AVX512 INLINE __m512 exp2_avx512(__m512 x) {
   return _mm512_maskz_scalef_ps(normal, p, n); /* n >= -126 and p >= 1 when n = -126: normal */
 }
 
+static __mmask16 lanes(int64_t count);
+
+/*
+ * tanh per lane: an odd polynomial below |x| = 0.625 (Cephes tanhf coefficients), else
+ * (1 - e) / (1 + e) with e = exp(-2|x|), the sign put back. ±inf gives ±1, NaN stays NaN.
+ */
+static AVX512 INLINE __m512 tanh_avx512(__m512 x) {
+  const __m512i sign_bit = _mm512_set1_epi32((int)0x80000000u);
+  __m512 a = _mm512_abs_ps(x);
+  __m512 z = _mm512_mul_ps(x, x);
+  __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
+  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.06390887954e-2f));
+  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.37397155531e-2f));
+  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.33314422036e-1f));
+  p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.33332819422e-1f));
+  __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
+  __m512 e = exp2_avx512(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f * 1.44269504088896341f)));
+  __m512 large = _mm512_div_ps(_mm512_sub_ps(_mm512_set1_ps(1.0f), e),
+                               _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+  large = _mm512_castsi512_ps(_mm512_or_epi32( /* tanh is odd: put x's sign back */
+      _mm512_castps_si512(large), _mm512_and_epi32(_mm512_castps_si512(x), sign_bit)));
+  __mmask16 use_small = _mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
+  return _mm512_mask_mov_ps(large, use_small, small);
+}
+
+/* scores[0, n) = factor * tanh(scores), in place (the softcap, in base-2 units) */
+static AVX512 void softcap_row(float *scores, int64_t n, float factor) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int64_t t = 0; t < n; t += 16) {
+    __mmask16 m = lanes(n - t);
+    __m512 x = _mm512_maskz_loadu_ps(m, scores + t);
+    _mm512_mask_storeu_ps(scores + t, m, _mm512_mul_ps(tanh_avx512(x), f));
+  }
+}
+
 static __mmask16 lanes(int64_t count) {
   return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
 }
@@ -473,7 +508,10 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   const int64_t kv_head = (head / job->heads) * job->groups + (head % job->heads) / group;
   const float *value = job->value + kv_head * keys * value_dim;
   const float *key_panels = packed_keys(job, kv_head);
-  const float factor = job->scale * 1.44269504088896341f; /* scores in base-2 units */
+  /* scores in base-2 units; with a softcap c the products are scale/c and the tanh's factor is
+   * c * log2(e) */
+  const float log2e = 1.44269504088896341f;
+  const float factor = job->softcap != 0.0f ? job->scale / job->softcap : job->scale * log2e;
   const float *query = job->query + (head * queries + first_row) * dim;
   for (int64_t i = 0; i < rows * dim; i++) {
     s->query[i] = query[i] * factor;
@@ -518,6 +556,9 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
       if (valid <= 0) {
         memset(scores, 0, sizeof(float) * panels * 16);
         continue;
+      }
+      if (job->softcap != 0.0f) {
+        softcap_row(scores, valid, job->softcap * log2e);
       }
       if (job->mask_type != MASK_NONE) {
         visible[r] += apply_mask(job, mask_base + r * job->mask_stride[2], k0, valid, scores);

@@ -22,8 +22,9 @@ typedef struct {
   const float *value;
   float *output;
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
-  float scale;  /* the score factor, usually 1/sqrt(D) */
-  int causal;   /* query i sees keys j <= i */
+  float scale;   /* the score factor, usually 1/sqrt(D) */
+  float softcap; /* 0, or c: scores become c * tanh(scores / c) before the mask */
+  int causal;    /* query i sees keys j <= i */
   /*
    * An optional mask broadcast to (B, H, S, T): MASK_NONE, MASK_BOOL (one byte per element,
    * nonzero = the key takes part) or MASK_FLOAT (float32, added to the scores). mask_stride gives

@@ -17,9 +17,9 @@ import ai.djl.ndarray.types.Shape;
  * Precision)}:
  *
  * <ul>
- *   <li>float32 without softcap on PyTorch-engine CPU arrays, where the CPU has AVX-512: {@link
+ *   <li>float32 on PyTorch-engine CPU arrays, where the CPU has AVX-512: {@link
  *       NativeAttentionKernel}, the project's own C kernel (a flash-style tiled softmax with
- *       register-blocked products), with masks, grouped-query heads and the causal mask;
+ *       register-blocked products), with masks, softcap, grouped-query heads and the causal mask;
  *   <li>other PyTorch-engine arrays (the project's engine): {@link TorchScriptKernel}, one native
  *       call into a TorchScript module that uses libtorch's fused {@code
  *       scaled_dot_product_attention} (a flash-style tiled CPU kernel) for plain, masked, causal
@@ -29,9 +29,9 @@ import ai.djl.ndarray.types.Shape;
  *       NDArray ops.
  * </ul>
  *
- * <p>Both process at most {@link #DEFAULT_TILE_ELEMENTS} scores at a time in their tiled loops, so
- * peak memory does not grow with S·T (the fused kernel tiles internally). A query row whose keys
- * are all masked gets a zero output, as in the step-by-step chain.
+ * <p>The tiled loops of the last two process at most {@link #DEFAULT_TILE_ELEMENTS} scores at a
+ * time, and the native and fused kernels tile internally, so peak memory does not grow with S·T. A
+ * query row whose keys are all masked gets a zero output, as in the step-by-step chain.
  *
  * <p>float32 and float64 are computed in their own precision; float16 and bfloat16 inputs are
  * computed in float32 and the output cast back.
@@ -57,7 +57,7 @@ public final class FastAttention {
   /** Which kernel runs; tests pin one, callers use {@link #AUTO}. */
   enum Kernel {
     AUTO,
-    /** The project's C kernel (float32, no softcap). */
+    /** The project's C kernel (float32). */
     NATIVE,
     /** The TorchScript module, fused kernel where it applies. */
     TORCHSCRIPT,
@@ -70,8 +70,8 @@ public final class FastAttention {
   private FastAttention() {}
 
   /**
-   * Names the kernel that float32 attention without softcap on PyTorch-engine CPU arrays takes on
-   * this machine: the native AVX-512 kernel, or libtorch's and why.
+   * Names the kernel that float32 attention on PyTorch-engine CPU arrays takes on this machine: the
+   * native AVX-512 kernel, or libtorch's and why.
    *
    * @return a one-line description
    */
@@ -222,7 +222,9 @@ public final class FastAttention {
       long tileRows = tileRows(shape, tileElements);
       NDArray output;
       if (useNative) {
-        output = NativeAttentionKernel.run(q, k, v, m, options.causal(), scale, scope);
+        output =
+            NativeAttentionKernel.run(
+                q, k, v, m, options.causal(), scale, options.softcap(), scope);
       } else if (useTorchScript) {
         output =
             TorchScriptKernel.run(

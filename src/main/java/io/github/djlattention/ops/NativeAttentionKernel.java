@@ -23,16 +23,21 @@ import java.util.Locale;
  * AVX-512 ({@code src/main/c}), built by Maven with gcc into the jar and loaded from it. It reads
  * and writes the PyTorch engine's tensors in place (no copies between Java and native memory).
  *
- * <p>What it computes: softmax(scale·Q·Kᵀ)·V per head, with grouped-query heads and the causal mask
- * (query i sees keys j ≤ i); no mask and no softcap (those keep the TorchScript kernel). How: per
- * (batch, head, block of 64 query rows) the keys are visited in blocks of 512 with an online
- * softmax, so the scores in flight are one 64×512 block per thread, which stays in the L2 cache;
- * both products are register-blocked AVX-512 micro-kernels, and the exponential is a polynomial
- * evaluated in registers.
+ * <p>What it computes: softmax(softcap(scale·Q·Kᵀ) + mask)·V per head, with grouped-query heads,
+ * the causal mask (query i sees keys j ≤ i), an optional softcap (c·tanh(x/c)) and a boolean or
+ * additive mask broadcast to (B, H, S, T); a row whose keys the masks hide entirely gets zeros, as
+ * in ONNX. How: per (batch, head, block of 64 query rows) the keys are visited in blocks of 512
+ * with an online softmax, so the scores in flight are one 64×512 block per thread, which stays in
+ * the L2 cache; both products are register-blocked AVX-512 micro-kernels, and the exponential and
+ * tanh are polynomials evaluated in registers.
  *
- * <p>Threads: the calling thread and up to libtorch's intra-op thread count minus one helper
- * threads take work items from a shared atomic counter, so a descheduled thread slows the call down
- * by its share only. The helpers are daemon threads that sleep between calls.
+ * <p>Threads: libtorch's intra-op thread count of them, each taking work items from its own range
+ * first and then from the others' (so a descheduled thread slows the call down by the item it holds
+ * only). They are libtorch's own OpenMP team, the calling thread among them, reached through the
+ * libgomp that libtorch loaded: libtorch's workers spin for a while after each of its parallel ops,
+ * and threads of our own would compete with them for the cores. Where no libgomp is loaded, or with
+ * {@code -Ddjl.attention.native.threads=java}, the caller and daemon helper threads of {@link
+ * KernelThreads} do the work instead.
  *
  * <p>It is used when the library loads and the CPU has AVX-512; {@code
  * -Ddjl.attention.native=false} turns it off. {@link #status()} says which and why.
@@ -140,7 +145,7 @@ final class NativeAttentionKernel {
    *
    * @param computeType the type attention computes in
    * @param mask the mask (boolean, or floating point and cast to float32), or null
-   * @param softcap the softcap, or null
+   * @param softcap the softcap, or null (the kernel takes both)
    * @param bfloat16 whether bfloat16 products were asked for
    * @param arrays query, key and value
    */
@@ -152,9 +157,6 @@ final class NativeAttentionKernel {
     }
     if (computeType != DataType.FLOAT32 || bfloat16) {
       return "the native kernel computes in float32 only";
-    }
-    if (softcap != null) {
-      return "the native kernel takes no softcap";
     }
     if (mask != null
         && mask.getDataType() != DataType.BOOLEAN
@@ -185,6 +187,7 @@ final class NativeAttentionKernel {
    *     or float32 (added to the scores); or null
    * @param causal whether query i sees only keys j ≤ i
    * @param scale the score factor
+   * @param softcap the softcap c (scores become c·tanh(scores/c)), or null
    * @param manager the manager of the result
    * @return the output (B, H, S, Dv) float32
    * @throws IllegalStateException when the kernel is not available, or cannot allocate its scratch
@@ -197,6 +200,7 @@ final class NativeAttentionKernel {
       NDArray mask,
       boolean causal,
       double scale,
+      Double softcap,
       NDManager manager) {
     String status = status(); // also loads the library on first use
     if (status != null) {
@@ -219,6 +223,7 @@ final class NativeAttentionKernel {
               buffer(output),
               dims,
               (float) scale,
+              softcap == null ? 0f : softcap.floatValue(),
               causal,
               workers,
               mask == null ? null : buffer(mask),
@@ -317,6 +322,7 @@ final class NativeAttentionKernel {
       ByteBuffer output,
       long[] dims,
       float scale,
+      float softcap,
       boolean causal,
       int workers,
       ByteBuffer mask,

@@ -10,10 +10,10 @@
  * intermediate scores ({@link io.github.djlattention.ops.ScoresOutput}).
  *
  * <p>{@link io.github.djlattention.ops.FastAttention} is the fast path that {@code attention} takes
- * when only the output is wanted: it never holds the (S, T) scores. float32 attention without
- * softcap (masks, causal and grouped-query heads included) runs the project's own AVX-512 kernel
- * ({@code NativeAttentionKernel}, C source in {@code src/main/c}, on libtorch's OpenMP threads);
- * the rest runs libtorch's fused kernel through a small TorchScript module on the PyTorch engine,
- * which also offers a bfloat16 mode.
+ * when only the output is wanted: it never holds the (S, T) scores. float32 attention (masks,
+ * softcap, causal and grouped-query heads included) runs the project's own AVX-512 kernel ({@code
+ * NativeAttentionKernel}, C source in {@code src/main/c}, on libtorch's OpenMP threads); the rest
+ * runs libtorch's fused kernel through a small TorchScript module on the PyTorch engine, which also
+ * offers a bfloat16 mode.
  */
 package io.github.djlattention.ops;

@@ -139,37 +139,43 @@ class NativeAttentionKernelTest {
     for (long[] shape : shapes) {
       for (String kind : new String[] {"bool", "float"}) {
         for (boolean causal : new boolean[] {false, true}) {
-          cases.add(Arguments.of(shape, kind, causal));
+          cases.add(Arguments.of(shape, kind, causal, null));
         }
       }
+      cases.add(Arguments.of(shape, "float", true, 1.5)); // softcap, then the mask
     }
+    cases.add(Arguments.of(null, "none", false, 0.7)); // softcap alone
+    cases.add(Arguments.of(null, "none", true, 30.0));
     return cases.build();
   }
 
-  @ParameterizedTest(name = "mask {0} {1} causal={2}")
+  @ParameterizedTest(name = "mask {0} {1} causal={2} softcap={3}")
   @MethodSource("masks")
-  void masksAgreeWithTheStepByStepChain(long[] maskShape, String kind, boolean causal) {
+  void masksAndSoftcapAgreeWithTheStepByStepChain(
+      long[] maskShape, String kind, boolean causal, Double softcap) {
     assumeKernel();
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(java.util.Arrays.hashCode(maskShape) * 31L + kind.hashCode());
-      NDArray q = random(scope, random, 2, 6, 70, 16); // (B, H, S, D)
+      NDArray q = random(scope, random, 2, 6, 70, 16).mul(4); // (B, H, S, D), scores up to ±64
       NDArray k = random(scope, random, 2, 3, 600, 16); // (B, G, T, D): 600 keys, two blocks
       NDArray v = random(scope, random, 2, 3, 600, 8);
-      NDArray draw = random(scope, random, maskShape);
-      // about a tenth of the keys hidden; a (…, 1) mask hides whole rows
-      NDArray mask =
-          kind.equals("bool")
-              ? draw.gt(-0.8)
-              : NDArrays.where(
-                  draw.gt(-0.8), draw, scope.create(Float.NEGATIVE_INFINITY)); // −∞ hides
-      AttentionOptions options = AttentionOptions.builder().optMask(mask).optCausal(causal).build();
+      AttentionOptions.Builder builder = AttentionOptions.builder().optCausal(causal);
+      if (maskShape != null) {
+        NDArray draw = random(scope, random, maskShape);
+        // about a tenth of the keys hidden; a (…, 1) mask hides whole rows
+        builder.optMask(
+            kind.equals("bool")
+                ? draw.gt(-0.8)
+                : NDArrays.where(
+                    draw.gt(-0.8), draw, scope.create(Float.NEGATIVE_INFINITY))); // −∞ hides
+      }
+      if (softcap != null) {
+        builder.optSoftcap(softcap);
+      }
+      AttentionOptions options = builder.build();
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
-      assertClose(
-          kind + " " + new Shape(maskShape),
-          expected,
-          doubles(native32(q, k, v, options)),
-          1e-5,
-          0);
+      String what = kind + " " + (maskShape == null ? "" : new Shape(maskShape)) + " " + softcap;
+      assertClose(what, expected, doubles(native32(q, k, v, options)), 1e-5, 0);
     }
   }
 
@@ -368,16 +374,8 @@ class NativeAttentionKernelTest {
     assumeKernel();
     try (NDManager scope = manager.newSubManager()) {
       NDArray x = scope.ones(new Shape(1, 1, 4, 4));
-      AttentionOptions softcapped = AttentionOptions.builder().optSoftcap(2.0).build();
-      IllegalArgumentException e =
-          assertThrows(
-              IllegalArgumentException.class,
-              () ->
-                  FastAttention.output(
-                      x, x, x, softcapped, Precision.INPUT, Kernel.NATIVE, 1 << 20));
-      assertEquals("the native kernel takes no softcap", e.getMessage());
       NDArray doubles = x.toType(DataType.FLOAT64, false);
-      e =
+      IllegalArgumentException e =
           assertThrows(
               IllegalArgumentException.class,
               () ->
