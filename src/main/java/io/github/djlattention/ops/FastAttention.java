@@ -195,7 +195,7 @@ public final class FastAttention {
     boolean useNative = kernel == Kernel.NATIVE || (kernel == Kernel.AUTO && notNative == null);
     boolean useTorchScript =
         !useNative && (forcedTorchScript || (kernel == Kernel.AUTO && torchScript));
-    if (bfloat16 && !useTorchScript && !useNative) {
+    if (bfloat16 && !useTorchScript) {
       throw new IllegalArgumentException(
           "bfloat16 precision needs PyTorch-engine arrays and kernel; got "
               + query.getClass().getSimpleName()

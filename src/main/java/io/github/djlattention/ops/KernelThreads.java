@@ -6,7 +6,7 @@ import java.util.concurrent.locks.LockSupport;
 import java.util.function.LongSupplier;
 
 /**
- * Helper threads for a native kernel whose work items are taken from a shared counter: the caller
+ * Helper threads for a native kernel whose threads take work items from shared ranges: the caller
  * publishes a task, works on it itself, and the helpers that wake in time work on it too. A task's
  * worker returns how many items it computed (or a negative number when it took none).
  *
