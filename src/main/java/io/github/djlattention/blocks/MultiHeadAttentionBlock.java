@@ -153,6 +153,7 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
             .optMask(in.mask() == null ? null : perHeadMask(in.mask()))
             .optCausal(causal)
             .optReturnWeights(returnWeights)
+            .optTraining(training) // a training step takes a kernel that records gradients
             .build();
     AttentionResult result = Attention.attention(q, k, v, options);
 

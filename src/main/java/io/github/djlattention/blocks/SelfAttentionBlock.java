@@ -102,6 +102,7 @@ public final class SelfAttentionBlock extends AbstractBlock {
             .optMask(in.mask())
             .optCausal(causal)
             .optReturnWeights(returnWeights)
+            .optTraining(training) // a training step takes a kernel that records gradients
             .build();
     AttentionResult result = Attention.attention(q, k, v, options);
     return returnWeights

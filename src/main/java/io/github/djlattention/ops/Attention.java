@@ -5,9 +5,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Set;
 
 /**
  * Self-attention as a sequence of small, stateless steps over NDArrays, one method per step of the
@@ -170,7 +167,9 @@ public final class Attention {
   public static AttentionResult attention(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     // Fast-path dispatch (issue 5): keep this block small; the steps stay in attentionStepByStep.
-    if (FastAttention.handles(query, options)) {
+    // The fast kernels write their output outside autograd: a call that records gradients takes
+    // the chain, whose every step autograd records.
+    if (FastAttention.handles(query, options) && !Autograd.records(options, query, key, value)) {
       return new AttentionResult(FastAttention.output(query, key, value, options), null);
     }
     return attentionStepByStep(query, key, value, options);
@@ -202,11 +201,17 @@ public final class Attention {
       requireCacheFits("key", pastKey, key);
       requireCacheFits("value", pastValue, value);
     }
-    NDArray mask = options.mask();
+    AttentionShape.of(query, key, value); // ranks and dtypes, before any op touches the arrays
     NDManager parent = query.getManager();
     try (NDManager scope = parent.newSubManager()) {
-      attachDistinct(
-          scope, query, key, value, mask, pastKey, pastValue, options.nonPadKeyLengths());
+      // Our own handles on the caller's arrays: every temporary derives from them and lands in
+      // the scope, and the caller's arrays are never attached, detached or closed.
+      query = borrow(scope, query);
+      key = borrow(scope, key);
+      value = borrow(scope, value);
+      NDArray mask = borrow(scope, options.mask());
+      pastKey = borrow(scope, pastKey);
+      pastValue = borrow(scope, pastValue);
       int lengthAxis = key.getShape().dimension() - 2;
       NDArray presentKey = pastKey == null ? key : pastKey.concat(key, lengthAxis); // (…, P+T, D)
       NDArray presentValue =
@@ -360,14 +365,26 @@ public final class Attention {
     }
   }
 
-  /** Attaches each distinct array to {@code scope} until it closes (twice would lose it). */
-  static void attachDistinct(NDManager scope, NDArray... arrays) {
-    Set<NDArray> seen = Collections.newSetFromMap(new IdentityHashMap<>());
-    for (NDArray array : arrays) {
-      if (array != null && seen.add(array)) {
-        array.tempAttach(scope);
-      }
+  /**
+   * Returns a handle of the library's own on a caller's array, owned by {@code scope}: a view of
+   * the same data (and, under autograd, of the same graph node), so that the results of every op on
+   * it land in the scope and are freed with it. The caller's array itself is only read: it is never
+   * attached, detached or closed, so threads may share it.
+   *
+   * @param scope the manager of the call's temporaries
+   * @param array a caller's array, or null
+   * @return the view, or null for null
+   */
+  static NDArray borrow(NDManager scope, NDArray array) {
+    if (array == null) {
+      return null;
     }
+    if (array.getDataType() == DataType.STRING) {
+      throw new IllegalArgumentException("attention takes numeric arrays, got a string array");
+    }
+    NDArray view = array.reshape(array.getShape()); // a new handle, in the caller's manager ...
+    view.attach(scope); // ... moved to ours: only this handle changes hands
+    return view;
   }
 
   static void requireSameRank(String aName, NDArray a, String bName, NDArray b) {

@@ -45,6 +45,7 @@ public final class AttentionOptions {
   private final int rightWindow;
   private final DataType softmaxPrecision;
   private final ScoresOutput scoresOutput;
+  private final boolean training;
 
   private AttentionOptions(Builder builder) {
     this.pastKey = builder.pastKey;
@@ -59,6 +60,7 @@ public final class AttentionOptions {
     this.scale = builder.scale;
     this.softcap = builder.softcap;
     this.returnWeights = builder.returnWeights;
+    this.training = builder.training;
   }
 
   /** Returns the default options: scale 1/√D, no mask, not causal, weights returned. */
@@ -86,6 +88,7 @@ public final class AttentionOptions {
     builder.rightWindow = rightWindow;
     builder.softmaxPrecision = softmaxPrecision;
     builder.scoresOutput = scoresOutput;
+    builder.training = training;
     return builder;
   }
 
@@ -147,6 +150,14 @@ public final class AttentionOptions {
     return softmaxPrecision;
   }
 
+  /**
+   * Returns whether the call is part of a training step, so that it must record gradients even if
+   * no input is tracked by autograd yet.
+   */
+  public boolean training() {
+    return training;
+  }
+
   /** Returns which intermediate is returned as {@link AttentionResult#scores()}, or null. */
   public ScoresOutput scoresOutput() {
     return scoresOutput;
@@ -166,6 +177,7 @@ public final class AttentionOptions {
     private Double scale;
     private Double softcap;
     private boolean returnWeights = true;
+    private boolean training;
 
     private Builder() {}
 
@@ -292,6 +304,20 @@ public final class AttentionOptions {
      */
     public Builder optScoresOutput(ScoresOutput output) {
       this.scoresOutput = output;
+      return this;
+    }
+
+    /**
+     * Marks the call as part of a training step (default false): it then takes a kernel that
+     * records gradients, whatever autograd's state. Without it, a call records gradients when the
+     * engine records them: inside a DJL {@code GradientCollector}, for inputs that autograd tracks.
+     * Blocks pass their {@code forward}'s {@code training} flag here.
+     *
+     * @param training whether the call is part of a training step
+     * @return this builder
+     */
+    public Builder optTraining(boolean training) {
+      this.training = training;
       return this;
     }
 

@@ -174,6 +174,18 @@ public final class FastAttention {
               + unsupported
               + "; use Attention.attentionStepByStep");
     }
+    if (Autograd.records(options, query, key, value)) {
+      if (kernel != Kernel.AUTO) {
+        throw new IllegalArgumentException(
+            "the "
+                + kernel
+                + " kernel records no gradients, and this call records them (an input is tracked"
+                + " by autograd, or the options say training); use Kernel.AUTO");
+      }
+      // No fast kernel records autograd: the chain computes the same output, differentiably.
+      AttentionOptions noWeights = options.toBuilder().optReturnWeights(false).build();
+      return Attention.attentionStepByStep(query, key, value, noWeights).output();
+    }
     AttentionShape shape = AttentionShape.of(query, key, value);
     NDArray mask = options.mask();
     Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
@@ -209,7 +221,10 @@ public final class FastAttention {
     }
     NDManager parent = query.getManager();
     try (NDManager scope = parent.newSubManager()) {
-      Attention.attachDistinct(scope, query, key, value, mask);
+      query = Attention.borrow(scope, query); // the caller's arrays stay the caller's
+      key = Attention.borrow(scope, key);
+      value = Attention.borrow(scope, value);
+      mask = Attention.borrow(scope, mask);
       NDArray q = query.toType(computeType, false).reshape(shape.query4d()); // (B, H, S, D)
       NDArray k = key.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
       NDArray v = value.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)

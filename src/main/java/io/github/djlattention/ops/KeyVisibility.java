@@ -52,7 +52,8 @@ final class KeyVisibility {
                 + batch
                 + ")");
       }
-      lengths = nonPad.toType(DataType.INT64, false).reshape(batch, 1, 1, 1); // (B, 1, 1, 1)
+      lengths = Attention.borrow(manager, nonPad); // the caller's array stays the caller's
+      lengths = lengths.toType(DataType.INT64, false).reshape(batch, 1, 1, 1); // (B, 1, 1, 1)
     }
     NDArray offset; // (B or 1, 1, 1, 1)
     if (cacheLength >= 0) {

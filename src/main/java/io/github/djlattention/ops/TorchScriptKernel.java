@@ -6,6 +6,7 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
+import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -139,6 +140,34 @@ final class TorchScriptKernel {
       }
       if (mask == null) {
         maskOrPlaceholder.close();
+      }
+    }
+  }
+
+  /**
+   * Returns whether autograd tracks any of the arrays: a leaf that requires a gradient, or the
+   * result of an op recorded on one. (DJL's {@code hasGradient()} answers for leaves only.)
+   *
+   * @param query a PyTorch-engine array
+   * @param key a PyTorch-engine array
+   * @param value a PyTorch-engine array
+   * @param mask a PyTorch-engine array, or null
+   * @return whether a gradient can flow back into any of them
+   */
+  static boolean requiresGrad(NDArray query, NDArray key, NDArray value, NDArray mask) {
+    List<IValue> inputs = new ArrayList<>(4);
+    try {
+      inputs.add(IValue.from((PtNDArray) query));
+      inputs.add(IValue.from((PtNDArray) key));
+      inputs.add(IValue.from((PtNDArray) value));
+      inputs.add(IValue.from((PtNDArray) (mask == null ? query : mask)));
+      try (IValue result =
+          IValueUtils.runMethod(Holder.MODULE, "requires_grad", inputs.toArray(new IValue[0]))) {
+        return result.toBoolean();
+      }
+    } finally {
+      for (IValue input : inputs) {
+        input.close();
       }
     }
   }

@@ -152,3 +152,11 @@ class FastAttention(Module):
       out_rows = output[:, :, start:end]
       out_rows = out_rows.copy_(out.view([batch, heads, rows, value_size])).div_(row_sum)
     return output
+
+  def requires_grad(self: __torch__.FastAttention,
+      query: Tensor,
+      key: Tensor,
+      value: Tensor,
+      mask: Tensor) -> bool:
+    # Whether autograd tracks any input, leaf or not (DJL's hasGradient() sees leaves only).
+    return query.requires_grad or key.requires_grad or value.requires_grad or mask.requires_grad

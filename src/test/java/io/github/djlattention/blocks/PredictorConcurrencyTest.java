@@ -1,17 +1,22 @@
 package io.github.djlattention.blocks;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 
 import ai.djl.Model;
 import ai.djl.inference.Predictor;
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import io.github.djlattention.testing.TestTensors;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.Callable;
@@ -20,6 +25,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * One DJL {@link Model} used from several threads, each through its own {@link Predictor}, gives
@@ -89,6 +96,73 @@ class PredictorConcurrencyTest {
       } finally {
         pool.shutdownNow();
       }
+    }
+  }
+
+  /**
+   * Predictors of one model share one mask array, as DJL applications share a padding mask (issue
+   * 10): thousands of calls on 8 threads, no exception, the mask untouched and still the caller's,
+   * every result bit-identical to the serial one. The block runs the fast path (no weights).
+   */
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"MultiHeadAttentionBlock", "SelfAttentionBlock"})
+  void predictorsSharingOneMaskLeaveItTheCallersAndGiveTheSerialResults(String kind)
+      throws Exception {
+    AbstractBlock block =
+        kind.equals("SelfAttentionBlock")
+            ? SelfAttentionBlock.builder().setEmbeddingSize(64).build()
+            : MultiHeadAttentionBlock.builder().setEmbeddingSize(64).setHeads(4).build();
+    try (Model model = Model.newInstance("shared-mask", "PyTorch");
+        NDManager shared = TestTensors.manager()) {
+      model.setBlock(block);
+      Shape shape = new Shape(1, 48, 64);
+      block.initialize(model.getNDManager(), DataType.FLOAT32, shape);
+      NDArray x = shared.randomNormal(shape);
+      NDArray mask = shared.randomUniform(0, 1, new Shape(48, 48)).gt(0.3); // (S, T)
+      boolean[] maskBefore = mask.toBooleanArray();
+      float[] serial;
+      try (Predictor<NDList, NDList> predictor = model.newPredictor(new NoopTranslator())) {
+        serial = predictShared(predictor, x, mask);
+      }
+      ExecutorService pool = Executors.newFixedThreadPool(8);
+      try {
+        List<Future<Integer>> results = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+          results.add(
+              pool.submit(
+                  () -> {
+                    int mismatches = 0;
+                    try (Predictor<NDList, NDList> predictor =
+                        model.newPredictor(new NoopTranslator())) {
+                      for (int n = 0; n < 200; n++) {
+                        float[] out = predictShared(predictor, x, mask);
+                        mismatches += Arrays.equals(serial, out) ? 0 : 1;
+                      }
+                    }
+                    return mismatches;
+                  }));
+        }
+        int mismatches = 0;
+        for (Future<Integer> result : results) {
+          mismatches += result.get(300, TimeUnit.SECONDS);
+        }
+        assertEquals(0, mismatches, "calls unlike the serial one");
+      } finally {
+        pool.shutdownNow();
+      }
+      assertSame(shared, mask.getManager());
+      assertSame(shared, x.getManager());
+      assertArrayEquals(maskBefore, mask.toBooleanArray());
+    }
+  }
+
+  private static float[] predictShared(Predictor<NDList, NDList> predictor, NDArray x, NDArray mask)
+      throws TranslateException {
+    NDList out = predictor.predict(new NDList(x, mask));
+    try {
+      return out.get(0).toFloatArray();
+    } finally {
+      out.close();
     }
   }
 

@@ -26,6 +26,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 class OnnxExporterRoundTripTest {
 
   private static final double TOLERANCE = 1e-5;
+
+  /**
+   * Outputs reach |15| here: float32 sums of 72 products round differently on CPUs whose matrix
+   * kernels block differently (seen: 1.3e-5 on an AMD EPYC), so the bound grows with the value.
+   */
+  private static final double RELATIVE_TOLERANCE = 1e-6;
+
   private static final double[] WORST = new double[2];
 
   static Stream<ExportCase> cases() {
@@ -65,7 +72,7 @@ class OnnxExporterRoundTripTest {
     assertEquals(expected.getShape(), actual.getShape(), what + " shape");
     double[] want = doubles(expected);
     double[] got = doubles(actual);
-    assertClose(what, want, got, TOLERANCE, 0);
+    assertClose(what, want, got, TOLERANCE, RELATIVE_TOLERANCE);
     int form = opset == OnnxConstants.DECOMPOSED_OPSET ? 0 : 1;
     synchronized (WORST) {
       WORST[form] = Math.max(WORST[form], TestTensors.diff(want, got).maxAbs());
