@@ -2,6 +2,7 @@ package io.github.djlattention.cli;
 
 import io.github.djlattention.bench.AttentionBenchmark;
 import io.github.djlattention.bench.BenchmarkReport;
+import io.github.djlattention.bench.TrainingBenchmark;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -36,6 +37,15 @@ final class BenchCommand implements Callable<Integer> {
   private boolean quick;
 
   @Option(
+      names = "--training",
+      description = {
+        "Instead: one training step (forward + backward) of the project's",
+        "MultiHeadAttentionBlock against DJL's ScaledDotProductAttentionBlock,",
+        "E=512 H=8, S=128, 512, 2048, with each series' peak memory (child JVMs)."
+      })
+  private boolean training;
+
+  @Option(
       names = "--json",
       paramLabel = "<file.json>",
       description = "Also write the results as JSON (replaced if it exists).")
@@ -43,6 +53,13 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (training) {
+      if (json != null) {
+        throw new ParameterException(spec.commandLine(), "--training writes no --json");
+      }
+      new TrainingBenchmark(quick, spec.commandLine().getOut()).run();
+      return ExitCodes.OK;
+    }
     if (json != null) {
       Path parent = json.toAbsolutePath().getParent();
       if (parent == null || !Files.isDirectory(parent)) {

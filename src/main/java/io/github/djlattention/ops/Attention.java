@@ -95,13 +95,17 @@ public final class Attention {
     if (scores.size() == 0) {
       return scores.duplicate();
     }
-    NDArray weights = scores.softmax(axis);
     NDArray rowMax = scores.max(new int[] {axis}, true);
     NDArray fullyMasked = rowMax.eq(Double.NEGATIVE_INFINITY);
     if (!fullyMasked.any().getBoolean()) {
-      return weights;
+      return scores.softmax(axis);
     }
-    return NDArrays.where(fullyMasked.broadcast(weights.getShape()), weights.zerosLike(), weights);
+    // A slice of only −∞ would give NaN weights, and NaN gradients through the mask: give it
+    // zeros instead before the softmax, and zero weights after.
+    NDArray hidden = fullyMasked.broadcast(scores.getShape());
+    NDArray zeros = scores.zerosLike();
+    NDArray weights = NDArrays.where(hidden, zeros, scores).softmax(axis);
+    return NDArrays.where(hidden, zeros, weights);
   }
 
   /**
@@ -167,9 +171,7 @@ public final class Attention {
   public static AttentionResult attention(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     // Fast-path dispatch (issue 5): keep this block small; the steps stay in attentionStepByStep.
-    // The fast kernels write their output outside autograd: a call that records gradients takes
-    // the chain, whose every step autograd records.
-    if (FastAttention.handles(query, options) && !Autograd.records(options, query, key, value)) {
+    if (FastAttention.handles(query, options)) { // it takes a differentiable kernel when needed
       return new AttentionResult(FastAttention.output(query, key, value, options), null);
     }
     return attentionStepByStep(query, key, value, options);

@@ -64,8 +64,18 @@ public final class FastAttention {
     /** The TorchScript module, always its tiled loop. */
     TORCHSCRIPT_TILES,
     /** DJL NDArray ops. */
-    NDARRAY_TILES
+    NDARRAY_TILES,
+    /** The TorchScript module's fused kernel, run with autograd recording (training). */
+    TORCHSCRIPT_AUTOGRAD
   }
+
+  /**
+   * Whether calls that record gradients take libtorch's fused kernel with autograd ({@link
+   * Kernel#TORCHSCRIPT_AUTOGRAD}) rather than the chain; {@code -Ddjl.attention.autograd=chain}
+   * picks the chain.
+   */
+  static final boolean AUTOGRAD_FUSED_BY_DEFAULT =
+      !"chain".equalsIgnoreCase(System.getProperty("djl.attention.autograd"));
 
   private FastAttention() {}
 
@@ -174,15 +184,28 @@ public final class FastAttention {
               + unsupported
               + "; use Attention.attentionStepByStep");
     }
-    if (Autograd.records(options, query, key, value)) {
-      if (kernel != Kernel.AUTO) {
-        throw new IllegalArgumentException(
-            "the "
-                + kernel
-                + " kernel records no gradients, and this call records them (an input is tracked"
-                + " by autograd, or the options say training); use Kernel.AUTO");
-      }
-      // No fast kernel records autograd: the chain computes the same output, differentiably.
+    boolean recording = Autograd.records(options, query, key, value);
+    if (recording && kernel != Kernel.AUTO && kernel != Kernel.TORCHSCRIPT_AUTOGRAD) {
+      throw new IllegalArgumentException(
+          "the "
+              + kernel
+              + " kernel records no gradients, and this call records them (an input is tracked"
+              + " by autograd, or the options say training); use Kernel.AUTO");
+    }
+    boolean fusedCanRecord =
+        options.softcap() == null
+            && precision == Precision.INPUT
+            && TorchScriptKernel.accepts(query, key, value, options.mask());
+    if (kernel == Kernel.TORCHSCRIPT_AUTOGRAD && !fusedCanRecord) {
+      throw new IllegalArgumentException(
+          "the TORCHSCRIPT_AUTOGRAD kernel takes PyTorch-engine arrays without softcap or"
+              + " bfloat16");
+    }
+    boolean autogradFused =
+        kernel == Kernel.TORCHSCRIPT_AUTOGRAD
+            || (recording && fusedCanRecord && AUTOGRAD_FUSED_BY_DEFAULT);
+    if (recording && !autogradFused) {
+      // The chain computes the same output, and autograd records its every step.
       AttentionOptions noWeights = options.toBuilder().optReturnWeights(false).build();
       return Attention.attentionStepByStep(query, key, value, noWeights).output();
     }
@@ -236,7 +259,9 @@ public final class FastAttention {
       double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
       long tileRows = tileRows(shape, tileElements);
       NDArray output;
-      if (useNative) {
+      if (autogradFused) {
+        output = TorchScriptKernel.runDifferentiable(q, k, v, m, options.causal(), scale);
+      } else if (useNative) {
         output =
             NativeAttentionKernel.run(
                 q, k, v, m, options.causal(), scale, options.softcap(), scope);

@@ -1,6 +1,7 @@
 package io.github.djlattention.ops;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.engine.PtNDManager;
@@ -141,6 +142,37 @@ final class TorchScriptKernel {
       if (mask == null) {
         maskOrPlaceholder.close();
       }
+    }
+  }
+
+  /**
+   * Runs the attention through libtorch's fused kernel with autograd recording: DJL runs the
+   * module's {@code differentiable} method in training mode, so the output carries the gradient of
+   * query, key and value (and of a float mask) back to the caller's graph.
+   *
+   * @param query (B, H, S, D) in the compute type
+   * @param key (B, G, T, D)
+   * @param value (B, G, T, Dv)
+   * @param mask broadcastable to (B, H, S, T): boolean, or additive in the compute type; or null
+   * @param causal whether query i sees only keys j ≤ i
+   * @param scale the score factor
+   * @return the output (B, H, S, Dv), in the query's manager
+   */
+  static NDArray runDifferentiable(
+      NDArray query, NDArray key, NDArray value, NDArray mask, boolean causal, double scale) {
+    NDManager manager = query.getManager();
+    NDArray settings = manager.create(new double[] {mask != null ? 1 : 0, causal ? 1 : 0, scale});
+    NDArray method = manager.create(0f);
+    method.setName("module_method:differentiable"); // DJL's way to pick a module method
+    NDList inputs =
+        new NDList(
+            query, key, value, mask != null ? mask : manager.create(false), settings, method);
+    JniUtils.setGraphExecutorOptimize(false); // as in run: the plain interpreter, per thread
+    try {
+      return IValueUtils.forward(Holder.MODULE, inputs, true).singletonOrThrow();
+    } finally {
+      JniUtils.setGraphExecutorOptimize(
+          Boolean.parseBoolean(System.getProperty(GRAPH_OPTIMIZER_PROPERTY, "true")));
     }
   }
 

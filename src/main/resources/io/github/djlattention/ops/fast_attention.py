@@ -160,3 +160,37 @@ class FastAttention(Module):
       mask: Tensor) -> bool:
     # Whether autograd tracks any input, leaf or not (DJL's hasGradient() sees leaves only).
     return query.requires_grad or key.requires_grad or value.requires_grad or mask.requires_grad
+
+  def differentiable(self: __torch__.FastAttention,
+      query: Tensor,
+      key: Tensor,
+      value: Tensor,
+      mask: Tensor,
+      settings: Tensor) -> Tensor:
+    # libtorch's fused attention with autograd (DJL runs this method in training mode): its CPU
+    # flash kernel saves the output and the row log-sum-exp, not the S x T weights. settings is
+    # float64 [has_mask, causal, scale]. A mask is boolean (True = the key takes part) or additive.
+    has_mask = bool(settings[0].item() != 0.0)
+    causal = bool(settings[1].item() != 0.0)
+    scale = float(settings[2].item())
+    if query.size(1) != key.size(1):
+      group = query.size(1) // key.size(1)
+      key = key.repeat_interleave(group, 1)  # (B, H, T, D)
+      value = value.repeat_interleave(group, 1)  # (B, H, T, Dv)
+    if not has_mask:
+      return torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale)
+    if causal:
+      rows = torch.arange(query.size(2), device=query.device).unsqueeze(1)
+      cols = torch.arange(key.size(2), device=query.device).unsqueeze(0)
+      seen = torch.le(cols, rows)  # (S, T): query i sees keys j <= i
+      if mask.dtype == 11:
+        mask = torch.logical_and(mask, seen)
+      else:
+        mask = mask.masked_fill(torch.logical_not(seen), float("-inf"))
+    if mask.dtype == 11:
+      no_key = torch.logical_not(torch.any(mask, -1, True))
+    else:
+      no_key = torch.eq(torch.amax(mask, [-1], True), float("-inf"))
+    out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale)
+    # A row whose keys are all masked gets a zero output (and no gradient), as in ONNX.
+    return out.masked_fill(no_key, 0.0)

@@ -173,6 +173,9 @@ class FastAttentionTest {
         if (kernel == Kernel.NATIVE && !nativeAvailable()) {
           continue;
         }
+        if (kernel == Kernel.TORCHSCRIPT_AUTOGRAD && softcap != null) {
+          continue; // it takes no softcap: calls that record gradients then take the chain
+        }
         for (long tileElements : new long[] {2L * 6 * t * 16, 2L * 6 * t * 32, 1L << 21}) {
           NDArray actual =
               FastAttention.output(q, k, v, options, Precision.INPUT, kernel, tileElements);
@@ -252,7 +255,13 @@ class FastAttentionTest {
   @ParameterizedTest
   @EnumSource(
       value = Kernel.class,
-      names = {"NATIVE", "TORCHSCRIPT", "TORCHSCRIPT_TILES", "NDARRAY_TILES"})
+      names = {
+        "NATIVE",
+        "TORCHSCRIPT",
+        "TORCHSCRIPT_TILES",
+        "NDARRAY_TILES",
+        "TORCHSCRIPT_AUTOGRAD"
+      })
   void fullyMaskedRowsGiveZerosInEveryTile(Kernel kernel) {
     assumeTrue(kernel != Kernel.NATIVE || nativeAvailable(), "native kernel not available");
     try (NDManager scope = manager.newSubManager()) {
