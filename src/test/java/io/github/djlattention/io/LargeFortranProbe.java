@@ -3,6 +3,7 @@ package io.github.djlattention.io;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.github.djlattention.testing.NativeLifetime;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -84,10 +85,10 @@ public final class LargeFortranProbe {
           Npz.read(other, npzFile);
         }
       }
-      LayoutFiles.collectAndReuse(sizes);
+      NativeLifetime.collectAndReuse(sizes);
       for (int i = 0; i < fortran.size(); i++) {
         failures += check(names.get(i), fortran.get(i), expected.get(i));
-        if (!LayoutFiles.isCContiguous(fortran.get(i))) {
+        if (!NativeLifetime.isCContiguous(fortran.get(i))) {
           System.out.println(names.get(i) + ": not C-contiguous");
           failures++;
         }
@@ -97,7 +98,7 @@ public final class LargeFortranProbe {
         views.add(array.reshape(-1));
         array.close();
       }
-      LayoutFiles.collectAndReuse(sizes);
+      NativeLifetime.collectAndReuse(sizes);
       for (int i = 0; i < views.size(); i++) {
         failures += check(names.get(i) + " (a view)", views.get(i), expected.get(i));
       }

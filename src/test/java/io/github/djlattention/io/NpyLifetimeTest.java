@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import io.github.djlattention.testing.NativeLifetime;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -95,13 +96,13 @@ class NpyLifetimeTest {
         Npz.read(other, npzFile);
       }
     }
-    LayoutFiles.collectAndReuse(sizes);
+    NativeLifetime.collectAndReuse(sizes);
 
     for (Read read : reads) {
       assertEquals(new Shape(read.dims()), read.array().getShape(), read.what());
       assertEquals(dtype.dataType(), read.array().getDataType(), read.what());
       assertArrayEquals(read.expected(), read.array().toByteArray(), read.what());
-      assertTrue(LayoutFiles.isCContiguous(read.array()), read.what() + " is not C-contiguous");
+      assertTrue(NativeLifetime.isCContiguous(read.array()), read.what() + " is not C-contiguous");
     }
 
     // A view shares the array's storage; it must stay valid when the array itself is closed.
@@ -110,7 +111,7 @@ class NpyLifetimeTest {
       views.add(read.array().reshape(-1));
       read.array().close();
     }
-    LayoutFiles.collectAndReuse(sizes);
+    NativeLifetime.collectAndReuse(sizes);
     for (int i = 0; i < reads.size(); i++) {
       Read read = reads.get(i);
       assertArrayEquals(read.expected(), views.get(i).toByteArray(), read.what() + " (a view)");
