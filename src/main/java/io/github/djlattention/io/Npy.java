@@ -30,11 +30,8 @@ import java.util.Objects;
  * strictly), the shape, and that the data section is exactly {@code count * itemsize} bytes.
  *
  * <p>Every array read is C-contiguous and lives in memory that the engine allocated and owns, not
- * in a Java buffer: it, and any view taken from it, stays valid until closed, whatever the garbage
- * collector does.
- *
- * <p>Writing produces version 1.0 (2.0 if the header does not fit), little-endian, C order, with
- * the same header text as numpy, atomically (see {@link Npz} for archives).
+ * in a Java buffer, so that a view taken from it stays valid after the array is closed, whatever
+ * the garbage collector does.
  */
 public final class Npy {
   private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
