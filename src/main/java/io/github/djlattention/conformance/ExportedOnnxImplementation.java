@@ -63,8 +63,7 @@ public final class ExportedOnnxImplementation<C extends BlockCase> implements Im
   public CaseOutputs run(C testCase, NDManager manager) {
     try (NDManager work = manager.newSubManager()) {
       byte[] model = OnnxExporter.export(testCase.block(work), testCase.exportOptions(opset));
-      // The outputs go straight to the caller's manager: ONNX Runtime's results are held in
-      // Java direct buffers, which must outlive every view (reshape) of them.
+      // The outputs go straight to the caller's manager, so that they outlive the work scope.
       Map<String, NDArray> outputs =
           ort.runOnce(model, testCase.onnxInputs(work), Set.of("output", "weights"), manager);
       return testCase.fromBlock(outputs.get("output"), outputs.get("weights"), manager);

@@ -2,7 +2,6 @@ package io.github.djlattention.io;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -25,13 +24,14 @@ import java.util.Objects;
  *
  * <p>Reading accepts format versions 1.0, 2.0 and 3.0; dtypes {@code float16}, {@code float32},
  * {@code float64}, {@code bool}, {@code int8}, {@code uint8}, {@code int32} and {@code int64} in
- * either byte order (big-endian data is converted); C or Fortran order (Fortran data is transposed
- * into the logical shape); 0-d arrays and zero-length dimensions. Everything is validated before
- * the data is allocated: magic, version, header length, the header dict (parsed strictly), the
- * shape, and that the data section is exactly {@code count * itemsize} bytes.
+ * either byte order (big-endian data is converted); C or Fortran order (Fortran data is reordered
+ * into C order of the logical shape); 0-d arrays and zero-length dimensions. Everything is
+ * validated before the data is allocated: magic, version, header length, the header dict (parsed
+ * strictly), the shape, and that the data section is exactly {@code count * itemsize} bytes.
  *
- * <p>Writing produces version 1.0 (2.0 if the header does not fit), little-endian, C order, with
- * the same header text as numpy, atomically (see {@link Npz} for archives).
+ * <p>Every array read is C-contiguous and lives in memory that the engine allocated and owns, not
+ * in a Java buffer, so that a view taken from it stays valid after the array is closed, whatever
+ * the garbage collector does.
  */
 public final class Npy {
   private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -213,6 +213,17 @@ public final class Npy {
     }
   }
 
+  /**
+   * Builds the array from the validated data section.
+   *
+   * <p>The result owns its memory: the PyTorch engine wraps a direct buffer without copying
+   * (torch::from_blob) and only the array made from it keeps the buffer reachable, so a view of
+   * that array (such as the transpose that Fortran order needs, or a caller's reshape) would point
+   * into memory the garbage collector frees once the array is closed. The data is therefore put in
+   * C order here and copied once into memory that the engine allocates and reference-counts; the
+   * wrapping array is closed right after. Peak memory is three times the data size (the bytes read,
+   * the direct buffer and the engine's copy).
+   */
   private static NDArray toNDArray(NDManager manager, NpyHeader header, byte[] data) {
     int itemSize = header.dtype().itemSize();
     if (itemSize > 1 && header.byteOrder() != ByteOrder.nativeOrder()) {
@@ -224,20 +235,46 @@ public final class Npy {
       }
     }
     ByteBuffer buffer = manager.allocateDirect(data.length).order(ByteOrder.nativeOrder());
-    buffer.put(data).rewind();
     long[] dims = header.dims();
-    if (!header.fortranOrder() || dims.length < 2) {
-      return manager.create(buffer, header.shape(), header.dtype().dataType());
+    if (header.fortranOrder() && dims.length >= 2) {
+      putInCOrder(buffer, data, itemSize, dims);
+    } else {
+      buffer.put(data).rewind();
     }
-    long[] reversed = new long[dims.length];
-    for (int i = 0; i < dims.length; i++) {
-      reversed[i] = dims[dims.length - 1 - i];
+    try (NDArray wrapped = manager.create(buffer, header.shape(), header.dtype().dataType())) {
+      return wrapped.duplicate();
     }
-    // Column-major data is the C-order layout of the reversed shape; reversing the axes restores
-    // it.
-    try (NDArray columnMajor =
-        manager.create(buffer, new Shape(reversed), header.dtype().dataType())) {
-      return columnMajor.transpose();
+  }
+
+  /**
+   * Copies column-major elements (first axis fastest) into {@code target} in C order (last axis
+   * fastest); the target's position is left unchanged.
+   *
+   * @param target the buffer to fill, {@code data.length} bytes from index 0
+   * @param data the elements in Fortran order
+   * @param itemSize bytes per element
+   * @param dims the logical shape
+   */
+  private static void putInCOrder(ByteBuffer target, byte[] data, int itemSize, long[] dims) {
+    int rank = dims.length;
+    long[] strides = new long[rank]; // bytes between neighbours along each axis in `data`
+    long stride = itemSize;
+    for (int axis = 0; axis < rank; axis++) {
+      strides[axis] = stride;
+      stride *= dims[axis];
+    }
+    long[] index = new long[rank];
+    long source = 0;
+    for (int offset = 0; offset < data.length; offset += itemSize) {
+      target.put(offset, data, (int) source, itemSize);
+      for (int axis = rank - 1; axis >= 0; axis--) {
+        source += strides[axis];
+        if (++index[axis] < dims[axis]) {
+          break;
+        }
+        source -= strides[axis] * dims[axis];
+        index[axis] = 0;
+      }
     }
   }
 

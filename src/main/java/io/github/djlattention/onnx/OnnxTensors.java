@@ -106,7 +106,8 @@ public final class OnnxTensors {
   }
 
   /**
-   * Converts a tensor message into an NDArray owned by {@code manager}.
+   * Converts a tensor message into an NDArray owned by {@code manager}, C-contiguous in memory that
+   * the engine allocated, so that a view taken from it stays valid after the array is closed.
    *
    * @param tensor the message
    * @param manager the manager that will own the array
@@ -140,7 +141,13 @@ public final class OnnxTensors {
       fillFromTypedFields(tensor, type, count, bytes);
     }
     bytes.rewind();
-    NDArray array = manager.create(bytes, shape, type);
+    // The PyTorch engine wraps a direct buffer without copying, and only the array made from it
+    // keeps the buffer reachable: a view of it (a reshape, a slice) would point into freed memory
+    // once that array is closed. Copy once into memory that libtorch owns.
+    NDArray array;
+    try (NDArray wrapped = manager.create(bytes, shape, type)) {
+      array = wrapped.duplicate();
+    }
     if (!tensor.getName().isEmpty()) {
       array.setName(tensor.getName());
     }

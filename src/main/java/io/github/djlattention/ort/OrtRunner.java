@@ -30,9 +30,10 @@ import java.util.Set;
  * <p>Inputs go to ONNX Runtime as direct byte buffers taken from {@link
  * NDArray#toByteBuffer(boolean)} (float32, float64, float16, int32, int64, int8, uint8 and bool):
  * on the PyTorch engine a contiguous CPU array's memory is passed as it is, without a copy, and the
- * array must stay open until {@link #run} returns; outputs come back as NDArrays in the caller's
- * {@link NDManager}. Every input tensor and every {@code Result} is closed before {@link #run}
- * returns.
+ * array must stay open until {@link #run} returns; other inputs (strided views, GPU arrays) go
+ * through a contiguous CPU copy that is freed when {@link #run} returns. Outputs come back as
+ * NDArrays in the caller's {@link NDManager}, in memory the engine owns. Every input tensor and
+ * every {@code Result} is closed before {@link #run} returns.
  *
  * <p>A runner holds one {@code OrtSession}. ONNX Runtime sessions are safe for concurrent {@code
  * run} calls, so one runner may be shared across threads; {@link #close()} must not race with
@@ -150,9 +151,11 @@ public final class OrtRunner implements AutoCloseable {
     }
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     Map<String, OnnxTensor> tensors = new LinkedHashMap<>();
+    // Holds what the input tensors point into for the length of the run, see toTensor.
+    NDManager staging = manager.newSubManager();
     try {
       for (Map.Entry<String, NDArray> entry : inputs.entrySet()) {
-        tensors.put(entry.getKey(), toTensor(env, entry.getKey(), entry.getValue()));
+        tensors.put(entry.getKey(), toTensor(env, entry.getKey(), entry.getValue(), staging));
       }
       try (OrtSession.Result result = session.run(tensors, outputs)) {
         Map<String, NDArray> arrays = new LinkedHashMap<>();
@@ -182,6 +185,7 @@ public final class OrtRunner implements AutoCloseable {
       for (OnnxTensor tensor : tensors.values()) {
         tensor.close();
       }
+      staging.close(); // after the tensors that point into it
     }
   }
 
@@ -205,11 +209,22 @@ public final class OrtRunner implements AutoCloseable {
     }
   }
 
-  private static OnnxTensor toTensor(OrtEnvironment env, String name, NDArray array)
-      throws OrtException {
+  /**
+   * Wraps an input's memory in a tensor, without a copy where the engine allows it.
+   *
+   * <p>ONNX Runtime reads a direct buffer in place, so the memory must outlive the tensor. The
+   * buffer comes from a view of the array attached to {@code staging}, which {@link #run} closes
+   * after the tensors: for a contiguous CPU array the buffer is the array's own memory, which the
+   * caller keeps open for the run; otherwise the PyTorch engine makes a contiguous CPU copy in the
+   * view's manager, so the copy is freed after the run instead of staying in the caller's manager
+   * until that closes.
+   */
+  private static OnnxTensor toTensor(
+      OrtEnvironment env, String name, NDArray array, NDManager staging) throws OrtException {
     OnnxJavaType type = javaType(name, array.getDataType());
-    // Ask for the array's own memory (no copy); engines that cannot share it return a copy.
-    ByteBuffer data = array.toByteBuffer(true);
+    NDArray view = array.reshape(array.getShape());
+    view.attach(staging);
+    ByteBuffer data = view.toByteBuffer(true);
     if (!data.isDirect()) {
       ByteBuffer direct = ByteBuffer.allocateDirect(data.remaining()).order(data.order());
       direct.put(data).flip();

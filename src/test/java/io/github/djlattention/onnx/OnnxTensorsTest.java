@@ -3,13 +3,20 @@ package io.github.djlattention.onnx;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import com.google.protobuf.ByteString;
+import io.github.djlattention.testing.NativeLifetime;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 class OnnxTensorsTest {
@@ -106,5 +113,70 @@ class OnnxTensorsTest {
       assertEquals("tensor '' holds 1 elements but its dims [3] need 3", e.getMessage());
       assertThrows(IllegalArgumentException.class, () -> OnnxTensors.dataType(8));
     }
+  }
+
+  /**
+   * The array owns its memory: a view of it (which shares its storage) stays valid after the array
+   * is closed and the garbage collector has freed and reused every unreachable buffer.
+   */
+  @Test
+  void arraysOwnTheirMemory() {
+    DataType[] types = {
+      DataType.FLOAT32,
+      DataType.FLOAT64,
+      DataType.FLOAT16,
+      DataType.INT32,
+      DataType.INT64,
+      DataType.INT8,
+      DataType.UINT8,
+      DataType.BOOLEAN
+    };
+    try (NDManager m = NDManager.newBaseManager()) {
+      List<byte[]> expected = new ArrayList<>();
+      List<NDArray> views = new ArrayList<>();
+      long[] sizes = new long[types.length];
+      Random random = new Random(4);
+      for (int t = 0; t < types.length; t++) {
+        DataType type = types[t];
+        byte[] raw = new byte[3 * 5 * 7 * type.getNumOfBytes()];
+        random.nextBytes(raw);
+        if (type == DataType.BOOLEAN) {
+          for (int i = 0; i < raw.length; i++) {
+            raw[i] &= 1;
+          }
+        }
+        sizes[t] = raw.length;
+        TensorProto proto =
+            TensorProto.newBuilder()
+                .setDataType(OnnxTensors.onnxType(type))
+                .addDims(3)
+                .addDims(5)
+                .addDims(7)
+                .setRawData(ByteString.copyFrom(raw))
+                .build();
+        NDArray array = OnnxTensors.toNDArray(proto, m); // (3, 5, 7)
+        assertTrue(NativeLifetime.isCContiguous(array), type.toString());
+        expected.add(nativeOrder(raw, type.getNumOfBytes()));
+        views.add(array.reshape(-1)); // (105)
+        array.close();
+      }
+      NativeLifetime.collectAndReuse(sizes);
+      for (int t = 0; t < types.length; t++) {
+        assertArrayEquals(expected.get(t), views.get(t).toByteArray(), types[t] + " (a view)");
+      }
+    }
+  }
+
+  private static byte[] nativeOrder(byte[] littleEndian, int width) {
+    if (width == 1 || ByteOrder.nativeOrder() == ByteOrder.LITTLE_ENDIAN) {
+      return littleEndian;
+    }
+    byte[] swapped = new byte[littleEndian.length];
+    for (int start = 0; start < swapped.length; start += width) {
+      for (int i = 0; i < width; i++) {
+        swapped[start + i] = littleEndian[start + width - 1 - i];
+      }
+    }
+    return swapped;
   }
 }
