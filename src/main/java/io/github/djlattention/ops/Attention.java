@@ -46,7 +46,12 @@ public final class Attention {
     requireSameRank("query", query, "key", key);
     requireSameLastDim("query", query, "key", key);
     AttentionLimits.checkScores(query.getShape(), key.getShape());
-    return query.matMul(key.swapAxes(-1, -2)); // (…, S, D)·(…, D, T) = (…, S, T)
+    NDArray keyT = key.swapAxes(-1, -2); // (…, D, T): a view of ours, in the key's manager
+    try {
+      return query.matMul(keyT); // (…, S, D)·(…, D, T) = (…, S, T)
+    } finally {
+      keyT.close();
+    }
   }
 
   /**
@@ -95,17 +100,26 @@ public final class Attention {
     if (scores.size() == 0) {
       return scores.duplicate();
     }
-    NDArray rowMax = scores.max(new int[] {axis}, true);
-    NDArray fullyMasked = rowMax.eq(Double.NEGATIVE_INFINITY);
-    if (!fullyMasked.any().getBoolean()) {
-      return scores.softmax(axis);
+    // The temporaries land in the scores' manager: a scope of our own frees them.
+    try (NDManager scope = scores.getManager().newSubManager()) {
+      NDArray rowMax = scores.max(new int[] {axis}, true);
+      rowMax.attach(scope);
+      NDArray fullyMasked = rowMax.eq(Double.NEGATIVE_INFINITY);
+      NDArray anyMasked = fullyMasked.any();
+      if (!anyMasked.getBoolean()) {
+        NDArray weights = scores.softmax(axis);
+        weights.attach(scores.getManager());
+        return weights;
+      }
+      // A slice of only −∞ would give NaN weights, and NaN gradients through the mask: give it
+      // zeros instead before the softmax, and zero weights after.
+      NDArray hidden = fullyMasked.broadcast(scores.getShape());
+      NDArray zeros = hidden.zerosLike().toType(scores.getDataType(), false);
+      NDArray safe = NDArrays.where(hidden, zeros, scores);
+      NDArray weights = NDArrays.where(hidden, zeros, safe.softmax(axis));
+      weights.attach(scores.getManager());
+      return weights;
     }
-    // A slice of only −∞ would give NaN weights, and NaN gradients through the mask: give it
-    // zeros instead before the softmax, and zero weights after.
-    NDArray hidden = fullyMasked.broadcast(scores.getShape());
-    NDArray zeros = scores.zerosLike();
-    NDArray weights = NDArrays.where(hidden, zeros, scores).softmax(axis);
-    return NDArrays.where(hidden, zeros, weights);
   }
 
   /**

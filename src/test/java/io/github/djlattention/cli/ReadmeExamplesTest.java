@@ -3,6 +3,7 @@ package io.github.djlattention.cli;
 import static io.github.djlattention.testing.TestTensors.assertClose;
 import static io.github.djlattention.testing.TestTensors.doubles;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Model;
 import ai.djl.inference.Predictor;
@@ -11,6 +12,14 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.norm.LayerNorm;
+import ai.djl.training.DefaultTrainingConfig;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.Trainer;
+import ai.djl.training.TrainingConfig;
+import ai.djl.training.loss.Loss;
+import ai.djl.training.optimizer.Optimizer;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
@@ -74,6 +83,33 @@ class ReadmeExamplesTest {
         NDArray y = predictor.predict(new NDList(x)).singletonOrThrow(); // (B, S, E)
         // end of the README example
         assertEquals(new Shape(2, 5, 16), y.getShape());
+      }
+    }
+  }
+
+  @Test
+  void trainingExampleGivesTheLayerNormAGradient() {
+    // README: "Training: what is differentiable"
+    SequentialBlock net =
+        new SequentialBlock()
+            .add(LayerNorm.builder().build())
+            .add(MultiHeadAttentionBlock.builder().setEmbeddingSize(16).setHeads(4).build());
+    try (Model model = Model.newInstance("train", "PyTorch")) {
+      model.setBlock(net);
+      TrainingConfig config =
+          new DefaultTrainingConfig(Loss.l2Loss()).optOptimizer(Optimizer.adam().build());
+      try (Trainer trainer = model.newTrainer(config)) {
+        trainer.initialize(new Shape(2, 6, 16)); // (B, S, E)
+        NDArray x = trainer.getManager().randomNormal(new Shape(2, 6, 16));
+        NDArray y = trainer.getManager().randomNormal(new Shape(2, 6, 16));
+        try (GradientCollector collector = trainer.newGradientCollector()) {
+          NDArray loss = trainer.getLoss().evaluate(new NDList(y), trainer.forward(new NDList(x)));
+          collector.backward(loss);
+        }
+        // end of the README example, before trainer.step()
+        NDArray gamma = net.getChildren().get(0).getValue().getParameters().get("gamma").getArray();
+        assertTrue(gamma.getGradient().abs().sum().getFloat() > 0, "the LayerNorm learns nothing");
+        trainer.step();
       }
     }
   }

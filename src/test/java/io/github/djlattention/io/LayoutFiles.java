@@ -1,5 +1,6 @@
 package io.github.djlattention.io;
 
+import io.github.djlattention.testing.Layouts;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -38,37 +39,6 @@ final class LayoutFiles {
   }
 
   /**
-   * Reorders elements from C order (last axis fastest) to Fortran order (first axis fastest).
-   *
-   * @param cOrder the elements in C order
-   * @param itemSize bytes per element
-   * @param dims the logical shape
-   * @return the same elements in column-major order
-   */
-  static byte[] toFortranOrder(byte[] cOrder, int itemSize, long[] dims) {
-    byte[] fortran = new byte[cOrder.length];
-    long[] strides = new long[dims.length]; // in elements, first axis fastest
-    long stride = 1;
-    for (int axis = 0; axis < dims.length; axis++) {
-      strides[axis] = stride;
-      stride *= dims[axis];
-    }
-    long[] index = new long[dims.length];
-    int elements = cOrder.length / itemSize;
-    for (int n = 0; n < elements; n++) {
-      long target = 0;
-      for (int axis = 0; axis < dims.length; axis++) {
-        target += index[axis] * strides[axis];
-      }
-      System.arraycopy(cOrder, n * itemSize, fortran, (int) target * itemSize, itemSize);
-      for (int axis = dims.length - 1; axis >= 0 && ++index[axis] == dims[axis]; axis--) {
-        index[axis] = 0;
-      }
-    }
-    return fortran;
-  }
-
-  /**
    * A complete {@code .npy} file (version 1.0) holding the given elements.
    *
    * @param dtype the element type
@@ -97,7 +67,7 @@ final class LayoutFiles {
       }
     }
     if (fortranOrder) {
-      data = toFortranOrder(data, itemSize, dims);
+      data = Layouts.toFortranOrder(data, itemSize, dims);
     }
     String descr = dtype.littleEndianDescr();
     if (itemSize > 1 && byteOrder == ByteOrder.BIG_ENDIAN) {
