@@ -1,0 +1,197 @@
+package io.github.djlattention.ops;
+
+import static io.github.djlattention.testing.TestTensors.assertClose;
+import static io.github.djlattention.testing.TestTensors.doubles;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.training.GradientCollector;
+import io.github.djlattention.ops.FastAttention.Kernel;
+import io.github.djlattention.ops.FastAttention.Precision;
+import io.github.djlattention.testing.Layouts;
+import io.github.djlattention.testing.Layouts.Layout;
+import io.github.djlattention.testing.RandomAttentionCase;
+import io.github.djlattention.testing.TestTensors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
+import java.util.stream.LongStream;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * Every kernel the dispatcher can pick, on the same seeded random cases, against the float64
+ * reference (issue 10): the native kernel, libtorch's fused kernel and its tiled loop, the NDArray
+ * tiles, the fused kernel with autograd, the step-by-step chain and the dispatcher itself. Each
+ * case draws its shapes, mask, causal flag, scale and softcap ({@link RandomAttentionCase}), a
+ * memory layout for each input ({@link Layout}: Fortran-order {@code .npy}, strided and offset
+ * views), a tile size, and sometimes −FLT_MAX for the hidden keys of a float mask, as Hugging Face
+ * models pad. Every 8th case also checks gradients against the chain's, every 16th runs the
+ * dispatcher on two threads that share the inputs.
+ *
+ * <p>{@code -Ddjl.attention.differential.cases=N} and {@code .seed=S} set how many cases and the
+ * first seed; {@code scripts/differential.sh} runs a long series.
+ */
+class KernelDifferentialTest {
+
+  private static final int CASES = Integer.getInteger("djl.attention.differential.cases", 1500);
+  private static final long FIRST_SEED = Long.getLong("djl.attention.differential.seed", 1);
+
+  private static NDManager manager;
+
+  @BeforeAll
+  static void open() {
+    manager = TestTensors.manager();
+  }
+
+  @AfterAll
+  static void close() {
+    manager.close();
+  }
+
+  /** A way to compute a case: a kernel, the chain or the dispatcher. */
+  private record Path(String name, Supplier<NDArray> run) {}
+
+  @TestFactory
+  Stream<DynamicTest> everyKernelAgreesWithTheFloat64Reference() {
+    return LongStream.range(FIRST_SEED, FIRST_SEED + CASES)
+        .mapToObj(seed -> DynamicTest.dynamicTest("seed " + seed, () -> check(seed)));
+  }
+
+  private static void check(long seed) {
+    Random r = new Random(seed ^ 0x5DEECE66DL);
+    DataType dtype = seed % 5 == 0 ? DataType.FLOAT64 : DataType.FLOAT32;
+    RandomAttentionCase c = RandomAttentionCase.generate(seed, dtype);
+    try (NDManager m = manager.newSubManager()) {
+      NDArray q = Layouts.as(m, c.query(m), randomLayout(r));
+      NDArray k = Layouts.as(m, c.key(m), randomLayout(r));
+      NDArray v = Layouts.as(m, c.value(m), randomLayout(r));
+      NDArray mask = c.mask(m);
+      boolean huggingFacePadding = false;
+      if (mask != null && mask.getDataType() != DataType.BOOLEAN && r.nextInt(3) == 0) {
+        // Hugging Face pads with finfo(float32).min, a finite value, where others use −∞.
+        NDArray hidden = mask.eq(Double.NEGATIVE_INFINITY);
+        NDArray padding = mask.zerosLike().add(-Float.MAX_VALUE);
+        mask = NDArrays.where(hidden, padding, mask);
+        huggingFacePadding = true;
+      }
+      AttentionOptions options = c.options(mask).toBuilder().optReturnWeights(false).build();
+      String what =
+          "seed " + seed + " " + dtype + (huggingFacePadding ? " with -FLT_MAX padding" : "");
+      double[] expected = c.reference(q, k, v, mask).output().data();
+      double tolerance = dtype == DataType.FLOAT64 ? 1e-10 : 1e-5;
+      long tileElements = 1L << (4 + r.nextInt(10));
+      for (Path path : paths(q, k, v, options, dtype, tileElements)) {
+        double[] actual = doubles(path.run.get());
+        assertClose(what + " " + path.name, expected, actual, tolerance, tolerance);
+      }
+      if (seed % 8 == 0) {
+        checkGradients(what, q, k, v, mask, options);
+      }
+      if (seed % 16 == 0) {
+        checkSharedAcrossThreads(what, q, k, v, options);
+      }
+    }
+  }
+
+  private static Layout randomLayout(Random r) {
+    return Layout.values()[r.nextInt(Layout.values().length)];
+  }
+
+  private static List<Path> paths(
+      NDArray q, NDArray k, NDArray v, AttentionOptions options, DataType dtype, long tiles) {
+    List<Path> paths = new ArrayList<>();
+    paths.add(new Path("chain", () -> Attention.attentionStepByStep(q, k, v, options).output()));
+    paths.add(new Path("dispatcher", () -> Attention.attention(q, k, v, options).output()));
+    for (Kernel kernel : Kernel.values()) {
+      if (kernel == Kernel.AUTO
+          || (kernel == Kernel.NATIVE
+              && NativeAttentionKernel.unsupported(
+                      Attention.computeType(dtype),
+                      options.mask(),
+                      options.softcap(),
+                      false,
+                      q,
+                      k,
+                      v)
+                  != null)
+          || (kernel == Kernel.TORCHSCRIPT_AUTOGRAD && options.softcap() != null)) {
+        continue;
+      }
+      paths.add(
+          new Path(
+              kernel + " tiles " + tiles,
+              () -> FastAttention.output(q, k, v, options, Precision.INPUT, kernel, tiles)));
+    }
+    return paths;
+  }
+
+  /** The dispatcher's gradients, inside a collector, equal the chain's. */
+  private static void checkGradients(
+      String what, NDArray q0, NDArray k0, NDArray v0, NDArray mask, AttentionOptions options) {
+    double[][] chain = gradients(q0, k0, v0, mask, options, true);
+    double[][] dispatcher = gradients(q0, k0, v0, mask, options, false);
+    double tolerance = q0.getDataType() == DataType.FLOAT64 ? 1e-10 : 2e-5;
+    for (int i = 0; i < chain.length; i++) {
+      assertClose(what + " gradient " + i, chain[i], dispatcher[i], tolerance, tolerance);
+    }
+  }
+
+  private static double[][] gradients(
+      NDArray q0,
+      NDArray k0,
+      NDArray v0,
+      NDArray mask,
+      AttentionOptions options,
+      boolean stepByStep) {
+    try (NDManager m = manager.newSubManager()) {
+      List<NDArray> inputs = new ArrayList<>();
+      for (NDArray input : List.of(q0, k0, v0)) {
+        NDArray leaf = input.duplicate();
+        leaf.attach(m);
+        leaf.setRequiresGradient(true);
+        inputs.add(leaf);
+      }
+      try (GradientCollector collector = Engine.getInstance().newGradientCollector()) {
+        NDArray out =
+            stepByStep
+                ? Attention.attentionStepByStep(
+                        inputs.get(0), inputs.get(1), inputs.get(2), options)
+                    .output()
+                : Attention.attention(inputs.get(0), inputs.get(1), inputs.get(2), options)
+                    .output();
+        NDArray weights = out.onesLike().cumSum(out.getShape().dimension() - 1); // 1, 2, 3, ...
+        NDArray loss = out.mul(weights).sum();
+        collector.backward(loss);
+      }
+      double[][] grads = new double[3][];
+      for (int i = 0; i < 3; i++) {
+        grads[i] = doubles(inputs.get(i).getGradient());
+      }
+      return grads;
+    }
+  }
+
+  /** Two threads call the dispatcher on the same arrays; both get the serial bytes. */
+  private static void checkSharedAcrossThreads(
+      String what, NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+    Supplier<double[]> call = () -> doubles(Attention.attention(q, k, v, options).output());
+    double[] serial = call.get();
+    List<CompletableFuture<double[]>> futures = new ArrayList<>();
+    for (int t = 0; t < 2; t++) {
+      futures.add(CompletableFuture.supplyAsync(call, runnable -> new Thread(runnable).start()));
+    }
+    for (CompletableFuture<double[]> future : futures) {
+      assertArrayEquals(serial, future.join(), what + " on a second thread");
+    }
+  }
+}
