@@ -13,6 +13,7 @@ import ai.djl.ndarray.types.Shape;
 import io.github.djlattention.ops.FastAttention.Kernel;
 import io.github.djlattention.ops.FastAttention.Precision;
 import io.github.djlattention.reference.ReferenceAttention;
+import io.github.djlattention.testing.ExtremeCases;
 import io.github.djlattention.testing.TestTensors;
 import java.util.Arrays;
 import java.util.stream.Stream;
@@ -486,6 +487,62 @@ class ExtremeValuesTest {
           "scale 1.0E-310 is outside the range float64 can compute with",
           "[2.2250738585072014E-308, 1.7976931348623157E308]");
     }
+  }
+
+  static Stream<Arguments> generatedCases() {
+    return Stream.concat(
+            ExtremeCases.stream(0, 60, DataType.FLOAT32),
+            ExtremeCases.stream(1000, 30, DataType.FLOAT64))
+        .flatMap(
+            c ->
+                Stream.of(Path.values())
+                    .filter(p -> p != Path.NATIVE || c.dtype() == DataType.FLOAT32)
+                    .map(p -> Arguments.of(c, p)));
+  }
+
+  /** {@link ExtremeCases}: every path against the chain and the float64 reference. */
+  @ParameterizedTest(name = "{0} {1}")
+  @MethodSource("generatedCases")
+  void generatedExtremeCasesAgreeOnEveryPath(ExtremeCases.Case c, Path path) {
+    boolean torchScript =
+        path == Path.TORCHSCRIPT
+            || path == Path.TORCHSCRIPT_TILES
+            || (path == Path.AUTO
+                && (c.dtype() != DataType.FLOAT32 || !NativeAttentionKernel.available()));
+    assumeTrue(
+        !(c.valuesNearMax() && torchScript),
+        "known limitation: see valuesNearFltMaxAverageToAFiniteOutput");
+    try (NDManager m = manager.newSubManager()) {
+      NDArray q = c.query(m);
+      NDArray k = c.key(m);
+      NDArray v = c.value(m);
+      AttentionOptions options = c.options(c.mask(m));
+      double[] actual = doubles(output(path, q, k, v, options));
+      double[] chain = doubles(Attention.attentionStepByStep(q, k, v, options).output());
+      assertClose(c + " " + path + " vs the chain", chain, actual, c.atol(), 0);
+      double[] reference = c.reference().output().data();
+      assertClose(c + " " + path + " vs the float64 reference", reference, actual, c.atol(), 0);
+    }
+  }
+
+  @ParameterizedTest(name = "{0} {1}")
+  @MethodSource("refusedCases")
+  void refusedScalarsOfTheGeneratorAreRefusedOnEveryPath(ExtremeCases.Refused r, Path path) {
+    DataType dtype = r.computeType().equals("float64") ? DataType.FLOAT64 : DataType.FLOAT32;
+    try (NDManager m = manager.newSubManager()) {
+      NDArray x = m.create(new double[] {1, 2}, new Shape(2, 1)).toType(dtype, false);
+      assertRefused(path, x, x, x, r.options(), r.message());
+    }
+  }
+
+  static Stream<Arguments> refusedCases() {
+    return Stream.of(DataType.FLOAT32, DataType.FLOAT64)
+        .flatMap(dtype -> ExtremeCases.refusedScalars(dtype).stream())
+        .flatMap(
+            r ->
+                Stream.of(Path.values())
+                    .filter(p -> p != Path.NATIVE || r.computeType().equals("float32"))
+                    .map(p -> Arguments.of(r, p)));
   }
 
   /** The average of {@code values} weighted by softmax(scores), in float64. */
