@@ -38,7 +38,10 @@ public final class ExtremeCases {
   public enum Kind {
     /** Float mask: the lowest value on whole rows (padded queries), on trailing keys elsewhere. */
     PADDING_ROWS,
-    /** Float mask (B, 1, 1, T): the lowest value on each batch's trailing keys, maybe all. */
+    /**
+     * Float mask (B, 1, 1, T): the lowest value on each batch's leading keys (left padding, as for
+     * generation) or trailing keys, maybe all of them.
+     */
     PADDING_KEYS,
     /** Float mask of huge values of both signs and several sizes, some −∞, some 0. */
     HUGE_MIXED_MASK,
@@ -199,8 +202,10 @@ public final class ExtremeCases {
             for (int b = 0; b < batch; b++) {
               // all of them a third of the time: a row of only the lowest value
               int padded = r.nextInt(3) == 0 ? keyLength : r.nextInt(keyLength + 1);
+              boolean left = r.nextBoolean();
               for (int j = 0; j < keyLength; j++) {
-                caseMask[b * keyLength + j] = j >= keyLength - padded ? lowest : 0;
+                boolean hidden = left ? j < padded : j >= keyLength - padded;
+                caseMask[b * keyLength + j] = hidden ? lowest : 0;
               }
             }
             break;
