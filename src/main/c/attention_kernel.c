@@ -4,8 +4,16 @@
  * buffer (about 128 KiB, resident in L2), the softmax is kept online (running row maximum and sum,
  * the partial output rescaled when the maximum grows), and nothing of size S x T is ever held.
  *
- * Scores are kept in base-2 units: the query is multiplied by scale * log2(e) once, so that the
- * softmax needs 2^x, computed as 2^round(x) * 2^r with a degree-6 polynomial for r in [-1/2, 1/2].
+ * Scores, the softcap and the mask stay in natural units, as in the step-by-step chain, so that
+ * every finite score the chain holds is finite here too (a mask of -FLT_MAX, Hugging Face's
+ * padding, times log2(e) would overflow to -inf). The softmax converts to base 2 together with
+ * subtracting the row maximum: 2^(s log2(e) - max log2(e)) in one fused multiply-add, whose
+ * product is not rounded, where |max| is small, else 2^((s - max) log2(e)) (large or huge maxima,
+ * such as a row that the padding covers entirely). 2^x is computed as 2^round(x) * 2^r with a
+ * degree-6 polynomial for r in [-1/2, 1/2]. The query is multiplied by the scale before the product
+ * when the scale is at most 1, after it otherwise, so that Q K^T scale overflows only where the
+ * chain's does; and the weights are divided by a power of two >= T, so that their sum with values
+ * near FLT_MAX does not overflow either.
  *
  * The two products run as register-blocked micro-kernels: Q K^T as 8 query rows x 32 keys against
  * K packed into panels of 16 keys ([panel][D][16], packed once per key/value head by whichever
@@ -16,6 +24,7 @@
 #include "attention_kernel.h"
 
 #include <dlfcn.h>
+#include <float.h>
 #include <immintrin.h>
 #include <link.h>
 #include <math.h>
@@ -39,26 +48,33 @@ int attention_cpu_supported(void) {
 }
 
 /*
- * 2^x per lane, for x <= 0 (softmax weights). Below 2^-126 the result is 0 rather than a
- * subnormal: subnormal weights would make every product they enter many times slower, and next to
- * the row's largest weight (1) they are far below float32's precision. x = -inf gives 0; NaN stays
- * NaN (max keeps its second operand on NaN, and the unordered compare keeps the lane).
+ * 2^x * down per lane, for x <= 0 (softmax weights), where down = 2^-shift for an integer shift
+ * in [0, 63] and lo = -126 + shift. The polynomial's coefficients carry the factor down, a power of
+ * two, so the result is exactly down times 2^x, at no extra cost. Below 2^-126 the result is 0
+ * rather than a subnormal: subnormal weights would make every product they enter many times
+ * slower, and next to the row's largest weight (down) they are far below float32's precision.
+ * x = -inf gives 0; NaN stays NaN (max keeps its second operand on NaN, and the unordered compare
+ * keeps the lane).
  */
-static AVX512 INLINE __m512 exp2_avx512(__m512 x) {
-  __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-126.0f), _CMP_NLT_UQ);
-  x = _mm512_max_ps(_mm512_set1_ps(-126.0f), x);
+static AVX512 INLINE __m512 exp2_scaled_avx512(__m512 x, float lo, float down) {
+  __mmask16 normal = _mm512_cmp_ps_mask(x, _mm512_set1_ps(lo), _CMP_NLT_UQ);
+  x = _mm512_max_ps(_mm512_set1_ps(lo), x);
   __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_sub_ps(x, n);
   /* 2^r = 1 + r * P(r), minimax coefficients of the Cephes exp2f */
-  __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.339887440266574e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.618437357674640e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.550332471162809e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.402264791363012e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.931472028550421e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  return _mm512_maskz_scalef_ps(normal, p, n); /* n >= -126 and p >= 1 when n = -126: normal */
+  __m512 p = _mm512_set1_ps(1.535336188319500e-4f * down);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.339887440266574e-3f * down));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.618437357674640e-3f * down));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.550332471162809e-2f * down));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.402264791363012e-1f * down));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.931472028550421e-1f * down));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(down));
+  /* n >= lo, and p >= down when n = lo: at least 2^-126, normal */
+  return _mm512_maskz_scalef_ps(normal, p, n);
 }
+
+/* 2^x per lane, for x <= 0, flushed to 0 below 2^-126 */
+static AVX512 INLINE __m512 exp2_avx512(__m512 x) { return exp2_scaled_avx512(x, -126.0f, 1.0f); }
 
 static __mmask16 lanes(int64_t count);
 
@@ -85,13 +101,29 @@ static AVX512 INLINE __m512 tanh_avx512(__m512 x) {
   return _mm512_mask_mov_ps(large, use_small, small);
 }
 
-/* scores[0, n) = factor * tanh(scores), in place (the softcap, in base-2 units) */
-static AVX512 void softcap_row(float *scores, int64_t n, float factor) {
-  const __m512 f = _mm512_set1_ps(factor);
+/*
+ * scores[0, n) = cap * tanh(scores * inner), in place: the softcap, whose 1/cap is either folded
+ * into the products (inner = 1) or applied here (inner = 1/cap)
+ */
+static AVX512 INLINE void softcap_pass(float *scores, int64_t n, float inner, float cap,
+                                       const int scaled) {
+  const __m512 c = _mm512_set1_ps(cap);
+  const __m512 i = _mm512_set1_ps(inner);
   for (int64_t t = 0; t < n; t += 16) {
     __mmask16 m = lanes(n - t);
     __m512 x = _mm512_maskz_loadu_ps(m, scores + t);
-    _mm512_mask_storeu_ps(scores + t, m, _mm512_mul_ps(tanh_avx512(x), f));
+    if (scaled) {
+      x = _mm512_mul_ps(x, i);
+    }
+    _mm512_mask_storeu_ps(scores + t, m, _mm512_mul_ps(tanh_avx512(x), c));
+  }
+}
+
+static AVX512 void softcap_row(float *scores, int64_t n, float inner, float cap) {
+  if (inner == 1.0f) {
+    softcap_pass(scores, n, inner, cap, 0);
+  } else {
+    softcap_pass(scores, n, inner, cap, 1);
   }
 }
 
@@ -114,10 +146,10 @@ static void pack_keys(const float *key, int64_t keys, int64_t dim, float *packed
   }
 }
 
-/* scores[r][0, 32) = query[r] . keys of two panels, for R rows */
+/* scores[r][0, 32) = (query[r] . keys of two panels) * after, for R rows (after 1: none) */
 #define QK_TILE(R)                                                                         \
   static AVX512 void qk_tile_##R(int64_t dim, const float *query, const float *panel0,     \
-                                 const float *panel1, float *scores) {                     \
+                                 const float *panel1, float after, float *scores) {        \
     __m512 c0[R], c1[R];                                                                   \
     for (int r = 0; r < R; r++) {                                                          \
       c0[r] = _mm512_setzero_ps();                                                         \
@@ -130,6 +162,13 @@ static void pack_keys(const float *key, int64_t keys, int64_t dim, float *packed
         __m512 a = _mm512_set1_ps(query[r * dim + d]);                                     \
         c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                             \
         c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);                                             \
+      }                                                                                    \
+    }                                                                                      \
+    if (after != 1.0f) {                                                                   \
+      const __m512 f = _mm512_set1_ps(after);                                              \
+      for (int r = 0; r < R; r++) {                                                        \
+        c0[r] = _mm512_mul_ps(c0[r], f);                                                   \
+        c1[r] = _mm512_mul_ps(c1[r], f);                                                   \
       }                                                                                    \
     }                                                                                      \
     for (int r = 0; r < R; r++) {                                                          \
@@ -147,16 +186,16 @@ QK_TILE(7)
 QK_TILE(8)
 
 static AVX512 void qk_tile(int rows, int64_t dim, const float *query, const float *panel0,
-                           const float *panel1, float *scores) {
+                           const float *panel1, float after, float *scores) {
   switch (rows) {
-    case 8: qk_tile_8(dim, query, panel0, panel1, scores); break;
-    case 7: qk_tile_7(dim, query, panel0, panel1, scores); break;
-    case 6: qk_tile_6(dim, query, panel0, panel1, scores); break;
-    case 5: qk_tile_5(dim, query, panel0, panel1, scores); break;
-    case 4: qk_tile_4(dim, query, panel0, panel1, scores); break;
-    case 3: qk_tile_3(dim, query, panel0, panel1, scores); break;
-    case 2: qk_tile_2(dim, query, panel0, panel1, scores); break;
-    default: qk_tile_1(dim, query, panel0, panel1, scores); break;
+    case 8: qk_tile_8(dim, query, panel0, panel1, after, scores); break;
+    case 7: qk_tile_7(dim, query, panel0, panel1, after, scores); break;
+    case 6: qk_tile_6(dim, query, panel0, panel1, after, scores); break;
+    case 5: qk_tile_5(dim, query, panel0, panel1, after, scores); break;
+    case 4: qk_tile_4(dim, query, panel0, panel1, after, scores); break;
+    case 3: qk_tile_3(dim, query, panel0, panel1, after, scores); break;
+    case 2: qk_tile_2(dim, query, panel0, panel1, after, scores); break;
+    default: qk_tile_1(dim, query, panel0, panel1, after, scores); break;
   }
 }
 
@@ -237,13 +276,70 @@ static AVX512 void pv_tile(int rows, int64_t n, const float *weights, const floa
   }
 }
 
+/* log2(e) as the float32 that every product with it uses */
+#define LOG2E 1.44269504088896341f
+
 /*
- * One online-softmax step for a row: turns the row's `valid` scores into 2^(s - max) in place
- * (zeros up to `padded`), updates the running maximum and sum, and returns the factor by which
- * the row's partial output must be rescaled.
+ * The weights of a block, 2^((s - max) log2(e)) * down per lane: FAST computes the exponent as
+ * s log2(e) + c with c = -(max log2(e)) rounded once, in one fused multiply-add (its product is
+ * exact, even beyond FLT_MAX), for a small |c| whose rounding error is below float32's resolution
+ * of the scores; otherwise the difference comes first, (s - max) log2(e). Writes them over the
+ * scores (zeros up to `padded`) and returns their sum per lane. FAST is a constant in each caller.
  */
-static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, float *row_max,
-                                 float *row_sum) {
+static AVX512 INLINE __m512 weights_pass(float *scores, int64_t valid, int64_t padded, __m512 max,
+                                        __m512 c, float lo, float down, const int fast) {
+  const __m512 log2e = _mm512_set1_ps(LOG2E);
+#define WEIGHT(s)                                                                     \
+  exp2_scaled_avx512(fast ? _mm512_fmadd_ps((s), log2e, c)                            \
+                          : _mm512_mul_ps(_mm512_sub_ps((s), max), log2e),            \
+                     lo, down)
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  int64_t t = 0;
+  for (; t + 64 <= valid; t += 64) {
+    __m512 e0 = WEIGHT(_mm512_loadu_ps(scores + t));
+    __m512 e1 = WEIGHT(_mm512_loadu_ps(scores + t + 16));
+    __m512 e2 = WEIGHT(_mm512_loadu_ps(scores + t + 32));
+    __m512 e3 = WEIGHT(_mm512_loadu_ps(scores + t + 48));
+    s0 = _mm512_add_ps(s0, e0);
+    s1 = _mm512_add_ps(s1, e1);
+    s2 = _mm512_add_ps(s2, e2);
+    s3 = _mm512_add_ps(s3, e3);
+    _mm512_storeu_ps(scores + t, e0);
+    _mm512_storeu_ps(scores + t + 16, e1);
+    _mm512_storeu_ps(scores + t + 32, e2);
+    _mm512_storeu_ps(scores + t + 48, e3);
+  }
+  for (; t + 16 <= valid; t += 16) {
+    __m512 e = WEIGHT(_mm512_loadu_ps(scores + t));
+    s0 = _mm512_add_ps(s0, e);
+    _mm512_storeu_ps(scores + t, e);
+  }
+  if (t < valid) {
+    __m512 e = _mm512_maskz_mov_ps(lanes(valid - t), WEIGHT(_mm512_loadu_ps(scores + t)));
+    s1 = _mm512_add_ps(s1, e);
+    _mm512_storeu_ps(scores + t, e);
+    t += 16;
+  }
+#undef WEIGHT
+  for (; t < padded; t += 16) {
+    _mm512_storeu_ps(scores + t, _mm512_setzero_ps());
+  }
+  return _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+}
+
+/* Below this |max log2(e)| the fused exponent s log2(e) - max log2(e) is used: the rounding of
+ * max log2(e), a factor common to the block's weights, is then at most 2^-17, of the order of the
+ * scores' own rounding; above it, the same rounding would distort the weights. */
+#define FUSED_MAX 256.0f
+
+/*
+ * One online-softmax step for a row: turns the row's `valid` scores (natural units) into the
+ * weights 2^((s - max) log2(e) - shift) in place (zeros up to `padded`), updates the running
+ * maximum and sum, and returns the factor by which the row's partial output must be rescaled.
+ * shift is the job's weight_shift and down = 2^-shift.
+ */
+static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, float shift,
+                                 float down, float *row_max, float *row_sum) {
   /* four accumulators each, so that the max and sum chains do not wait on each other */
   __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
   int64_t t = 0;
@@ -261,41 +357,21 @@ static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, f
   }
   float block_max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
   float new_max = block_max > *row_max ? block_max : *row_max;
-  /* the old partial sums' factor; 0 below 2^-126, like the weights */
-  float shift_down = *row_max - new_max;
+  /* the old partial sums' factor; 0 below 2^-126, like the weights (and where old - new
+   * overflows to -inf) */
+  float shift_down = (*row_max - new_max) * LOG2E;
   float rescale = *row_max == -INFINITY || shift_down < -126.0f ? 0.0f : exp2f(shift_down);
-  __m512 shift = _mm512_set1_ps(new_max == -INFINITY ? 0.0f : new_max);
-  __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  for (t = 0; t + 64 <= valid; t += 64) {
-    __m512 e0 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t), shift));
-    __m512 e1 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t + 16), shift));
-    __m512 e2 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t + 32), shift));
-    __m512 e3 = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t + 48), shift));
-    s0 = _mm512_add_ps(s0, e0);
-    s1 = _mm512_add_ps(s1, e1);
-    s2 = _mm512_add_ps(s2, e2);
-    s3 = _mm512_add_ps(s3, e3);
-    _mm512_storeu_ps(scores + t, e0);
-    _mm512_storeu_ps(scores + t + 16, e1);
-    _mm512_storeu_ps(scores + t + 32, e2);
-    _mm512_storeu_ps(scores + t + 48, e3);
+  /* a row of only -inf so far: every weight is 0 (with c = 0) */
+  float c = new_max == -INFINITY ? 0.0f : -(new_max * LOG2E);
+  float lo = -126.0f + shift;
+  __m512 sum;
+  if (c > -FUSED_MAX && c < FUSED_MAX) {
+    sum = weights_pass(scores, valid, padded, _mm512_set1_ps(new_max), _mm512_set1_ps(c), lo, down,
+                       1);
+  } else { /* large or huge scores, a mask of -FLT_MAX on every key, or max = +inf (NaN, 0) */
+    sum = weights_pass(scores, valid, padded, _mm512_set1_ps(new_max), _mm512_setzero_ps(), lo,
+                       down, 0);
   }
-  for (; t + 16 <= valid; t += 16) {
-    __m512 e = exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t), shift));
-    s0 = _mm512_add_ps(s0, e);
-    _mm512_storeu_ps(scores + t, e);
-  }
-  if (t < valid) {
-    __m512 e = _mm512_maskz_mov_ps(
-        lanes(valid - t), exp2_avx512(_mm512_sub_ps(_mm512_loadu_ps(scores + t), shift)));
-    s1 = _mm512_add_ps(s1, e);
-    _mm512_storeu_ps(scores + t, e);
-    t += 16;
-  }
-  for (; t < padded; t += 16) {
-    _mm512_storeu_ps(scores + t, _mm512_setzero_ps());
-  }
-  __m512 sum = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
   *row_sum = *row_sum * rescale + _mm512_reduce_add_ps(sum);
   *row_max = new_max;
   return rescale;
@@ -303,14 +379,13 @@ static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, f
 
 /*
  * Applies the mask to a row's `valid` scores of the block starting at key k0, in place: a hidden
- * key's score becomes -inf (bool), or the mask value in base-2 units is added (float). Returns
+ * key's score becomes -inf (bool), or the mask value is added (float, natural units). Returns
  * how many of the keys the mask leaves visible (a float mask hides a key with -inf).
  */
 static AVX512 int64_t apply_mask(const attention_job *job, int64_t row_offset, int64_t k0,
                                  int64_t valid, float *scores) {
   const int64_t stride = job->mask_stride[3];
   const __m512 minus_inf = _mm512_set1_ps(-INFINITY);
-  const float log2e = 1.44269504088896341f;
   int64_t visible = 0;
   int64_t t = 0;
   if (job->mask_type == MASK_BOOL) {
@@ -333,17 +408,16 @@ static AVX512 int64_t apply_mask(const attention_job *job, int64_t row_offset, i
   } else {
     const float *mask = (const float *)job->mask + row_offset + k0 * stride;
     if (stride == 1) {
-      const __m512 factor = _mm512_set1_ps(log2e);
       for (; t + 16 <= valid; t += 16) {
         __m512 m = _mm512_loadu_ps(mask + t);
         visible += __builtin_popcount(_mm512_cmp_ps_mask(m, minus_inf, _CMP_NEQ_UQ));
-        _mm512_storeu_ps(scores + t, _mm512_fmadd_ps(m, factor, _mm512_loadu_ps(scores + t)));
+        _mm512_storeu_ps(scores + t, _mm512_add_ps(_mm512_loadu_ps(scores + t), m));
       }
     }
     for (; t < valid; t++) {
       float m = mask[t * stride];
       visible += m != -INFINITY;
-      scores[t] += m * log2e;
+      scores[t] += m;
     }
   }
   return visible;
@@ -424,7 +498,27 @@ static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static float *kept_keys;
 static int64_t kept_floats;
 
+/* The derived factors of attention_job (see attention_kernel.h). */
+static void derive_factors(attention_job *job) {
+  double folded = job->softcap != 0.0f ? (double)job->scale / job->softcap : job->scale;
+  if (job->softcap == 0.0f || (folded >= FLT_MIN && folded <= FLT_MAX)) {
+    job->qk_factor = (float)folded;
+    job->tanh_inner = 1.0f;
+  } else { /* scale / c is subnormal or overflows: 1/c (finite for a normal c) goes on the tanh */
+    job->qk_factor = job->scale;
+    job->tanh_inner = (float)(1.0 / job->softcap);
+  }
+  job->qk_after = job->qk_factor > 1.0f;
+  int shift = 0;
+  while (shift < 63 && ((int64_t)1 << shift) < job->keys) {
+    shift++;
+  }
+  job->weight_shift = (float)shift;
+  job->weight_down = ldexpf(1.0f, -shift);
+}
+
 int attention_alloc(attention_job *job) {
+  derive_factors(job);
   int64_t kv_heads = job->batch * job->groups;
   int64_t floats = kv_heads * ((job->keys + 15) / 16) * job->dim * 16;
   job->packed_keys = NULL;
@@ -508,13 +602,15 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   const int64_t kv_head = (head / job->heads) * job->groups + (head % job->heads) / group;
   const float *value = job->value + kv_head * keys * value_dim;
   const float *key_panels = packed_keys(job, kv_head);
-  /* scores in base-2 units; with a softcap c the products are scale/c and the tanh's factor is
-   * c * log2(e) */
-  const float log2e = 1.44269504088896341f;
-  const float factor = job->softcap != 0.0f ? job->scale / job->softcap : job->scale * log2e;
-  const float *query = job->query + (head * queries + first_row) * dim;
-  for (int64_t i = 0; i < rows * dim; i++) {
-    s->query[i] = query[i] * factor;
+  /* the products' factor goes on the query when it is at most 1, else on each product */
+  const float *query = job->query + (head * queries + first_row) * dim; /* (rows, D) */
+  const float after = job->qk_after ? job->qk_factor : 1.0f;
+  if (!job->qk_after) {
+    const float factor = job->qk_factor;
+    for (int64_t i = 0; i < rows * dim; i++) {
+      s->query[i] = query[i] * factor;
+    }
+    query = s->query;
   }
   float row_max[BLOCK_ROWS], row_sum[BLOCK_ROWS];
   int64_t visible[BLOCK_ROWS]; /* keys the mask leaves visible, so far */
@@ -543,8 +639,8 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
       /* an odd last panel is paired with itself: its second half lands in the padding */
       const float *panel1 = p + 1 < panels ? panel0 + dim * 16 : panel0;
       for (int r = 0; r < rows; r += QK_ROWS) {
-        qk_tile(rows - r < QK_ROWS ? rows - r : QK_ROWS, dim, s->query + r * dim, panel0, panel1,
-                s->scores + r * SCORE_STRIDE + p * 16);
+        qk_tile(rows - r < QK_ROWS ? rows - r : QK_ROWS, dim, query + r * dim, panel0, panel1,
+                after, s->scores + r * SCORE_STRIDE + p * 16);
       }
     }
     for (int r = 0; r < rows; r++) {
@@ -558,12 +654,13 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
         continue;
       }
       if (job->softcap != 0.0f) {
-        softcap_row(scores, valid, job->softcap * log2e);
+        softcap_row(scores, valid, job->tanh_inner, job->softcap);
       }
       if (job->mask_type != MASK_NONE) {
         visible[r] += apply_mask(job, mask_base + r * job->mask_stride[2], k0, valid, scores);
       }
-      float rescale = softmax_step(scores, valid, panels * 16, &row_max[r], &row_sum[r]);
+      float rescale = softmax_step(scores, valid, panels * 16, job->weight_shift, job->weight_down,
+                                   &row_max[r], &row_sum[r]);
       if (rescale != 1.0f) {
         float *out = s->out + r * s->out_stride;
         __m512 factor_v = _mm512_set1_ps(rescale);
@@ -582,8 +679,10 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   }
   float *output = job->output + (head * queries + first_row) * value_dim;
   for (int r = 0; r < rows; r++) {
-    if (job->mask_type != MASK_NONE && visible[r] == 0) {
-      /* a row the mask hides entirely gets zeros, as in ONNX (not 0/0, nor a hidden key's NaN) */
+    if ((job->mask_type != MASK_NONE && visible[r] == 0) || row_sum[r] == 0.0f) {
+      /* a row the mask hides entirely gets zeros, as in ONNX (not 0/0, nor a hidden key's NaN),
+       * and so does a row whose scores are all -inf (a sum of 0: a finite mask that took the
+       * scores below -FLT_MAX), as in the step-by-step chain */
       memset(output + r * value_dim, 0, sizeof(float) * value_dim);
       continue;
     }

@@ -22,9 +22,24 @@ typedef struct {
   const float *value;
   float *output;
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
-  float scale;   /* the score factor, usually 1/sqrt(D) */
-  float softcap; /* 0, or c: scores become c * tanh(scores / c) before the mask */
+  float scale;   /* the score factor, usually 1/sqrt(D); a normal float32 (checked in Java) */
+  float softcap; /* 0, or c: scores become c * tanh(scores / c) before the mask; normal too */
   int causal;    /* query i sees keys j <= i */
+  /*
+   * Derived by attention_alloc from scale, softcap and T. The products Q K^T are multiplied by
+   * qk_factor (scale, or scale / c folded in when that is a normal float32): before the product,
+   * on the query, when qk_factor <= 1 (then no product can overflow that the unscaled one does
+   * not); otherwise (qk_after) on each product, in the order the step-by-step chain uses. With a
+   * softcap the scores then become c * tanh(scores * tanh_inner), tanh_inner being 1 when 1/c is
+   * folded into qk_factor, else 1/c. Weights are 2^(log2(e) (score - row max)) * weight_down,
+   * weight_down = 2^-weight_shift <= 1/T: it keeps their sum, and their sum with the values,
+   * within the largest value (the unnormalized sum of T values near FLT_MAX would overflow).
+   */
+  float qk_factor;
+  int qk_after;
+  float tanh_inner;
+  float weight_shift;
+  float weight_down;
   /*
    * An optional mask broadcast to (B, H, S, T): MASK_NONE, MASK_BOOL (one byte per element,
    * nonzero = the key takes part) or MASK_FLOAT (float32, added to the scores). mask_stride gives

@@ -211,6 +211,7 @@ public final class Attention {
    */
   public static AttentionResult attentionStepByStep(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    ScalarRanges.check(query.getDataType(), options);
     NDArray pastKey = options.pastKey();
     NDArray pastValue = options.pastValue();
     if (pastKey != null) {

@@ -207,6 +207,10 @@ public final class AttentionOptions {
     /**
      * Sets the factor the scores are multiplied by, instead of 1/√D.
      *
+     * <p>Attention computes with it in its compute type (float32 for float16 and float32 inputs,
+     * float64 for float64) and refuses, with an {@link IllegalArgumentException}, a scale that is
+     * not a normal number of that type: 1e39 is +∞ in float32, 1e-50 is 0.
+     *
      * @param scale a finite, positive factor
      * @return this builder
      */
@@ -217,6 +221,9 @@ public final class AttentionOptions {
 
     /**
      * Sets the softcap c: scores become c·tanh(scores/c) after scaling and before masking.
+     *
+     * <p>As for the scale, attention refuses a softcap that is not a normal number of its compute
+     * type: in float32, 1e39 is +∞, 1e-50 is 0 and 1e-40 a subnormal whose reciprocal overflows.
      *
      * @param softcap a finite, positive cap; 0 turns softcapping off (as in ONNX)
      * @return this builder

@@ -174,6 +174,7 @@ public final class FastAttention {
       Precision precision,
       Kernel kernel,
       long tileElements) {
+    ScalarRanges.check(query.getDataType(), options);
     if (tileElements <= 0) {
       throw new IllegalArgumentException("tileElements must be > 0, got " + tileElements);
     }

@@ -19,13 +19,15 @@ import java.util.List;
  * query rows of one tile, Tk the keys a tile sees.
  *
  * <p>Per tile of Sq query rows, for all batches and heads at once: scores = Q̃·Kᵀ where Q̃ is the
- * query pre-multiplied by the scale (one pass over Q instead of one over every score), then the
- * softcap, the mask and the causal mask added in place, then softmax and the product with V. Under
- * a causal mask a tile sees only keys [0, min(T, last row + 1)): blocks above the diagonal are
- * never computed. Grouped-query heads are folded into the rows, so K and V are never copied per
- * head. Every array made for a tile is freed with the tile; how much of that memory the process
- * keeps is up to the native allocator (glibc keeps freed blocks up to 32 MiB for reuse), which is
- * why the PyTorch engine uses {@link TorchScriptKernel}, whose loop reuses fixed buffers.
+ * query pre-multiplied by the scale (one pass over Q instead of one over every score) when that is
+ * at most 1, else the scores are multiplied after the product as in the step-by-step chain (a
+ * factor above 1 on the query can overflow where Q·Kᵀ·scale does not); then the softcap, the mask
+ * and the causal mask added in place, then softmax and the product with V. Under a causal mask a
+ * tile sees only keys [0, min(T, last row + 1)): blocks above the diagonal are never computed.
+ * Grouped-query heads are folded into the rows, so K and V are never copied per head. Every array
+ * made for a tile is freed with the tile; how much of that memory the process keeps is up to the
+ * native allocator (glibc keeps freed blocks up to 32 MiB for reuse), which is why the PyTorch
+ * engine uses {@link TorchScriptKernel}, whose loop reuses fixed buffers.
  */
 final class TiledAttention {
 
@@ -57,9 +59,11 @@ final class TiledAttention {
       AttentionShape shape) {
     NDManager scope = q.getManager();
     DataType computeType = q.getDataType();
-    // With a softcap the scores are c·tanh(scale·Q·Kᵀ / c): fold 1/c into the query scale too.
-    double queryFactor = softcap == null ? scale : scale / softcap;
-    NDArray grouped = q.reshape(groupedQuery5d(shape)).mul(queryFactor); // (B, G, R, S, D)
+    ScoreFactor factor = ScoreFactor.of(scale, softcap, computeType);
+    NDArray grouped = q.reshape(groupedQuery5d(shape)); // (B, G, R, S, D)
+    if (factor.beforeProduct()) {
+      grouped = grouped.mul(factor.value());
+    }
     NDArray additiveMask = mask == null ? null : prepareMask(mask, computeType);
     NDArray causalBias =
         causal ? causalBias(scope, tileRows, shape.keyLength(), computeType) : null;
@@ -68,7 +72,18 @@ final class TiledAttention {
       long end = Math.min(shape.queryLength(), start + tileRows);
       try (NDManager tileScope = scope.newSubManager()) {
         NDArray tile =
-            tile(grouped, k, v, additiveMask, causalBias, softcap, shape, start, end, tileScope);
+            tile(
+                grouped,
+                k,
+                v,
+                additiveMask,
+                causalBias,
+                factor,
+                softcap,
+                shape,
+                start,
+                end,
+                tileScope);
         tile.attach(scope);
         tiles.add(tile);
       }
@@ -85,6 +100,7 @@ final class TiledAttention {
       NDArray v,
       NDArray mask4,
       NDArray causalBias,
+      ScoreFactor factor,
       Double softcap,
       AttentionShape shape,
       long start,
@@ -103,7 +119,13 @@ final class TiledAttention {
 
     NDArray scores = qTile.matMul(kTile.swapAxes(-1, -2)); // (B, G, R·Sq, Tk)
     scores = scores.reshape(tileScores(shape, rows, keys)); // (B, H, Sq, Tk)
+    if (!factor.beforeProduct()) {
+      scores.muli(factor.value());
+    }
     if (softcap != null) {
+      if (factor.divideBySoftcap()) {
+        scores.divi(softcap.doubleValue());
+      }
       scores = scores.tanh().muli(softcap.doubleValue());
     }
     boolean maybeFullyMasked = false;
@@ -128,6 +150,35 @@ final class TiledAttention {
         weights.reshape(groupedTile(shape, rows, keys)).matMul(vTile); // (B, G, R·Sq, Dv)
     return output.reshape(
         shape.batch(), shape.heads(), rows, shape.valueHeadSize()); // (B, H, Sq, Dv)
+  }
+
+  /**
+   * The factor of the products Q·Kᵀ: the scale, or with a softcap c the scale / c (so that the
+   * scores need only tanh and a product by c) unless that is not a normal number of the compute
+   * type, in which case the scores are divided by c as in the step-by-step chain. It goes on the
+   * query when it is at most 1 (no product can then overflow that the unscaled one does not), else
+   * on the scores.
+   *
+   * @param value the factor
+   * @param beforeProduct whether the query is multiplied by it (else the scores are)
+   * @param divideBySoftcap whether the scores are divided by the softcap before its tanh
+   */
+  record ScoreFactor(double value, boolean beforeProduct, boolean divideBySoftcap) {
+
+    static ScoreFactor of(double scale, Double softcap, DataType computeType) {
+      double smallest = computeType == DataType.FLOAT64 ? Double.MIN_NORMAL : Float.MIN_NORMAL;
+      double largest = computeType == DataType.FLOAT64 ? Double.MAX_VALUE : Float.MAX_VALUE;
+      double value = scale;
+      boolean divide = false;
+      if (softcap != null) {
+        value = scale / softcap;
+        if (!(value >= smallest && value <= largest)) {
+          value = scale;
+          divide = true;
+        }
+      }
+      return new ScoreFactor(value, value <= 1, divide);
+    }
   }
 
   /**

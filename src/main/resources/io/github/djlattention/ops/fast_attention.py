@@ -26,9 +26,19 @@ class FastAttention(Module):
       key = key.to(15)
       value = value.to(15)
       if has_mask and mask.is_floating_point():
-        mask = mask.to(15)
+        # float32's extremes, such as the -3.4028235e38 of padding masks, lie beyond bfloat16's
+        # largest value and would round to infinity: they are kept finite
+        mask = torch.where(torch.isinf(mask), mask, torch.clamp(mask, -3.3895313892515355e38, 3.3895313892515355e38)).to(15)
     gqa = query.size(1) != key.size(1)
-    if softcap == 0.0 and not (has_mask and causal) and query.size(2) * key.size(2) >= fused_min_scores:
+    fused = softcap == 0.0 and not (has_mask and causal) and query.size(2) * key.size(2) >= fused_min_scores
+    if fused and scale > 1.0:
+      # libtorch's kernels may multiply the query and key by the scale, or by its square root,
+      # before their product (its math kernel does, for D != Dv), which can overflow where
+      # Q K^T scale does not. The tiled loop scales after the product unless every partial sum of
+      # the product is bounded well within the type: D max|q| max|k| scale.
+      bound = self.largest_magnitude(query) * self.largest_magnitude(key) * query.size(3) * scale
+      fused = bound < self.largest(query.dtype) / 16.0
+    if fused:
       # libtorch's fused CPU kernel: tiled (flash) softmax, nothing of size S x T is held. It takes
       # no grouped-query heads (with enable_gqa libtorch falls back to its S x T math kernel), so
       # without causal the group's query heads are stacked along the query axis, (B, G, group*S, D):
@@ -73,6 +83,25 @@ class FastAttention(Module):
       out = self.tiled(query, key, value, mask, has_mask, causal, scale, softcap, score_dtype, tile_rows)
     return out.to(out_dtype)
 
+  def largest_magnitude(self: __torch__.FastAttention, x: Tensor) -> float:
+    # max |x| in one pass and without a temporary (NaN where x holds one), 0 for no elements
+    if x.numel() == 0:
+      return 0.0
+    low, high = torch.aminmax(x)
+    return max(-float(low), float(high))
+
+  def largest(self: __torch__.FastAttention, dtype: int) -> float:
+    # The largest finite value of a product type: float64's, else bfloat16's (a little below
+    # float32's)
+    if dtype == 7:
+      return 1.7976931348623157e308
+    return 3.3895313892515355e38
+
+  def smallest_normal(self: __torch__.FastAttention, dtype: int) -> float:
+    if dtype == 7:
+      return 2.2250738585072014e-308
+    return 1.1754943508222875e-38
+
   def tiled(self: __torch__.FastAttention,
       query: Tensor,
       key: Tensor,
@@ -86,7 +115,10 @@ class FastAttention(Module):
       tile_rows: int) -> Tensor:
     # Tiles of query rows, for softcap and for a mask combined with the causal mask. Every tile
     # reuses the same buffers (no allocation the size of a tile inside the loop), the softmax is
-    # done in place (max, exp, sum) and its division is applied to the (rows, Dv) output.
+    # done in place (max, exp, sum) and its division is applied to the (rows, Dv) output. (So the
+    # product with V sums weights of up to 1 times the values, up to T times the largest value:
+    # values within a factor T of the type's largest can overflow there, as in libtorch's fused
+    # kernel; the step-by-step chain divides first.)
     batch = query.size(0)
     heads = query.size(1)
     queries = query.size(2)
@@ -95,10 +127,21 @@ class FastAttention(Module):
     group = heads // groups
     keys_total = key.size(2)
     value_size = value.size(3)
+    # The products' factor, scale or scale / softcap: on the query when it is at most 1 (then no
+    # product overflows that the unscaled one does not), else on each product, as the step-by-step
+    # chain applies it. Where scale / softcap is not a normal number of the type, the scores are
+    # divided by the softcap instead, as in the chain.
     factor = scale
+    divide = False
     if softcap != 0.0:
       factor = scale / softcap
-    grouped = (query * factor).reshape([batch, groups, group, queries, head_size])
+      if factor < self.smallest_normal(query.dtype) or factor > self.largest(query.dtype):
+        factor = scale
+        divide = True
+    before = factor <= 1.0
+    grouped = query.reshape([batch, groups, group, queries, head_size])
+    if before:
+      grouped = (query * factor).reshape([batch, groups, group, queries, head_size])
     key_t = key.transpose(-1, -2)
     product_dtype = query.dtype
     tile_scores = batch * heads * tile_rows * keys_total
@@ -121,7 +164,11 @@ class FastAttention(Module):
       scores = score_buffer[:size].view([batch, heads, rows, keys])
       if product_dtype != score_dtype:
         scores = scores.copy_(product.view([batch, heads, rows, keys]))
+      if not before:
+        scores = scores.mul_(factor)
       if softcap != 0.0:
+        if divide:
+          scores = scores.div_(softcap)
         scores = scores.tanh_().mul_(softcap)
       if has_mask:
         mask_tile = mask

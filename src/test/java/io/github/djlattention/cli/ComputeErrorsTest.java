@@ -68,6 +68,22 @@ class ComputeErrorsTest {
         bad("infinite scale", "--scale must be finite", "--scale", "Infinity"),
         bad("non-numeric scale", "--scale", "--scale", "half"),
         bad("negative softcap", "--softcap must be finite", "--softcap", "-1"),
+        // finite in float64 but not in float32, the inputs' type: refused rather than NaN
+        bad(
+            "scale beyond float32",
+            "scale 1.0E39 is outside the range float32 can compute with",
+            "--scale",
+            "1e39"),
+        bad(
+            "softcap beyond float32",
+            "softcap 1.0E39 is outside the range float32 can compute with",
+            "--softcap",
+            "1e39"),
+        bad(
+            "softcap below float32's normal range",
+            "softcap 1.0E-50 is outside the range float32 can compute with",
+            "--softcap",
+            "1e-50"),
         bad("missing --out", "Missing required option: '--out=<out.npz>'", "--out", null),
         bad("missing directory", "does not exist", "--out", "no/such/dir/out.npz"),
         bad("--out is a directory", "is a directory", "--out", "."));
