@@ -85,9 +85,17 @@ final class CliFuzz {
    */
   static Outcome childJvm(CliFuzzScenario scenario, Path dir, Path jar, long timeoutSeconds)
       throws IOException, InterruptedException {
+    return childJvm(scenario, dir, jar, timeoutSeconds, List.of());
+  }
+
+  /** As {@link #childJvm(CliFuzzScenario, Path, Path, long)}, with JVM options such as -Xmx1g. */
+  static Outcome childJvm(
+      CliFuzzScenario scenario, Path dir, Path jar, long timeoutSeconds, List<String> jvmOptions)
+      throws IOException, InterruptedException {
     List<String> command = new ArrayList<>();
     command.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
     command.add("-Dai.djl.offline=true");
+    command.addAll(jvmOptions);
     if (jar != null) {
       command.add("-jar");
       command.add(jar.toAbsolutePath().toString());
