@@ -119,17 +119,35 @@ class HostileInputsTest {
   }
 
   /**
-   * The tester's example: a list nested 5,000 deep; today's parser recursed into a stack overflow.
+   * The tester's example, a list nested 5,000 deep, in a child JVM with a default-sized thread
+   * stack (the tests' own JVM runs with -Xss4m): today's recursive parser overflowed the stack.
    */
   @Test
-  void regressionListNested5000Deep(@TempDir Path dir) throws IOException {
-    String dict =
-        "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': "
-            + "[".repeat(5000)
-            + "]".repeat(5000)
-            + "}";
-    Path q = write(dir, "q.npy", HostileFiles.npy2(dict, new byte[8]));
-    assertRefused(dir, ExitCodes.BAD_INPUT, compute(dir, q));
+  void regressionListNested5000Deep(@TempDir Path dir) throws Exception {
+    Path q = write(dir, "q.npy", HostileFiles.npy2(nestedList(5000), new byte[8]));
+    List<String> args = compute(dir, q);
+    CliFuzzScenario scenario =
+        new CliFuzzScenario(0, "nested", args, List.of(), Set.of(ExitCodes.BAD_INPUT));
+    TreeSet<String> before = CliFuzz.snapshot(dir);
+    CliFuzz.Outcome outcome = CliFuzz.childJvm(scenario, dir, null, 120, List.of("-Xss512k"));
+    assertEquals(ExitCodes.BAD_INPUT, outcome.exitCode(), outcome::err);
+    assertEquals(1, outcome.errLines().size(), outcome::err);
+    assertTrue(outcome.err().contains("maxNesting"), outcome::err);
+    assertEquals(List.of(), CliFuzz.problems(scenario, outcome, before, CliFuzz.snapshot(dir)));
+  }
+
+  /** Deeper than any stack: 200,000 levels in a 400 KB header, in this JVM. */
+  @Test
+  void regressionListNested200000Deep(@TempDir Path dir) throws IOException {
+    Path q = write(dir, "q.npy", HostileFiles.npy2(nestedList(200_000), new byte[8]));
+    assertRefused(dir, ExitCodes.BAD_INPUT, compute(dir, q), "maxNesting");
+  }
+
+  private static String nestedList(int depth) {
+    return "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': "
+        + "[".repeat(depth)
+        + "]".repeat(depth)
+        + "}";
   }
 
   // ---- 7. long and hostile messages
