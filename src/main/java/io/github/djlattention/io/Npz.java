@@ -78,7 +78,12 @@ public final class Npz {
           }
           if (entry.getSize() > remaining) {
             throw InputLimits.Limit.INFLATED_BYTES.exceeded(
-                source + ": the members up to '" + entry.getName() + "' inflate to more bytes");
+                source
+                    + ": the members up to '"
+                    + entry.getName()
+                    + "' inflate to "
+                    + (InputLimits.Limit.INFLATED_BYTES.get() - remaining + entry.getSize())
+                    + " bytes");
           }
           // Counted while inflating: the declared size may lie.
           boolean memberBound = memberLimit <= remaining;
