@@ -17,15 +17,13 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.AtomicWrite;
+import io.github.djlattention.io.InputLimits;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.onnx.OnnxConstants;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -188,13 +186,7 @@ final class CheckCommand implements Callable<Integer> {
   }
 
   private byte[] readModel() {
-    try {
-      return Files.readAllBytes(onnx);
-    } catch (NoSuchFileException e) {
-      throw new UncheckedIOException(onnx + ": no such file", e);
-    } catch (IOException e) {
-      throw new UncheckedIOException(onnx + ": cannot read: " + e.getMessage(), e);
-    }
+    return InputLimits.readFile(onnx, InputLimits.Limit.MODEL_BYTES);
   }
 
   private Map<String, String> metadata(byte[] model) {

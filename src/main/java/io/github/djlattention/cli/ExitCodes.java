@@ -16,8 +16,9 @@ public final class ExitCodes {
   public static final int BAD_INPUT = 2;
 
   /**
-   * Anything else: the environment (for example a missing native library) or a bug. One line on
-   * stderr; {@code --verbose} adds the stack trace.
+   * Anything else: the environment (for example a missing native library, or too little memory) or
+   * a bug, JVM errors such as {@link StackOverflowError} and {@link OutOfMemoryError} included. One
+   * line on stderr; {@code --verbose} adds the stack trace.
    */
   public static final int FAILURE = 3;
 

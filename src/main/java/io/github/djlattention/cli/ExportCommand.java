@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.StateDicts;
+import io.github.djlattention.io.InputLimits;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.onnx.ExportOptions;
 import io.github.djlattention.onnx.OnnxExporter;
@@ -164,6 +165,9 @@ final class ExportCommand implements Callable<Integer> {
     if (seed != null) {
       Engine.getEngine("PyTorch").setRandomSeed(seed);
     }
+    // The projections hold embed x embed parameters each: refuse what cannot be allocated.
+    InputLimits.product(
+        InputLimits.Limit.TENSOR_ELEMENTS, "--embed " + embed + ": embed x embed", embed, embed);
     Shape shape = new Shape(1, 1, embed);
     block.initialize(manager, DataType.FLOAT32, shape, shape, shape);
     return block;

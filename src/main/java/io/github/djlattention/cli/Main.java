@@ -80,6 +80,10 @@ public final class Main implements Callable<Integer> {
    * <p>Sets the system property {@code ai.djl.offline=true} first unless it is already set, so that
    * DJL never tries to download a native library: a missing one fails at once.
    *
+   * <p>Nothing escapes: exceptions and JVM errors ({@link StackOverflowError}, {@link
+   * OutOfMemoryError}, a native library that fails to link) become one line on {@code err} and an
+   * exit code, through {@link ErrorPolicy}.
+   *
    * @param args the arguments, as given to {@code main}
    * @param out where results go
    * @param err where the one-line error messages (and, with {@code --verbose}, stack traces) go
@@ -89,7 +93,23 @@ public final class Main implements Callable<Integer> {
     if (System.getProperty("ai.djl.offline") == null) {
       System.setProperty("ai.djl.offline", "true");
     }
-    return commandLine(SUBCOMMANDS, out, err).execute(args);
+    return execute(commandLine(SUBCOMMANDS, out, err), args);
+  }
+
+  /**
+   * Executes a command line built by {@link #commandLine}; JVM errors that picocli lets through
+   * also get the policy's one line and exit code.
+   *
+   * @param commandLine the command line
+   * @param args the arguments
+   * @return the exit code, one of {@link ExitCodes}
+   */
+  static int execute(CommandLine commandLine, String[] args) {
+    try {
+      return commandLine.execute(args);
+    } catch (Error e) {
+      return new ErrorPolicy().handleError(e, commandLine, args);
+    }
   }
 
   /**

@@ -3,6 +3,7 @@ package io.github.djlattention.conformance;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.djlattention.io.InputLimits;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -48,7 +49,7 @@ public final class GeneratedCases {
     }
     JsonNode root;
     try {
-      root = new ObjectMapper().readTree(file.toFile());
+      root = new ObjectMapper().readTree(InputLimits.readFile(file, InputLimits.Limit.TEXT_BYTES));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
     }
@@ -141,12 +142,12 @@ public final class GeneratedCases {
     } else if (kind == GeneratedCase.Kind.FUNCTIONAL) {
       batch = positive(node, "batch");
       heads = positive(node, "heads");
-      kvHeads = node.path("kvHeads").asInt(heads);
+      kvHeads = positive(node, "kvHeads", heads);
       s = positive(node, "queryLength");
-      t = node.path("keyLength").asInt(s);
+      t = positive(node, "keyLength", s);
       d = positive(node, "headSize");
-      dv = node.path("valueHeadSize").asInt(d);
-      rank = node.path("rank").asInt(4);
+      dv = positive(node, "valueHeadSize", d);
+      rank = positive(node, "rank", 4);
       if (heads % kvHeads != 0
           || (rank < 4 && heads != 1)
           || (rank == 2 && batch != 1)
@@ -163,6 +164,10 @@ public final class GeneratedCases {
                 + " do not fit rank "
                 + rank);
       }
+      elements(name, "batch x heads x queryLength x headSize", batch, heads, s, d);
+      elements(name, "batch x kvHeads x keyLength x headSize", batch, kvHeads, t, d);
+      elements(name, "batch x kvHeads x keyLength x valueHeadSize", batch, kvHeads, t, dv);
+      elements(name, "batch x heads x queryLength x keyLength", batch, heads, s, t);
       tensors.put("query", draw(random, 96, shape(rank, batch, heads, s, d)));
       tensors.put("key", draw(random, 96, shape(rank, batch, kvHeads, t, d)));
       tensors.put("value", draw(random, 96, shape(rank, batch, kvHeads, t, dv)));
@@ -179,11 +184,11 @@ public final class GeneratedCases {
         valueSize = embed;
       } else {
         heads = positive(node, "heads");
-        kvHeads = node.path("kvHeads").asInt(heads);
+        kvHeads = positive(node, "kvHeads", heads);
         cross = node.path("cross").asBoolean(false);
-        t = cross ? node.path("keyLength").asInt(s) : s;
-        keySize = cross ? node.path("keySize").asInt(embed) : embed;
-        valueSize = cross ? node.path("valueSize").asInt(embed) : embed;
+        t = cross ? positive(node, "keyLength", s) : s;
+        keySize = cross ? positive(node, "keySize", embed) : embed;
+        valueSize = cross ? positive(node, "valueSize", embed) : embed;
         if (embed % heads != 0 || heads % kvHeads != 0) {
           throw new IllegalArgumentException(
               name
@@ -198,6 +203,13 @@ public final class GeneratedCases {
         d = embed / heads;
       }
       dv = d;
+      elements(name, "batch x queryLength x embed", batch, s, embed);
+      elements(name, "batch x keyLength x keySize", batch, t, keySize);
+      elements(name, "batch x keyLength x valueSize", batch, t, valueSize);
+      elements(name, "batch x heads x queryLength x keyLength", batch, heads, s, t);
+      elements(name, "heads x headSize x embed", heads, d, embed);
+      elements(name, "kvHeads x headSize x keySize", kvHeads, d, keySize);
+      elements(name, "kvHeads x headSize x valueSize", kvHeads, d, valueSize);
       if (cross) {
         tensors.put("query", draw(random, 96, new int[] {batch, s, embed}));
         tensors.put("key", draw(random, 96, new int[] {batch, t, keySize}));
@@ -209,7 +221,7 @@ public final class GeneratedCases {
     }
     GeneratedMask mask =
         node.has("mask")
-            ? drawMask(name, random, node.get("mask"), kind, batch, heads, s, t)
+            ? drawMask(name, random, node.get("mask"), kind, batch, heads, s, t, rank)
             : null;
     return new GeneratedCase(
         name,
@@ -279,7 +291,12 @@ public final class GeneratedCases {
       int batch,
       int heads,
       int s,
-      int t) {
+      int t,
+      int rank) {
+    int[] weights =
+        rank == 2
+            ? new int[] {s, t}
+            : rank == 3 ? new int[] {batch, s, t} : new int[] {batch, heads, s, t};
     boolean bool;
     switch (spec.path("type").asText()) {
       case "bool":
@@ -293,9 +310,32 @@ public final class GeneratedCases {
     }
     int[] shape;
     if (kind == GeneratedCase.Kind.FUNCTIONAL) {
-      shape = new int[spec.path("shape").size()];
+      JsonNode dims = spec.path("shape");
+      if (!dims.isArray() || dims.size() > weights.length) {
+        throw new IllegalArgumentException(
+            name
+                + ": mask.shape must be an array of at most "
+                + weights.length
+                + " sizes, got "
+                + quote(dims));
+      }
+      shape = new int[dims.size()];
       for (int i = 0; i < shape.length; i++) {
-        shape[i] = spec.get("shape").get(i).asInt();
+        shape[i] = integer("case " + name, "mask.shape[" + i + "]", dims.get(i), 1);
+        int axis = weights[weights.length - shape.length + i];
+        if (shape[i] != 1 && shape[i] != axis) {
+          throw new IllegalArgumentException(
+              name
+                  + ": mask "
+                  + Arrays.toString(shape)
+                  + " does not broadcast to the weights "
+                  + Arrays.toString(weights)
+                  + " (mask.shape["
+                  + i
+                  + "] is "
+                  + shape[i]
+                  + ")");
+        }
       }
       if (shape.length == 0 || shape[shape.length - 1] != t) {
         throw new IllegalArgumentException(
@@ -318,7 +358,11 @@ public final class GeneratedCases {
       }
     }
     Set<Integer> maskedRows = new HashSet<>();
-    spec.path("maskedRows").forEach(r -> maskedRows.add(r.asInt()));
+    for (JsonNode row : spec.path("maskedRows")) {
+      maskedRows.add(integer("case " + name, "mask.maskedRows[]", row, 0));
+    }
+    long[] maskDims = Arrays.stream(shape).asLongStream().toArray();
+    InputLimits.product(InputLimits.Limit.CASE_ELEMENTS, "case " + name + ": mask.shape", maskDims);
     if (!maskedRows.isEmpty() && (shape.length < 2 || shape[shape.length - 2] != s)) {
       throw new IllegalArgumentException(
           name + ": maskedRows needs a mask with a query axis of " + s);
@@ -363,8 +407,13 @@ public final class GeneratedCases {
   }
 
   private static Tensor matrix(JsonNode rows, DataType type) {
+    if (!rows.isArray() || rows.size() == 0 || !rows.get(0).isArray() || rows.get(0).size() == 0) {
+      throw new IllegalArgumentException(
+          "an explicit matrix must be a non-empty array of non-empty rows, got " + quote(rows));
+    }
     int r = rows.size();
     int c = rows.get(0).size();
+    InputLimits.product(InputLimits.Limit.CASE_ELEMENTS, "explicit matrix rows x columns", r, c);
     double[] data = new double[r * c];
     for (int i = 0; i < r; i++) {
       if (rows.get(i).size() != c) {
@@ -423,11 +472,56 @@ public final class GeneratedCases {
   }
 
   private static int positive(JsonNode node, String field) {
-    int value = required(node, field).asInt();
-    if (value < 1) {
-      throw new IllegalArgumentException(
-          "case " + node.path("name").asText("?") + ": " + field + " must be >= 1, got " + value);
+    return integer("case " + node.path("name").asText("?"), field, required(node, field), 1);
+  }
+
+  /** An optional size: {@code fallback} when absent, else an integer >= 1. */
+  private static int positive(JsonNode node, String field, int fallback) {
+    if (!node.has(field)) {
+      return fallback;
     }
-    return value;
+    return positive(node, field);
+  }
+
+  /**
+   * A JSON integer that fits an {@code int} and is at least {@code min}.
+   *
+   * @throws IllegalArgumentException naming the case, the field and the value otherwise
+   */
+  private static int integer(String name, String field, JsonNode value, int min) {
+    if (value == null || !value.isIntegralNumber() || !value.canConvertToInt()) {
+      throw new IllegalArgumentException(
+          name
+              + ": "
+              + field
+              + " must be an integer from "
+              + min
+              + " to "
+              + Integer.MAX_VALUE
+              + ", got "
+              + quote(value));
+    }
+    if (value.asInt() < min) {
+      throw new IllegalArgumentException(
+          name + ": " + field + " must be >= " + min + ", got " + value.asInt());
+    }
+    return value.asInt();
+  }
+
+  /**
+   * Refuses a tensor whose elements would exceed {@link InputLimits.Limit#CASE_ELEMENTS} or
+   * overflow, before anything is drawn.
+   *
+   * @param fields the fields whose product is the element count, as {@code "batch x heads"}
+   * @throws IllegalArgumentException naming the case, the fields, their values and the limit
+   */
+  private static void elements(String name, String fields, long... sizes) {
+    InputLimits.product(InputLimits.Limit.CASE_ELEMENTS, "case " + name + ": " + fields, sizes);
+  }
+
+  /** A JSON value as it appears in the file, cut to 60 characters. */
+  private static String quote(JsonNode value) {
+    String text = String.valueOf(value);
+    return text.length() <= 60 ? text : text.substring(0, 57) + "...";
   }
 }

@@ -4,6 +4,7 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import io.github.djlattention.io.InputLimits;
 import io.github.djlattention.onnx.OnnxTensors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -67,7 +68,9 @@ public final class OnnxAttentionCases {
     String name = dir.getFileName().toString();
     ModelProto model;
     try {
-      model = ModelProto.parseFrom(Files.readAllBytes(dir.resolve("model.onnx")));
+      model =
+          ModelProto.parseFrom(
+              InputLimits.readFile(dir.resolve("model.onnx"), InputLimits.Limit.MODEL_BYTES));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + dir.resolve("model.onnx"), e);
     }

@@ -2,6 +2,7 @@ package io.github.djlattention.conformance;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.djlattention.io.InputLimits;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -33,7 +34,8 @@ public final class PytorchModels {
     }
     JsonNode root;
     try {
-      root = new ObjectMapper().readTree(manifest.toFile());
+      root =
+          new ObjectMapper().readTree(InputLimits.readFile(manifest, InputLimits.Limit.TEXT_BYTES));
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read " + manifest + ": " + e.getMessage(), e);
     }

@@ -35,7 +35,6 @@ import java.util.Objects;
  */
 public final class Npy {
   private static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
-  private static final int MAX_HEADER_BYTES = 1 << 20;
   private static final int ALIGNMENT = 64;
   private static final int MAX_TRAILING_REPORTED = 1 << 16;
 
@@ -49,11 +48,14 @@ public final class Npy {
    * @return the array, in the file's shape and dtype
    * @throws IllegalArgumentException if the content is not a supported {@code .npy} array; the
    *     message starts with the file name and says what is wrong
+   * @throws IllegalArgumentException if the path is not a regular file, or exceeds a limit of
+   *     {@link InputLimits}
    * @throws UncheckedIOException if the file cannot be read
    */
   public static NDArray read(NDManager manager, Path file) {
     Objects.requireNonNull(manager, "manager");
     String source = file.toString();
+    InputLimits.requireFile(file, InputLimits.Limit.FILE_BYTES);
     try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {
       return decode(manager, in, Files.size(file), source);
     } catch (NoSuchFileException e) {
@@ -137,10 +139,17 @@ public final class Npy {
     long headerLength =
         major == 1 ? lengthBuffer.getShort() & 0xffffL : lengthBuffer.getInt() & 0xffffffffL;
     long prefixLength = MAGIC.length + 2L + lengthBytes;
-    if (headerLength > MAX_HEADER_BYTES) {
+    long maxHeader = InputLimits.Limit.HEADER_BYTES.get();
+    if (headerLength > maxHeader) {
       throw bad(
           source,
-          "header length " + headerLength + " exceeds the " + MAX_HEADER_BYTES + "-byte limit");
+          "header length "
+              + headerLength
+              + " exceeds the "
+              + maxHeader
+              + "-byte limit (-D"
+              + InputLimits.Limit.HEADER_BYTES.property()
+              + "=N)");
     }
     if (length >= 0 && prefixLength + headerLength > length) {
       throw bad(
@@ -177,7 +186,25 @@ public final class Npy {
         throw sizeMismatch(source, header, available);
       }
     }
-    byte[] data = in.readNBytes((int) dataBytes);
+    String array = "shape " + NpyHeader.shapeText(header.dims()) + " " + header.dtype().numpyName();
+    try {
+      InputLimits.Limit.ARRAY_BYTES.check(dataBytes, array);
+      InputLimits.Limit.TENSOR_ELEMENTS.check(dataBytes / header.dtype().itemSize(), array);
+    } catch (IllegalArgumentException e) {
+      throw bad(source, e.getMessage(), e);
+    }
+    byte[] data;
+    if (length >= 0) {
+      // The length is known and matches: one allocation of the exact size.
+      data = new byte[(int) dataBytes];
+      int read = in.readNBytes(data, 0, data.length);
+      if (read < data.length) {
+        throw sizeMismatch(source, header, read);
+      }
+    } else {
+      // The length is unknown (a member of unknown size): grows only as far as the data does.
+      data = in.readNBytes((int) dataBytes);
+    }
     if (data.length < dataBytes) {
       throw sizeMismatch(source, header, data.length);
     }

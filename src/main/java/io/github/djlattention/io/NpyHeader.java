@@ -94,6 +94,7 @@ record NpyHeader(NpyDtype dtype, ByteOrder byteOrder, boolean fortranOrder, long
           "malformed header " + quote(text) + ": shape must be a tuple of integers");
     }
     List<Object> items = ((PyLiteral.Tuple) shape).items();
+    InputLimits.Limit.RANK.check(items.size(), "shape");
     long[] dims = new long[items.size()];
     for (int i = 0; i < dims.length; i++) {
       Object item = items.get(i);

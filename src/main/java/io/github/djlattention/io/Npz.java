@@ -31,6 +31,9 @@ public final class Npz {
   private static final String SUFFIX = ".npy";
   private static final LocalDateTime ENTRY_TIME = LocalDateTime.of(1980, 1, 1, 0, 0);
 
+  /** A member's bytes beyond its header and data: prefix and the trailing bytes Npy reports. */
+  private static final long MEMBER_OVERHEAD = 16 + (1 << 16) + 1;
+
   private Npz() {}
 
   /**
@@ -40,8 +43,10 @@ public final class Npz {
    * @param file the archive
    * @return the arrays in archive order, keyed by entry name without {@code .npy}; each array's
    *     name ({@link NDArray#getName()}) is its key
-   * @throws IllegalArgumentException if the file is not a zip archive, an entry is not a {@code
-   *     .npy} file, or an entry is malformed; the message names the file and the entry
+   * @throws IllegalArgumentException if the file is not a regular file or not a zip archive, an
+   *     entry is not a {@code .npy} file, an entry is malformed, or the archive exceeds a limit of
+   *     {@link InputLimits} (file size, member count, inflated bytes of a member or of all); the
+   *     message names the file and the entry
    * @throws UncheckedIOException if the file cannot be read
    */
   public static Map<String, NDArray> read(NDManager manager, Path file) {
@@ -49,8 +54,15 @@ public final class Npz {
     String source = file.toString();
     Map<String, NDArray> arrays = new LinkedHashMap<>();
     try {
+      InputLimits.requireFile(file, InputLimits.Limit.FILE_BYTES);
       checkSignature(file, source);
       try (ZipFile zip = new ZipFile(file.toFile())) {
+        InputLimits.Limit.MEMBERS.check(zip.size(), source);
+        long memberLimit =
+            InputLimits.Limit.ARRAY_BYTES.get()
+                + InputLimits.Limit.HEADER_BYTES.get()
+                + MEMBER_OVERHEAD;
+        long remaining = InputLimits.Limit.INFLATED_BYTES.get();
         Enumeration<? extends ZipEntry> entries = zip.entries();
         while (entries.hasMoreElements()) {
           ZipEntry entry = entries.nextElement();
@@ -60,8 +72,29 @@ public final class Npz {
                 source + ": duplicate entry '" + entry.getName() + "'");
           }
           String entrySource = source + ": entry '" + entry.getName() + "'";
-          try (InputStream in = zip.getInputStream(entry)) {
+          if (entry.getSize() > memberLimit) {
+            throw InputLimits.Limit.ARRAY_BYTES.exceeded(
+                entrySource + " declares " + entry.getSize() + " bytes inflated");
+          }
+          if (entry.getSize() > remaining) {
+            throw InputLimits.Limit.INFLATED_BYTES.exceeded(
+                source
+                    + ": the members up to '"
+                    + entry.getName()
+                    + "' inflate to "
+                    + (InputLimits.Limit.INFLATED_BYTES.get() - remaining + entry.getSize())
+                    + " bytes");
+          }
+          // Counted while inflating: the declared size may lie.
+          boolean memberBound = memberLimit <= remaining;
+          try (InputLimits.CountingStream in =
+              InputLimits.bounded(
+                  zip.getInputStream(entry),
+                  Math.min(memberLimit, remaining),
+                  memberBound ? InputLimits.Limit.ARRAY_BYTES : InputLimits.Limit.INFLATED_BYTES,
+                  entrySource)) {
             NDArray array = Npy.decode(manager, in, entry.getSize(), entrySource);
+            remaining -= in.count();
             array.setName(key);
             arrays.put(key, array);
           } catch (ZipException | EOFException e) {

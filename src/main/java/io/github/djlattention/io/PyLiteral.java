@@ -23,7 +23,10 @@ final class PyLiteral {
   record Tuple(List<Object> items) {}
 
   private final String text;
+  private final long maxDepth = InputLimits.Limit.NESTING.get();
+  private final long maxDigits = InputLimits.Limit.INTEGER_DIGITS.get();
   private int pos;
+  private int depth;
 
   private PyLiteral(String text) {
     this.text = text;
@@ -32,7 +35,12 @@ final class PyLiteral {
   /**
    * Parses one literal that spans the whole text, apart from surrounding whitespace.
    *
-   * @throws IllegalArgumentException if the text is not exactly one supported literal
+   * <p>Containers may nest at most {@link InputLimits.Limit#NESTING} levels deep and integers have
+   * at most {@link InputLimits.Limit#INTEGER_DIGITS} digits, so a hostile header can neither
+   * exhaust the stack nor cost quadratic time.
+   *
+   * @throws IllegalArgumentException if the text is not exactly one supported literal, or exceeds a
+   *     limit
    */
   static Object parse(String text) {
     PyLiteral parser = new PyLiteral(text);
@@ -52,11 +60,20 @@ final class PyLiteral {
     char c = text.charAt(pos);
     switch (c) {
       case '{':
-        return dict();
+        enter();
+        Map<String, Object> dict = dict();
+        depth--;
+        return dict;
       case '(':
-        return new Tuple(sequence('(', ')', true));
+        enter();
+        Tuple tuple = new Tuple(sequence('(', ')', true));
+        depth--;
+        return tuple;
       case '[':
-        return sequence('[', ']', false);
+        enter();
+        List<Object> list = sequence('[', ']', false);
+        depth--;
+        return list;
       case '\'':
       case '"':
         return string();
@@ -65,6 +82,14 @@ final class PyLiteral {
           return integer();
         }
         return keyword();
+    }
+  }
+
+  /** Counts one more open container; refuses one past the nesting limit before descending. */
+  private void enter() {
+    if (++depth > maxDepth) {
+      throw InputLimits.Limit.NESTING.exceeded(
+          "containers nested " + depth + " deep at column " + (pos + 1));
     }
   }
 
@@ -174,6 +199,10 @@ final class PyLiteral {
     if (pos == digits) {
       pos = start;
       throw error("expected a digit");
+    }
+    if (pos - digits > maxDigits) {
+      throw InputLimits.Limit.INTEGER_DIGITS.exceeded(
+          "an integer of " + (pos - digits) + " digits at column " + (digits + 1));
     }
     if (pos < text.length() && Character.isLetter(text.charAt(pos))) {
       throw error("unexpected '" + text.charAt(pos) + "' after integer");

@@ -6,7 +6,10 @@
  * numpy.savez} and {@code numpy.savez_compressed}). Both validate user-supplied files strictly:
  * malformed content fails with an {@link java.lang.IllegalArgumentException} whose message names
  * the file and the problem, before any large allocation; genuine I/O failures surface as {@link
- * java.io.UncheckedIOException}. Writes are atomic: a temporary file in the target directory is
- * moved over the target, so a failed write never leaves a half-written file.
+ * java.io.UncheckedIOException}. Every size, count and depth read from a file is bounded by {@link
+ * io.github.djlattention.io.InputLimits} (one place, with documented defaults and system-property
+ * overrides) before the memory it guards is allocated, and only regular files are opened. Writes
+ * are atomic: a temporary file in the target directory is moved over the target, so a failed write
+ * never leaves a half-written file.
  */
 package io.github.djlattention.io;

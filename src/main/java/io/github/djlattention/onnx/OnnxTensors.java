@@ -7,11 +7,11 @@ import ai.djl.ndarray.types.Shape;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.github.djlattention.io.InputLimits;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -37,7 +37,7 @@ public final class OnnxTensors {
    */
   public static TensorProto read(Path file) {
     try {
-      return TensorProto.parseFrom(Files.readAllBytes(file));
+      return TensorProto.parseFrom(InputLimits.readFile(file, InputLimits.Limit.MODEL_BYTES));
     } catch (InvalidProtocolBufferException e) {
       throw new IllegalArgumentException("not a serialized onnx.TensorProto: " + file, e);
     } catch (IOException e) {

@@ -12,6 +12,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
+import io.github.djlattention.io.InputLimits;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -363,8 +364,8 @@ public final class OrtRunner implements AutoCloseable {
      *
      * @param model the {@code .onnx} file
      * @return the runner
-     * @throws IllegalArgumentException for bad settings, a path that is not a file, or a model ONNX
-     *     Runtime rejects
+     * @throws IllegalArgumentException for bad settings, a path that is not a file, a file over
+     *     {@link InputLimits.Limit#MODEL_BYTES}, or a model ONNX Runtime rejects
      * @throws IllegalStateException if CUDA is requested but not available
      */
     public OrtRunner build(Path model) {
@@ -374,6 +375,7 @@ public final class OrtRunner implements AutoCloseable {
                 + model
                 + (Files.exists(model) ? " is not a regular file" : " does not exist"));
       }
+      InputLimits.requireFile(model, InputLimits.Limit.MODEL_BYTES);
       return open(model.toString(), null);
     }
 

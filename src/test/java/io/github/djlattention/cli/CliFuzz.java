@@ -30,8 +30,10 @@ import java.util.stream.Stream;
  * exists afterwards, its directory holds exactly the files it held before (no temp or partial
  * file), and, for child JVMs, it did not crash (exit 134 or 139, an {@code hs_err_pid*.log}).
  *
- * <p>{@code main(count, firstSeed, jar)} runs cases in child JVMs with {@code java -jar jar} (or
- * in-process) and prints a summary: the measurement behind {@code scripts/cli-fuzz.sh}.
+ * <p>{@code main(count, firstSeed, jar, families)} runs cases in child JVMs with {@code java -jar
+ * jar} (or in-process) and prints a summary: the measurement behind {@code scripts/cli-fuzz.sh}.
+ * Families: {@code classic} ({@link CliFuzzScenario#generate}), {@code hostile} ({@link
+ * CliFuzzScenario#hostile}) or {@code all} (default, {@link CliFuzzScenario#generateAny}).
  */
 final class CliFuzz {
 
@@ -49,6 +51,8 @@ final class CliFuzz {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
     ExecutorService thread = Executors.newSingleThreadExecutor();
+    Map<String, String> saved = new TreeMap<>();
+    scenario.properties().forEach((key, value) -> saved.put(key, System.setProperty(key, value)));
     long start = System.nanoTime();
     try (PrintStream outStream = new PrintStream(out, true, StandardCharsets.UTF_8);
         PrintStream errStream = new PrintStream(err, true, StandardCharsets.UTF_8)) {
@@ -76,6 +80,14 @@ final class CliFuzz {
           timedOut);
     } finally {
       thread.shutdownNow();
+      saved.forEach(
+          (key, value) -> {
+            if (value == null) {
+              System.clearProperty(key);
+            } else {
+              System.setProperty(key, value);
+            }
+          });
     }
   }
 
@@ -85,9 +97,18 @@ final class CliFuzz {
    */
   static Outcome childJvm(CliFuzzScenario scenario, Path dir, Path jar, long timeoutSeconds)
       throws IOException, InterruptedException {
+    return childJvm(scenario, dir, jar, timeoutSeconds, List.of());
+  }
+
+  /** As {@link #childJvm(CliFuzzScenario, Path, Path, long)}, with JVM options such as -Xmx1g. */
+  static Outcome childJvm(
+      CliFuzzScenario scenario, Path dir, Path jar, long timeoutSeconds, List<String> jvmOptions)
+      throws IOException, InterruptedException {
     List<String> command = new ArrayList<>();
     command.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
     command.add("-Dai.djl.offline=true");
+    command.addAll(jvmOptions);
+    scenario.properties().forEach((key, value) -> command.add("-D" + key + "=" + value));
     if (jar != null) {
       command.add("-jar");
       command.add(jar.toAbsolutePath().toString());
@@ -165,6 +186,17 @@ final class CliFuzz {
     if (outcome.exitCode() == ExitCodes.BAD_INPUT && outcome.errLines().size() != 1) {
       problems.add("stderr has " + outcome.errLines().size() + " lines, expected 1");
     }
+    for (String line : outcome.errLines()) {
+      if (line.length() > ErrorPolicy.MAX_LINE) {
+        problems.add("a stderr line of " + line.length() + " characters");
+      }
+      if (HostileFiles.hasControl(line)) {
+        problems.add("a control character on stderr");
+      }
+      if (line.startsWith("\tat ") || line.contains("Exception in thread")) {
+        problems.add("a stack trace on stderr");
+      }
+    }
     if (outcome.exitCode() == ExitCodes.BAD_INPUT) {
       for (Path output : scenario.outputs()) {
         if (Files.exists(output)) {
@@ -196,25 +228,35 @@ final class CliFuzz {
    * Runs {@code count} cases from {@code firstSeed} in child JVMs ({@code java -jar jar}) and
    * prints one line per case and a summary; exits 1 when a case misbehaved.
    *
-   * @param args count, first seed, jar (default target/djl-attention.jar)
+   * @param args count, first seed, jar (default target/djl-attention.jar, or in-process), families
+   *     (classic, hostile or all; default all)
    */
   public static void main(String[] args) throws Exception {
     int count = Integer.parseInt(args[0]);
     long firstSeed = Long.parseLong(args[1]);
     String where = args.length > 2 ? args[2] : "target/djl-attention.jar";
+    String families = args.length > 3 ? args[3] : "all";
     Path jar = "in-process".equals(where) ? null : Paths.get(where);
     Map<String, Integer> exitCodes = new TreeMap<>();
+    Map<String, Double> seconds = new TreeMap<>();
     int bad = 0;
     double slowest = 0;
     double total = 0;
     for (long seed = firstSeed; seed < firstSeed + count; seed++) {
       Path dir = Files.createTempDirectory("cli-fuzz-" + seed + "-");
-      CliFuzzScenario scenario = CliFuzzScenario.generate(seed, dir);
+      CliFuzzScenario scenario =
+          switch (families) {
+            case "classic" -> CliFuzzScenario.generate(seed, dir);
+            case "hostile" -> CliFuzzScenario.hostile(seed, dir);
+            default -> CliFuzzScenario.generateAny(seed, dir);
+          };
       TreeSet<String> before = snapshot(dir);
       Outcome outcome = jar == null ? inProcess(scenario, 60) : childJvm(scenario, dir, jar, 120);
       List<String> problems = problems(scenario, outcome, before, snapshot(dir));
-      exitCodes.merge(
-          scenario.name().split(" ")[0] + " exit " + outcome.exitCode(), 1, Integer::sum);
+      String[] words = scenario.name().split(" ");
+      String family = words[0].equals("hostile") ? words[0] + " " + words[1] : words[0];
+      exitCodes.merge(family + " exit " + outcome.exitCode(), 1, Integer::sum);
+      seconds.merge(family, outcome.seconds(), Double::sum);
       slowest = Math.max(slowest, outcome.seconds());
       total += outcome.seconds();
       String line = outcome.errLines().isEmpty() ? "" : outcome.errLines().get(0);
@@ -241,6 +283,8 @@ final class CliFuzz {
         total,
         slowest,
         exitCodes);
+    seconds.forEach(
+        (family, time) -> System.out.printf(Locale.ROOT, "seconds %s %.1f%n", family, time));
     System.exit(bad == 0 ? 0 : 1);
   }
 

@@ -41,9 +41,22 @@ import java.util.zip.ZipOutputStream;
  * @param args the command line
  * @param outputs files the command must not leave behind
  * @param allowedExitCodes 2, or 0, 1 and 2 for bit flips
+ * @param properties system properties the case runs with (lowered {@code io.InputLimits}), set
+ *     around an in-process run and passed as {@code -D} options to a child JVM
  */
 record CliFuzzScenario(
-    long seed, String name, List<String> args, List<Path> outputs, Set<Integer> allowedExitCodes) {
+    long seed,
+    String name,
+    List<String> args,
+    List<Path> outputs,
+    Set<Integer> allowedExitCodes,
+    Map<String, String> properties) {
+
+  /** A case run with the default limits. */
+  CliFuzzScenario(
+      long seed, String name, List<String> args, List<Path> outputs, Set<Integer> allowed) {
+    this(seed, name, args, outputs, allowed, Map.of());
+  }
 
   static final Path MODELS = Paths.get("models");
   static final Path CASES = Paths.get("conformance/onnx-attention");
@@ -74,6 +87,51 @@ record CliFuzzScenario(
         return new Generator(seed, random, dir).export();
       }
       return new Generator(seed, random, dir).conformance();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /**
+   * Makes a case of any family for {@code seed}: three in ten are {@link #hostile} cases, the rest
+   * those of {@link #generate}.
+   *
+   * @param seed the seed
+   * @param dir an empty directory
+   * @return the case
+   */
+  static CliFuzzScenario generateAny(long seed, Path dir) {
+    return new Random(seed ^ 0x5DEECE66DL).nextInt(10) < 3
+        ? hostile(seed, dir)
+        : generate(seed, dir);
+  }
+
+  /** The hostile families: what {@code HostileInputsTest} covers, drawn at random. */
+  static final List<String> HOSTILE_FAMILIES =
+      List.of(
+          "nesting",
+          "digits",
+          "control-header",
+          "control-member",
+          "members",
+          "bomb",
+          "case-field",
+          "non-regular",
+          "model-size");
+
+  /**
+   * Makes a hostile case for {@code seed}: deep nesting, long numbers, control characters, many
+   * members, zip bombs (with lowered limits), generated conformance cases with out-of-range or
+   * overflowing sizes, non-regular files and oversized models. All are bad input: exit 2.
+   *
+   * @param seed the seed
+   * @param dir an empty directory
+   * @return the case
+   */
+  static CliFuzzScenario hostile(long seed, Path dir) {
+    Random random = new Random(seed);
+    try {
+      return new Generator(seed, random, dir).hostile();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
@@ -121,6 +179,168 @@ record CliFuzzScenario(
     private CliFuzzScenario scenario(String name, List<String> args, Path... outputs) {
       List<Path> kept = Arrays.stream(outputs).filter(p -> p != null).toList();
       return new CliFuzzScenario(seed, name, args, kept, BAD_INPUT);
+    }
+
+    // ---- hostile
+
+    private int logUniform(int min, int max) {
+      return (int) Math.round(min * Math.pow((double) max / min, random.nextDouble()));
+    }
+
+    private List<String> computeArgs(Path q) {
+      return List.of(
+          "compute",
+          "--q=" + q,
+          "--k=" + MODELS.resolve("seed").resolve("k.npy"),
+          "--v=" + MODELS.resolve("seed").resolve("v_identity.npy"),
+          "--out=" + dir.resolve("out.npz"));
+    }
+
+    private List<String> checkArgs(Path onnx, Path inputs, Path weights) {
+      return List.of(
+          "check",
+          "--onnx=" + onnx,
+          "--inputs=" + inputs,
+          "--weights=" + weights,
+          "--json=" + dir.resolve("report.json"));
+    }
+
+    CliFuzzScenario hostile() throws IOException {
+      Path seedModel = MODELS.resolve("seed_self_attention");
+      Path onnx = seedModel.resolve("model.onnx");
+      Path inputs = seedModel.resolve("inputs.npz");
+      Path weights = seedModel.resolve("state_dict.npz");
+      String family = oneOf(HOSTILE_FAMILIES);
+      String name = "hostile " + family;
+      List<String> args;
+      Map<String, String> properties = Map.of();
+      switch (family) {
+        case "nesting":
+          int depth = logUniform(33, 200_000);
+          name += " depth=" + depth;
+          args =
+              computeArgs(
+                  write(
+                      "q.npy",
+                      HostileFiles.npy2(HostileFiles.nestedDict(depth, random), new byte[8])));
+          break;
+        case "digits":
+          int digits = logUniform(41, 100_000);
+          name += " digits=" + digits;
+          args =
+              computeArgs(
+                  write(
+                      "q.npy",
+                      HostileFiles.npy2(HostileFiles.digitsDict(digits, random), new byte[8])));
+          break;
+        case "control-header":
+          String descr = HostileFiles.controlText(random, 1 + random.nextInt(300)).replace("'", "");
+          args =
+              computeArgs(
+                  write(
+                      "q.npy",
+                      HostileFiles.npy2(
+                          "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2,), }",
+                          new byte[8])));
+          break;
+        case "control-member":
+          Map<String, byte[]> members = new LinkedHashMap<>();
+          int count = 1 + random.nextInt(5);
+          for (int i = 0; i < count; i++) {
+            String member =
+                HostileFiles.controlText(random, 1 + random.nextInt(80)).replace("\u0000", "");
+            members.put(
+                member + (random.nextInt(4) == 0 ? "" : ".npy"),
+                HostileFiles.npy2(HostileFiles.GOOD_DICT, new byte[8]));
+          }
+          Path archive = write("weights.npz", HostileFiles.zip(members));
+          args =
+              random.nextBoolean()
+                  ? List.of("export", "--weights=" + archive, "--out=" + dir.resolve("model.onnx"))
+                  : checkArgs(onnx, archive, weights);
+          break;
+        case "members":
+          int memberCount = random.nextBoolean() ? logUniform(2, 4096) : logUniform(4097, 20_000);
+          name += " count=" + memberCount;
+          Path many = dir.resolve("weights.npz");
+          HostileFiles.manyMembers(many, memberCount);
+          args = List.of("export", "--weights=" + many, "--out=" + dir.resolve("model.onnx"));
+          break;
+        case "bomb":
+          int bombMembers = 1 + random.nextInt(6);
+          long dataBytes = (1L << 16) + random.nextInt(3 << 20);
+          name += " members=" + bombMembers + " bytes=" + dataBytes;
+          Path bomb = dir.resolve("inputs.npz");
+          HostileFiles.bomb(bomb, bombMembers, dataBytes);
+          properties =
+              Map.of(
+                  "djlattention.maxArrayBytes", "" + (1 << 20),
+                  "djlattention.maxInflatedBytes", "" + (4 << 20));
+          args = checkArgs(onnx, bomb, weights);
+          break;
+        case "case-field":
+          String field =
+              oneOf(
+                  List.of(
+                      "batch",
+                      "heads",
+                      "kvHeads",
+                      "queryLength",
+                      "keyLength",
+                      "headSize",
+                      "valueHeadSize",
+                      "rank"));
+          String value = oneOf(HostileInputsTest.HOSTILE_INTEGERS);
+          name += " " + field + "=" + value;
+          String json =
+              String.format(HostileInputsTest.FUNCTIONAL, "\"" + field + "\": " + value)
+                  .replaceFirst("\"" + field + "\": [^,]*, ", "");
+          Path cases =
+              write("cases.json", ("{\"cases\": [" + json + "]}").getBytes(StandardCharsets.UTF_8));
+          args = HostileInputsTest.conformance(dir, cases);
+          break;
+        case "non-regular":
+          String kind = oneOf(List.of("fifo", "directory", "/dev/null", "/dev/zero"));
+          Path target;
+          if (kind.equals("fifo") && HostileInputsTest.mkfifo(dir.resolve("fifo"))) {
+            target = dir.resolve("fifo");
+          } else if (kind.startsWith("/dev/") && Files.exists(Paths.get(kind))) {
+            target = Paths.get(kind);
+          } else {
+            kind = "directory";
+            target = Files.createDirectory(dir.resolve("d.npy"));
+          }
+          String option = oneOf(List.of("--q", "--onnx", "--inputs", "--weights"));
+          name += " " + option + " " + kind;
+          args =
+              option.equals("--q")
+                  ? computeArgs(target)
+                  : option.equals("--onnx")
+                      ? checkArgs(target, inputs, weights)
+                      : option.equals("--inputs")
+                          ? checkArgs(onnx, target, weights)
+                          : checkArgs(onnx, inputs, target);
+          break;
+        default:
+          Path model = dir.resolve("big.onnx");
+          long size = random.nextBoolean() ? 2_200_000_000L : 4097 + random.nextInt(100_000);
+          try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(model.toFile(), "rw")) {
+            file.setLength(size);
+          }
+          name += " bytes=" + size;
+          if (size < 1 << 30) {
+            properties = Map.of("djlattention.maxModelBytes", "4096");
+          }
+          args = checkArgs(model, inputs, weights);
+          break;
+      }
+      return new CliFuzzScenario(
+          seed,
+          name,
+          args,
+          List.of(dir.resolve("out.npz"), dir.resolve("report.json"), dir.resolve("model.onnx")),
+          BAD_INPUT,
+          properties);
     }
 
     // ---- compute

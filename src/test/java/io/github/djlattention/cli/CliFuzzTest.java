@@ -39,6 +39,23 @@ class CliFuzzTest {
     assertTrue(problems.isEmpty(), scenario + ": " + problems + "\nstderr: " + outcome.err());
   }
 
+  private static final int HOSTILE_CASES = 150;
+
+  static Stream<Long> hostileSeeds() {
+    return LongStream.range(0, HOSTILE_CASES).boxed();
+  }
+
+  /** The hostile families of {@link CliFuzzScenario#hostile}, drawn at random. */
+  @ParameterizedTest(name = "seed {0}")
+  @MethodSource("hostileSeeds")
+  void hostileInputExitsTwoWithOneShortLine(long seed, @TempDir Path dir) {
+    CliFuzzScenario scenario = CliFuzzScenario.hostile(seed, dir);
+    TreeSet<String> before = CliFuzz.snapshot(dir);
+    CliFuzz.Outcome outcome = CliFuzz.inProcess(scenario, TIMEOUT_SECONDS);
+    List<String> problems = CliFuzz.problems(scenario, outcome, before, CliFuzz.snapshot(dir));
+    assertTrue(problems.isEmpty(), scenario + ": " + problems + "\nstderr: " + outcome.err());
+  }
+
   /** One case of each command in a child JVM: a native crash would show as exit 134 or 139. */
   @ParameterizedTest(name = "seed {0}")
   @MethodSource("childSeeds")

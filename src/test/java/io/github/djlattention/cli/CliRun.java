@@ -22,7 +22,7 @@ record CliRun(int exitCode, String out, String err) {
 
   /** Runs a command line built by the test (for example with an extra subcommand). */
   static CliRun of(CommandLineFactory factory, String... args) {
-    return capture(out -> err -> factory.create(out, err).execute(args));
+    return capture(out -> err -> Main.execute(factory.create(out, err), args));
   }
 
   /** Builds a command line writing to the given streams. */
