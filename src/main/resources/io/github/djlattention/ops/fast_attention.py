@@ -224,9 +224,7 @@ class FastAttention(Module):
       group = query.size(1) // key.size(1)
       key = key.repeat_interleave(group, 1)  # (B, H, T, D)
       value = value.repeat_interleave(group, 1)  # (B, H, T, Dv)
-    if not has_mask:
-      return torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale)
-    if causal:
+    if has_mask and causal:
       rows = torch.arange(query.size(2), device=query.device).unsqueeze(1)
       cols = torch.arange(key.size(2), device=query.device).unsqueeze(0)
       seen = torch.le(cols, rows)  # (S, T): query i sees keys j <= i
@@ -234,6 +232,17 @@ class FastAttention(Module):
         mask = torch.logical_and(mask, seen)
       else:
         mask = mask.masked_fill(torch.logical_not(seen), float("-inf"))
+      causal = False
+    fused = True
+    if scale > 1.0:
+      # as in forward: libtorch may scale q and k before their product, which can overflow where
+      # Q K^T scale does not; then the product comes first, as in the chain
+      bound = self.largest_magnitude(query) * self.largest_magnitude(key) * query.size(3) * scale
+      fused = bound < self.largest(query.dtype) / 16.0
+    if not fused:
+      return self.differentiable_math(query, key, value, mask, has_mask, causal, scale)
+    if not has_mask:
+      return torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale)
     if mask.dtype == 11:
       no_key = torch.logical_not(torch.any(mask, -1, True))
     else:
@@ -241,3 +250,28 @@ class FastAttention(Module):
     out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale)
     # A row whose keys are all masked gets a zero output (and no gradient), as in ONNX.
     return out.masked_fill(no_key, 0.0)
+
+  def differentiable_math(self: __torch__.FastAttention,
+      query: Tensor,
+      key: Tensor,
+      value: Tensor,
+      mask: Tensor,
+      has_mask: bool,
+      causal: bool,
+      scale: float) -> Tensor:
+    # The chain's steps, out of place so that autograd records them: (Q K^T) scale, mask, causal,
+    # softmax with zeros for rows that see no key, weights V. Key and value have H heads here.
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scale  # (B, H, S, T)
+    if has_mask:
+      if mask.dtype == 11:
+        scores = scores.masked_fill(torch.logical_not(mask), float("-inf"))
+      else:
+        scores = scores + mask
+    if causal:
+      rows = torch.arange(query.size(2), device=query.device).unsqueeze(1)
+      cols = torch.arange(key.size(2), device=query.device).unsqueeze(0)
+      scores = scores.masked_fill(torch.gt(cols, rows), float("-inf"))
+    hidden = torch.eq(torch.amax(scores, [-1], True), float("-inf"))
+    safe = scores.masked_fill(hidden, 0.0)
+    weights = torch.softmax(safe, -1).masked_fill(hidden, 0.0)
+    return torch.matmul(weights, value)  # (B, H, S, Dv)
