@@ -12,6 +12,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.training.GradientCollector;
 import io.github.djlattention.ops.FastAttention.Kernel;
 import io.github.djlattention.ops.FastAttention.Precision;
+import io.github.djlattention.testing.ExtremeCases;
 import io.github.djlattention.testing.Layouts;
 import io.github.djlattention.testing.Layouts.Layout;
 import io.github.djlattention.testing.RandomAttentionCase;
@@ -45,6 +46,8 @@ class KernelDifferentialTest {
 
   private static final int CASES = Integer.getInteger("djl.attention.differential.cases", 1500);
   private static final long FIRST_SEED = Long.getLong("djl.attention.differential.seed", 1);
+  private static final int EXTREME_CASES =
+      Integer.getInteger("djl.attention.differential.extremeCases", 100);
 
   private static NDManager manager;
 
@@ -65,6 +68,41 @@ class KernelDifferentialTest {
   Stream<DynamicTest> everyKernelAgreesWithTheFloat64Reference() {
     return LongStream.range(FIRST_SEED, FIRST_SEED + CASES)
         .mapToObj(seed -> DynamicTest.dynamicTest("seed " + seed, () -> check(seed)));
+  }
+
+  /**
+   * {@link ExtremeCases} (padding at the type's lowest value, huge masks, scales near overflow,
+   * cancelling queries, tiny and huge softcaps, values near the largest) on every kernel, against
+   * the chain and the float64 reference; every 5th case in float64.
+   */
+  @TestFactory
+  Stream<DynamicTest> everyKernelAgreesOnExtremeCases() {
+    return LongStream.range(FIRST_SEED, FIRST_SEED + EXTREME_CASES)
+        .mapToObj(
+            seed ->
+                DynamicTest.dynamicTest(
+                    "extreme seed " + seed,
+                    () -> {
+                      DataType dtype = seed % 5 == 0 ? DataType.FLOAT64 : DataType.FLOAT32;
+                      checkExtreme(ExtremeCases.generate(seed, dtype), seed);
+                    }));
+  }
+
+  private static void checkExtreme(ExtremeCases.Case c, long seed) {
+    try (NDManager m = manager.newSubManager()) {
+      NDArray q = c.query(m);
+      NDArray k = c.key(m);
+      NDArray v = c.value(m);
+      AttentionOptions options = c.options(c.mask(m)).toBuilder().optReturnWeights(false).build();
+      double[] reference = c.reference().output().data();
+      double[] chain = doubles(Attention.attentionStepByStep(q, k, v, options).output());
+      long tiles = 1L << (12 + new Random(seed).nextInt(10)); // 4 Ki to 2 Mi scores a tile
+      for (Path path : paths(q, k, v, options, c.dtype(), tiles)) {
+        double[] actual = doubles(path.run.get());
+        assertClose(c + " " + path.name + " vs the chain", chain, actual, c.atol(), 0);
+        assertClose(c + " " + path.name + " vs float64", reference, actual, c.atol(), 0);
+      }
+    }
   }
 
   private static void check(long seed) {
