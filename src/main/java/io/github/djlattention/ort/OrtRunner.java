@@ -24,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -500,7 +501,7 @@ public final class OrtRunner implements AutoCloseable {
                 + model
                 + (Files.exists(model) ? " is not a regular file" : " does not exist"));
       }
-      ExternalData.requireBeside(model);
+      ModelGuards.check(model);
       return open(model.toString(), null);
     }
 
@@ -514,6 +515,7 @@ public final class OrtRunner implements AutoCloseable {
      * @throws IllegalStateException if CUDA is requested but not available or cannot start
      */
     public OrtRunner build(byte[] model) {
+      ModelGuards.check(model);
       return open(null, model);
     }
 
@@ -537,7 +539,7 @@ public final class OrtRunner implements AutoCloseable {
         return new OrtRunner(loading.get(timeout.toNanos(), TimeUnit.NANOSECONDS), device, timeout);
       } catch (TimeoutException e) {
         // The native load cannot be interrupted: let it finish in the background and free it.
-        LOADER.execute(() -> closeWhenLoaded(loading));
+        abandon(loading);
         throw new IllegalArgumentException(
             "ONNX Runtime did not load the model"
                 + (path != null ? " " + path : "")
@@ -547,7 +549,7 @@ public final class OrtRunner implements AutoCloseable {
             e);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
-        LOADER.execute(() -> closeWhenLoaded(loading));
+        abandon(loading);
         throw new IllegalStateException("interrupted while ONNX Runtime loaded the model", e);
       } catch (ExecutionException e) {
         Throwable cause = e.getCause();
@@ -624,6 +626,33 @@ public final class OrtRunner implements AutoCloseable {
             thread.setDaemon(true);
             return thread;
           });
+
+  /** Closers of loads given up that may still be running; the JVM's exit waits for them. */
+  private static final Set<Future<?>> ABANDONED = ConcurrentHashMap.newKeySet();
+
+  static {
+    // Exiting while ONNX Runtime is inside createSession crashes the process (SIGSEGV in the
+    // loading thread once the library's globals are destroyed): wait for given-up loads first.
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  for (Future<?> closer : ABANDONED) {
+                    try {
+                      closer.get();
+                    } catch (InterruptedException e) {
+                      return;
+                    } catch (ExecutionException | RuntimeException e) {
+                      // nothing left to wait for
+                    }
+                  }
+                },
+                "OrtRunner given-up loads"));
+  }
+
+  private static void abandon(Future<OrtSession> loading) {
+    ABANDONED.add(LOADER.submit(() -> closeWhenLoaded(loading)));
+  }
 
   private static void closeWhenLoaded(Future<OrtSession> loading) {
     try {
