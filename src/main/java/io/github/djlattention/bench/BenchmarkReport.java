@@ -3,11 +3,9 @@ package io.github.djlattention.bench;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import java.io.IOException;
+import io.github.djlattention.io.AtomicWrite;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /**
@@ -129,29 +127,7 @@ public record BenchmarkReport(
    * @throws UncheckedIOException when it cannot be written
    */
   public void writeJson(Path file) {
-    Path absolute = file.toAbsolutePath();
-    Path temp = null;
-    try {
-      temp = Files.createTempFile(absolute.getParent(), absolute.getFileName() + ".", ".tmp");
-      mapper().writeValue(temp.toFile(), this);
-      Files.move(
-          temp, absolute, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException e) {
-      throw new UncheckedIOException("could not write " + file + ": " + e.getMessage(), e);
-    } finally {
-      deleteIfLeft(temp);
-    }
-  }
-
-  private static void deleteIfLeft(Path temp) {
-    if (temp == null) {
-      return;
-    }
-    try {
-      Files.deleteIfExists(temp);
-    } catch (IOException e) {
-      throw new UncheckedIOException("could not delete the temporary file " + temp, e);
-    }
+    AtomicWrite.write(file, out -> mapper().writeValue(out, this));
   }
 
   /** The JSON mapper: snake_case names, indented. */

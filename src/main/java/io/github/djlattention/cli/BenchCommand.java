@@ -3,6 +3,7 @@ package io.github.djlattention.cli;
 import io.github.djlattention.bench.AttentionBenchmark;
 import io.github.djlattention.bench.BenchmarkReport;
 import io.github.djlattention.bench.TrainingBenchmark;
+import io.github.djlattention.io.AtomicWrite;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -61,6 +62,7 @@ final class BenchCommand implements Callable<Integer> {
       return ExitCodes.OK;
     }
     if (json != null) {
+      AtomicWrite.requireReplaceable(json);
       Path parent = json.toAbsolutePath().getParent();
       if (parent == null || !Files.isDirectory(parent)) {
         throw new ParameterException(

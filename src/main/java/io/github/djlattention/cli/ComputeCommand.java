@@ -3,12 +3,12 @@ package io.github.djlattention.cli;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.github.djlattention.io.AtomicWrite;
 import io.github.djlattention.io.Npy;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -108,9 +108,13 @@ final class ComputeCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    if (Files.isDirectory(out)) {
-      throw new IllegalArgumentException("--out " + out + " is a directory");
-    }
+    AtomicWrite.requireReplaceable(out);
+    Map<String, Path> inputs = new LinkedHashMap<>();
+    inputs.put("--q", query);
+    inputs.put("--k", key);
+    inputs.put("--v", value);
+    inputs.put("--mask", mask);
+    AtomicWrite.requireNotAnInput("--out", out, inputs);
     try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
       NDArray q = readFloating(manager, "--q", query);
       NDArray k = readFloating(manager, "--k", key);

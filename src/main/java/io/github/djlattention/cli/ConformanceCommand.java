@@ -17,15 +17,15 @@ import io.github.djlattention.conformance.ProgressListener;
 import io.github.djlattention.conformance.PytorchModels;
 import io.github.djlattention.conformance.PytorchSuite;
 import io.github.djlattention.conformance.SuiteResult;
+import io.github.djlattention.io.AtomicWrite;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -113,6 +113,14 @@ public final class ConformanceCommand implements Callable<Integer> {
       description = "ONNX Runtime intra-op threads (default: all cores).")
   private int threads = Runtime.getRuntime().availableProcessors();
 
+  @Option(
+      names = "--timeout",
+      paramLabel = "SECONDS",
+      description =
+          "Give up on one model load or one ONNX Runtime run after this many seconds; that case"
+              + " errs (default: ${DEFAULT-VALUE}).")
+  private double timeoutSeconds = 600;
+
   @Option(names = "--quiet", description = "No per-case progress on stderr.")
   private boolean quiet;
 
@@ -149,10 +157,12 @@ public final class ConformanceCommand implements Callable<Integer> {
       }
     }
     OrtDevice ortDevice = OrtDevice.parse(device);
+    Duration timeout = CliTimeouts.parse(timeoutSeconds);
     checkDevice(ortDevice);
     if (threads < 1) {
       throw new IllegalArgumentException("--threads must be >= 1, got " + threads);
     }
+    requireOutputs();
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     ProgressListener progress = quiet ? ProgressListener.NONE : ConsoleReport.progress(err);
@@ -166,11 +176,16 @@ public final class ConformanceCommand implements Callable<Integer> {
       runs.add(SUITES.get(name).apply(this));
     }
     List<SuiteResult> results = new ArrayList<>();
+    // The suites build their ONNX Runtime sessions themselves: they take the default timeout.
+    Duration previousTimeout = OrtRunner.defaultTimeout();
+    OrtRunner.setDefaultTimeout(timeout);
     try (NDManager manager = NDManager.newBaseManager(Device.cpu())) {
       ConformanceRunner runner = new ConformanceRunner(manager, progress, filter);
       for (SuiteRun run : runs) {
         results.add(run.run(runner));
       }
+    } finally {
+      OrtRunner.setDefaultTimeout(previousTimeout);
     }
     ConsoleReport.print(results, out);
     if (json != null) {
@@ -184,6 +199,27 @@ public final class ConformanceCommand implements Callable<Integer> {
     }
     boolean passed = results.stream().allMatch(r -> r.failed() == 0);
     return passed ? ExitCodes.OK : ExitCodes.CHECK_FAILED;
+  }
+
+  /** Refuses a report path that is not a regular file or new name, or names an input. */
+  private void requireOutputs() {
+    Map<String, Path> inputs = new LinkedHashMap<>();
+    inputs.put("--generated-cases", generatedFile);
+    inputs.put("--models manifest", modelsDirectory.resolve("manifest.json"));
+    if (json != null) {
+      AtomicWrite.requireReplaceable(json);
+      AtomicWrite.requireNotAnInput("--json", json, inputs);
+    }
+    if (html != null) {
+      AtomicWrite.requireReplaceable(html);
+      AtomicWrite.requireNotAnInput("--html", html, inputs);
+    }
+    if (json != null && html != null) {
+      AtomicWrite.requireNotAnInput("--html", html, Map.of("--json", json));
+      if (json.toAbsolutePath().normalize().equals(html.toAbsolutePath().normalize())) {
+        throw new IllegalArgumentException("--json and --html are the same file " + json);
+      }
+    }
   }
 
   private SuiteRun onnxAttention() {
@@ -222,32 +258,23 @@ public final class ConformanceCommand implements Callable<Integer> {
     }
     if (!OrtRunner.cudaAvailable()) {
       throw new IllegalStateException(
-          "--device cuda: CUDA execution provider not available: build with -Pcuda on a machine"
-              + " with a GPU");
+          "--device cuda: ONNX Runtime's CUDA execution provider is not available; it needs the"
+              + " -Pcuda build (onnxruntime_gpu) and an NVIDIA GPU with a driver, CUDA and cuDNN"
+              + " matching that ONNX Runtime");
     }
   }
 
-  /** Writes a file through a temporary sibling and an atomic move, so no half file is left. */
+  /**
+   * Writes a file through {@link AtomicWrite}: an exclusive temporary sibling with an unpredictable
+   * name, renamed over the target, so no half file is left and no planted link is followed.
+   */
   static void writeAtomically(Path target, String text) {
-    Path absolute = target.toAbsolutePath();
-    Path directory = absolute.getParent();
+    Path directory = target.toAbsolutePath().getParent();
     try {
       Files.createDirectories(directory);
-      Path temporary =
-          directory.resolve(
-              "." + absolute.getFileName() + "." + ProcessHandle.current().pid() + ".tmp");
-      try {
-        Files.writeString(temporary, text, StandardCharsets.UTF_8);
-        Files.move(
-            temporary,
-            absolute,
-            StandardCopyOption.ATOMIC_MOVE,
-            StandardCopyOption.REPLACE_EXISTING);
-      } finally {
-        Files.deleteIfExists(temporary);
-      }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + target + ": " + e.getMessage(), e);
     }
+    AtomicWrite.writeString(target, text);
   }
 }

@@ -8,12 +8,13 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.StateDicts;
+import io.github.djlattention.io.AtomicWrite;
 import io.github.djlattention.io.InputLimits;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.onnx.ExportOptions;
 import io.github.djlattention.onnx.OnnxExporter;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -110,9 +111,8 @@ final class ExportCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    if (Files.isDirectory(out)) {
-      throw new IllegalArgumentException("--out " + out + " is a directory");
-    }
+    AtomicWrite.requireReplaceable(out);
+    AtomicWrite.requireNotAnInput("--out", out, Collections.singletonMap("--weights", weights));
     ExportOptions options =
         ExportOptions.builder()
             .optOpset(opset)

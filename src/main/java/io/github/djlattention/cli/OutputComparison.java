@@ -2,6 +2,7 @@ package io.github.djlattention.cli;
 
 import ai.djl.ndarray.NDArray;
 import io.github.djlattention.conformance.Elements;
+import io.github.djlattention.conformance.Tolerance;
 import java.util.Arrays;
 
 /**
@@ -14,7 +15,9 @@ import java.util.Arrays;
  * @param maxRel largest |actual − reference| / |reference| over elements where both are finite and
  *     the reference is not zero
  * @param worstIndex the index of the first non-finite mismatch, else of the largest absolute error
- * @param nonFiniteMismatches elements where either side is NaN or infinite and they differ
+ * @param nonFiniteMismatches elements where either side is NaN (NaN never agrees, as in the
+ *     conformance suite's {@link Tolerance}), or one side is infinite and the other is not the same
+ *     infinity
  * @param passed whether shapes agree, {@code maxAbs ≤ atol} and there are no non-finite mismatches
  */
 record OutputComparison(
@@ -49,10 +52,12 @@ record OutputComparison(
     int worst = got.length == 0 ? -1 : 0;
     int firstNonFinite = -1;
     long nonFinite = 0;
+    // The conformance suite's element rule: NaN never agrees, not even with NaN; an infinity
+    // agrees only with the same infinity.
+    Tolerance tolerance = new Tolerance(0, atol);
     for (int i = 0; i < got.length; i++) {
       if (!Double.isFinite(got[i]) || !Double.isFinite(want[i])) {
-        boolean same = got[i] == want[i] || (Double.isNaN(got[i]) && Double.isNaN(want[i]));
-        if (!same) {
+        if (!tolerance.accepts(want[i], got[i])) {
           nonFinite++;
           firstNonFinite = firstNonFinite < 0 ? i : firstNonFinite;
         }

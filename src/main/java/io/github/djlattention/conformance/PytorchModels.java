@@ -6,6 +6,7 @@ import io.github.djlattention.io.InputLimits;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -24,7 +25,9 @@ public final class PytorchModels {
    *
    * @param directory the folder holding {@code manifest.json} and one sub-folder per model
    * @return the cases
-   * @throws IllegalArgumentException when the manifest or a model folder is missing
+   * @throws IllegalArgumentException when the manifest or a model folder is missing, or an entry
+   *     names a folder outside {@code directory} (absolute, with {@code ..}, or through a symbolic
+   *     link)
    * @throws UncheckedIOException when the manifest cannot be read
    */
   public static List<PytorchModelCase> load(Path directory) {
@@ -42,10 +45,13 @@ public final class PytorchModels {
     List<PytorchModelCase> cases = new ArrayList<>();
     for (JsonNode model : root.path("models")) {
       String name = model.path("name").asText();
-      Path dir = directory.resolve(name);
+      Path dir = confined(manifest, directory, name);
       if (!Files.isRegularFile(dir.resolve("model.onnx"))) {
         throw new IllegalArgumentException(
             manifest + " lists " + name + ", but " + dir + " has no model.onnx");
+      }
+      for (String file : List.of("model.onnx", "inputs.npz", "outputs.npz", "state_dict.npz")) {
+        confined(manifest, directory, name + "/" + file);
       }
       JsonNode config = model.path("config");
       List<String> inputs = new ArrayList<>();
@@ -71,6 +77,54 @@ public final class PytorchModels {
       throw new IllegalArgumentException(manifest + " lists no models");
     }
     return cases;
+  }
+
+  /**
+   * Resolves a manifest entry's folder, refusing one that is not inside {@code directory}: an empty
+   * name, an absolute path, a {@code ..} component, or a symbolic link that leads out of it.
+   */
+  static Path confined(Path manifest, Path directory, String name) {
+    String why = null;
+    Path relative = null;
+    try {
+      relative = Path.of(name);
+    } catch (InvalidPathException e) {
+      why = "is not a valid path";
+    }
+    if (why == null) {
+      if (name.isBlank()) {
+        why = "is empty";
+      } else if (relative.isAbsolute() || name.startsWith("/") || name.startsWith("\\")) {
+        why = "is an absolute path";
+      } else {
+        for (Path part : relative) {
+          if (part.toString().equals("..")) {
+            why = "contains '..'";
+          }
+        }
+      }
+    }
+    Path dir = why == null ? directory.resolve(relative) : null;
+    if (why == null && Files.exists(dir)) {
+      try {
+        if (!dir.toRealPath().startsWith(directory.toRealPath())) {
+          why = "leads out of " + directory + " through a symbolic link";
+        }
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot resolve " + dir + ": " + e.getMessage(), e);
+      }
+    }
+    if (why != null) {
+      throw new IllegalArgumentException(
+          manifest
+              + " lists the model '"
+              + name
+              + "', which "
+              + why
+              + "; every model must be a folder inside "
+              + directory);
+    }
+    return dir;
   }
 
   private static String group(JsonNode config) {

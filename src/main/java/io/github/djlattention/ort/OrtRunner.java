@@ -17,6 +17,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -24,6 +25,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Runs an ONNX model on ONNX Runtime with DJL {@link NDArray}s as inputs and outputs.
@@ -49,13 +60,61 @@ import java.util.Set;
  */
 public final class OrtRunner implements AutoCloseable {
 
+  /** The default limit on one model load and on one run: 600 s. */
+  public static final Duration DEFAULT_TIMEOUT = Duration.ofSeconds(600);
+
+  private static volatile Duration defaultTimeout = DEFAULT_TIMEOUT;
+
+  /** Fires the run watchdogs; daemon, so it never keeps the JVM alive. */
+  private static final ScheduledExecutorService WATCHDOG =
+      Executors.newSingleThreadScheduledExecutor(
+          runnable -> {
+            Thread thread = new Thread(runnable, "OrtRunner watchdog");
+            thread.setDaemon(true);
+            return thread;
+          });
+
   private final OrtSession session;
   private final OrtDevice device;
+  private final Duration timeout;
   private volatile boolean closed;
 
-  private OrtRunner(OrtSession session, OrtDevice device) {
+  private OrtRunner(OrtSession session, OrtDevice device, Duration timeout) {
     this.session = session;
     this.device = device;
+    this.timeout = timeout;
+  }
+
+  /**
+   * The timeout new builders start with.
+   *
+   * @return {@link #DEFAULT_TIMEOUT} unless {@link #setDefaultTimeout} changed it
+   */
+  public static Duration defaultTimeout() {
+    return defaultTimeout;
+  }
+
+  /**
+   * Sets the timeout new builders start with, for code that builds runners it does not configure
+   * (the conformance suites); {@link Builder#optTimeout} overrides it per runner.
+   *
+   * @param timeout positive
+   * @throws IllegalArgumentException if the timeout is not positive
+   */
+  public static void setDefaultTimeout(Duration timeout) {
+    defaultTimeout = requirePositive(timeout);
+  }
+
+  private static Duration requirePositive(Duration timeout) {
+    if (timeout == null || timeout.isZero() || timeout.isNegative()) {
+      throw new IllegalArgumentException("timeout must be positive, got " + timeout);
+    }
+    return timeout;
+  }
+
+  /** A timeout as text for messages: whole seconds where it is, else milliseconds. */
+  static String describe(Duration timeout) {
+    return timeout.toMillis() % 1000 == 0 ? timeout.toSeconds() + " s" : timeout.toMillis() + " ms";
   }
 
   /**
@@ -127,7 +186,8 @@ public final class OrtRunner implements AutoCloseable {
    * @param manager the manager that will own the outputs
    * @return outputs by name
    * @throws IllegalArgumentException if no input is given, an input or output name is unknown, an
-   *     input has an unsupported type, or ONNX Runtime refuses an input's type or shape
+   *     input has an unsupported type, ONNX Runtime refuses an input's type or shape, or the run
+   *     takes longer than the timeout (it is then terminated)
    * @throws IllegalStateException if the runner is closed or ONNX Runtime fails otherwise
    */
   public Map<String, NDArray> run(
@@ -158,7 +218,7 @@ public final class OrtRunner implements AutoCloseable {
       for (Map.Entry<String, NDArray> entry : inputs.entrySet()) {
         tensors.put(entry.getKey(), toTensor(env, entry.getKey(), entry.getValue(), staging));
       }
-      try (OrtSession.Result result = session.run(tensors, outputs)) {
+      try (OrtSession.Result result = runWithWatchdog(tensors, outputs)) {
         Map<String, NDArray> arrays = new LinkedHashMap<>();
         for (String name : outputs) {
           Optional<OnnxValue> value = result.get(name);
@@ -187,6 +247,54 @@ public final class OrtRunner implements AutoCloseable {
         tensor.close();
       }
       staging.close(); // after the tensors that point into it
+    }
+  }
+
+  /**
+   * Runs the session with a watchdog that sets the run's terminate flag when the timeout passes;
+   * ONNX Runtime checks it between nodes (also inside a {@code Loop}'s or {@code If}'s subgraph),
+   * so even a loop of 2^62 iterations stops.
+   */
+  private OrtSession.Result runWithWatchdog(Map<String, OnnxTensor> tensors, Set<String> outputs)
+      throws OrtException {
+    AtomicBoolean fired = new AtomicBoolean();
+    try (OrtSession.RunOptions options = new OrtSession.RunOptions()) {
+      Object lock = new Object();
+      boolean[] finished = {false};
+      ScheduledFuture<?> watchdog =
+          WATCHDOG.schedule(
+              () -> {
+                synchronized (lock) {
+                  if (finished[0]) {
+                    return; // the options may be closed already
+                  }
+                  try {
+                    options.setTerminate(true);
+                    fired.set(true);
+                  } catch (OrtException e) {
+                    // nothing to terminate
+                  }
+                }
+              },
+              timeout.toNanos(),
+              TimeUnit.NANOSECONDS);
+      try {
+        return session.run(tensors, outputs, options);
+      } catch (OrtException e) {
+        if (fired.get()) {
+          throw new IllegalArgumentException(
+              "ONNX Runtime did not finish the run within the timeout of "
+                  + describe(timeout)
+                  + " (--timeout); the run was terminated",
+              e);
+        }
+        throw e;
+      } finally {
+        watchdog.cancel(false);
+        synchronized (lock) {
+          finished[0] = true;
+        }
+      }
     }
   }
 
@@ -311,8 +419,23 @@ public final class OrtRunner implements AutoCloseable {
     private int intraOpThreads = Runtime.getRuntime().availableProcessors();
     private int interOpThreads = 1;
     private OrtLoggingLevel logLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
+    private Duration timeout = defaultTimeout;
 
     private Builder() {}
+
+    /**
+     * Sets the limit on loading the model and on each run. A run that takes longer is terminated
+     * through ONNX Runtime's run termination and fails; a load that takes longer is given up (the
+     * loading thread, a daemon, finishes in the background and then frees the session).
+     *
+     * @param timeout positive; default {@link OrtRunner#defaultTimeout()}
+     * @return this builder
+     * @throws IllegalArgumentException if the timeout is not positive
+     */
+    public Builder optTimeout(Duration timeout) {
+      this.timeout = requirePositive(timeout);
+      return this;
+    }
 
     /**
      * Sets how much ONNX Runtime logs on stderr for this session.
@@ -364,9 +487,13 @@ public final class OrtRunner implements AutoCloseable {
      *
      * @param model the {@code .onnx} file
      * @return the runner
+     *     <p>ONNX Runtime loads the model from its path, so tensors stored as external data are
+     *     read from beside the model; each external location must be a relative path that stays in
+     *     the model's directory (no absolute path, no {@code ..}, no symbolic link out of it).
      * @throws IllegalArgumentException for bad settings, a path that is not a file, a file over
-     *     {@link InputLimits.Limit#MODEL_BYTES}, or a model ONNX Runtime rejects
-     * @throws IllegalStateException if CUDA is requested but not available
+     *     {@link InputLimits.Limit#MODEL_BYTES}, an external data location outside the model's
+     *     directory, a model ONNX Runtime rejects, or a load that takes longer than the timeout
+     * @throws IllegalStateException if CUDA is requested but not available or cannot start
      */
     public OrtRunner build(Path model) {
       if (!Files.isRegularFile(model)) {
@@ -376,6 +503,7 @@ public final class OrtRunner implements AutoCloseable {
                 + (Files.exists(model) ? " is not a regular file" : " does not exist"));
       }
       InputLimits.requireFile(model, InputLimits.Limit.MODEL_BYTES);
+      ModelGuards.check(model);
       return open(model.toString(), null);
     }
 
@@ -384,10 +512,12 @@ public final class OrtRunner implements AutoCloseable {
      *
      * @param model the model bytes
      * @return the runner
-     * @throws IllegalArgumentException for bad settings or a model ONNX Runtime rejects
-     * @throws IllegalStateException if CUDA is requested but not available
+     * @throws IllegalArgumentException for bad settings, a model ONNX Runtime rejects, or a load
+     *     that takes longer than the timeout
+     * @throws IllegalStateException if CUDA is requested but not available or cannot start
      */
     public OrtRunner build(byte[] model) {
+      ModelGuards.check(model);
       return open(null, model);
     }
 
@@ -404,29 +534,135 @@ public final class OrtRunner implements AutoCloseable {
       }
       if (device == OrtDevice.CUDA && !cudaAvailable()) {
         throw new IllegalStateException(
-            "CUDA execution provider not available: build with -Pcuda on a machine with a GPU;"
-                + " available: "
-                + OrtEnvironment.getAvailableProviders());
+            CUDA_NEEDS + "; available: " + OrtEnvironment.getAvailableProviders());
       }
+      Future<OrtSession> loading = LOADER.submit(() -> createSession(path, bytes, device));
+      try {
+        return new OrtRunner(loading.get(timeout.toNanos(), TimeUnit.NANOSECONDS), device, timeout);
+      } catch (TimeoutException e) {
+        // The native load cannot be interrupted: let it finish in the background and free it.
+        abandon(loading);
+        throw new IllegalArgumentException(
+            "ONNX Runtime did not load the model"
+                + (path != null ? " " + path : "")
+                + " within the timeout of "
+                + describe(timeout)
+                + " (--timeout)",
+            e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        abandon(loading);
+        throw new IllegalStateException("interrupted while ONNX Runtime loaded the model", e);
+      } catch (ExecutionException e) {
+        Throwable cause = e.getCause();
+        if (cause instanceof OrtException) {
+          throw loadFailure(path, bytes, (OrtException) cause);
+        }
+        if (cause instanceof RuntimeException) {
+          throw (RuntimeException) cause;
+        }
+        if (cause instanceof Error) {
+          throw (Error) cause;
+        }
+        throw new IllegalStateException("ONNX Runtime failed to load the model: " + cause, cause);
+      }
+    }
+
+    private OrtSession createSession(String path, byte[] bytes, OrtDevice on) throws OrtException {
       OrtEnvironment env = OrtEnvironment.getEnvironment();
       try (OrtSession.SessionOptions options = new OrtSession.SessionOptions()) {
         options.setIntraOpNumThreads(intraOpThreads);
         options.setInterOpNumThreads(interOpThreads);
         options.setSessionLogLevel(logLevel);
-        if (device == OrtDevice.CUDA) {
-          options.addCUDA();
+        if (on == OrtDevice.CUDA) {
+          try {
+            options.addCUDA();
+          } catch (OrtException e) {
+            throw new IllegalStateException(CUDA_NEEDS + ": " + e.getMessage(), e);
+          }
         }
-        OrtSession session =
-            path != null ? env.createSession(path, options) : env.createSession(bytes, options);
-        return new OrtRunner(session, device);
-      } catch (OrtException e) {
-        throw new IllegalArgumentException(
-            "ONNX Runtime cannot load the model"
-                + (path != null ? " " + path : "")
-                + ": "
-                + e.getMessage(),
-            e);
+        return path != null ? env.createSession(path, options) : env.createSession(bytes, options);
       }
+    }
+
+    /**
+     * What a failed load means: on CUDA, a model that loads on the CPU is fine and the CUDA
+     * provider could not start (environment); otherwise the model is bad input.
+     */
+    private RuntimeException loadFailure(String path, byte[] bytes, OrtException e) {
+      if (device == OrtDevice.CUDA) {
+        boolean loadsOnCpu;
+        try (OrtSession cpu = createSession(path, bytes, OrtDevice.CPU)) {
+          loadsOnCpu = cpu != null;
+        } catch (OrtException | RuntimeException other) {
+          loadsOnCpu = false;
+        }
+        if (loadsOnCpu) {
+          return new IllegalStateException(
+              "the model loads on the CPU, but not with the CUDA execution provider ("
+                  + CUDA_NEEDS
+                  + "): "
+                  + e.getMessage(),
+              e);
+        }
+      }
+      return new IllegalArgumentException(
+          "ONNX Runtime cannot load the model"
+              + (path != null ? " " + path : "")
+              + ": "
+              + e.getMessage(),
+          e);
+    }
+  }
+
+  /** What {@code --device cuda} needs, for messages. */
+  static final String CUDA_NEEDS =
+      "--device cuda needs the -Pcuda build (onnxruntime_gpu) and an NVIDIA GPU with a driver,"
+          + " CUDA and cuDNN matching that ONNX Runtime";
+
+  /** Loads models off the caller's thread, so a load can be given up; daemon threads. */
+  private static final ExecutorService LOADER =
+      Executors.newCachedThreadPool(
+          runnable -> {
+            Thread thread = new Thread(runnable, "OrtRunner loader");
+            thread.setDaemon(true);
+            return thread;
+          });
+
+  /** Closers of loads given up that may still be running; the JVM's exit waits for them. */
+  private static final Set<Future<?>> ABANDONED = ConcurrentHashMap.newKeySet();
+
+  static {
+    // Exiting while ONNX Runtime is inside createSession crashes the process (SIGSEGV in the
+    // loading thread once the library's globals are destroyed): wait for given-up loads first.
+    Runtime.getRuntime()
+        .addShutdownHook(
+            new Thread(
+                () -> {
+                  for (Future<?> closer : ABANDONED) {
+                    try {
+                      closer.get();
+                    } catch (InterruptedException e) {
+                      return;
+                    } catch (ExecutionException | RuntimeException e) {
+                      // nothing left to wait for
+                    }
+                  }
+                },
+                "OrtRunner given-up loads"));
+  }
+
+  private static void abandon(Future<OrtSession> loading) {
+    ABANDONED.add(LOADER.submit(() -> closeWhenLoaded(loading)));
+  }
+
+  private static void closeWhenLoaded(Future<OrtSession> loading) {
+    try {
+      loading.get().close();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (ExecutionException | OrtException | RuntimeException e) {
+      // the load failed after all: nothing to free
     }
   }
 }

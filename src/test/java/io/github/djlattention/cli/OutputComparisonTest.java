@@ -30,7 +30,7 @@ class OutputComparisonTest {
   }
 
   @Test
-  void nanOnOneSideIsAMismatchButOnBothIsNot() {
+  void nanNeverAgreesButEqualInfinitiesDo() {
     try (NDManager m = TestTensors.manager()) {
       OutputComparison one =
           OutputComparison.of(
@@ -44,7 +44,17 @@ class OutputComparisonTest {
               m.create(new float[] {Float.NaN, Float.NEGATIVE_INFINITY}),
               m.create(new float[] {Float.NaN, Float.NEGATIVE_INFINITY}),
               1e-4);
-      assertTrue(both.passed());
+      // the conformance suite's rule (Tolerance): NaN on both sides is still a mismatch
+      assertFalse(both.passed());
+      assertEquals(1, both.nonFiniteMismatches());
+      assertArrayEquals(new long[] {0}, both.worstIndex());
+      OutputComparison infinities =
+          OutputComparison.of(
+              "w",
+              m.create(new float[] {1f, Float.NEGATIVE_INFINITY}),
+              m.create(new float[] {1f, Float.NEGATIVE_INFINITY}),
+              1e-4);
+      assertTrue(infinities.passed());
     }
   }
 

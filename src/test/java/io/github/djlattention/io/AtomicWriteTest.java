@@ -77,16 +77,37 @@ class AtomicWriteTest {
   }
 
   @Test
-  void failedMoveDeletesTheTemporaryFile() throws IOException {
+  void aDirectoryTargetIsRefusedBeforeWriting() throws IOException {
     Path target = Files.createDirectory(dir.resolve("x.npy"));
     Files.write(target.resolve("keep"), new byte[] {1});
 
-    UncheckedIOException e =
-        assertThrows(UncheckedIOException.class, () -> Npy.write(target, array));
+    IllegalArgumentException e =
+        assertThrows(IllegalArgumentException.class, () -> Npy.write(target, array));
 
-    assertTrue(e.getMessage().startsWith(target + ": cannot write: "), e.getMessage());
+    assertTrue(e.getMessage().startsWith(target + " exists and is a directory"), e.getMessage());
     assertEquals(List.of(target), listing(dir));
     assertEquals(List.of(target.resolve("keep")), listing(target));
+  }
+
+  @Test
+  void aTargetThatBecomesADirectoryDuringTheWriteIsNotReplacedAndTheTempIsDeleted()
+      throws IOException {
+    Path target = dir.resolve("x.npy");
+
+    IllegalArgumentException e =
+        assertThrows(
+            IllegalArgumentException.class,
+            () ->
+                AtomicWrite.write(
+                    target,
+                    out -> {
+                      out.write(new byte[] {1, 2, 3});
+                      Files.createDirectory(target);
+                    }));
+
+    assertTrue(e.getMessage().startsWith(target + " exists and is a directory"), e.getMessage());
+    assertEquals(List.of(target), listing(dir));
+    assertEquals(List.of(), listing(target));
   }
 
   @Test

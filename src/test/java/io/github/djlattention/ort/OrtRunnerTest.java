@@ -166,12 +166,13 @@ class OrtRunnerTest {
                 OrtRunner.builder()
                     .optDevice(OrtDevice.CUDA)
                     .build(CASES.resolve("test_attention_4d/model.onnx")));
+    // says everything it needs, not only the build profile (issue 11, class 10)
     assertTrue(
-        e.getMessage()
-            .startsWith(
-                "CUDA execution provider not available: build with -Pcuda on a machine with a GPU;"
-                    + " available: ["),
+        e.getMessage().startsWith("--device cuda needs the -Pcuda build (onnxruntime_gpu) and an"),
         e.getMessage());
+    assertTrue(e.getMessage().contains("NVIDIA GPU"), e.getMessage());
+    assertTrue(e.getMessage().contains("cuDNN"), e.getMessage());
+    assertTrue(e.getMessage().endsWith("available: [CPU]"), e.getMessage());
   }
 
   @Test
