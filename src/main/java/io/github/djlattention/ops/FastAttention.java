@@ -311,6 +311,9 @@ public final class FastAttention {
    * propagate anyway).
    */
   static double valueFactor(NDArray v, long keyLength, DataType computeType) {
+    if (v.size() == 0) {
+      return 1; // no values (Dv = 0 or B = 0): nothing to overflow
+    }
     double largest = computeType == DataType.FLOAT64 ? Double.MAX_VALUE : Float.MAX_VALUE;
     double bound = largest / (2.0 * keyLength);
     double max = v.abs().max().toType(DataType.FLOAT64, false).getDouble();
