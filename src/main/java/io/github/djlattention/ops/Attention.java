@@ -77,7 +77,12 @@ public final class Attention {
    * @throws IllegalArgumentException when the ranks or head sizes differ
    */
   public static NDArray scaledDotProductScores(NDArray query, NDArray key, double scale) {
-    return dotProductScores(query, key).mul(scale);
+    NDArray scores = dotProductScores(query, key);
+    try (NDArray factor = scalar(scores, scale)) {
+      return scores.mul(factor);
+    } finally {
+      scores.close();
+    }
   }
 
   /**
@@ -247,13 +252,14 @@ public final class Attention {
       ScoresOutput wanted = options.scoresOutput();
       NDArray kept = null;
 
-      NDArray scores = groupedScores(q, k, shape).mul(scale); // (B, H, S, T)
+      NDArray scores = groupedScores(q, k, shape).mul(scalar(q, scale)); // (B, H, S, T)
       if (wanted == ScoresOutput.SCALED) {
         kept = scores;
       }
       if (options.softcap() != null) {
         double cap = options.softcap();
-        scores = scores.div(cap).tanh().mul(cap);
+        NDArray capArray = scalar(scores, cap);
+        scores = scores.div(capArray).tanh().mul(capArray);
       }
       if (wanted == ScoresOutput.SOFTCAPPED) {
         kept = scores;
@@ -271,7 +277,7 @@ public final class Attention {
               shape.keyLength(),
               cacheLength); // (B or 1, 1, S, T)
       if (visible != null) {
-        NDArray minusInf = scope.create(Float.NEGATIVE_INFINITY).toType(computeType, false);
+        NDArray minusInf = scalar(q, Double.NEGATIVE_INFINITY);
         scores = NDArrays.where(visible.broadcast(scores.getShape()), scores, minusInf);
       }
       if (wanted == ScoresOutput.MASKED) {
@@ -310,6 +316,25 @@ public final class Attention {
           pastKey == null ? null : presentKey,
           pastValue == null ? null : presentValue,
           returnedScores);
+    }
+  }
+
+  /**
+   * A 0-dimensional array of {@code value} in {@code like}'s dtype and manager, in memory the
+   * engine allocated. DJL's {@code mul(Number)} and friends wrap the number in a Java direct buffer
+   * that only the (at once closed) scalar array holds; autograd saves that scalar for the backward
+   * pass, which then read memory the garbage collector had freed. Every scalar a recorded op takes
+   * comes from here.
+   *
+   * @param like the array whose dtype and manager the scalar takes
+   * @param value the value
+   * @return the scalar, owned by {@code like}'s manager
+   */
+  static NDArray scalar(NDArray like, double value) {
+    try (NDArray wrapped = like.getManager().create(value)) { // float64, over a Java buffer
+      return wrapped.getDataType() == like.getDataType()
+          ? wrapped.duplicate() // a copy in the engine's memory
+          : wrapped.toType(like.getDataType(), false); // a new array in the engine's memory
     }
   }
 
@@ -361,8 +386,7 @@ public final class Attention {
 
   private static NDArray applyMask(NDArray scores, NDArray mask, DataType computeType) {
     if (mask.getDataType() == DataType.BOOLEAN) {
-      NDArray minusInf =
-          scores.getManager().create(Float.NEGATIVE_INFINITY).toType(computeType, false);
+      NDArray minusInf = scalar(scores, Double.NEGATIVE_INFINITY);
       return NDArrays.where(mask.broadcast(scores.getShape()), scores, minusInf);
     }
     return scores.add(mask.toType(computeType, false));

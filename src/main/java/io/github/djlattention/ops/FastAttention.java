@@ -266,7 +266,7 @@ public final class FastAttention {
       double valueFactor =
           autogradFused || useTorchScript ? valueFactor(v, shape.keyLength(), computeType) : 1;
       if (valueFactor != 1) {
-        v = v.div(valueFactor);
+        v = v.div(Attention.scalar(v, valueFactor));
       }
       if (autogradFused) {
         output = TorchScriptKernel.runDifferentiable(q, k, v, m, options.causal(), scale);
@@ -296,7 +296,7 @@ public final class FastAttention {
                 q, k, v, m, options.causal(), scale, options.softcap(), tileRows, shape);
       }
       if (valueFactor != 1) {
-        output = output.mul(valueFactor);
+        output = output.mul(Attention.scalar(output, valueFactor));
       }
       output = output.reshape(shape.outputShape()).toType(dtype, false); // caller's rank
       output.attach(parent);

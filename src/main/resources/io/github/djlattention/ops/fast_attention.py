@@ -239,6 +239,14 @@ class FastAttention(Module):
       # Q K^T scale does not; then the product comes first, as in the chain
       bound = self.largest_magnitude(query) * self.largest_magnitude(key) * query.size(3) * scale
       fused = bound < self.largest(query.dtype) / 16.0
+    if fused and has_mask and mask.dtype != 11 and mask.numel() > 0:
+      # The flash kernel's backward recomputes the weights as exp(s + m - lse), lse kept in the
+      # compute type: where a row's largest mask value is huge (a row that -3.4e38 padding hides
+      # entirely), lse = max + log(sum) loses the log and the gradient grows by up to T. Such
+      # calls take the chain's steps instead.
+      row_max = torch.amax(mask, [-1])
+      huge = torch.logical_and(torch.isfinite(row_max), torch.gt(torch.abs(row_max), 65536.0))
+      fused = not bool(torch.any(huge))
     if not fused:
       return self.differentiable_math(query, key, value, mask, has_mask, causal, scale)
     if not has_mask:
