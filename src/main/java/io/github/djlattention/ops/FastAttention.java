@@ -260,14 +260,6 @@ public final class FastAttention {
       double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
       long tileRows = tileRows(shape, tileElements);
       NDArray output;
-      // libtorch's kernels sum unnormalized weights (each at most 1) times values, T of them:
-      // values within a factor 2T of the type's largest would overflow where the chain's
-      // normalized sum does not. Such values are scaled by a power of two (exact) and back.
-      double valueFactor =
-          autogradFused || useTorchScript ? valueFactor(v, shape.keyLength(), computeType) : 1;
-      if (valueFactor != 1) {
-        v = v.div(Attention.scalar(v, valueFactor));
-      }
       if (autogradFused) {
         output = TorchScriptKernel.runDifferentiable(q, k, v, m, options.causal(), scale);
       } else if (useNative) {
@@ -295,32 +287,10 @@ public final class FastAttention {
             TiledAttention.output(
                 q, k, v, m, options.causal(), scale, options.softcap(), tileRows, shape);
       }
-      if (valueFactor != 1) {
-        output = output.mul(Attention.scalar(output, valueFactor));
-      }
       output = output.reshape(shape.outputShape()).toType(dtype, false); // caller's rank
       output.attach(parent);
       return output;
     }
-  }
-
-  /**
-   * Returns 1, or the power of two that values must be divided by so that T unnormalized weights of
-   * at most 1 times them cannot overflow the compute type: 2^⌈log2 2T⌉ when max |v| exceeds the
-   * type's largest value over 2T (checked with one reduction over V; NaN and ±∞ return 1, as they
-   * propagate anyway).
-   */
-  static double valueFactor(NDArray v, long keyLength, DataType computeType) {
-    if (v.size() == 0) {
-      return 1; // no values (Dv = 0 or B = 0): nothing to overflow
-    }
-    double largest = computeType == DataType.FLOAT64 ? Double.MAX_VALUE : Float.MAX_VALUE;
-    double bound = largest / (2.0 * keyLength);
-    double max = v.abs().max().toType(DataType.FLOAT64, false).getDouble();
-    if (!(max > bound) || Double.isInfinite(max)) {
-      return 1;
-    }
-    return Math.scalb(1.0, 64 - Long.numberOfLeadingZeros(2 * keyLength - 1)); // 2^⌈log2 2T⌉
   }
 
   /**

@@ -20,6 +20,9 @@ class FastAttention(Module):
       fused_min_scores: int) -> Tensor:
     out_dtype = query.dtype
     score_dtype = out_dtype
+    factor = self.value_factor(value, key.size(2))
+    if factor != 1.0:
+      value = value / factor
     if bfloat16:
       score_dtype = 6
       query = query.to(15)
@@ -81,6 +84,8 @@ class FastAttention(Module):
         out = out.masked_fill(no_key, 0.0)
     else:
       out = self.tiled(query, key, value, mask, has_mask, causal, scale, softcap, score_dtype, tile_rows)
+    if factor != 1.0:
+      out = out * factor
     return out.to(out_dtype)
 
   def largest_magnitude(self: __torch__.FastAttention, x: Tensor) -> float:
@@ -89,6 +94,21 @@ class FastAttention(Module):
       return 0.0
     low, high = torch.aminmax(x)
     return max(-float(low), float(high))
+
+  def value_factor(self: __torch__.FastAttention, value: Tensor, keys: int) -> float:
+    # libtorch's fused kernel and the tiled loop sum T unnormalized weights (each at most 1) times
+    # values before they divide: values within a factor 2T of the largest would overflow where the
+    # chain's normalized sum does not. Such values are divided by the power of two 2^ceil(log2 2T)
+    # (exact) and the output multiplied back; otherwise (and for NaN or infinity, which propagate
+    # anyway) the factor is 1.
+    largest = self.largest(value.dtype)
+    top = self.largest_magnitude(value)
+    if not (top > largest / (2.0 * keys)) or top == float("inf"):
+      return 1.0
+    factor = 1.0
+    while factor < 2.0 * keys:
+      factor = factor * 2.0
+    return factor
 
   def largest(self: __torch__.FastAttention, dtype: int) -> float:
     # The largest finite value of a product type: float64's, else bfloat16's (a little below
@@ -220,6 +240,9 @@ class FastAttention(Module):
     has_mask = bool(settings[0].item() != 0.0)
     causal = bool(settings[1].item() != 0.0)
     scale = float(settings[2].item())
+    factor = self.value_factor(value, key.size(2))
+    if factor != 1.0:
+      value = value / factor
     if query.size(1) != key.size(1):
       group = query.size(1) // key.size(1)
       key = key.repeat_interleave(group, 1)  # (B, H, T, D)
@@ -248,16 +271,20 @@ class FastAttention(Module):
       huge = torch.logical_and(torch.isfinite(row_max), torch.gt(torch.abs(row_max), 65536.0))
       fused = not bool(torch.any(huge))
     if not fused:
-      return self.differentiable_math(query, key, value, mask, has_mask, causal, scale)
-    if not has_mask:
-      return torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale)
-    if mask.dtype == 11:
-      no_key = torch.logical_not(torch.any(mask, -1, True))
+      out = self.differentiable_math(query, key, value, mask, has_mask, causal, scale)
+    elif not has_mask:
+      out = torch.scaled_dot_product_attention(query, key, value, None, 0.0, causal, scale=scale)
     else:
-      no_key = torch.eq(torch.amax(mask, [-1], True), float("-inf"))
-    out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale)
-    # A row whose keys are all masked gets a zero output (and no gradient), as in ONNX.
-    return out.masked_fill(no_key, 0.0)
+      if mask.dtype == 11:
+        no_key = torch.logical_not(torch.any(mask, -1, True))
+      else:
+        no_key = torch.eq(torch.amax(mask, [-1], True), float("-inf"))
+      out = torch.scaled_dot_product_attention(query, key, value, mask, 0.0, False, scale=scale)
+      # A row whose keys are all masked gets a zero output (and no gradient), as in ONNX.
+      out = out.masked_fill(no_key, 0.0)
+    if factor != 1.0:
+      out = out * factor
+    return out
 
   def differentiable_math(self: __torch__.FastAttention,
       query: Tensor,

@@ -352,7 +352,7 @@ class ExtremeValuesTest {
    * weights times values (up to T times the largest value) before dividing overflows. The native
    * kernel divides its weights by a power of two ≥ T; the TorchScript kernels (libtorch's, which
    * cannot be told to) get V divided by a power of two ≥ 2T when max |V| is that close to the
-   * largest value, and the output multiplied back (FastAttention.valueFactor).
+   * largest value, and the output multiplied back (value_factor in fast_attention.py).
    */
   @ParameterizedTest
   @EnumSource(Path.class)
