@@ -15,7 +15,7 @@ CASES="${1:-50000}"
 FIRST="${2:-100000}"
 EXTREME="${3:-2000}"
 start=$(date +%s)
-mvn -B -ntp test -Dtest=KernelDifferentialTest -Dsurefire.failIfNoSpecifiedTests=false \
+mvn -B -ntp test -pl core -Dtest=KernelDifferentialTest -Dsurefire.failIfNoSpecifiedTests=false \
   -Ddjl.attention.differential.cases="$CASES" -Ddjl.attention.differential.seed="$FIRST" \
   -Ddjl.attention.differential.extremeCases="$EXTREME" \
   | grep -E 'Tests run:|FAIL|seed [0-9]+' | sort -u | head -40

@@ -17,7 +17,7 @@ CALLS="${1:-100000}"
 WARMUP="${2:-10000}"
 
 mvn -q -B -DskipTests package
-CP="target/test-classes:target/classes:target/lib/*"
+CP="core/target/test-classes:onnx/target/test-classes:cli/target/lib/*"
 PROBE=io.github.djlattention.testing.NativeMemoryProbe
 
 # probe [JVM_OPTION...] -- TARGET CALLS WARMUP
