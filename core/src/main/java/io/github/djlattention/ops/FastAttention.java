@@ -1,9 +1,9 @@
 package io.github.djlattention.ops;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The fast path of {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)}: the
@@ -13,8 +13,9 @@ import ai.djl.ndarray.types.Shape;
  * <p>Shape legend: B batch, H query heads, G key/value heads (H a multiple of G), S query length, T
  * key/value length, D query/key head size, Dv value head size.
  *
- * <p>Three kernels, picked by {@link #output(NDArray, NDArray, NDArray, AttentionOptions,
- * Precision)}:
+ * <p>The kernels implement {@link AttentionKernel}; the dispatcher describes the call once ({@link
+ * AttentionCall}: shapes, dtype, device, mask, flags, whether autograd records) and picks the first
+ * of {@link Kernel}, in order, that can serve it:
  *
  * <ul>
  *   <li>float32 on PyTorch-engine CPU arrays, where the CPU has AVX-512: {@link
@@ -24,9 +25,13 @@ import ai.djl.ndarray.types.Shape;
  *       call into a TorchScript module that uses libtorch's fused {@code
  *       scaled_dot_product_attention} (a flash-style tiled CPU kernel) for plain, masked, causal
  *       and grouped-query attention, and a tiled loop of in-place libtorch ops for softcap and for
- *       a mask combined with the causal mask. It also offers {@link Precision#BFLOAT16}.
- *   <li>Arrays of any other DJL engine: {@link TiledAttention}, the same tiling written with DJL
- *       NDArray ops.
+ *       a mask combined with the causal mask. It also offers {@link Precision#BFLOAT16};
+ *   <li>calls that record gradients: the same module's fused kernel run with autograd, where it
+ *       takes the call (no softcap, no bfloat16);
+ *   <li>arrays of any other DJL engine: {@link TiledAttention}, the same tiling written with DJL
+ *       NDArray ops;
+ *   <li>everything else (a call that records gradients with a softcap, say): the step-by-step
+ *       chain.
  * </ul>
  *
  * <p>The tiled loops of the last two process at most {@link #DEFAULT_TILE_ELEMENTS} scores at a
@@ -54,19 +59,37 @@ public final class FastAttention {
     BFLOAT16
   }
 
-  /** Which kernel runs; tests pin one, callers use {@link #AUTO}. */
+  /**
+   * The kernels of the fast path, in the order the dispatcher tries them: it runs the first that
+   * can serve the call ({@link AttentionKernel#unsupported} is null, and it records gradients when
+   * the call must) and is {@link AttentionKernel#preferredFor preferred} for it. Tests pin one;
+   * callers use {@link #AUTO}. A new kernel is one class implementing {@link AttentionKernel} and
+   * one line here (docs/architecture.md).
+   */
   enum Kernel {
-    AUTO,
-    /** The project's C kernel (float32). */
-    NATIVE,
-    /** The TorchScript module, fused kernel where it applies. */
-    TORCHSCRIPT,
-    /** The TorchScript module, always its tiled loop. */
-    TORCHSCRIPT_TILES,
-    /** DJL NDArray ops. */
-    NDARRAY_TILES,
+    /** The dispatcher's choice. */
+    AUTO(null),
+    /** The project's C kernel (float32, AVX-512). */
+    NATIVE(NativeAttentionKernel.INSTANCE),
+    /** The TorchScript module: libtorch's fused kernel, or its tiled loop of in-place ops. */
+    TORCHSCRIPT(TorchScriptKernel.INFERENCE),
     /** The TorchScript module's fused kernel, run with autograd recording (training). */
-    TORCHSCRIPT_AUTOGRAD
+    TORCHSCRIPT_AUTOGRAD(TorchScriptKernel.AUTOGRAD),
+    /** DJL NDArray ops, for arrays of engines other than PyTorch. */
+    NDARRAY_TILES(TiledAttention.INSTANCE),
+    /** The step-by-step chain: every call, gradients recorded. */
+    STEP_BY_STEP(StepByStepKernel.INSTANCE);
+
+    private final AttentionKernel implementation;
+
+    Kernel(AttentionKernel implementation) {
+      this.implementation = implementation;
+    }
+
+    /** The kernel, or null for {@link #AUTO}. */
+    AttentionKernel implementation() {
+      return implementation;
+    }
   }
 
   /**
@@ -174,6 +197,24 @@ public final class FastAttention {
       Precision precision,
       Kernel kernel,
       long tileElements) {
+    AttentionCall call = call(query, key, value, options, precision, tileElements);
+    return choose(call, kernel).compute(call);
+  }
+
+  /**
+   * Describes a call of the fast path.
+   *
+   * @throws IllegalArgumentException when the scale or softcap is out of the compute type's range,
+   *     the tile size is not positive, the options use a setting the fast path does not implement,
+   *     or the shapes, the mask or the dtypes do not fit together
+   */
+  static AttentionCall call(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      Precision precision,
+      long tileElements) {
     ScalarRanges.check(query.getDataType(), options);
     if (tileElements <= 0) {
       throw new IllegalArgumentException("tileElements must be > 0, got " + tileElements);
@@ -185,112 +226,72 @@ public final class FastAttention {
               + unsupported
               + "; use Attention.attentionStepByStep");
     }
-    boolean recording = Autograd.records(options, query, key, value);
-    if (recording && kernel != Kernel.AUTO && kernel != Kernel.TORCHSCRIPT_AUTOGRAD) {
-      throw new IllegalArgumentException(
-          "the "
-              + kernel
-              + " kernel records no gradients, and this call records them (an input is tracked"
-              + " by autograd, or the options say training); use Kernel.AUTO");
-    }
-    boolean fusedCanRecord =
-        options.softcap() == null
-            && precision == Precision.INPUT
-            && TorchScriptKernel.accepts(query, key, value, options.mask());
-    if (kernel == Kernel.TORCHSCRIPT_AUTOGRAD && !fusedCanRecord) {
-      throw new IllegalArgumentException(
-          "the TORCHSCRIPT_AUTOGRAD kernel takes PyTorch-engine arrays without softcap or"
-              + " bfloat16");
-    }
-    boolean autogradFused =
-        kernel == Kernel.TORCHSCRIPT_AUTOGRAD
-            || (recording && fusedCanRecord && AUTOGRAD_FUSED_BY_DEFAULT);
-    if (recording && !autogradFused) {
-      // The chain computes the same output, and autograd records its every step.
-      AttentionOptions noWeights = options.toBuilder().optReturnWeights(false).build();
-      return Attention.attentionStepByStep(query, key, value, noWeights).output();
-    }
-    AttentionShape shape = AttentionShape.of(query, key, value);
-    NDArray mask = options.mask();
-    Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
-    DataType dtype = query.getDataType();
-    DataType computeType = Attention.computeType(dtype);
-    boolean torchScript = TorchScriptKernel.accepts(query, key, value, mask);
-    boolean forcedTorchScript = kernel == Kernel.TORCHSCRIPT || kernel == Kernel.TORCHSCRIPT_TILES;
-    if (forcedTorchScript && !torchScript) {
-      throw new IllegalArgumentException(
-          "the TorchScript kernel needs PyTorch-engine arrays, got " + query.getClass());
-    }
-    boolean bfloat16 = precision == Precision.BFLOAT16 && computeType == DataType.FLOAT32;
-    String notNative =
-        NativeAttentionKernel.unsupported(
-            computeType, mask, options.softcap(), bfloat16, query, key, value);
-    if (kernel == Kernel.NATIVE && notNative != null) {
-      throw new IllegalArgumentException(notNative);
-    }
-    boolean useNative = kernel == Kernel.NATIVE || (kernel == Kernel.AUTO && notNative == null);
-    boolean useTorchScript =
-        !useNative && (forcedTorchScript || (kernel == Kernel.AUTO && torchScript));
-    if (bfloat16 && !useTorchScript) {
-      throw new IllegalArgumentException(
-          "bfloat16 precision needs PyTorch-engine arrays and kernel; got "
-              + query.getClass().getSimpleName()
-              + " with kernel "
-              + kernel);
-    }
-    if (shape.queryLength() == 0 || shape.keyLength() == 0) {
-      // Nothing to tile: the step-by-step chain handles the empty edge cases.
-      AttentionOptions noWeights = options.toBuilder().optReturnWeights(false).build();
-      return Attention.attentionStepByStep(query, key, value, noWeights).output();
-    }
-    NDManager parent = query.getManager();
-    try (NDManager scope = parent.newSubManager()) {
-      query = Attention.borrow(scope, query); // the caller's arrays stay the caller's
-      key = Attention.borrow(scope, key);
-      value = Attention.borrow(scope, value);
-      mask = Attention.borrow(scope, mask);
-      NDArray q = query.toType(computeType, false).reshape(shape.query4d()); // (B, H, S, D)
-      NDArray k = key.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
-      NDArray v = value.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)
-      NDArray m = null;
-      if (mask != null) {
-        m = mask.reshape(mask4d); // broadcastable to (B, H, S, T)
-        m = m.getDataType() == DataType.BOOLEAN ? m : m.toType(computeType, false);
+    return AttentionCall.of(query, key, value, options, precision, tileElements);
+  }
+
+  /**
+   * The kernel that computes the call: the forced one, when it can (else an exception naming why
+   * not), or the first of {@link Kernel} that can serve it and is preferred for it. Calls with an
+   * empty query or key axis go to the step-by-step chain, whichever kernel was chosen.
+   */
+  static AttentionKernel choose(AttentionCall call, Kernel kernel) {
+    AttentionKernel chosen;
+    if (kernel != Kernel.AUTO) {
+      String refusal = refusal(call, kernel);
+      if (refusal != null) {
+        throw new IllegalArgumentException(refusal);
       }
-      double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
-      long tileRows = tileRows(shape, tileElements);
-      NDArray output;
-      if (autogradFused) {
-        output = TorchScriptKernel.runDifferentiable(q, k, v, m, options.causal(), scale);
-      } else if (useNative) {
-        output =
-            NativeAttentionKernel.run(
-                q, k, v, m, options.causal(), scale, options.softcap(), scope);
-      } else if (useTorchScript) {
-        output =
-            TorchScriptKernel.run(
-                q,
-                k,
-                v,
-                m,
-                options.causal(),
-                scale,
-                options.softcap(),
-                bfloat16,
-                tileRows,
-                kernel == Kernel.TORCHSCRIPT_TILES
-                    ? Long.MAX_VALUE
-                    : TorchScriptKernel.FUSED_MIN_SCORES,
-                scope);
-      } else {
-        output =
-            TiledAttention.output(
-                q, k, v, m, options.causal(), scale, options.softcap(), tileRows, shape);
+      chosen = kernel.implementation();
+    } else {
+      chosen = null;
+      List<String> reasons = new ArrayList<>();
+      for (Kernel candidate : Kernel.values()) {
+        if (candidate == Kernel.AUTO) {
+          continue;
+        }
+        String refusal = refusal(call, candidate);
+        if (refusal == null && candidate.implementation().preferredFor(call)) {
+          chosen = candidate.implementation();
+          break;
+        }
+        reasons.add(candidate + ": " + (refusal != null ? refusal : "not preferred"));
       }
-      output = output.reshape(shape.outputShape()).toType(dtype, false); // caller's rank
-      output.attach(parent);
-      return output;
+      if (chosen == null) {
+        throw new IllegalArgumentException(
+            "no kernel of the fast path computes this call (" + String.join("; ", reasons) + ")");
+      }
     }
+    // Nothing to tile: the step-by-step chain handles the empty edge cases.
+    return call.empty() ? StepByStepKernel.INSTANCE : chosen;
+  }
+
+  /**
+   * Names why {@code kernel} cannot serve these inputs, or returns null when it can (tests ask
+   * before they force a kernel).
+   */
+  static String refusal(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      Precision precision,
+      Kernel kernel) {
+    return refusal(call(query, key, value, options, precision, DEFAULT_TILE_ELEMENTS), kernel);
+  }
+
+  /**
+   * Names why {@code kernel} cannot serve the call, or returns null when it can: a kernel that
+   * records no gradients cannot serve a call that must record them; otherwise the kernel says.
+   */
+  static String refusal(AttentionCall call, Kernel kernel) {
+    AttentionKernel implementation = kernel.implementation();
+    if (call.records() && !implementation.recordsGradients()) {
+      return "the "
+          + kernel
+          + " kernel records no gradients, and this call records them (an input is tracked"
+          + " by autograd, or the options say training); use Kernel.AUTO";
+    }
+    return implementation.unsupported(call);
   }
 
   /**

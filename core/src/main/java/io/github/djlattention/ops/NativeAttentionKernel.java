@@ -45,7 +45,10 @@ import java.util.Locale;
  * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
  * size, Dv value head size.
  */
-final class NativeAttentionKernel {
+final class NativeAttentionKernel extends TensorKernel {
+
+  /** The kernel, for the dispatcher's list. */
+  static final NativeAttentionKernel INSTANCE = new NativeAttentionKernel();
 
   /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.native";
@@ -140,33 +143,35 @@ final class NativeAttentionKernel {
     return Library.UNAVAILABLE;
   }
 
+  @Override
+  public String name() {
+    return "NATIVE";
+  }
+
+  @Override
+  public boolean recordsGradients() {
+    return false; // it writes its output outside autograd
+  }
+
   /**
-   * Names what keeps these inputs from the kernel, or returns null when it takes them.
-   *
-   * @param computeType the type attention computes in
-   * @param mask the mask (boolean, or floating point and cast to float32), or null
-   * @param softcap the softcap, or null (the kernel takes both)
-   * @param bfloat16 whether bfloat16 products were asked for
-   * @param arrays query, key and value
+   * Names what keeps the call from the kernel, or returns null when it takes it: it must be loaded
+   * and supported by the CPU, compute in float32 (not bfloat16), take PyTorch-engine CPU arrays
+   * that are not empty and at most 2 GiB each, and a boolean or floating-point mask.
    */
-  static String unsupported(
-      DataType computeType, NDArray mask, Double softcap, boolean bfloat16, NDArray... arrays) {
+  @Override
+  public String unsupported(AttentionCall call) {
     String status = status();
     if (status != null) {
       return "the native kernel is not available: " + status;
     }
-    if (computeType != DataType.FLOAT32 || bfloat16) {
+    if (call.computeType() != DataType.FLOAT32 || call.bfloat16()) {
       return "the native kernel computes in float32 only";
     }
-    if (mask != null
-        && mask.getDataType() != DataType.BOOLEAN
-        && !mask.getDataType().isFloating()) {
-      return "the native kernel takes boolean or floating-point masks, got " + mask.getDataType();
+    if (!call.pytorch() || !Device.cpu().equals(call.device())) {
+      return "the native kernel needs PyTorch-engine arrays on the CPU";
     }
-    for (NDArray array : arrays) {
-      if (!(array instanceof PtNDArray) || !Device.cpu().equals(array.getDevice())) {
-        return "the native kernel needs PyTorch-engine arrays on the CPU";
-      }
+    AttentionCall.Inputs in = call.inputs();
+    for (NDArray array : new NDArray[] {in.query(), in.key(), in.value()}) {
       if (array.getShape().size() == 0) {
         return "the native kernel takes no empty tensors, got " + array.getShape();
       }
@@ -175,6 +180,19 @@ final class NativeAttentionKernel {
       }
     }
     return null;
+  }
+
+  @Override
+  NDArray run(Tensors t, AttentionCall call, NDManager scope) {
+    return run(
+        t.query(),
+        t.key(),
+        t.value(),
+        t.mask(),
+        call.causal(),
+        call.scale(),
+        call.softcap(),
+        scope);
   }
 
   /**

@@ -11,8 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The NDArray-op kernel of {@link FastAttention}, for arrays of any DJL engine: the attention
- * computed one tile of query rows at a time, so the (S, T) scores are never materialized.
+ * The NDArray-op kernel of {@link FastAttention} ({@code NDARRAY_TILES}), for arrays of any DJL
+ * engine other than PyTorch's (the public path {@link Attention#attention} takes them): the
+ * attention computed one tile of query rows at a time, so the (S, T) scores are never materialized.
  *
  * <p>Shape legend: B batch, H query heads, G key/value heads (H = G·R, R query heads per key/value
  * head), S query length, T key/value length, D query/key head size, Dv value head size, Sq the
@@ -29,9 +30,47 @@ import java.util.List;
  * native allocator (glibc keeps freed blocks up to 32 MiB for reuse), which is why the PyTorch
  * engine uses {@link TorchScriptKernel}, whose loop reuses fixed buffers.
  */
-final class TiledAttention {
+final class TiledAttention extends TensorKernel {
+
+  static final TiledAttention INSTANCE = new TiledAttention();
 
   private TiledAttention() {}
+
+  @Override
+  public String name() {
+    return "NDARRAY_TILES";
+  }
+
+  @Override
+  public String unsupported(AttentionCall call) {
+    if (call.bfloat16()) {
+      return "bfloat16 precision needs PyTorch-engine arrays and kernel; got "
+          + call.inputs().query().getClass().getSimpleName()
+          + " with kernel "
+          + name();
+    }
+    return null;
+  }
+
+  @Override
+  public boolean recordsGradients() {
+    return false; // in-place ops on the tiles
+  }
+
+  @Override
+  NDArray run(Tensors t, AttentionCall call, NDManager scope) {
+    long tileRows = FastAttention.tileRows(call.shape(), call.tileElements());
+    return output(
+        t.query(),
+        t.key(),
+        t.value(),
+        t.mask(),
+        call.causal(),
+        call.scale(),
+        call.softcap(),
+        tileRows,
+        call.shape());
+  }
 
   /**
    * Computes the attention output tile by tile.

@@ -9,6 +9,7 @@ import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
 import ai.djl.pytorch.jni.JniUtils;
+import io.github.djlattention.ops.FastAttention.Precision;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -34,17 +35,24 @@ import java.util.zip.ZipOutputStream;
  * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key/value length, D
  * head size, Dv value head size.
  */
-final class TorchScriptKernel {
+final class TorchScriptKernel extends TensorKernel {
+
+  /**
+   * The module in inference mode: libtorch's fused kernel for plain, masked, causal and
+   * grouped-query attention, its tiled loop of in-place ops for softcap and for a mask combined
+   * with the causal mask; bfloat16 products on request. Records no gradients.
+   */
+  static final TorchScriptKernel INFERENCE = new TorchScriptKernel(false);
+
+  /**
+   * libtorch's fused kernel run with autograd recording (the module's {@code differentiable}
+   * method): for calls that record gradients, without softcap or bfloat16. {@code
+   * -Ddjl.attention.autograd=chain} keeps the dispatcher from picking it.
+   */
+  static final TorchScriptKernel AUTOGRAD = new TorchScriptKernel(true);
 
   private static final String SOURCE = "fast_attention.py";
   private static final String CLASS_NAME = "FastAttention";
-
-  /**
-   * Below this many scores per head (S·T), plain attention would run the in-place tiled loop rather
-   * than libtorch's fused kernel. 0: measured on a 2-core Xeon with AMX (float32, H=8, D=64), the
-   * fused kernel was as fast or faster from S=128 to 4096.
-   */
-  static final long FUSED_MIN_SCORES = 0;
 
   /** DJL's switch for libtorch's graph optimizer, which it applies on every module call. */
   private static final String GRAPH_OPTIMIZER_PROPERTY = "ai.djl.pytorch.graph_optimizer";
@@ -63,7 +71,65 @@ final class TorchScriptKernel {
     }
   }
 
-  private TorchScriptKernel() {}
+  private final boolean differentiable;
+
+  private TorchScriptKernel(boolean differentiable) {
+    this.differentiable = differentiable;
+  }
+
+  @Override
+  public String name() {
+    return differentiable ? "TORCHSCRIPT_AUTOGRAD" : "TORCHSCRIPT";
+  }
+
+  @Override
+  public boolean recordsGradients() {
+    return differentiable;
+  }
+
+  @Override
+  public String unsupported(AttentionCall call) {
+    if (differentiable) {
+      if (!call.pytorch() || call.softcap() != null || call.precision() != Precision.INPUT) {
+        return "the TORCHSCRIPT_AUTOGRAD kernel takes PyTorch-engine arrays without softcap or"
+            + " bfloat16";
+      }
+      return null;
+    }
+    if (!call.pytorch()) {
+      return "the TorchScript kernel needs PyTorch-engine arrays, got "
+          + call.inputs().query().getClass();
+    }
+    return null;
+  }
+
+  /**
+   * The fused kernel with autograd is picked for calls that record gradients only (inference takes
+   * {@link #INFERENCE}), and not with {@code -Ddjl.attention.autograd=chain}.
+   */
+  @Override
+  public boolean preferredFor(AttentionCall call) {
+    return !differentiable || (call.records() && FastAttention.AUTOGRAD_FUSED_BY_DEFAULT);
+  }
+
+  @Override
+  NDArray run(Tensors t, AttentionCall call, NDManager scope) {
+    if (differentiable) {
+      return runDifferentiable(
+          t.query(), t.key(), t.value(), t.mask(), call.causal(), call.scale());
+    }
+    return run(
+        t.query(),
+        t.key(),
+        t.value(),
+        t.mask(),
+        call.causal(),
+        call.scale(),
+        call.softcap(),
+        call.bfloat16(),
+        FastAttention.tileRows(call.shape(), call.tileElements()),
+        scope);
+  }
 
   /** Returns whether every array lives in the PyTorch engine, so the kernel can take them. */
   static boolean accepts(NDArray... arrays) {
@@ -87,8 +153,6 @@ final class TorchScriptKernel {
    * @param softcap the softcap, or null
    * @param bfloat16 whether the matrix products run in bfloat16
    * @param tileRows the query rows per tile of the tiled loop (softcap, or mask with causal)
-   * @param fusedMinScores the fused kernel runs plain, masked or causal attention from this many
-   *     scores per head (S·T) on; the tiled loop below
    * @param manager the manager of the result
    * @return the output (B, H, S, Dv) in the query's dtype
    */
@@ -102,7 +166,6 @@ final class TorchScriptKernel {
       Double softcap,
       boolean bfloat16,
       long tileRows,
-      long fusedMinScores,
       NDManager manager) {
     PtNDArray maskOrPlaceholder =
         mask != null ? (PtNDArray) mask : (PtNDArray) query.getManager().create(false);
@@ -118,7 +181,6 @@ final class TorchScriptKernel {
       inputs.add(IValue.from(softcap == null ? 0.0 : softcap));
       inputs.add(IValue.from(bfloat16));
       inputs.add(IValue.from(tileRows));
-      inputs.add(IValue.from(fusedMinScores));
       // The profiling graph executor re-specializes the graph per shape and adds ~0.2 ms a call;
       // the kernel is a handful of large ops, so the plain interpreter is faster. The setting is
       // per thread in libtorch: put back the default (or DJL's property) afterwards.

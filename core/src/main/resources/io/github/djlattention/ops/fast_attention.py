@@ -16,8 +16,7 @@ class FastAttention(Module):
       scale: float,
       softcap: float,
       bfloat16: bool,
-      tile_rows: int,
-      fused_min_scores: int) -> Tensor:
+      tile_rows: int) -> Tensor:
     out_dtype = query.dtype
     score_dtype = out_dtype
     factor = self.value_factor(value, key.size(2))
@@ -33,7 +32,7 @@ class FastAttention(Module):
         # largest value and would round to infinity: they are kept finite
         mask = torch.where(torch.isinf(mask), mask, torch.clamp(mask, -3.3895313892515355e38, 3.3895313892515355e38)).to(15)
     gqa = query.size(1) != key.size(1)
-    fused = softcap == 0.0 and not (has_mask and causal) and query.size(2) * key.size(2) >= fused_min_scores
+    fused = softcap == 0.0 and not (has_mask and causal)
     if fused and scale > 1.0:
       # libtorch's kernels may multiply the query and key by the scale, or by its square root,
       # before their product (its math kernel does, for D != Dv), which can overflow where

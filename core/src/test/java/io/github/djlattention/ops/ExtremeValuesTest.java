@@ -56,7 +56,6 @@ class ExtremeValuesTest {
     AUTO,
     NATIVE,
     TORCHSCRIPT,
-    TORCHSCRIPT_TILES,
     NDARRAY_TILES,
     TORCHSCRIPT_AUTOGRAD
   }
@@ -218,7 +217,7 @@ class ExtremeValuesTest {
   @ParameterizedTest
   @EnumSource(
       value = Kernel.class,
-      names = {"TORCHSCRIPT", "TORCHSCRIPT_TILES"})
+      names = {"TORCHSCRIPT"})
   void hugeMasksStayFiniteInBfloat16(Kernel kernel) {
     try (NDManager m = manager.newSubManager()) {
       NDArray q = floats(m, new float[] {1}, 1, 1);

@@ -3,6 +3,7 @@ package io.github.djlattention.ops;
 import static io.github.djlattention.testing.TestTensors.assertClose;
 import static io.github.djlattention.testing.TestTensors.doubles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
@@ -31,13 +32,14 @@ import org.junit.jupiter.api.TestFactory;
 
 /**
  * Every kernel the dispatcher can pick, on the same seeded random cases, against the float64
- * reference (issue 10): the native kernel, libtorch's fused kernel and its tiled loop, the NDArray
- * tiles, the fused kernel with autograd, the step-by-step chain and the dispatcher itself. Each
- * case draws its shapes, mask, causal flag, scale and softcap ({@link RandomAttentionCase}), a
- * memory layout for each input ({@link Layout}: Fortran-order {@code .npy}, strided and offset
- * views), a tile size, and sometimes −FLT_MAX for the hidden keys of a float mask, as Hugging Face
- * models pad. Every 8th case also checks gradients against the chain's, every 16th runs the
- * dispatcher on two threads that share the inputs.
+ * reference (issue 10): each constant of {@link Kernel} forced on every case it accepts (the native
+ * kernel, the TorchScript module with libtorch's fused kernel or its tiled loop, the NDArray tiles,
+ * the fused kernel with autograd, the step-by-step chain), and the dispatcher itself. Each case
+ * draws its shapes, mask, causal flag, scale and softcap ({@link RandomAttentionCase}), a memory
+ * layout for each input ({@link Layout}: Fortran-order {@code .npy}, strided and offset views), a
+ * tile size, and sometimes −FLT_MAX for the hidden keys of a float mask, as Hugging Face models
+ * pad. Every 8th case also checks gradients against the chain's, every 16th runs the dispatcher on
+ * two threads that share the inputs.
  *
  * <p>{@code -Ddjl.attention.differential.cases=N} and {@code .seed=S} set how many cases and the
  * first seed; {@code scripts/differential.sh} runs a long series.
@@ -151,18 +153,14 @@ class KernelDifferentialTest {
     paths.add(new Path("chain", () -> Attention.attentionStepByStep(q, k, v, options).output()));
     paths.add(new Path("dispatcher", () -> Attention.attention(q, k, v, options).output()));
     for (Kernel kernel : Kernel.values()) {
-      if (kernel == Kernel.AUTO
-          || (kernel == Kernel.NATIVE
-              && NativeAttentionKernel.unsupported(
-                      Attention.computeType(dtype),
-                      options.mask(),
-                      options.softcap(),
-                      false,
-                      q,
-                      k,
-                      v)
-                  != null)
-          || (kernel == Kernel.TORCHSCRIPT_AUTOGRAD && options.softcap() != null)) {
+      if (kernel == Kernel.AUTO) {
+        continue;
+      }
+      String refusal = FastAttention.refusal(q, k, v, options, Precision.INPUT, kernel);
+      if (refusal != null) {
+        // a kernel may decline a call only for a reason it declares; these are the known ones
+        assertTrue(
+            mayRefuse(kernel, options, dtype), kernel + " refused " + options + ": " + refusal);
         continue;
       }
       paths.add(
@@ -171,6 +169,22 @@ class KernelDifferentialTest {
               () -> FastAttention.output(q, k, v, options, Precision.INPUT, kernel, tiles)));
     }
     return paths;
+  }
+
+  /**
+   * Whether {@code kernel} may decline a call with these options: the native kernel where it is not
+   * available or for float64; the fused kernel with autograd for a softcap. Every other kernel must
+   * take every case of the generators.
+   */
+  private static boolean mayRefuse(Kernel kernel, AttentionOptions options, DataType dtype) {
+    switch (kernel) {
+      case NATIVE:
+        return !NativeAttentionKernel.available() || dtype == DataType.FLOAT64;
+      case TORCHSCRIPT_AUTOGRAD:
+        return options.softcap() != null;
+      default:
+        return false;
+    }
   }
 
   /** The dispatcher's gradients, inside a collector, equal the chain's. */

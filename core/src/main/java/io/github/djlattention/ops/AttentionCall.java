@@ -1,0 +1,151 @@
+package io.github.djlattention.ops;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import io.github.djlattention.ops.FastAttention.Precision;
+
+/**
+ * One attention call of the fast path, as the kernels see it: what they need to decide whether they
+ * can serve it ({@link AttentionKernel#unsupported}) and the caller's arrays to compute it from.
+ *
+ * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key/value length, D
+ * query/key head size, Dv value head size.
+ *
+ * @param shape B, H, G, S, T, D, Dv and the callers' rank
+ * @param dtype the inputs' dtype
+ * @param computeType the type attention computes in (float32 for float16 inputs)
+ * @param device the device every input lives on, or null when they differ
+ * @param pytorch whether every input (the mask included) is a PyTorch-engine array
+ * @param maskKind the mask's kind
+ * @param mask4d the mask's shape placed into (B, H, S, T) (each axis 1 or the full size), or null
+ * @param causal whether query i sees only keys j ≤ i
+ * @param softcap the softcap c, or null
+ * @param scale the score factor (the caller's, or 1/√D)
+ * @param leftWindow keys before its position a query sees, or -1 for unbounded
+ * @param rightWindow keys after its position a query sees, or -1 for unbounded
+ * @param wantsWeights whether the weights or an intermediate of the scores are asked for
+ * @param records whether the output must record gradients ({@link Autograd#records})
+ * @param precision the precision of the matrix products
+ * @param tileElements scores per tile of the tiled loops
+ * @param inputs the caller's arrays and options
+ */
+record AttentionCall(
+    AttentionShape shape,
+    DataType dtype,
+    DataType computeType,
+    Device device,
+    boolean pytorch,
+    MaskKind maskKind,
+    Shape mask4d,
+    boolean causal,
+    Double softcap,
+    double scale,
+    int leftWindow,
+    int rightWindow,
+    boolean wantsWeights,
+    boolean records,
+    Precision precision,
+    long tileElements,
+    Inputs inputs) {
+
+  /** What the mask of a call is. */
+  enum MaskKind {
+    /** No mask. */
+    NONE,
+    /** Boolean: true keeps the key. */
+    BOOLEAN,
+    /** Floating point: added to the scores. */
+    FLOAT
+  }
+
+  /**
+   * The caller's arrays, never attached, detached or closed by a kernel.
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @param options the caller's options (the mask among them)
+   */
+  record Inputs(NDArray query, NDArray key, NDArray value, AttentionOptions options) {}
+
+  /**
+   * Describes a call, validating the shapes, the mask and the dtypes.
+   *
+   * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
+   */
+  static AttentionCall of(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      Precision precision,
+      long tileElements) {
+    AttentionShape shape = AttentionShape.of(query, key, value);
+    NDArray mask = options.mask();
+    Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
+    MaskKind maskKind =
+        mask == null
+            ? MaskKind.NONE
+            : mask.getDataType() == DataType.BOOLEAN ? MaskKind.BOOLEAN : MaskKind.FLOAT;
+    DataType dtype = query.getDataType();
+    DataType computeType = Attention.computeType(dtype);
+    double scale = options.scale() != null ? options.scale() : 1.0 / Math.sqrt(shape.headSize());
+    boolean records = Autograd.records(options, query, key, value);
+    return new AttentionCall(
+        shape,
+        dtype,
+        computeType,
+        commonDevice(query, key, value, mask),
+        allPyTorch(query, key, value, mask),
+        maskKind,
+        mask4d,
+        options.causal(),
+        options.softcap(),
+        scale,
+        options.leftWindow(),
+        options.rightWindow(),
+        options.returnWeights() || options.scoresOutput() != null,
+        records,
+        precision,
+        tileElements,
+        new Inputs(query, key, value, options));
+  }
+
+  /** Whether the products run in bfloat16: asked for, and the compute type is float32. */
+  boolean bfloat16() {
+    return precision == Precision.BFLOAT16 && computeType == DataType.FLOAT32;
+  }
+
+  /** Whether a query or a key axis is empty (S = 0 or T = 0). */
+  boolean empty() {
+    return shape.queryLength() == 0 || shape.keyLength() == 0;
+  }
+
+  /** The mask's rank as the caller gave it (0 without a mask). */
+  int maskRank() {
+    NDArray mask = inputs.options().mask();
+    return mask == null ? 0 : mask.getShape().dimension();
+  }
+
+  private static Device commonDevice(NDArray... arrays) {
+    Device device = arrays[0].getDevice();
+    for (NDArray array : arrays) {
+      if (array != null && !device.equals(array.getDevice())) {
+        return null;
+      }
+    }
+    return device;
+  }
+
+  private static boolean allPyTorch(NDArray... arrays) {
+    for (NDArray array : arrays) {
+      if (array != null && !(array instanceof PtNDArray)) {
+        return false;
+      }
+    }
+    return true;
+  }
+}
