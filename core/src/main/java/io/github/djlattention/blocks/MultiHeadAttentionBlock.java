@@ -1,7 +1,9 @@
 package io.github.djlattention.blocks;
 
+import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
@@ -9,6 +11,8 @@ import ai.djl.util.PairList;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
+import java.io.DataInputStream;
+import java.io.IOException;
 
 /**
  * Multi-head attention with learned projections, in the layout of PyTorch's {@code
@@ -187,6 +191,20 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
       return new Shape[] {output};
     }
     return new Shape[] {output, new Shape(query.get(0), query.get(1), keyLength)};
+  }
+
+  /**
+   * Loads the parameters DJL saved, and refuses a file whose shapes do not fit this block.
+   *
+   * @throws MalformedModelException naming each parameter whose saved shape differs from the
+   *     block's, with both shapes; the block's parameters are then not usable
+   */
+  @Override
+  public void loadParameters(NDManager manager, DataInputStream is)
+      throws IOException, MalformedModelException {
+    super.loadParameters(manager, is);
+    Projection.requireLoadedShapes(
+        toString(), queryProjection, keyProjection, valueProjection, outProjection);
   }
 
   @Override

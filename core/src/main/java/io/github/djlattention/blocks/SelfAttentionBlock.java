@@ -1,7 +1,9 @@
 package io.github.djlattention.blocks;
 
+import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
@@ -9,6 +11,8 @@ import ai.djl.util.PairList;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
+import java.io.DataInputStream;
+import java.io.IOException;
 
 /**
  * The seed document's single attention head: Q = X·W_qᵀ, K = X·W_kᵀ, V = X·W_vᵀ, then
@@ -118,6 +122,19 @@ public final class SelfAttentionBlock extends AbstractBlock {
       return new Shape[] {output};
     }
     return new Shape[] {output, new Shape(x.get(0), x.get(1), x.get(1))};
+  }
+
+  /**
+   * Loads the parameters DJL saved, and refuses a file whose shapes do not fit this block.
+   *
+   * @throws MalformedModelException naming each parameter whose saved shape differs from the
+   *     block's, with both shapes; the block's parameters are then not usable
+   */
+  @Override
+  public void loadParameters(NDManager manager, DataInputStream is)
+      throws IOException, MalformedModelException {
+    super.loadParameters(manager, is);
+    Projection.requireLoadedShapes(toString(), query, key, value);
   }
 
   @Override
