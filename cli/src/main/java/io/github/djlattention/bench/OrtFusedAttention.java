@@ -1,11 +1,16 @@
 package io.github.djlattention.bench;
 
 import ai.onnx.proto.OnnxMl;
+import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import io.github.djlattention.onnx.OnnxConstants;
+import io.github.djlattention.onnx.OnnxGraphBuilder;
 import java.nio.FloatBuffer;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -17,12 +22,6 @@ import java.util.Map;
  * (B, H, S, D); the output is (B, H, S, D).
  */
 final class OrtFusedAttention implements AutoCloseable {
-
-  /** ONNX IR version of the model. */
-  static final long IR_VERSION = 10;
-
-  /** Opset of the default domain; {@code Attention} entered the standard in opset 23. */
-  static final long OPSET = 23;
 
   private final OrtSession session;
   private final OnnxTensor query;
@@ -99,50 +98,25 @@ final class OrtFusedAttention implements AutoCloseable {
   }
 
   /**
-   * The one-node model {@code Y = Attention(Q, K, V)} with the default scale 1/√D.
+   * The one-node model {@code Y = Attention(Q, K, V)} with the default scale 1/√D, at {@link
+   * OnnxConstants#ATTENTION_OPSET} (where {@code Attention} entered the standard) and its IR
+   * version, as the exporter writes them.
    *
    * @param shape (B, H, S, D)
    * @return the model
    */
   static OnnxMl.ModelProto model(long[] shape) {
-    OnnxMl.GraphProto graph =
-        OnnxMl.GraphProto.newBuilder()
-            .setName("attention")
-            .addNode(
-                OnnxMl.NodeProto.newBuilder()
-                    .setName("attention")
-                    .setOpType("Attention")
-                    .addInput("Q")
-                    .addInput("K")
-                    .addInput("V")
-                    .addOutput("Y"))
-            .addInput(floatValue("Q", shape))
-            .addInput(floatValue("K", shape))
-            .addInput(floatValue("V", shape))
-            .addOutput(floatValue("Y", shape))
-            .build();
-    return OnnxMl.ModelProto.newBuilder()
-        .setIrVersion(IR_VERSION)
-        .setProducerName("djl-attention bench")
-        .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(OPSET))
-        .setGraph(graph)
-        .build();
-  }
-
-  private static OnnxMl.ValueInfoProto floatValue(String name, long[] shape) {
-    OnnxMl.TensorShapeProto.Builder dims = OnnxMl.TensorShapeProto.newBuilder();
-    for (long size : shape) {
-      dims.addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(size));
-    }
-    OnnxMl.TypeProto.Tensor tensor =
-        OnnxMl.TypeProto.Tensor.newBuilder()
-            .setElemType(OnnxMl.TensorProto.DataType.FLOAT.getNumber())
-            .setShape(dims)
-            .build();
-    return OnnxMl.ValueInfoProto.newBuilder()
-        .setName(name)
-        .setType(OnnxMl.TypeProto.newBuilder().setTensorType(tensor))
-        .build();
+    OnnxGraphBuilder graph = new OnnxGraphBuilder("attention", OnnxConstants.ATTENTION_OPSET);
+    int type = TensorProto.DataType.FLOAT_VALUE;
+    Object[] dims = Arrays.stream(shape).boxed().toArray(Object[]::new);
+    List<String> inputs =
+        List.of(
+            graph.input("Q", type, dims),
+            graph.input("K", type, dims),
+            graph.input("V", type, dims));
+    String y = graph.node("Attention", "Y", inputs);
+    graph.output(y, type, dims);
+    return graph.build(Map.of());
   }
 
   /**

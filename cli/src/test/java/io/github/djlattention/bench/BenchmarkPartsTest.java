@@ -13,6 +13,7 @@ import io.github.djlattention.bench.BenchmarkReport.Bfloat16Result;
 import io.github.djlattention.bench.BenchmarkReport.Environment;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
+import io.github.djlattention.onnx.OnnxConstants;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.testing.TestTensors;
@@ -56,8 +57,8 @@ class BenchmarkPartsTest {
   @Test
   void theOrtModelIsOneOpset23AttentionNode() {
     var model = OrtFusedAttention.model(new long[] {1, 8, 128, 64});
-    assertEquals(10, model.getIrVersion());
-    assertEquals(23, model.getOpsetImport(0).getVersion());
+    assertEquals(OnnxConstants.ATTENTION_IR_VERSION, model.getIrVersion());
+    assertEquals(OnnxConstants.ATTENTION_OPSET, model.getOpsetImport(0).getVersion());
     assertEquals(1, model.getGraph().getNodeCount());
     assertEquals("Attention", model.getGraph().getNode(0).getOpType());
   }

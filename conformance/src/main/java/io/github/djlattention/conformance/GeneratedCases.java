@@ -3,6 +3,7 @@ package io.github.djlattention.conformance;
 import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.djlattention.io.ElementType;
 import io.github.djlattention.io.InputLimits;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
 import java.io.IOException;
@@ -450,17 +451,13 @@ public final class GeneratedCases {
   }
 
   private static DataType dataType(String name, String text) {
-    switch (text) {
-      case "float16":
-        return DataType.FLOAT16;
-      case "float32":
-        return DataType.FLOAT32;
-      case "float64":
-        return DataType.FLOAT64;
-      default:
-        throw new IllegalArgumentException(
-            name + ": dtype '" + text + "' is not float16, float32 or float64");
-    }
+    return ElementType.ofName(text)
+        .filter(ElementType::isFloat)
+        .orElseThrow(
+            () ->
+                new IllegalArgumentException(
+                    name + ": dtype '" + text + "' is not float16, float32 or float64"))
+        .dataType();
   }
 
   private static JsonNode required(JsonNode node, String field) {

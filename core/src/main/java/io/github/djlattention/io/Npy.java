@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Objects;
 
 /**
@@ -256,7 +257,7 @@ public final class Npy {
     if (itemSize > 1 && header.byteOrder() != ByteOrder.nativeOrder()) {
       swapBytes(data, itemSize);
     }
-    if (header.dtype() == NpyDtype.BOOL) {
+    if (header.dtype() == ElementType.BOOL) {
       for (int i = 0; i < data.length; i++) {
         data[i] = data[i] == 0 ? (byte) 0 : (byte) 1;
       }
@@ -329,7 +330,16 @@ public final class Npy {
    *     {@value Integer#MAX_VALUE} bytes
    */
   public static byte[] encode(NDArray array) {
-    NpyDtype dtype = NpyDtype.of(array.getDataType());
+    ElementType dtype =
+        ElementType.of(array.getDataType())
+            .orElseThrow(
+                () ->
+                    new IllegalArgumentException(
+                        "cannot store data type "
+                            + array.getDataType().toString().toLowerCase(Locale.ROOT)
+                            + " in .npy (expected "
+                            + ElementType.SUPPORTED
+                            + ")"));
     long[] dims = array.getShape().getShape();
     long dataBytes = new NpyHeader(dtype, ByteOrder.LITTLE_ENDIAN, false, dims).dataBytes();
     byte[] header = NpyHeader.format(dtype, dims).getBytes(StandardCharsets.ISO_8859_1);

@@ -20,7 +20,7 @@ import java.util.stream.LongStream;
  * @param fortranOrder whether the data is laid out column-major
  * @param dims the shape, each entry non-negative
  */
-record NpyHeader(NpyDtype dtype, ByteOrder byteOrder, boolean fortranOrder, long[] dims) {
+record NpyHeader(ElementType dtype, ByteOrder byteOrder, boolean fortranOrder, long[] dims) {
   /** The largest data section this package reads or writes, in bytes. */
   static final long MAX_DATA_BYTES = Integer.MAX_VALUE;
 
@@ -58,7 +58,9 @@ record NpyHeader(NpyDtype dtype, ByteOrder byteOrder, boolean fortranOrder, long
       throw new IllegalArgumentException(
           "unsupported dtype: structured or non-string descr in header "
               + quote(text)
-              + " (expected float16/32/64, bool or integer)");
+              + " (expected "
+              + ElementType.SUPPORTED
+              + ")");
     }
     Object fortran = dict.get("fortran_order");
     if (!(fortran instanceof Boolean)) {
@@ -68,13 +70,14 @@ record NpyHeader(NpyDtype dtype, ByteOrder byteOrder, boolean fortranOrder, long
     long[] dims = dims(dict.get("shape"), text);
     String descrText = (String) descr;
     Matcher matcher = DESCR.matcher(descrText);
-    NpyDtype dtype =
+    ElementType dtype =
         matcher.matches()
-            ? NpyDtype.of(matcher.group(2).charAt(0), Integer.parseInt(matcher.group(3)))
+            ? ElementType.ofNumpy(matcher.group(2).charAt(0), Integer.parseInt(matcher.group(3)))
+                .orElse(null)
             : null;
     if (dtype == null) {
       throw new IllegalArgumentException(
-          "unsupported dtype '" + descrText + "' (expected float16/32/64, bool or integer)");
+          "unsupported dtype '" + descrText + "' (expected " + ElementType.SUPPORTED + ")");
     }
     char order = matcher.group(1).charAt(0);
     if (order == '|' && dtype.itemSize() > 1) {
@@ -117,9 +120,9 @@ record NpyHeader(NpyDtype dtype, ByteOrder byteOrder, boolean fortranOrder, long
   }
 
   /** The header dict numpy 1.x writes, without padding. */
-  static String format(NpyDtype dtype, long[] dims) {
+  static String format(ElementType dtype, long[] dims) {
     return "{'descr': '"
-        + dtype.littleEndianDescr()
+        + dtype.numpyDescr()
         + "', 'fortran_order': False, 'shape': "
         + shapeText(dims)
         + ", }";

@@ -11,5 +11,9 @@
  * overrides) before the memory it guards is allocated, and only regular files are opened. Writes
  * are atomic: a temporary file in the target directory is moved over the target, so a failed write
  * never leaves a half-written file.
+ *
+ * <p>{@link io.github.djlattention.io.ElementType} is the project's one table of element types: DJL
+ * data type, NumPy name and descriptor, ONNX name and number (the ONNX module and the ONNX Runtime
+ * runner map through it).
  */
 package io.github.djlattention.io;

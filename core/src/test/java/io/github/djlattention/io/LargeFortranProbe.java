@@ -27,7 +27,7 @@ public final class LargeFortranProbe {
   private LargeFortranProbe() {}
 
   /** One array as the files hold it. */
-  private record Sample(String name, NpyDtype dtype, ByteOrder byteOrder, long[] dims) {}
+  private record Sample(String name, ElementType dtype, ByteOrder byteOrder, long[] dims) {}
 
   /**
    * Runs the probe.
@@ -39,8 +39,10 @@ public final class LargeFortranProbe {
     Path dir = Path.of(args[0]);
     List<Sample> samples =
         List.of(
-            new Sample("q2d", NpyDtype.FLOAT32, ByteOrder.LITTLE_ENDIAN, new long[] {2048, 2048}),
-            new Sample("w3d", NpyDtype.FLOAT64, ByteOrder.BIG_ENDIAN, new long[] {32, 128, 256}));
+            new Sample(
+                "q2d", ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, new long[] {2048, 2048}),
+            new Sample(
+                "w3d", ElementType.FLOAT64, ByteOrder.BIG_ENDIAN, new long[] {32, 128, 256}));
     int failures = 0;
     try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
       List<String> names = new ArrayList<>();

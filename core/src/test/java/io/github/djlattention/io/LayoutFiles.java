@@ -25,10 +25,10 @@ final class LayoutFiles {
    * @param seed the random seed
    * @return {@code count * itemSize} bytes
    */
-  static byte[] sample(NpyDtype dtype, int count, long seed) {
+  static byte[] sample(ElementType dtype, int count, long seed) {
     byte[] bytes = new byte[Math.multiplyExact(count, dtype.itemSize())];
     Random random = new Random(seed);
-    if (dtype == NpyDtype.BOOL) {
+    if (dtype == ElementType.BOOL) {
       for (int i = 0; i < bytes.length; i++) {
         bytes[i] = (byte) random.nextInt(2);
       }
@@ -50,7 +50,7 @@ final class LayoutFiles {
    * @return the file content
    */
   static byte[] npy(
-      NpyDtype dtype,
+      ElementType dtype,
       ByteOrder byteOrder,
       boolean fortranOrder,
       long[] dims,
@@ -69,7 +69,7 @@ final class LayoutFiles {
     if (fortranOrder) {
       data = Layouts.toFortranOrder(data, itemSize, dims);
     }
-    String descr = dtype.littleEndianDescr();
+    String descr = dtype.numpyDescr();
     if (itemSize > 1 && byteOrder == ByteOrder.BIG_ENDIAN) {
       descr = ">" + descr.substring(1);
     }

@@ -52,7 +52,7 @@ class NpyLifetimeTest {
 
   static Stream<Arguments> layouts() {
     List<Arguments> cases = new ArrayList<>();
-    for (NpyDtype dtype : NpyDtype.values()) {
+    for (ElementType dtype : ElementType.values()) {
       List<ByteOrder> orders =
           dtype.itemSize() == 1
               ? List.of(ByteOrder.LITTLE_ENDIAN)
@@ -72,7 +72,7 @@ class NpyLifetimeTest {
   @ParameterizedTest(name = "{0} {1} fortran={2}")
   @MethodSource("layouts")
   void arraysKeepTheirDataAfterGarbageCollection(
-      NpyDtype dtype, ByteOrder byteOrder, boolean fortranOrder) throws IOException {
+      ElementType dtype, ByteOrder byteOrder, boolean fortranOrder) throws IOException {
     List<Read> reads = new ArrayList<>();
     long[] sizes = new long[SHAPES.size()];
     for (int s = 0; s < SHAPES.size(); s++) {

@@ -49,7 +49,7 @@ class NpyRoundTripTest {
 
   static Stream<Arguments> cases() {
     List<Arguments> cases = new ArrayList<>();
-    for (NpyDtype dtype : NpyDtype.values()) {
+    for (ElementType dtype : ElementType.values()) {
       for (Shape shape : SHAPES) {
         cases.add(Arguments.of(dtype.dataType(), shape));
       }

@@ -60,7 +60,7 @@ class NpzTest {
   @Test
   void roundTripsEveryDtype() {
     Map<String, NDArray> arrays = new LinkedHashMap<>();
-    for (NpyDtype dtype : NpyDtype.values()) {
+    for (ElementType dtype : ElementType.values()) {
       arrays.put(
           "z_" + dtype.numpyName(),
           NpyRoundTripTest.sample(manager, dtype.dataType(), new Shape(2, 1, 3), 3));

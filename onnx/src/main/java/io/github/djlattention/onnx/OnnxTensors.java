@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.github.djlattention.io.ElementType;
 import io.github.djlattention.io.InputLimits;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -46,63 +47,32 @@ public final class OnnxTensors {
   }
 
   /**
-   * The DJL data type of an ONNX {@code TensorProto.DataType} number.
+   * The DJL data type of an ONNX {@code TensorProto.DataType} number, from the project's one table
+   * ({@link ElementType}).
    *
    * @param onnxType the ONNX element type, e.g. 1 for float
    * @return the matching DJL type
    * @throws IllegalArgumentException for element types this project does not handle
    */
   public static DataType dataType(int onnxType) {
-    switch (onnxType) {
-      case TensorProto.DataType.FLOAT_VALUE:
-        return DataType.FLOAT32;
-      case TensorProto.DataType.DOUBLE_VALUE:
-        return DataType.FLOAT64;
-      case TensorProto.DataType.FLOAT16_VALUE:
-        return DataType.FLOAT16;
-      case TensorProto.DataType.INT32_VALUE:
-        return DataType.INT32;
-      case TensorProto.DataType.INT64_VALUE:
-        return DataType.INT64;
-      case TensorProto.DataType.INT8_VALUE:
-        return DataType.INT8;
-      case TensorProto.DataType.UINT8_VALUE:
-        return DataType.UINT8;
-      case TensorProto.DataType.BOOL_VALUE:
-        return DataType.BOOLEAN;
-      default:
-        throw new IllegalArgumentException("unsupported ONNX element type " + onnxType);
-    }
+    return ElementType.ofOnnx(onnxType)
+        .orElseThrow(
+            () -> new IllegalArgumentException("unsupported ONNX element type " + onnxType))
+        .dataType();
   }
 
   /**
-   * The ONNX {@code TensorProto.DataType} number of a DJL data type.
+   * The ONNX {@code TensorProto.DataType} number of a DJL data type, from the project's one table
+   * ({@link ElementType}).
    *
    * @param dataType the DJL type
    * @return the ONNX element type number
    * @throws IllegalArgumentException for types without an ONNX counterpart handled here
    */
   public static int onnxType(DataType dataType) {
-    switch (dataType) {
-      case FLOAT32:
-        return TensorProto.DataType.FLOAT_VALUE;
-      case FLOAT64:
-        return TensorProto.DataType.DOUBLE_VALUE;
-      case FLOAT16:
-        return TensorProto.DataType.FLOAT16_VALUE;
-      case INT32:
-        return TensorProto.DataType.INT32_VALUE;
-      case INT64:
-        return TensorProto.DataType.INT64_VALUE;
-      case INT8:
-        return TensorProto.DataType.INT8_VALUE;
-      case UINT8:
-        return TensorProto.DataType.UINT8_VALUE;
-      case BOOLEAN:
-        return TensorProto.DataType.BOOL_VALUE;
-      default:
-        throw new IllegalArgumentException("unsupported DJL data type " + dataType);
-    }
+    return ElementType.of(dataType)
+        .orElseThrow(() -> new IllegalArgumentException("unsupported DJL data type " + dataType))
+        .onnxType();
   }
 
   /**

@@ -12,6 +12,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtProvider;
 import ai.onnxruntime.OrtSession;
+import io.github.djlattention.io.ElementType;
 import io.github.djlattention.io.InputLimits;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -342,28 +343,15 @@ public final class OrtRunner implements AutoCloseable {
     return OnnxTensor.createTensor(env, data, array.getShape().getShape(), type);
   }
 
+  /** ONNX Runtime's Java type for an input: the constant of the {@link ElementType}'s ONNX name. */
   private static OnnxJavaType javaType(String name, DataType type) {
-    switch (type) {
-      case FLOAT32:
-        return OnnxJavaType.FLOAT;
-      case FLOAT64:
-        return OnnxJavaType.DOUBLE;
-      case FLOAT16:
-        return OnnxJavaType.FLOAT16;
-      case INT32:
-        return OnnxJavaType.INT32;
-      case INT64:
-        return OnnxJavaType.INT64;
-      case INT8:
-        return OnnxJavaType.INT8;
-      case UINT8:
-        return OnnxJavaType.UINT8;
-      case BOOLEAN:
-        return OnnxJavaType.BOOL;
-      default:
-        throw new IllegalArgumentException(
-            "input '" + name + "' has unsupported data type " + type);
-    }
+    ElementType element =
+        ElementType.of(type)
+            .orElseThrow(
+                () ->
+                    new IllegalArgumentException(
+                        "input '" + name + "' has unsupported data type " + type));
+    return OnnxJavaType.valueOf(element.onnxName());
   }
 
   private static NDArray toNDArray(String name, OnnxValue value, NDManager manager) {
@@ -390,27 +378,12 @@ public final class OrtRunner implements AutoCloseable {
     return array;
   }
 
+  /** The DJL type of an output: the {@link ElementType} of its Java type's (ONNX) name. */
   private static DataType dataType(String name, OnnxJavaType type) {
-    switch (type) {
-      case FLOAT:
-        return DataType.FLOAT32;
-      case DOUBLE:
-        return DataType.FLOAT64;
-      case FLOAT16:
-        return DataType.FLOAT16;
-      case INT32:
-        return DataType.INT32;
-      case INT64:
-        return DataType.INT64;
-      case INT8:
-        return DataType.INT8;
-      case UINT8:
-        return DataType.UINT8;
-      case BOOL:
-        return DataType.BOOLEAN;
-      default:
-        throw new IllegalStateException("output '" + name + "' has unsupported type " + type);
-    }
+    return ElementType.ofOnnxName(type.name())
+        .orElseThrow(
+            () -> new IllegalStateException("output '" + name + "' has unsupported type " + type))
+        .dataType();
   }
 
   /** Builds an {@link OrtRunner}; {@code optX} settings are optional. */

@@ -10,6 +10,7 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.github.djlattention.onnx.OnnxConstants;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 
@@ -59,8 +60,11 @@ public final class HostileModels {
 
   static ModelProto model(GraphProto graph) {
     return ModelProto.newBuilder()
-        .setIrVersion(8)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(17))
+        .setIrVersion(OnnxConstants.DECOMPOSED_IR_VERSION)
+        .addOpsetImport(
+            OperatorSetIdProto.newBuilder()
+                .setDomain(OnnxConstants.DEFAULT_DOMAIN)
+                .setVersion(OnnxConstants.DECOMPOSED_OPSET))
         .setGraph(graph)
         .build();
   }

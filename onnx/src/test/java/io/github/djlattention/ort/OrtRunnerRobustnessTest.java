@@ -17,6 +17,7 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.TensorShapeProto;
 import ai.onnx.proto.OnnxMl.TypeProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.github.djlattention.onnx.OnnxConstants;
 import io.github.djlattention.testing.TestTensors;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -124,7 +125,7 @@ class OrtRunnerRobustnessTest {
 
   @Test
   void aGraphWithAnUnknownOperatorIsRefused() {
-    ModelProto model = singleNodeModel("NoSuchAttentionOp", 23);
+    ModelProto model = singleNodeModel("NoSuchAttentionOp", OnnxConstants.ATTENTION_OPSET);
     refused(() -> OrtRunner.builder().build(model.toByteArray()), "cannot load the model");
   }
 
@@ -153,8 +154,11 @@ class OrtRunnerRobustnessTest {
             .addOutput(ValueInfoProto.newBuilder().setName("y").setType(floats))
             .build();
     return ModelProto.newBuilder()
-        .setIrVersion(10)
-        .addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+        .setIrVersion(OnnxConstants.ATTENTION_IR_VERSION)
+        .addOpsetImport(
+            OperatorSetIdProto.newBuilder()
+                .setDomain(OnnxConstants.DEFAULT_DOMAIN)
+                .setVersion(opset))
         .setGraph(graph)
         .build();
   }
