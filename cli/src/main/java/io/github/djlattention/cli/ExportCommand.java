@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.AtomicWrite;
@@ -137,7 +138,8 @@ final class ExportCommand implements Callable<Integer> {
     if (bias && !layout.bias()) {
       throw new IllegalArgumentException("--bias was given, but " + weights + " has no biases");
     }
-    return StateDicts.load(manager, stateDict, heads == null ? 0 : heads, causal);
+    return StateDicts.load(
+        manager, stateDict, heads == null ? 0 : heads, causal, AttentionWeights.AVERAGED);
   }
 
   private void agree(String option, Integer given, long actual) {
@@ -160,7 +162,7 @@ final class ExportCommand implements Callable<Integer> {
             .optKvHeads(kvHeads == null ? 0 : kvHeads)
             .optBias(bias)
             .optCausal(causal)
-            .optReturnWeights(true)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
             .build();
     if (seed != null) {
       Engine.getEngine("PyTorch").setRandomSeed(seed);

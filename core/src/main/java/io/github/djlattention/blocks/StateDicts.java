@@ -86,36 +86,22 @@ public final class StateDicts {
   private StateDicts() {}
 
   /**
-   * Loads a state dict into a new, non-causal block whose parameters live in the arrays' manager.
+   * Loads a state dict into a new, non-causal block without weights output, whose parameters live
+   * in the arrays' manager.
    *
    * @param stateDict the parameters by PyTorch name
    * @param heads the number of heads H for a multi-head module; 0 if not given (then only the
    *     seed's single-head names are accepted)
-   * @return a {@link MultiHeadAttentionBlock} (returning the head-averaged weights) or a {@link
-   *     SelfAttentionBlock}
+   * @return a {@link MultiHeadAttentionBlock} or a {@link SelfAttentionBlock}, initialized
    * @throws IllegalArgumentException for unknown or missing names, inconsistent shapes, or heads
    *     that do not fit
    */
   public static AbstractBlock load(Map<String, NDArray> stateDict, int heads) {
-    return load(stateDict, heads, false);
-  }
-
-  /**
-   * Loads a state dict into a new block whose parameters live in the arrays' manager.
-   *
-   * @param stateDict the parameters by PyTorch name
-   * @param heads the number of heads H; 0 if not given
-   * @param causal whether the block masks future keys (not recorded in a state dict)
-   * @return the block, initialized, returning its weights as a second output
-   * @throws IllegalArgumentException for unknown or missing names, inconsistent shapes, or heads
-   *     that do not fit
-   */
-  public static AbstractBlock load(Map<String, NDArray> stateDict, int heads, boolean causal) {
     if (stateDict.isEmpty()) {
       throw new IllegalArgumentException("the state dict is empty");
     }
     NDManager manager = stateDict.values().iterator().next().getManager();
-    return load(manager, stateDict, heads, causal);
+    return load(manager, stateDict, heads, false, AttentionWeights.NONE);
   }
 
   /**
@@ -124,17 +110,22 @@ public final class StateDicts {
    * @param manager the manager that will own the block's parameters
    * @param stateDict the parameters by PyTorch name
    * @param heads the number of heads H; 0 if not given
-   * @param causal whether the block masks future keys
-   * @return the block, initialized, returning its weights as a second output
+   * @param causal whether the block masks future keys (not recorded in a state dict)
+   * @param weights which attention weights the block returns after its output
+   * @return the block, initialized
    * @throws IllegalArgumentException for unknown or missing names, inconsistent shapes, or heads
    *     that do not fit
    */
   public static AbstractBlock load(
-      NDManager manager, Map<String, NDArray> stateDict, int heads, boolean causal) {
+      NDManager manager,
+      Map<String, NDArray> stateDict,
+      int heads,
+      boolean causal,
+      AttentionWeights weights) {
     Map<String, Shape> shapes = new LinkedHashMap<>();
     stateDict.forEach((name, array) -> shapes.put(name, array.getShape()));
     Layout layout = inspect(shapes, heads);
-    AbstractBlock block = build(layout, causal);
+    AbstractBlock block = build(layout, causal, weights);
     if (layout.selfAttention()) {
       block.initialize(manager, DataType.FLOAT32, new Shape(1, 1, layout.embeddingSize()));
     } else {
@@ -415,14 +406,14 @@ public final class StateDicts {
     }
   }
 
-  private static AbstractBlock build(Layout layout, boolean causal) {
+  private static AbstractBlock build(Layout layout, boolean causal, AttentionWeights weights) {
     if (layout.selfAttention()) {
       return SelfAttentionBlock.builder()
           .setEmbeddingSize(layout.embeddingSize())
           .optHeadSize(layout.headSize())
           .optBias(layout.bias())
           .optCausal(causal)
-          .optReturnWeights(true)
+          .optAttentionWeights(weights)
           .build();
     }
     return MultiHeadAttentionBlock.builder()
@@ -434,7 +425,7 @@ public final class StateDicts {
         .optBias(layout.bias())
         .optOutputProjection(layout.outputProjection())
         .optCausal(causal)
-        .optReturnWeights(true)
+        .optAttentionWeights(weights)
         .build();
   }
 

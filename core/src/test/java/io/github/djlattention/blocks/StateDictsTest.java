@@ -134,7 +134,7 @@ class StateDictsTest {
       assertEquals(
           dict.get("in_proj_weight").get("4:8"), BlockParameters.get(block, "k_proj.weight"));
       assertEquals(dict.get("in_proj_bias").get("8:"), BlockParameters.get(block, "v_proj.bias"));
-      assertTrue(block.returnsWeights());
+      assertEquals(AttentionWeights.NONE, block.getAttentionWeights());
     }
   }
 }

@@ -1,6 +1,7 @@
 package io.github.djlattention.onnx;
 
 import ai.djl.nn.Block;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.SelfAttentionBlock;
 
@@ -19,7 +20,7 @@ import io.github.djlattention.blocks.SelfAttentionBlock;
  * @param bias whether the projections carry biases
  * @param outputProjection whether {@code out_proj} follows the heads
  * @param causal whether query i sees only keys j ≤ i
- * @param weights whether the block returns the head-averaged weights
+ * @param weights which attention weights the block returns
  * @param query the query projection's parameter prefix
  * @param key the key projection's parameter prefix
  * @param value the value projection's parameter prefix
@@ -36,7 +37,7 @@ record BlockLayout(
     boolean bias,
     boolean outputProjection,
     boolean causal,
-    boolean weights,
+    AttentionWeights weights,
     String query,
     String key,
     String value) {
@@ -65,11 +66,11 @@ record BlockLayout(
           mha.getValueSize(),
           mha.getHeads(),
           mha.getKvHeads(),
-          mha.headSize(),
-          mha.hasBias(),
-          mha.hasOutputProjection(),
+          mha.getHeadSize(),
+          mha.isIncludeBias(),
+          mha.isIncludeOutputProjection(),
           mha.isCausal(),
-          mha.returnsWeights(),
+          mha.getAttentionWeights(),
           "q_proj",
           "k_proj",
           "v_proj");
@@ -85,10 +86,10 @@ record BlockLayout(
           1,
           1,
           self.getHeadSize(),
-          self.hasBias(),
+          self.isIncludeBias(),
           false,
           self.isCausal(),
-          self.returnsWeights(),
+          self.getAttentionWeights(),
           "W_q",
           "W_k",
           "W_v");

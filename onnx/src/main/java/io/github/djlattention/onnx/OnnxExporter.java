@@ -6,6 +6,8 @@ import ai.djl.nn.Block;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import io.github.djlattention.blocks.AttentionBlock;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.BlockParameters;
 import io.github.djlattention.io.AtomicWrite;
 import java.nio.file.Path;
@@ -29,8 +31,10 @@ import java.util.Map;
  * (B, T, Ek), {@code value} (B, T, Ev) for a multi-head block; then {@code attn_mask} when {@link
  * ExportOptions#maskType()} asks for one. B, S and T are symbolic ({@code batch}, {@code seq} or
  * {@code seq_q}/{@code seq_kv}). Outputs: {@code output} (B, S, E) (or (B, S, D) for the
- * self-attention block), then {@code weights} (B, S, T), averaged over heads, when the block
- * returns weights, then {@code head_weights} (B, H, S, T) when asked for.
+ * self-attention block), then {@code weights} as the block returns them: (B, S, T), averaged over
+ * heads, for {@link AttentionWeights#AVERAGED}, (B, H, S, T) for {@link AttentionWeights#PER_HEAD},
+ * none for {@link AttentionWeights#NONE}; then {@code head_weights} (B, H, S, T) when asked for and
+ * the block's weights are averaged. A block that takes a key-padding mask is not exported.
  *
  * <p>Two forms:
  *
@@ -97,11 +101,24 @@ public final class OnnxExporter {
    * @param block an initialized attention block
    * @param options the form and the inputs
    * @return the model
-   * @throws IllegalArgumentException for other blocks or non-float32 parameters
+   * @throws IllegalArgumentException for other blocks, non-float32 parameters, a block with a
+   *     key-padding mask input, or head weights asked of a block whose weights are per head
    * @throws IllegalStateException when the block is not initialized
    */
   public static ModelProto toModel(Block block, ExportOptions options) {
     BlockLayout layout = BlockLayout.of(block);
+    if (((AttentionBlock) block).isIncludeKeyPaddingMask()) {
+      throw new IllegalArgumentException(
+          "cannot export "
+              + block
+              + " with a key-padding mask input: the exporter writes an attn_mask input only;"
+              + " build the block without optKeyPaddingMask and pass the padding in the mask");
+    }
+    if (layout.weights() == AttentionWeights.PER_HEAD && options.headWeights()) {
+      throw new IllegalArgumentException(
+          "the block's weights are per head already, (B, H, S, T): head_weights would repeat"
+              + " them; export without head weights");
+    }
     String graphName =
         layout.kind() + (options.usesAttentionOperator() ? "_attention_op" : "_decomposed");
     OnnxGraphBuilder graph = new OnnxGraphBuilder(graphName, options.opset());
@@ -131,15 +148,19 @@ public final class OnnxExporter {
       List<String> inputs = declareInputs();
       String mask = declareMask();
       String output = graph.reserve("output");
-      String weights = layout.weights() ? graph.reserve("weights") : null;
+      boolean anyWeights = layout.weights() != AttentionWeights.NONE;
+      boolean perHead = layout.weights() == AttentionWeights.PER_HEAD;
+      String weights = anyWeights ? graph.reserve("weights") : null;
       String headWeights =
-          layout.weights() && options.headWeights() ? graph.reserve("head_weights") : null;
+          anyWeights && options.headWeights() ? graph.reserve("head_weights") : null;
 
       String q = project(inputs.get(0), layout.query(), "q", false); // (B, S, H·D)
       String k = project(inputs.get(1), layout.key(), "k", false); // (B, T, G·D)
       String v = project(inputs.get(2), layout.value(), "v", false); // (B, T, G·D)
       String mask4d = mask == null ? null : maskAgainstHeads(mask);
-      String probabilities = layout.weights() ? (headWeights != null ? headWeights : "") : null;
+      // The exact name the (B, H, S, T) probabilities take, "" for a fresh one, null for none.
+      String probabilities =
+          !anyWeights ? null : perHead ? weights : headWeights != null ? headWeights : "";
       String merged; // (B, S, H·D)
       if (options.usesAttentionOperator()) {
         String[] result = attentionOperator(q, k, v, mask4d, probabilities);
@@ -156,7 +177,9 @@ public final class OnnxExporter {
         graph.node("Identity", List.of(merged), List.of(output));
       }
       graph.output(output, FLOAT, "batch", seqQ, layout.outputSize());
-      if (weights != null) {
+      if (perHead) {
+        graph.output(weights, FLOAT, "batch", (long) layout.heads(), seqQ, seqKv); // (B, H, S, T)
+      } else if (weights != null) {
         reduceMean(probabilities, 1, false, weights); // (B, S, T)
         graph.output(weights, FLOAT, "batch", seqQ, seqKv);
       }
