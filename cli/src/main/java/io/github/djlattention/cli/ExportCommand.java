@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import io.github.djlattention.blocks.AttentionWeights;
+import io.github.djlattention.blocks.BlockLayout;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.AtomicWrite;
@@ -132,7 +133,7 @@ final class ExportCommand implements Callable<Integer> {
     Map<String, NDArray> stateDict = Npz.read(manager, weights);
     Map<String, Shape> shapes = new LinkedHashMap<>();
     stateDict.forEach((name, array) -> shapes.put(name, array.getShape()));
-    StateDicts.Layout layout = StateDicts.inspect(shapes, heads == null ? 0 : heads);
+    BlockLayout layout = StateDicts.inspect(shapes, heads == null ? 0 : heads);
     agree("--embed", embed, layout.embeddingSize());
     agree("--kv-heads", kvHeads, layout.kvHeads());
     if (bias && !layout.bias()) {

@@ -10,6 +10,9 @@ import ai.djl.nn.Block;
 public sealed interface AttentionBlock extends Block
     permits SelfAttentionBlock, MultiHeadAttentionBlock {
 
+  /** Returns the block's structure: kind, sizes, heads, projections, and so its parameters. */
+  BlockLayout getLayout();
+
   /**
    * Returns which attention weights follow the output ({@link AttentionWeights#NONE} unless the
    * builder asked for them).

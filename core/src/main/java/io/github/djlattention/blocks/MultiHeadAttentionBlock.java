@@ -139,6 +139,20 @@ public final class MultiHeadAttentionBlock extends AbstractBlock implements Atte
   }
 
   @Override
+  public BlockLayout getLayout() {
+    return new BlockLayout(
+        false,
+        embeddingSize,
+        keySize,
+        valueSize,
+        heads,
+        kvHeads,
+        getHeadSize(),
+        bias,
+        outputProjection);
+  }
+
+  @Override
   public boolean isCausal() {
     return causal;
   }

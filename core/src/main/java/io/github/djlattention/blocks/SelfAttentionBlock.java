@@ -89,6 +89,12 @@ public final class SelfAttentionBlock extends AbstractBlock implements Attention
   }
 
   @Override
+  public BlockLayout getLayout() {
+    return new BlockLayout(
+        true, embeddingSize, embeddingSize, embeddingSize, 1, 1, headSize, bias, false);
+  }
+
+  @Override
   public boolean isCausal() {
     return causal;
   }
