@@ -14,6 +14,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.InvalidProtocolBufferException;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.AtomicWrite;
@@ -175,7 +176,8 @@ final class CheckCommand implements Callable<Integer> {
       given.forEach(CheckCommand::requireFloat32OrBool);
       given.forEach(CheckCommand::requireNoEmptyAxis);
       Map<String, NDArray> stateDict = Npz.read(manager, weights);
-      AbstractBlock block = StateDicts.load(manager, stateDict, headCount, isCausal);
+      AbstractBlock block =
+          StateDicts.load(manager, stateDict, headCount, isCausal, AttentionWeights.AVERAGED);
       Map<String, NDArray> expectedOutputs = expected == null ? null : Npz.read(manager, expected);
 
       Map<String, NDArray> djl = runBlock(block, given, inputNames, manager);

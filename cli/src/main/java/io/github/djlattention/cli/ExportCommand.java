@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
+import io.github.djlattention.blocks.AttentionWeights;
+import io.github.djlattention.blocks.BlockLayout;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.AtomicWrite;
@@ -131,13 +133,14 @@ final class ExportCommand implements Callable<Integer> {
     Map<String, NDArray> stateDict = Npz.read(manager, weights);
     Map<String, Shape> shapes = new LinkedHashMap<>();
     stateDict.forEach((name, array) -> shapes.put(name, array.getShape()));
-    StateDicts.Layout layout = StateDicts.inspect(shapes, heads == null ? 0 : heads);
+    BlockLayout layout = StateDicts.inspect(shapes, heads == null ? 0 : heads);
     agree("--embed", embed, layout.embeddingSize());
     agree("--kv-heads", kvHeads, layout.kvHeads());
     if (bias && !layout.bias()) {
       throw new IllegalArgumentException("--bias was given, but " + weights + " has no biases");
     }
-    return StateDicts.load(manager, stateDict, heads == null ? 0 : heads, causal);
+    return StateDicts.load(
+        manager, stateDict, heads == null ? 0 : heads, causal, AttentionWeights.AVERAGED);
   }
 
   private void agree(String option, Integer given, long actual) {
@@ -160,7 +163,7 @@ final class ExportCommand implements Callable<Integer> {
             .optKvHeads(kvHeads == null ? 0 : kvHeads)
             .optBias(bias)
             .optCausal(causal)
-            .optReturnWeights(true)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
             .build();
     if (seed != null) {
       Engine.getEngine("PyTorch").setRandomSeed(seed);

@@ -22,6 +22,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.optimizer.Optimizer;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.io.Npy;
 import io.github.djlattention.io.Npz;
@@ -83,6 +84,42 @@ class ReadmeExamplesTest {
         NDArray y = predictor.predict(new NDList(x)).singletonOrThrow(); // (B, S, E)
         // end of the README example
         assertEquals(new Shape(2, 5, 16), y.getShape());
+      }
+    }
+  }
+
+  @Test
+  void paddedBlockReturnsPerHeadWeights() throws TranslateException {
+    // README: "The DJL block", the key-padding mask
+    MultiHeadAttentionBlock padded =
+        MultiHeadAttentionBlock.builder()
+            .setEmbeddingSize(16)
+            .setHeads(4)
+            .optAttentionWeights(AttentionWeights.PER_HEAD)
+            .optKeyPaddingMask(true)
+            .build();
+    try (Model model = Model.newInstance("padded", "PyTorch")) {
+      model.setBlock(padded);
+      padded.initialize(
+          model.getNDManager(), DataType.FLOAT32, new Shape(2, 5, 16), new Shape(2, 5));
+      try (Predictor<NDList, NDList> predictor = model.newPredictor(new NoopTranslator())) {
+        NDArray x = model.getNDManager().randomNormal(new Shape(2, 5, 16)); // (B, S, E)
+        NDArray padding =
+            model
+                .getNDManager()
+                .create( // (B, T): true = padding
+                    new boolean[] {
+                      false, false, false, true, true, false, false, false, false, false
+                    },
+                    new Shape(2, 5));
+        NDList out = predictor.predict(new NDList(x, padding));
+        NDArray y = out.get(0); // (B, S, E)
+        NDArray weights = out.get(1); // (B, H, S, T), zero on keys 3 and 4 of sequence 0
+        // end of the README example
+        assertEquals(new Shape(2, 5, 16), y.getShape());
+        assertEquals(new Shape(2, 4, 5, 5), weights.getShape());
+        assertEquals(0f, weights.get("0, :, :, 3:").abs().max().getFloat());
+        assertTrue(weights.get("1, :, :, 3:").min().getFloat() > 0, "sequence 1 has no padding");
       }
     }
   }

@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.BlockParameters;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.SelfAttentionBlock;
@@ -303,7 +304,7 @@ public record GeneratedCase(
                 .optHeadSize(headSize)
                 .optBias(bias)
                 .optCausal(causal)
-                .optReturnWeights(true)
+                .optAttentionWeights(AttentionWeights.AVERAGED)
                 .build();
         block.initialize(manager, type, new Shape(1, queryLength, embed));
         tensors.forEach(
@@ -323,7 +324,7 @@ public record GeneratedCase(
                 .optValueSize(valueSize)
                 .optBias(bias)
                 .optCausal(causal)
-                .optReturnWeights(true)
+                .optAttentionWeights(AttentionWeights.AVERAGED)
                 .build();
         block.initialize(
             manager,
@@ -347,7 +348,7 @@ public record GeneratedCase(
                 .optBias(false)
                 .optOutputProjection(false)
                 .optCausal(causal)
-                .optReturnWeights(true)
+                .optAttentionWeights(AttentionWeights.AVERAGED)
                 .build();
         Shape query = new Shape(1, queryLength, headSize);
         Shape key = new Shape(1, keyLength, headSize);

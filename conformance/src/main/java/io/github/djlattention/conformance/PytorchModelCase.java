@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.AbstractBlock;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.onnx.ExportOptions;
@@ -101,7 +102,11 @@ public record PytorchModelCase(
   @Override
   public AbstractBlock block(NDManager manager) {
     return StateDicts.load(
-        manager, Npz.read(manager, dir.resolve("state_dict.npz")), heads, causal);
+        manager,
+        Npz.read(manager, dir.resolve("state_dict.npz")),
+        heads,
+        causal,
+        AttentionWeights.AVERAGED);
   }
 
   @Override

@@ -22,18 +22,30 @@ import java.io.IOException;
  * key/value heads, D = E/H head size.
  *
  * <p>Inputs, as an {@link NDList}: {@code (x)} for self-attention, {@code (query, key, value)} for
- * attention across sequences, and either followed by an optional mask: query (B, S, E), key (B, T,
- * Ek), value (B, T, Ev); the mask is boolean (true = the key takes part) or float (added to the
- * scores), shaped (S, T), (B, S, T) or (B, H, S, T) or broadcastable to them.
+ * attention across sequences, and either followed by an optional attention mask: query (B, S, E),
+ * key (B, T, Ek), value (B, T, Ev); the attention mask is boolean (<b>true = the key takes
+ * part</b>, the library's convention and the ONNX {@code Attention} operator's, the opposite of
+ * PyTorch's boolean {@code attn_mask}) or float (added to the scaled scores), shaped (S, T), (B, S,
+ * T) or (B, H, S, T) or broadcastable to them.
  *
- * <p>Outputs: the attention output (B, S, E), then, when {@link Builder#optReturnWeights} is set,
- * the weights averaged over heads (B, S, T), as {@code torch.nn.MultiheadAttention} returns them.
+ * <p>A block built with {@link Builder#optKeyPaddingMask} takes a key-padding mask (B, T) as its
+ * last input, as {@code key_padding_mask} in {@code torch.nn.MultiheadAttention}: boolean <b>true =
+ * the key is padding and no query sees it</b> (PyTorch's convention, which the name says), or
+ * float, added to the scores of every query against that key. The two masks combine as PyTorch
+ * combines them: a key takes part only if both let it; float masks add up. A query row left without
+ * any key gets zero weights and a zero output (PyTorch gives NaN there).
+ *
+ * <p>Outputs: the attention output (B, S, E), then, when {@link Builder#optAttentionWeights} asks
+ * for them, the weights averaged over heads (B, S, T) ({@link AttentionWeights#AVERAGED}, as {@code
+ * torch.nn.MultiheadAttention} returns them) or per head (B, H, S, T) ({@link
+ * AttentionWeights#PER_HEAD}, its {@code average_attn_weights=False}). Without weights (the
+ * default) the block takes the fast path.
  *
  * <p>Parameters (PyTorch's names, W shaped (out, in), y = x·Wᵀ + b): {@code q_proj.weight} (H·D,
  * E), {@code k_proj.weight} (G·D, Ek), {@code v_proj.weight} (G·D, Ev), {@code out_proj.weight} (E,
  * H·D), and the matching {@code .bias} vectors when bias is on.
  */
-public final class MultiHeadAttentionBlock extends AbstractBlock {
+public final class MultiHeadAttentionBlock extends AbstractBlock implements AttentionBlock {
 
   private static final byte VERSION = 1;
 
@@ -45,7 +57,8 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
   private final boolean bias;
   private final boolean outputProjection;
   private final boolean causal;
-  private final boolean returnWeights;
+  private final AttentionWeights attentionWeights;
+  private final boolean keyPaddingMask;
   private final Projection queryProjection;
   private final Projection keyProjection;
   private final Projection valueProjection;
@@ -61,8 +74,9 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
     this.bias = builder.bias;
     this.outputProjection = builder.outputProjection;
     this.causal = builder.causal;
-    this.returnWeights = builder.returnWeights;
-    long headSize = headSize();
+    this.attentionWeights = builder.attentionWeights;
+    this.keyPaddingMask = builder.keyPaddingMask;
+    long headSize = getHeadSize();
     this.queryProjection =
         register(Projection.create("q_proj", embeddingSize, heads * headSize, bias));
     this.keyProjection = register(Projection.create("k_proj", keySize, kvHeads * headSize, bias));
@@ -84,66 +98,85 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
     return new Builder();
   }
 
-  /** The embedding size E of the query and the output. */
+  /** Returns the embedding size E of the query and the output. */
   public long getEmbeddingSize() {
     return embeddingSize;
   }
 
-  /** The feature size of the key input (E unless set). */
+  /** Returns the feature size of the key input (E unless set). */
   public long getKeySize() {
     return keySize;
   }
 
-  /** The feature size of the value input (E unless set). */
+  /** Returns the feature size of the value input (E unless set). */
   public long getValueSize() {
     return valueSize;
   }
 
-  /** The number of query heads H. */
+  /** Returns the number of query heads H. */
   public int getHeads() {
     return heads;
   }
 
-  /** The number of key/value heads G. */
+  /** Returns the number of key/value heads G. */
   public int getKvHeads() {
     return kvHeads;
   }
 
-  /** The head size D = E / H. */
-  public long headSize() {
+  /** Returns the head size D = E / H. */
+  public long getHeadSize() {
     return embeddingSize / heads;
   }
 
-  /** Whether the projections carry biases. */
-  public boolean hasBias() {
+  @Override
+  public boolean isIncludeBias() {
     return bias;
   }
 
-  /** Whether the output goes through {@code out_proj}. */
-  public boolean hasOutputProjection() {
+  /** Returns whether the output goes through {@code out_proj}. */
+  public boolean isIncludeOutputProjection() {
     return outputProjection;
   }
 
-  /** Whether query i sees only keys j ≤ i. */
+  @Override
+  public BlockLayout getLayout() {
+    return new BlockLayout(
+        false,
+        embeddingSize,
+        keySize,
+        valueSize,
+        heads,
+        kvHeads,
+        getHeadSize(),
+        bias,
+        outputProjection);
+  }
+
+  @Override
   public boolean isCausal() {
     return causal;
   }
 
-  /** Whether the head-averaged weights are the second output. */
-  public boolean returnsWeights() {
-    return returnWeights;
+  @Override
+  public AttentionWeights getAttentionWeights() {
+    return attentionWeights;
+  }
+
+  @Override
+  public boolean isIncludeKeyPaddingMask() {
+    return keyPaddingMask;
   }
 
   @Override
   protected NDList forwardInternal(
       ParameterStore store, NDList inputs, boolean training, PairList<String, Object> params) {
-    Inputs in = Inputs.of(inputs, "MultiHeadAttentionBlock");
+    Inputs in = Inputs.of(inputs, "MultiHeadAttentionBlock", keyPaddingMask);
     in.requireFeatures(embeddingSize, keySize, valueSize);
     NDArray query = in.query();
     long batch = query.getShape().get(0);
     long queryLength = query.getShape().get(1);
     long keyLength = in.key().getShape().get(1);
-    long headSize = headSize();
+    long headSize = getHeadSize();
 
     NDArray q = queryProjection.apply(store, query, training); // (B, S, H·D)
     NDArray k = keyProjection.apply(store, in.key(), training); // (B, T, G·D)
@@ -152,14 +185,17 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
     k = k.reshape(batch, keyLength, kvHeads, headSize).transpose(0, 2, 1, 3); // (B, G, T, D)
     v = v.reshape(batch, keyLength, kvHeads, headSize).transpose(0, 2, 1, 3); // (B, G, T, D)
 
-    AttentionOptions options =
-        AttentionOptions.builder()
-            .optMask(in.mask() == null ? null : perHeadMask(in.mask()))
-            .optCausal(causal)
-            .optReturnWeights(returnWeights)
-            .optTraining(training) // a training step takes a kernel that records gradients
-            .build();
-    AttentionResult result = Attention.attention(q, k, v, options);
+    AttentionResult result;
+    try (NDManager scope = q.getManager().newSubManager()) {
+      AttentionOptions options =
+          AttentionOptions.builder()
+              .optMask(in.combinedMask(4, scope)) // against the (B, H, S, T) weights
+              .optCausal(causal)
+              .optReturnWeights(attentionWeights != AttentionWeights.NONE)
+              .optTraining(training) // a training step takes a kernel that records gradients
+              .build();
+      result = Attention.attention(q, k, v, options);
+    }
 
     NDArray output =
         result
@@ -169,28 +205,31 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
     if (outProjection != null) {
       output = outProjection.apply(store, output, training); // (B, S, E)
     }
-    if (!returnWeights) {
-      return new NDList(output);
+    switch (attentionWeights) {
+      case AVERAGED:
+        return new NDList(output, result.weights().mean(new int[] {1})); // (B, S, T)
+      case PER_HEAD:
+        return new NDList(output, result.weights()); // (B, H, S, T)
+      default:
+        return new NDList(output);
     }
-    NDArray averaged = result.weights().mean(new int[] {1}); // (B, S, T)
-    return new NDList(output, averaged);
-  }
-
-  /** Places a (S, T) or (B, S, T) mask against the (B, H, S, T) weights. */
-  private static NDArray perHeadMask(NDArray mask) {
-    return mask.getShape().dimension() == 3 ? mask.expandDims(1) : mask; // (B, 1, S, T)
   }
 
   @Override
   public Shape[] getOutputShapes(Shape[] inputShapes) {
-    Shape query = inputShapes[0];
-    long keyLength = inputShapes.length >= 3 ? inputShapes[1].get(1) : query.get(1);
-    long outSize = outputProjection ? embeddingSize : heads * headSize();
+    Shape[] queryAndKey = Inputs.queryAndKey(inputShapes, keyPaddingMask);
+    Shape query = queryAndKey[0];
+    long keyLength = queryAndKey[1].get(1);
+    long outSize = outputProjection ? embeddingSize : heads * getHeadSize();
     Shape output = new Shape(query.get(0), query.get(1), outSize);
-    if (!returnWeights) {
-      return new Shape[] {output};
+    switch (attentionWeights) {
+      case AVERAGED:
+        return new Shape[] {output, new Shape(query.get(0), query.get(1), keyLength)};
+      case PER_HEAD:
+        return new Shape[] {output, new Shape(query.get(0), heads, query.get(1), keyLength)};
+      default:
+        return new Shape[] {output};
     }
-    return new Shape[] {output, new Shape(query.get(0), query.get(1), keyLength)};
   }
 
   /**
@@ -211,7 +250,7 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
   public String toString() {
     return String.format(
         "MultiHeadAttentionBlock(E=%d, H=%d, G=%d, D=%d, bias=%b, causal=%b)",
-        embeddingSize, heads, kvHeads, headSize(), bias, causal);
+        embeddingSize, heads, kvHeads, getHeadSize(), bias, causal);
   }
 
   /**
@@ -227,7 +266,8 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
     private boolean bias = true;
     private boolean outputProjection = true;
     private boolean causal;
-    private boolean returnWeights;
+    private AttentionWeights attentionWeights = AttentionWeights.NONE;
+    private boolean keyPaddingMask;
 
     private Builder() {}
 
@@ -279,9 +319,23 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
       return this;
     }
 
-    /** Sets whether the head-averaged weights are returned as a second output (default false). */
-    public Builder optReturnWeights(boolean returnWeights) {
-      this.returnWeights = returnWeights;
+    /**
+     * Sets which attention weights follow the output (default {@link AttentionWeights#NONE}: the
+     * output alone, through the fast path): averaged over heads (B, S, T) or per head (B, H, S, T).
+     */
+    public Builder optAttentionWeights(AttentionWeights attentionWeights) {
+      this.attentionWeights = attentionWeights;
+      return this;
+    }
+
+    /**
+     * Sets whether the last input is a key-padding mask (B, T) (default false): boolean true marks
+     * a padding key that no query sees, as {@code key_padding_mask} in {@code
+     * torch.nn.MultiheadAttention} (the opposite of the attention mask's boolean convention); a
+     * float one is added to the scores of each key.
+     */
+    public Builder optKeyPaddingMask(boolean keyPaddingMask) {
+      this.keyPaddingMask = keyPaddingMask;
       return this;
     }
 
@@ -289,8 +343,8 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
      * Builds the block.
      *
      * @return the block
-     * @throws IllegalArgumentException when a size is not positive, E is not a multiple of H, or H
-     *     is not a multiple of G
+     * @throws IllegalArgumentException when a size is not positive, E is not a multiple of H, H is
+     *     not a multiple of G, or the weights setting is null
      */
     public MultiHeadAttentionBlock build() {
       if (embeddingSize <= 0) {
@@ -311,6 +365,10 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
       if (keySize < 0 || valueSize < 0) {
         throw new IllegalArgumentException(
             "key and value sizes must be > 0, got " + keySize + " and " + valueSize);
+      }
+      if (attentionWeights == null) {
+        throw new IllegalArgumentException(
+            "attention weights must be NONE, AVERAGED or PER_HEAD, got null");
       }
       return new MultiHeadAttentionBlock(this);
     }

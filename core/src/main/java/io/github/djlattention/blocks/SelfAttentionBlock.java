@@ -20,15 +20,22 @@ import java.io.IOException;
  *
  * <p>Legend: B batch, S sequence length, E embedding size, D head size.
  *
- * <p>Input: {@code (x)} or {@code (x, mask)} with x (B, S, E); the mask is boolean (true = the key
- * takes part) or float (added to the scores), shaped (S, S) or (B, S, S). Outputs: the attention
- * output (B, S, D), then the weights (B, S, S) unless {@link Builder#optReturnWeights} turned them
- * off.
+ * <p>Inputs: {@code (x)} or {@code (x, mask)} with x (B, S, E); the mask is boolean (true = the key
+ * takes part) or float (added to the scores), shaped (S, S) or (B, S, S). A block built with {@link
+ * Builder#optKeyPaddingMask} takes a key-padding mask (B, S) as its last input, with the opposite
+ * boolean convention, as in {@code torch.nn.MultiheadAttention}: true marks a padding key, which no
+ * query sees (a float key-padding mask is added). See {@link MultiHeadAttentionBlock} for how the
+ * two masks combine.
+ *
+ * <p>Outputs: the attention output (B, S, D), then the weights when {@link
+ * Builder#optAttentionWeights} asks for them: (B, S, S) for {@link AttentionWeights#AVERAGED} (one
+ * head: its weights), (B, 1, S, S) for {@link AttentionWeights#PER_HEAD}. Without weights (the
+ * default) the block takes the fast path.
  *
  * <p>Parameters, named as in the seed's module: {@code W_q.weight}, {@code W_k.weight}, {@code
  * W_v.weight}, each (D, E), and {@code W_q.bias}, {@code W_k.bias}, {@code W_v.bias} (D) with bias.
  */
-public final class SelfAttentionBlock extends AbstractBlock {
+public final class SelfAttentionBlock extends AbstractBlock implements AttentionBlock {
 
   private static final byte VERSION = 1;
 
@@ -36,7 +43,8 @@ public final class SelfAttentionBlock extends AbstractBlock {
   private final long headSize;
   private final boolean bias;
   private final boolean causal;
-  private final boolean returnWeights;
+  private final AttentionWeights attentionWeights;
+  private final boolean keyPaddingMask;
   private final Projection query;
   private final Projection key;
   private final Projection value;
@@ -47,7 +55,8 @@ public final class SelfAttentionBlock extends AbstractBlock {
     this.headSize = builder.headSize > 0 ? builder.headSize : builder.embeddingSize;
     this.bias = builder.bias;
     this.causal = builder.causal;
-    this.returnWeights = builder.returnWeights;
+    this.attentionWeights = builder.attentionWeights;
+    this.keyPaddingMask = builder.keyPaddingMask;
     this.query = register(Projection.create("W_q", embeddingSize, headSize, bias));
     this.key = register(Projection.create("W_k", embeddingSize, headSize, bias));
     this.value = register(Projection.create("W_v", embeddingSize, headSize, bias));
@@ -63,65 +72,94 @@ public final class SelfAttentionBlock extends AbstractBlock {
     return new Builder();
   }
 
-  /** The embedding size E of the input. */
+  /** Returns the embedding size E of the input. */
   public long getEmbeddingSize() {
     return embeddingSize;
   }
 
-  /** The head size D of Q, K, V and the output. */
+  /** Returns the head size D of Q, K, V and the output. */
   public long getHeadSize() {
     return headSize;
   }
 
-  /** Whether W_q, W_k, W_v carry biases. */
-  public boolean hasBias() {
+  /** Returns whether W_q, W_k, W_v carry biases. */
+  @Override
+  public boolean isIncludeBias() {
     return bias;
   }
 
-  /** Whether query i sees only keys j ≤ i. */
+  @Override
+  public BlockLayout getLayout() {
+    return new BlockLayout(
+        true, embeddingSize, embeddingSize, embeddingSize, 1, 1, headSize, bias, false);
+  }
+
+  @Override
   public boolean isCausal() {
     return causal;
   }
 
-  /** Whether the weights are the second output. */
-  public boolean returnsWeights() {
-    return returnWeights;
+  @Override
+  public AttentionWeights getAttentionWeights() {
+    return attentionWeights;
+  }
+
+  @Override
+  public boolean isIncludeKeyPaddingMask() {
+    return keyPaddingMask;
   }
 
   @Override
   protected NDList forwardInternal(
       ParameterStore store, NDList inputs, boolean training, PairList<String, Object> params) {
-    if (inputs.size() > 2) {
+    int count = inputs.size() - (keyPaddingMask ? 1 : 0);
+    if (count < 1 || count > 2) {
       throw new IllegalArgumentException(
-          "SelfAttentionBlock takes (x) or (x, mask); got " + inputs.size() + " inputs");
+          "SelfAttentionBlock takes (x) or (x, mask)"
+              + (keyPaddingMask ? ", then the key-padding mask" : "")
+              + "; got "
+              + inputs.size()
+              + " inputs");
     }
-    Inputs in = Inputs.of(inputs, "SelfAttentionBlock");
+    Inputs in = Inputs.of(inputs, "SelfAttentionBlock", keyPaddingMask);
     in.requireFeatures(embeddingSize, embeddingSize, embeddingSize);
     NDArray x = in.query();
     NDArray q = query.apply(store, x, training); // Q = X·W_qᵀ  (B, S, D)
     NDArray k = key.apply(store, x, training); // K = X·W_kᵀ  (B, S, D)
     NDArray v = value.apply(store, x, training); // V = X·W_vᵀ  (B, S, D)
-    AttentionOptions options =
-        AttentionOptions.builder()
-            .optMask(in.mask())
-            .optCausal(causal)
-            .optReturnWeights(returnWeights)
-            .optTraining(training) // a training step takes a kernel that records gradients
-            .build();
-    AttentionResult result = Attention.attention(q, k, v, options);
-    return returnWeights
-        ? new NDList(result.output(), result.weights())
-        : new NDList(result.output());
+    AttentionResult result;
+    try (NDManager scope = q.getManager().newSubManager()) {
+      AttentionOptions options =
+          AttentionOptions.builder()
+              .optMask(in.combinedMask(3, scope)) // against the (B, S, S) weights
+              .optCausal(causal)
+              .optReturnWeights(attentionWeights != AttentionWeights.NONE)
+              .optTraining(training) // a training step takes a kernel that records gradients
+              .build();
+      result = Attention.attention(q, k, v, options);
+    }
+    switch (attentionWeights) {
+      case AVERAGED:
+        return new NDList(result.output(), result.weights()); // (B, S, D), (B, S, S)
+      case PER_HEAD:
+        return new NDList(result.output(), result.weights().expandDims(1)); // (B, 1, S, S)
+      default:
+        return new NDList(result.output());
+    }
   }
 
   @Override
   public Shape[] getOutputShapes(Shape[] inputShapes) {
     Shape x = inputShapes[0];
     Shape output = new Shape(x.get(0), x.get(1), headSize);
-    if (!returnWeights) {
-      return new Shape[] {output};
+    switch (attentionWeights) {
+      case AVERAGED:
+        return new Shape[] {output, new Shape(x.get(0), x.get(1), x.get(1))};
+      case PER_HEAD:
+        return new Shape[] {output, new Shape(x.get(0), 1, x.get(1), x.get(1))};
+      default:
+        return new Shape[] {output};
     }
-    return new Shape[] {output, new Shape(x.get(0), x.get(1), x.get(1))};
   }
 
   /**
@@ -153,7 +191,8 @@ public final class SelfAttentionBlock extends AbstractBlock {
     private long headSize;
     private boolean bias;
     private boolean causal;
-    private boolean returnWeights = true;
+    private AttentionWeights attentionWeights = AttentionWeights.NONE;
+    private boolean keyPaddingMask;
 
     private Builder() {}
 
@@ -181,9 +220,23 @@ public final class SelfAttentionBlock extends AbstractBlock {
       return this;
     }
 
-    /** Sets whether the weights are returned as a second output (default true). */
-    public Builder optReturnWeights(boolean returnWeights) {
-      this.returnWeights = returnWeights;
+    /**
+     * Sets which attention weights follow the output (default {@link AttentionWeights#NONE}: the
+     * output alone, through the fast path).
+     */
+    public Builder optAttentionWeights(AttentionWeights attentionWeights) {
+      this.attentionWeights = attentionWeights;
+      return this;
+    }
+
+    /**
+     * Sets whether the last input is a key-padding mask (B, S) (default false): boolean true marks
+     * a padding key that no query sees, as {@code key_padding_mask} in {@code
+     * torch.nn.MultiheadAttention} (the opposite of the attention mask's boolean convention); a
+     * float one is added to the scores of each key.
+     */
+    public Builder optKeyPaddingMask(boolean keyPaddingMask) {
+      this.keyPaddingMask = keyPaddingMask;
       return this;
     }
 
@@ -191,7 +244,7 @@ public final class SelfAttentionBlock extends AbstractBlock {
      * Builds the block.
      *
      * @return the block
-     * @throws IllegalArgumentException when a size is not positive
+     * @throws IllegalArgumentException when a size is not positive or the weights setting is null
      */
     public SelfAttentionBlock build() {
       if (embeddingSize <= 0) {
@@ -200,6 +253,10 @@ public final class SelfAttentionBlock extends AbstractBlock {
       }
       if (headSize < 0) {
         throw new IllegalArgumentException("head size must be > 0, got " + headSize);
+      }
+      if (attentionWeights == null) {
+        throw new IllegalArgumentException(
+            "attention weights must be NONE, AVERAGED or PER_HEAD, got null");
       }
       return new SelfAttentionBlock(this);
     }

@@ -53,69 +53,25 @@ public final class StateDicts {
     SEED
   }
 
-  /**
-   * What a state dict describes.
-   *
-   * @param scheme the naming scheme
-   * @param embeddingSize E, the query's features
-   * @param keySize Ek
-   * @param valueSize Ev
-   * @param heads H (1 for the seed)
-   * @param kvHeads G
-   * @param headSize D
-   * @param bias whether every projection has a bias
-   * @param outputProjection whether there is an {@code out_proj}
-   */
-  public record Layout(
-      Scheme scheme,
-      long embeddingSize,
-      long keySize,
-      long valueSize,
-      int heads,
-      int kvHeads,
-      long headSize,
-      boolean bias,
-      boolean outputProjection) {
-
-    /** Whether the state dict is for a {@link SelfAttentionBlock}. */
-    public boolean selfAttention() {
-      return scheme == Scheme.SEED;
-    }
-  }
-
   private StateDicts() {}
 
   /**
-   * Loads a state dict into a new, non-causal block whose parameters live in the arrays' manager.
+   * Loads a state dict into a new, non-causal block without weights output, whose parameters live
+   * in the arrays' manager.
    *
    * @param stateDict the parameters by PyTorch name
    * @param heads the number of heads H for a multi-head module; 0 if not given (then only the
    *     seed's single-head names are accepted)
-   * @return a {@link MultiHeadAttentionBlock} (returning the head-averaged weights) or a {@link
-   *     SelfAttentionBlock}
+   * @return a {@link MultiHeadAttentionBlock} or a {@link SelfAttentionBlock}, initialized
    * @throws IllegalArgumentException for unknown or missing names, inconsistent shapes, or heads
    *     that do not fit
    */
   public static AbstractBlock load(Map<String, NDArray> stateDict, int heads) {
-    return load(stateDict, heads, false);
-  }
-
-  /**
-   * Loads a state dict into a new block whose parameters live in the arrays' manager.
-   *
-   * @param stateDict the parameters by PyTorch name
-   * @param heads the number of heads H; 0 if not given
-   * @param causal whether the block masks future keys (not recorded in a state dict)
-   * @return the block, initialized, returning its weights as a second output
-   * @throws IllegalArgumentException for unknown or missing names, inconsistent shapes, or heads
-   *     that do not fit
-   */
-  public static AbstractBlock load(Map<String, NDArray> stateDict, int heads, boolean causal) {
     if (stateDict.isEmpty()) {
       throw new IllegalArgumentException("the state dict is empty");
     }
     NDManager manager = stateDict.values().iterator().next().getManager();
-    return load(manager, stateDict, heads, causal);
+    return load(manager, stateDict, heads, false, AttentionWeights.NONE);
   }
 
   /**
@@ -124,17 +80,22 @@ public final class StateDicts {
    * @param manager the manager that will own the block's parameters
    * @param stateDict the parameters by PyTorch name
    * @param heads the number of heads H; 0 if not given
-   * @param causal whether the block masks future keys
-   * @return the block, initialized, returning its weights as a second output
+   * @param causal whether the block masks future keys (not recorded in a state dict)
+   * @param weights which attention weights the block returns after its output
+   * @return the block, initialized
    * @throws IllegalArgumentException for unknown or missing names, inconsistent shapes, or heads
    *     that do not fit
    */
   public static AbstractBlock load(
-      NDManager manager, Map<String, NDArray> stateDict, int heads, boolean causal) {
+      NDManager manager,
+      Map<String, NDArray> stateDict,
+      int heads,
+      boolean causal,
+      AttentionWeights weights) {
     Map<String, Shape> shapes = new LinkedHashMap<>();
     stateDict.forEach((name, array) -> shapes.put(name, array.getShape()));
-    Layout layout = inspect(shapes, heads);
-    AbstractBlock block = build(layout, causal);
+    BlockLayout layout = inspect(shapes, heads);
+    AbstractBlock block = (AbstractBlock) layout.newBlock(causal, weights);
     if (layout.selfAttention()) {
       block.initialize(manager, DataType.FLOAT32, new Shape(1, 1, layout.embeddingSize()));
     } else {
@@ -164,11 +125,11 @@ public final class StateDicts {
    *
    * @param shapes each parameter's shape by PyTorch name
    * @param heads the number of heads H; 0 if not given
-   * @return the layout
+   * @return the layout of the block the state dict fits
    * @throws IllegalArgumentException for unknown or missing names, inconsistent shapes, or heads
    *     that do not fit, naming them
    */
-  public static Layout inspect(Map<String, Shape> shapes, int heads) {
+  public static BlockLayout inspect(Map<String, Shape> shapes, int heads) {
     if (heads < 0) {
       throw new IllegalArgumentException("heads must be > 0 (or 0 for not given), got " + heads);
     }
@@ -183,7 +144,14 @@ public final class StateDicts {
     }
   }
 
-  private static Scheme scheme(Set<String> names) {
+  /**
+   * Tells the naming scheme of a state dict from its names.
+   *
+   * @param names the state dict's names
+   * @return the scheme
+   * @throws IllegalArgumentException when no scheme's names are there
+   */
+  public static Scheme scheme(Set<String> names) {
     if (names.contains("in_proj_weight")) {
       return Scheme.TORCH_PACKED;
     }
@@ -214,7 +182,7 @@ public final class StateDicts {
     return heads;
   }
 
-  private static Layout seed(Map<String, Shape> shapes, int heads) {
+  private static BlockLayout seed(Map<String, Shape> shapes, int heads) {
     if (heads > 1) {
       throw new IllegalArgumentException(
           "the seed module (W_q.weight, ...) has one head, but heads " + heads + " was given");
@@ -231,10 +199,10 @@ public final class StateDicts {
         expect(shapes, prefix + ".bias", headSize);
       }
     }
-    return new Layout(Scheme.SEED, embedding, embedding, embedding, 1, 1, headSize, bias, false);
+    return new BlockLayout(true, embedding, embedding, embedding, 1, 1, headSize, bias, false);
   }
 
-  private static Layout block(Map<String, Shape> shapes, int heads) {
+  private static BlockLayout block(Map<String, Shape> shapes, int heads) {
     boolean outputProjection = shapes.containsKey("out_proj.weight");
     List<String> prefixes = new ArrayList<>(List.of("q_proj", "k_proj", "v_proj"));
     if (outputProjection) {
@@ -278,19 +246,11 @@ public final class StateDicts {
         expect(shapes, "out_proj.bias", embedding);
       }
     }
-    return new Layout(
-        Scheme.BLOCK,
-        embedding,
-        wk.get(1),
-        wv.get(1),
-        heads,
-        kvHeads,
-        headSize,
-        bias,
-        outputProjection);
+    return new BlockLayout(
+        false, embedding, wk.get(1), wv.get(1), heads, kvHeads, headSize, bias, outputProjection);
   }
 
-  private static Layout torch(Map<String, Shape> shapes, int heads, Scheme scheme) {
+  private static BlockLayout torch(Map<String, Shape> shapes, int heads, Scheme scheme) {
     List<String> weights =
         scheme == Scheme.TORCH_PACKED
             ? List.of("in_proj_weight", "out_proj.weight")
@@ -323,8 +283,8 @@ public final class StateDicts {
       expect(shapes, "in_proj_bias", 3 * embedding);
       expect(shapes, "out_proj.bias", embedding);
     }
-    return new Layout(
-        scheme,
+    return new BlockLayout(
+        false,
         embedding,
         keySize,
         valueSize,
@@ -415,34 +375,12 @@ public final class StateDicts {
     }
   }
 
-  private static AbstractBlock build(Layout layout, boolean causal) {
-    if (layout.selfAttention()) {
-      return SelfAttentionBlock.builder()
-          .setEmbeddingSize(layout.embeddingSize())
-          .optHeadSize(layout.headSize())
-          .optBias(layout.bias())
-          .optCausal(causal)
-          .optReturnWeights(true)
-          .build();
-    }
-    return MultiHeadAttentionBlock.builder()
-        .setEmbeddingSize(layout.embeddingSize())
-        .setHeads(layout.heads())
-        .optKvHeads(layout.kvHeads())
-        .optKeySize(layout.keySize())
-        .optValueSize(layout.valueSize())
-        .optBias(layout.bias())
-        .optOutputProjection(layout.outputProjection())
-        .optCausal(causal)
-        .optReturnWeights(true)
-        .build();
-  }
-
   /** The state dict's arrays under the block's parameter names, splitting packed tensors. */
-  private static Map<String, NDArray> blockParameters(Layout layout, Map<String, NDArray> dict) {
+  private static Map<String, NDArray> blockParameters(
+      BlockLayout layout, Map<String, NDArray> dict) {
     Map<String, NDArray> params = new LinkedHashMap<>();
     long e = layout.embeddingSize();
-    switch (layout.scheme()) {
+    switch (scheme(dict.keySet())) {
       case TORCH_PACKED:
         NDArray packed = dict.get("in_proj_weight"); // (3E, E) = [W_q; W_k; W_v]
         params.put("q_proj.weight", packed.get("0:{}", e)); // (E, E)

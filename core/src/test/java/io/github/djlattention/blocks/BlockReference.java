@@ -69,7 +69,7 @@ final class BlockReference {
   /**
    * The multi-head block in float64.
    *
-   * @return output (B, S, E) and head-averaged weights (B, S, T)
+   * @return output (B, S, E), head-averaged weights (B, S, T) and per-head weights (B, H, S, T)
    */
   static double[][] multiHead(
       MultiHeadAttentionBlock block,
@@ -83,7 +83,7 @@ final class BlockReference {
     int e = (int) block.getEmbeddingSize();
     int h = block.getHeads();
     int g = block.getKvHeads();
-    int d = (int) block.headSize();
+    int d = (int) block.getHeadSize();
     int ek = (int) block.getKeySize();
     int ev = (int) block.getValueSize();
     double[] q =
@@ -118,7 +118,7 @@ final class BlockReference {
             options);
     double[] merged = mergeHeads(r.output());
     double[] output =
-        block.hasOutputProjection()
+        block.isIncludeOutputProjection()
             ? linear(
                 merged,
                 batch * queryLength,
@@ -137,6 +137,6 @@ final class BlockReference {
         }
       }
     }
-    return new double[][] {output, averaged};
+    return new double[][] {output, averaged, w};
   }
 }

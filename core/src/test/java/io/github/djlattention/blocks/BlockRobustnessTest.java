@@ -66,7 +66,7 @@ class BlockRobustnessTest {
         .setEmbeddingSize(8)
         .setHeads(4)
         .optKvHeads(2)
-        .optReturnWeights(true)
+        .optAttentionWeights(AttentionWeights.AVERAGED)
         .build();
   }
 
@@ -130,7 +130,13 @@ class BlockRobustnessTest {
 
   @Test
   void selfAttentionBlockHandlesAnEmptySequence() {
-    use(SelfAttentionBlock.builder().setEmbeddingSize(8).optHeadSize(4).build(), 8);
+    use(
+        SelfAttentionBlock.builder()
+            .setEmbeddingSize(8)
+            .optHeadSize(4)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
+            .build(),
+        8);
     NDList out = predict(zeros(2, 0, 8));
     assertEquals(new Shape(2, 0, 4), out.get(0).getShape());
     assertEquals(new Shape(2, 0, 0), out.get(1).getShape());
@@ -188,13 +194,21 @@ class BlockRobustnessTest {
     refused(() -> predict(zeros(1, 40_000, 8)), "(1, 4, 40000, 40000)", "limit");
   }
 
-  @Test
-  void nanOrInfinityInOneTokenPoisonsItsSequenceOnly() {
+  @ParameterizedTest
+  @EnumSource(
+      value = AttentionWeights.class,
+      names = {"NONE", "AVERAGED"})
+  void nanOrInfinityInOneTokenPoisonsItsSequenceOnly(AttentionWeights weights) {
     // Causal self-attention with a NaN (or +∞) in token p of sequence 0: queries i ≥ p read it
     // through their scores, queries i < p through 0·NaN (or 0·∞) in the weighted sum of V, as IEEE
     // arithmetic and the float64 reference do. The other sequence of the batch stays finite.
     SelfAttentionBlock block =
-        SelfAttentionBlock.builder().setEmbeddingSize(8).optHeadSize(4).optCausal(true).build();
+        SelfAttentionBlock.builder()
+            .setEmbeddingSize(8)
+            .optHeadSize(4)
+            .optCausal(true)
+            .optAttentionWeights(weights) // the fast path, and the chain that gives weights
+            .build();
     use(block, 8);
     int length = 6;
     for (float poison : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {

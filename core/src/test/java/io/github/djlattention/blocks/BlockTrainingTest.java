@@ -34,8 +34,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * The blocks train (issue 10): with DJL's {@link Trainer} and a {@link GradientCollector}, a
  * LayerNorm → {@link MultiHeadAttentionBlock} model gets gradients in every projection and in the
  * LayerNorm before the attention, equal to those of the same model computed by the step-by-step
- * chain (the block with {@code optReturnWeights(true)}); the loss curve over a few hundred Adam
- * steps is the chain's; and a gradient agrees with finite differences of the inference forward
+ * chain (the block with {@code optAttentionWeights(AVERAGED)}); the loss curve over a few hundred
+ * Adam steps is the chain's; and a gradient agrees with finite differences of the inference forward
  * (which runs the fast path) in float64.
  */
 class BlockTrainingTest {
@@ -51,7 +51,10 @@ class BlockTrainingTest {
             .setHeads(4)
             .optKvHeads(2)
             .optCausal(causal)
-            .optReturnWeights(chain) // the weights make the block take the chain
+            .optAttentionWeights(
+                chain
+                    ? AttentionWeights.AVERAGED
+                    : AttentionWeights.NONE) // the weights make the block take the chain
             .build();
     return new SequentialBlock()
         .add(LayerNorm.builder().build())

@@ -75,7 +75,7 @@ class MultiHeadAttentionBlockTest {
             .optKvHeads(c.g())
             .optBias(c.bias())
             .optCausal(c.causal())
-            .optReturnWeights(true)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
             .build();
     try (Model model = Model.newInstance("mha", "PyTorch")) {
       model.setBlock(block);

@@ -45,7 +45,7 @@ class PredictorConcurrencyTest {
             .setHeads(4)
             .optKvHeads(2)
             .optCausal(true)
-            .optReturnWeights(true)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
             .build();
     List<float[]> inputs = new ArrayList<>();
     Random random = new Random(23);

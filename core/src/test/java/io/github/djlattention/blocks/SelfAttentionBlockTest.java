@@ -33,6 +33,7 @@ class SelfAttentionBlockTest {
             .optHeadSize(d)
             .optBias(bias)
             .optCausal(causal)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
             .build();
     int batch = 2;
     int length = 5;

@@ -39,7 +39,9 @@ class StateDictsModelsTest {
       Map<String, NDArray> stateDict = Npz.read(manager, model.dir().resolve("state_dict.npz"));
       Map<String, NDArray> inputs = Npz.read(manager, model.dir().resolve("inputs.npz"));
       Map<String, NDArray> expected = Npz.read(manager, model.dir().resolve("outputs.npz"));
-      Block block = StateDicts.load(stateDict, model.heads(), model.causal());
+      Block block =
+          StateDicts.load(
+              manager, stateDict, model.heads(), model.causal(), AttentionWeights.AVERAGED);
       assertEquals(
           model.heads() == 0 ? SelfAttentionBlock.class : MultiHeadAttentionBlock.class,
           block.getClass());

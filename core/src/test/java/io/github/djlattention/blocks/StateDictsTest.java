@@ -30,31 +30,29 @@ class StateDictsTest {
 
   @Test
   void infersPackedTorchLayout() {
-    StateDicts.Layout layout =
-        StateDicts.inspect(
-            shapes(
-                "in_proj_weight", new Shape(48, 16),
-                "in_proj_bias", new Shape(48),
-                "out_proj.weight", new Shape(16, 16),
-                "out_proj.bias", new Shape(16)),
-            4);
+    Map<String, Shape> packed =
+        shapes(
+            "in_proj_weight", new Shape(48, 16),
+            "in_proj_bias", new Shape(48),
+            "out_proj.weight", new Shape(16, 16),
+            "out_proj.bias", new Shape(16));
+    assertEquals(StateDicts.Scheme.TORCH_PACKED, StateDicts.scheme(packed.keySet()));
     assertEquals(
-        new StateDicts.Layout(StateDicts.Scheme.TORCH_PACKED, 16, 16, 16, 4, 4, 4, true, true),
-        layout);
+        new BlockLayout(false, 16, 16, 16, 4, 4, 4, true, true), StateDicts.inspect(packed, 4));
   }
 
   @Test
   void infersGroupedHeadsFromBlockNames() {
-    StateDicts.Layout layout =
-        StateDicts.inspect(
-            shapes(
-                "q_proj.weight", new Shape(12, 12),
-                "k_proj.weight", new Shape(6, 5),
-                "v_proj.weight", new Shape(6, 7),
-                "out_proj.weight", new Shape(12, 12)),
-            4);
-    assertEquals(
-        new StateDicts.Layout(StateDicts.Scheme.BLOCK, 12, 5, 7, 4, 2, 3, false, true), layout);
+    Map<String, Shape> grouped =
+        shapes(
+            "q_proj.weight", new Shape(12, 12),
+            "k_proj.weight", new Shape(6, 5),
+            "v_proj.weight", new Shape(6, 7),
+            "out_proj.weight", new Shape(12, 12));
+    assertEquals(StateDicts.Scheme.BLOCK, StateDicts.scheme(grouped.keySet()));
+    BlockLayout layout = StateDicts.inspect(grouped, 4);
+    assertEquals(new BlockLayout(false, 12, 5, 7, 4, 2, 3, false, true), layout);
+    assertEquals(grouped, layout.parameterShapes(), "the layout's parameters are the dict's");
   }
 
   @Test
@@ -134,7 +132,7 @@ class StateDictsTest {
       assertEquals(
           dict.get("in_proj_weight").get("4:8"), BlockParameters.get(block, "k_proj.weight"));
       assertEquals(dict.get("in_proj_bias").get("8:"), BlockParameters.get(block, "v_proj.bias"));
-      assertTrue(block.returnsWeights());
+      assertEquals(AttentionWeights.NONE, block.getAttentionWeights());
     }
   }
 }

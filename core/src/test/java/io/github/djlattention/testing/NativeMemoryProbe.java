@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
@@ -167,7 +168,7 @@ public final class NativeMemoryProbe {
               .setHeads(4)
               .optKvHeads(2)
               .optCausal(true)
-              .optReturnWeights(true)
+              .optAttentionWeights(AttentionWeights.AVERAGED)
               .build();
       model = Model.newInstance("native-memory", "PyTorch");
       model.setBlock(block);

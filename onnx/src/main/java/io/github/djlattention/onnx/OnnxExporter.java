@@ -6,6 +6,9 @@ import ai.djl.nn.Block;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import io.github.djlattention.blocks.AttentionBlock;
+import io.github.djlattention.blocks.AttentionWeights;
+import io.github.djlattention.blocks.BlockLayout;
 import io.github.djlattention.blocks.BlockParameters;
 import io.github.djlattention.io.AtomicWrite;
 import java.nio.file.Path;
@@ -29,8 +32,10 @@ import java.util.Map;
  * (B, T, Ek), {@code value} (B, T, Ev) for a multi-head block; then {@code attn_mask} when {@link
  * ExportOptions#maskType()} asks for one. B, S and T are symbolic ({@code batch}, {@code seq} or
  * {@code seq_q}/{@code seq_kv}). Outputs: {@code output} (B, S, E) (or (B, S, D) for the
- * self-attention block), then {@code weights} (B, S, T), averaged over heads, when the block
- * returns weights, then {@code head_weights} (B, H, S, T) when asked for.
+ * self-attention block), then {@code weights} as the block returns them: (B, S, T), averaged over
+ * heads, for {@link AttentionWeights#AVERAGED}, (B, H, S, T) for {@link AttentionWeights#PER_HEAD},
+ * none for {@link AttentionWeights#NONE}; then {@code head_weights} (B, H, S, T) when asked for and
+ * the block's weights are averaged. A block that takes a key-padding mask is not exported.
  *
  * <p>Two forms:
  *
@@ -97,30 +102,54 @@ public final class OnnxExporter {
    * @param block an initialized attention block
    * @param options the form and the inputs
    * @return the model
-   * @throws IllegalArgumentException for other blocks or non-float32 parameters
+   * @throws IllegalArgumentException for other blocks, non-float32 parameters, a block with a
+   *     key-padding mask input, or head weights asked of a block whose weights are per head
    * @throws IllegalStateException when the block is not initialized
    */
   public static ModelProto toModel(Block block, ExportOptions options) {
-    BlockLayout layout = BlockLayout.of(block);
+    if (!(block instanceof AttentionBlock attention)) {
+      throw new IllegalArgumentException(
+          "cannot export "
+              + (block == null ? "null" : block.getClass().getName())
+              + ": only MultiHeadAttentionBlock and SelfAttentionBlock are supported");
+    }
+    BlockLayout layout = attention.getLayout();
+    if (attention.isIncludeKeyPaddingMask()) {
+      throw new IllegalArgumentException(
+          "cannot export "
+              + block
+              + " with a key-padding mask input: the exporter writes an attn_mask input only;"
+              + " build the block without optKeyPaddingMask and pass the padding in the mask");
+    }
+    if (attention.getAttentionWeights() == AttentionWeights.PER_HEAD && options.headWeights()) {
+      throw new IllegalArgumentException(
+          "the block's weights are per head already, (B, H, S, T): head_weights would repeat"
+              + " them; export without head weights");
+    }
     String graphName =
         layout.kind() + (options.usesAttentionOperator() ? "_attention_op" : "_decomposed");
     OnnxGraphBuilder graph = new OnnxGraphBuilder(graphName, options.opset());
-    return new Writer(block, layout, options, graph).write();
+    return new Writer(attention, layout, options, graph).write();
   }
 
   /** Writes one graph; holds the value names shared between the steps. */
   private static final class Writer {
-    private final Block block;
+    private final AttentionBlock block;
     private final BlockLayout layout;
+    private final boolean causal;
+    private final AttentionWeights weightsOutput;
     private final ExportOptions options;
     private final OnnxGraphBuilder graph;
     private final String seqQ;
     private final String seqKv;
     private final Map<String, String> shapes = new HashMap<>();
 
-    Writer(Block block, BlockLayout layout, ExportOptions options, OnnxGraphBuilder graph) {
+    Writer(
+        AttentionBlock block, BlockLayout layout, ExportOptions options, OnnxGraphBuilder graph) {
       this.block = block;
       this.layout = layout;
+      this.causal = block.isCausal();
+      this.weightsOutput = block.getAttentionWeights();
       this.options = options;
       this.graph = graph;
       this.seqQ = layout.selfAttention() ? "seq" : "seq_q";
@@ -131,15 +160,19 @@ public final class OnnxExporter {
       List<String> inputs = declareInputs();
       String mask = declareMask();
       String output = graph.reserve("output");
-      String weights = layout.weights() ? graph.reserve("weights") : null;
+      boolean anyWeights = weightsOutput != AttentionWeights.NONE;
+      boolean perHead = weightsOutput == AttentionWeights.PER_HEAD;
+      String weights = anyWeights ? graph.reserve("weights") : null;
       String headWeights =
-          layout.weights() && options.headWeights() ? graph.reserve("head_weights") : null;
+          anyWeights && options.headWeights() ? graph.reserve("head_weights") : null;
 
-      String q = project(inputs.get(0), layout.query(), "q", false); // (B, S, H·D)
-      String k = project(inputs.get(1), layout.key(), "k", false); // (B, T, G·D)
-      String v = project(inputs.get(2), layout.value(), "v", false); // (B, T, G·D)
+      String q = project(inputs.get(0), layout.queryProjection(), "q", false); // (B, S, H·D)
+      String k = project(inputs.get(1), layout.keyProjection(), "k", false); // (B, T, G·D)
+      String v = project(inputs.get(2), layout.valueProjection(), "v", false); // (B, T, G·D)
       String mask4d = mask == null ? null : maskAgainstHeads(mask);
-      String probabilities = layout.weights() ? (headWeights != null ? headWeights : "") : null;
+      // The exact name the (B, H, S, T) probabilities take, "" for a fresh one, null for none.
+      String probabilities =
+          !anyWeights ? null : perHead ? weights : headWeights != null ? headWeights : "";
       String merged; // (B, S, H·D)
       if (options.usesAttentionOperator()) {
         String[] result = attentionOperator(q, k, v, mask4d, probabilities);
@@ -151,12 +184,14 @@ public final class OnnxExporter {
         probabilities = result[1];
       }
       if (layout.outputProjection()) {
-        project(merged, BlockLayout.OUT, output, true); // (B, S, E)
+        project(merged, BlockLayout.OUTPUT_PROJECTION, output, true); // (B, S, E)
       } else {
         graph.node("Identity", List.of(merged), List.of(output));
       }
       graph.output(output, FLOAT, "batch", seqQ, layout.outputSize());
-      if (weights != null) {
+      if (perHead) {
+        graph.output(weights, FLOAT, "batch", (long) layout.heads(), seqQ, seqKv); // (B, H, S, T)
+      } else if (weights != null) {
         reduceMean(probabilities, 1, false, weights); // (B, S, T)
         graph.output(weights, FLOAT, "batch", seqQ, seqKv);
       }
@@ -168,11 +203,11 @@ public final class OnnxExporter {
 
     private List<String> declareInputs() {
       if (layout.selfAttention()) {
-        String x = graph.input("x", FLOAT, "batch", "seq", layout.querySize());
+        String x = graph.input("x", FLOAT, "batch", "seq", layout.embeddingSize());
         return List.of(x, x, x);
       }
       return List.of(
-          graph.input("query", FLOAT, "batch", "seq_q", layout.querySize()),
+          graph.input("query", FLOAT, "batch", "seq_q", layout.embeddingSize()),
           graph.input("key", FLOAT, "batch", "seq_kv", layout.keySize()),
           graph.input("value", FLOAT, "batch", "seq_kv", layout.valueSize()));
     }
@@ -267,16 +302,14 @@ public final class OnnxExporter {
       String scale = graph.scalar("scale", (float) (1.0 / Math.sqrt(headSize)));
       scores = graph.node("Mul", "scores", List.of(scores, scale)); // (B, H, S, T)
       String minusInf =
-          mask != null || layout.causal()
-              ? graph.scalar("minus_inf", Float.NEGATIVE_INFINITY)
-              : null;
+          mask != null || causal ? graph.scalar("minus_inf", Float.NEGATIVE_INFINITY) : null;
       if (mask != null) {
         scores =
             options.maskType() == ExportOptions.MaskType.BOOL
                 ? graph.node("Where", "scores_masked", List.of(mask, scores, minusInf))
                 : graph.node("Add", "scores_masked", List.of(scores, mask)); // (B, H, S, T)
       }
-      if (layout.causal()) {
+      if (causal) {
         String visible = causalMask(scores, 2, scores, 3); // (S, T)
         scores = graph.node("Where", "scores_causal", List.of(visible, scores, minusInf));
       }
@@ -347,7 +380,7 @@ public final class OnnxExporter {
       // causal pattern (key j <= query i, aligned top-left like the library) goes into the mask:
       // with is_causal, ONNX Runtime 1.26 disagreed with the library when S != T (S = 1, T = 7 in
       // a test case), and a mask that holds everything tells which rows are fully masked.
-      boolean causalInMask = layout.causal() && (mask != null || !layout.selfAttention());
+      boolean causalInMask = causal && (mask != null || !layout.selfAttention());
       int maskRank = mask == null || options.maskRank() == 2 ? 2 : 4;
       boolean boolMask = mask == null || options.maskType() == ExportOptions.MaskType.BOOL;
       if (causalInMask) {
@@ -374,7 +407,7 @@ public final class OnnxExporter {
                   OnnxGraphBuilder.attribute("kv_num_heads", (long) layout.kvHeads()),
                   OnnxGraphBuilder.attribute(
                       "scale", (float) (1.0 / Math.sqrt(layout.headSize())))));
-      if (layout.causal() && !causalInMask) {
+      if (causal && !causalInMask) {
         attributes.add(OnnxGraphBuilder.attribute("is_causal", 1L));
       }
       String target = probabilities == null || probabilities.isEmpty() ? null : probabilities;
@@ -474,7 +507,7 @@ public final class OnnxExporter {
       metadata.put(prefix + "kv_heads", Integer.toString(layout.kvHeads()));
       metadata.put(prefix + "head_size", Long.toString(layout.headSize()));
       metadata.put(prefix + "bias", Boolean.toString(layout.bias()));
-      metadata.put(prefix + "causal", Boolean.toString(layout.causal()));
+      metadata.put(prefix + "causal", Boolean.toString(causal));
       metadata.put(
           prefix + "mask",
           options.maskType() == ExportOptions.MaskType.NONE

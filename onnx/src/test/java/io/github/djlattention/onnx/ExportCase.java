@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Block;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.BlockParameters;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.SelfAttentionBlock;
@@ -88,6 +89,7 @@ record ExportCase(
               .optHeadSize(headSize)
               .optBias(bias)
               .optCausal(causal)
+              .optAttentionWeights(AttentionWeights.AVERAGED)
               .build();
       block.initialize(manager, DataType.FLOAT32, new Shape(batch, queryLength, embedding));
     } else {
@@ -100,7 +102,7 @@ record ExportCase(
               .optValueSize(valueSize)
               .optBias(bias)
               .optCausal(causal)
-              .optReturnWeights(true)
+              .optAttentionWeights(AttentionWeights.AVERAGED)
               .build();
       block.initialize(
           manager,

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.ort.OrtRunner;
@@ -45,7 +46,9 @@ class ExportFromStateDictTest {
       Map<String, NDArray> stateDict = Npz.read(manager, model.dir().resolve("state_dict.npz"));
       Map<String, NDArray> inputs = Npz.read(manager, model.dir().resolve("inputs.npz"));
       Map<String, NDArray> expected = Npz.read(manager, model.dir().resolve("outputs.npz"));
-      Block block = StateDicts.load(stateDict, model.heads(), model.causal());
+      Block block =
+          StateDicts.load(
+              manager, stateDict, model.heads(), model.causal(), AttentionWeights.AVERAGED);
       ExportOptions options =
           ExportOptions.builder()
               .optOpset(opset)

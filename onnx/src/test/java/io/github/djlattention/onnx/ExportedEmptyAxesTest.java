@@ -14,6 +14,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.translate.NoopTranslator;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.ort.OrtRunner;
 import io.github.djlattention.testing.TestTensors;
@@ -64,7 +65,7 @@ class ExportedEmptyAxesTest {
             .setEmbeddingSize(8)
             .setHeads(4)
             .optKvHeads(kvHeads)
-            .optReturnWeights(true)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
             .build();
     try (Model model = Model.newInstance("empty", "PyTorch");
         NDManager m = TestTensors.manager()) {

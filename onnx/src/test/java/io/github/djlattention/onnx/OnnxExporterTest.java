@@ -19,7 +19,9 @@ import ai.onnx.proto.OnnxMl.ModelProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
 import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
+import io.github.djlattention.blocks.SelfAttentionBlock;
 import io.github.djlattention.ort.OrtRunner;
 import io.github.djlattention.testing.TestTensors;
 import java.nio.file.Files;
@@ -44,7 +46,7 @@ class OnnxExporterTest {
             .setHeads(4)
             .optKvHeads(2)
             .optCausal(causal)
-            .optReturnWeights(true)
+            .optAttentionWeights(AttentionWeights.AVERAGED)
             .build();
     Shape shape = new Shape(1, 3, 8);
     block.initialize(manager, DataType.FLOAT32, shape, shape, shape);
@@ -182,6 +184,111 @@ class OnnxExporterTest {
         TestTensors.assertClose("output", doubles(expected.get(0)), output, 1e-5, 0);
         TestTensors.assertClose("weights", doubles(expected.get(1)), weights, 1e-5, 0);
       }
+    }
+  }
+
+  @ParameterizedTest(name = "{0} opset {1}, {2} mask")
+  @CsvSource({
+    "MultiHeadAttentionBlock, 17, NONE",
+    "MultiHeadAttentionBlock, 17, BOOL",
+    "MultiHeadAttentionBlock, 23, NONE",
+    "MultiHeadAttentionBlock, 23, FLOAT",
+    "SelfAttentionBlock, 17, BOOL",
+    "SelfAttentionBlock, 23, NONE"
+  })
+  void perHeadWeightsAreExportedAsTheBlockReturnsThem(
+      String kind, int opset, ExportOptions.MaskType type) {
+    try (NDManager manager = TestTensors.manager()) {
+      Block block;
+      Shape shape = new Shape(1, 3, 8);
+      if (kind.equals("SelfAttentionBlock")) {
+        block =
+            SelfAttentionBlock.builder()
+                .setEmbeddingSize(8)
+                .optHeadSize(4)
+                .optCausal(true)
+                .optAttentionWeights(AttentionWeights.PER_HEAD)
+                .build();
+        block.initialize(manager, DataType.FLOAT32, shape);
+      } else {
+        block =
+            MultiHeadAttentionBlock.builder()
+                .setEmbeddingSize(8)
+                .setHeads(4)
+                .optKvHeads(2)
+                .optCausal(true)
+                .optAttentionWeights(AttentionWeights.PER_HEAD)
+                .build();
+        block.initialize(manager, DataType.FLOAT32, shape, shape, shape);
+      }
+      long heads = kind.equals("SelfAttentionBlock") ? 1 : 4;
+      NDArray x = manager.randomUniform(-1, 1, new Shape(2, 3, 8));
+      NDList inputs = new NDList(x);
+      Map<String, NDArray> feeds = new LinkedHashMap<>();
+      feeds.put(kind.equals("SelfAttentionBlock") ? "x" : "query", x);
+      if (!kind.equals("SelfAttentionBlock")) {
+        inputs = new NDList(x, x, x);
+        feeds.put("key", x);
+        feeds.put("value", x);
+      }
+      if (type != ExportOptions.MaskType.NONE) {
+        NDArray mask = manager.randomUniform(0, 1, new Shape(3, 3)).gt(0.3);
+        if (type == ExportOptions.MaskType.FLOAT) {
+          mask = manager.randomUniform(-2, 2, new Shape(3, 3));
+        }
+        inputs.add(mask);
+        feeds.put("attn_mask", mask);
+      }
+      NDList expected = block.forward(new ParameterStore(manager, false), inputs, false);
+      assertEquals(new Shape(2, heads, 3, 3), expected.get(1).getShape());
+      ModelProto model =
+          OnnxExporter.toModel(
+              block, ExportOptions.builder().optOpset(opset).optMask(type, 2).build());
+      assertEquals(List.of("output", "weights"), names(model.getGraph().getOutputList()));
+      assertFalse(ops(model).contains("ReduceMean"), ops(model).toString());
+      try (OrtRunner runner = OrtRunner.builder().optIntraOpThreads(1).build(model.toByteArray())) {
+        Map<String, NDArray> actual = runner.run(feeds, manager);
+        assertEquals(expected.get(1).getShape(), actual.get("weights").getShape());
+        TestTensors.assertClose(
+            "output", doubles(expected.get(0)), doubles(actual.get("output")), 1e-5, 0);
+        TestTensors.assertClose(
+            "weights", doubles(expected.get(1)), doubles(actual.get("weights")), 1e-5, 0);
+      }
+    }
+  }
+
+  @Test
+  void refusesKeyPaddingMaskBlocksAndHeadWeightsOfPerHeadBlocks() {
+    try (NDManager manager = TestTensors.manager()) {
+      Shape shape = new Shape(1, 3, 8);
+      MultiHeadAttentionBlock padded =
+          MultiHeadAttentionBlock.builder()
+              .setEmbeddingSize(8)
+              .setHeads(2)
+              .optKeyPaddingMask(true)
+              .build();
+      padded.initialize(manager, DataType.FLOAT32, shape, new Shape(1, 3));
+      String message =
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () -> OnnxExporter.export(padded, ExportOptions.defaults()))
+              .getMessage();
+      assertTrue(message.contains("key-padding mask"), message);
+      MultiHeadAttentionBlock perHead =
+          MultiHeadAttentionBlock.builder()
+              .setEmbeddingSize(8)
+              .setHeads(2)
+              .optAttentionWeights(AttentionWeights.PER_HEAD)
+              .build();
+      perHead.initialize(manager, DataType.FLOAT32, shape);
+      message =
+          assertThrows(
+                  IllegalArgumentException.class,
+                  () ->
+                      OnnxExporter.export(
+                          perHead, ExportOptions.builder().optHeadWeights(true).build()))
+              .getMessage();
+      assertTrue(message.contains("per head already"), message);
     }
   }
 
