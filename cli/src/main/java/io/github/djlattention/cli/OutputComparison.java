@@ -1,8 +1,8 @@
 package io.github.djlattention.cli;
 
 import ai.djl.ndarray.NDArray;
-import io.github.djlattention.conformance.Elements;
-import io.github.djlattention.conformance.Tolerance;
+import io.github.djlattention.compare.ElementComparison;
+import io.github.djlattention.compare.Tolerance;
 import java.util.Arrays;
 
 /**
@@ -40,48 +40,18 @@ record OutputComparison(
    * @return the comparison
    */
   static OutputComparison of(String name, NDArray actual, NDArray reference, double atol) {
-    long[] shape = reference.getShape().getShape();
-    if (!actual.getShape().equals(reference.getShape())) {
-      return new OutputComparison(
-          name, shape, false, Double.NaN, Double.NaN, new long[0], 0, false);
-    }
-    double[] got = Elements.toDoubles(actual);
-    double[] want = Elements.toDoubles(reference);
-    double maxAbs = 0;
-    double maxRel = 0;
-    int worst = got.length == 0 ? -1 : 0;
-    int firstNonFinite = -1;
-    long nonFinite = 0;
     // The conformance suite's element rule: NaN never agrees, not even with NaN; an infinity
     // agrees only with the same infinity.
-    Tolerance tolerance = new Tolerance(0, atol);
-    for (int i = 0; i < got.length; i++) {
-      if (!Double.isFinite(got[i]) || !Double.isFinite(want[i])) {
-        if (!tolerance.accepts(want[i], got[i])) {
-          nonFinite++;
-          firstNonFinite = firstNonFinite < 0 ? i : firstNonFinite;
-        }
-        continue;
-      }
-      double abs = Math.abs(got[i] - want[i]);
-      if (abs > maxAbs) {
-        maxAbs = abs;
-        worst = i;
-      }
-      if (want[i] != 0) {
-        maxRel = Math.max(maxRel, abs / Math.abs(want[i]));
-      }
-    }
-    int index = firstNonFinite >= 0 ? firstNonFinite : worst;
+    ElementComparison c = ElementComparison.compare(reference, actual, new Tolerance(0, atol));
     return new OutputComparison(
         name,
-        shape,
-        true,
-        maxAbs,
-        maxRel,
-        index < 0 ? new long[0] : Elements.unravel(index, shape),
-        nonFinite,
-        nonFinite == 0 && maxAbs <= atol);
+        c.shape(),
+        c.sameShape(),
+        c.sameShape() ? c.statistics().maxAbsError() : Double.NaN,
+        c.sameShape() ? c.statistics().maxRelError() : Double.NaN,
+        c.worst().index(),
+        c.nonFiniteMismatches(),
+        c.agrees());
   }
 
   /** One line for the console. */

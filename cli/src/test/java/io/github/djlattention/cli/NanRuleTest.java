@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import io.github.djlattention.compare.Tolerance;
 import io.github.djlattention.conformance.Comparison;
-import io.github.djlattention.conformance.Tolerance;
 import io.github.djlattention.testing.TestTensors;
 import java.util.Random;
 import org.junit.jupiter.api.Test;

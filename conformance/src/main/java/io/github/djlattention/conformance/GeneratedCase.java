@@ -9,6 +9,8 @@ import ai.djl.nn.AbstractBlock;
 import io.github.djlattention.blocks.BlockParameters;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.SelfAttentionBlock;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 import io.github.djlattention.onnx.ExportOptions;
 import io.github.djlattention.reference.ReferenceAttention;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
