@@ -1,39 +1,21 @@
 package io.github.djlattention.conformance;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.types.DataType;
-import java.util.Arrays;
+import io.github.djlattention.compare.ElementComparison;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 
 /**
- * The element-wise comparison of one output with the oracle's.
+ * One named output compared with the oracle's: the {@link ElementComparison} (verdict, worst
+ * element, error statistics) with the output's name and element type, and a note when nothing was
+ * compared.
  *
  * @param output the output's name
- * @param dataType the expected output's element type
- * @param tolerance the tolerance applied
- * @param agrees whether shapes match and every element is within tolerance
- * @param maxAbsError largest {@code |actual - expected|} over finite pairs (infinite where a finite
- *     value meets an infinite one, NaN where a NaN appears)
- * @param maxRelError largest {@code |actual - expected| / |expected|} over finite pairs with a
- *     non-zero expected value
- * @param worstIndex index of the element furthest outside tolerance (or of the largest error if all
- *     are within), empty for a shape mismatch
- * @param worstExpected the oracle's value at {@link #worstIndex}
- * @param worstActual the implementation's value at {@link #worstIndex}
- * @param mismatched number of elements outside tolerance
- * @param note extra explanation, such as a shape mismatch; empty if none
+ * @param dataType the expected output's element type, e.g. {@code float32}
+ * @param elements the element-wise comparison
+ * @param note why nothing was compared (a shape mismatch, a missing output); empty otherwise
  */
-public record Comparison(
-    String output,
-    String dataType,
-    Tolerance tolerance,
-    boolean agrees,
-    double maxAbsError,
-    double maxRelError,
-    long[] worstIndex,
-    double worstExpected,
-    double worstActual,
-    long mismatched,
-    String note) {
+public record Comparison(String output, String dataType, ElementComparison elements, String note) {
 
   /**
    * Compares an implementation's output with the oracle's.
@@ -58,57 +40,12 @@ public record Comparison(
    */
   public static Comparison compare(
       String output, NDArray expected, NDArray actual, Tolerance tolerance) {
-    DataType type = expected.getDataType();
-    long[] shape = expected.getShape().getShape();
-    if (!expected.getShape().equals(actual.getShape())) {
-      return failed(
-          output,
-          expected,
-          tolerance,
-          "shape " + actual.getShape() + " where " + expected.getShape() + " was expected");
-    }
-    double[] want = Elements.toDoubles(expected);
-    double[] got = Elements.toDoubles(actual);
-    double maxAbs = 0;
-    double maxRel = 0;
-    long mismatched = 0;
-    int worst = -1;
-    double worstScore = -1;
-    for (int i = 0; i < want.length; i++) {
-      double abs = absError(want[i], got[i]);
-      maxAbs = Double.isNaN(abs) || Double.isNaN(maxAbs) ? Double.NaN : Math.max(maxAbs, abs);
-      if (want[i] != 0 && Double.isFinite(want[i]) && Double.isFinite(got[i])) {
-        maxRel = Math.max(maxRel, abs / Math.abs(want[i]));
-      }
-      boolean ok = tolerance.accepts(want[i], got[i]);
-      if (!ok) {
-        mismatched++;
-      }
-      // Score: how far outside the allowed band; NaN and infinite misses rank first.
-      double allowed = tolerance.atol() + tolerance.rtol() * Math.abs(want[i]);
-      double score =
-          ok ? (Double.isFinite(abs) ? abs / Math.max(allowed, Double.MIN_NORMAL) : 0) : 1 + abs;
-      if (!ok && !Double.isFinite(abs)) {
-        score = Double.MAX_VALUE;
-      }
-      if (worst < 0 || score > worstScore) {
-        worst = i;
-        worstScore = score;
-      }
-    }
-    long[] index = worst < 0 ? new long[0] : Elements.unravel(worst, shape);
-    return new Comparison(
-        output,
-        type.toString(),
-        tolerance,
-        mismatched == 0,
-        maxAbs,
-        maxRel,
-        index,
-        worst < 0 ? Double.NaN : want[worst],
-        worst < 0 ? Double.NaN : got[worst],
-        mismatched,
-        "");
+    ElementComparison elements = ElementComparison.compare(expected, actual, tolerance);
+    String note =
+        elements.sameShape()
+            ? ""
+            : "shape " + actual.getShape() + " where " + expected.getShape() + " was expected";
+    return new Comparison(output, expected.getDataType().toString(), elements, note);
   }
 
   /**
@@ -120,42 +57,27 @@ public record Comparison(
    * @return a failed comparison
    */
   public static Comparison missing(String output, NDArray expected, String why) {
-    return failed(output, expected, Tolerances.forType(expected.getDataType()), why);
-  }
-
-  /** A comparison with no element compared: every expected element counts as mismatched. */
-  private static Comparison failed(
-      String output, NDArray expected, Tolerance tolerance, String note) {
-    return new Comparison(
-        output,
-        expected.getDataType().toString(),
-        tolerance,
-        false,
-        Double.POSITIVE_INFINITY,
-        Double.POSITIVE_INFINITY,
-        new long[0],
-        Double.NaN,
-        Double.NaN,
-        expected.size(),
-        note);
-  }
-
-  private static double absError(double expected, double actual) {
-    if (Double.isNaN(expected) || Double.isNaN(actual)) {
-      return Double.NaN;
-    }
-    if (expected == actual) {
-      return 0; // also equal infinities
-    }
-    return Math.abs(actual - expected);
+    ElementComparison elements =
+        ElementComparison.notCompared(
+            expected.getShape().getShape(), Tolerances.forType(expected.getDataType()));
+    return new Comparison(output, expected.getDataType().toString(), elements, why);
   }
 
   /**
-   * The worst index as text, e.g. {@code [0, 1, 2, 3]}.
+   * Whether shapes match and every element is within tolerance.
    *
-   * @return the index
+   * @return true on agreement
    */
-  public String worstIndexText() {
-    return Arrays.toString(worstIndex);
+  public boolean agrees() {
+    return elements.agrees();
+  }
+
+  /**
+   * The tolerance applied.
+   *
+   * @return the tolerance
+   */
+  public Tolerance tolerance() {
+    return elements.tolerance();
   }
 }

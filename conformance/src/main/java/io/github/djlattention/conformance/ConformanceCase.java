@@ -1,6 +1,8 @@
 package io.github.djlattention.conformance;
 
 import ai.djl.ndarray.NDManager;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 
 /** One conformance case: a named input set with the oracle's expected outputs. */
 public interface ConformanceCase {

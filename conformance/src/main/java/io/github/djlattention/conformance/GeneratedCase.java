@@ -10,6 +10,8 @@ import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.BlockParameters;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.blocks.SelfAttentionBlock;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 import io.github.djlattention.onnx.ExportOptions;
 import io.github.djlattention.reference.ReferenceAttention;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;

@@ -1,5 +1,7 @@
 package io.github.djlattention.conformance;
 
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -184,7 +186,7 @@ public final class HtmlReport {
             w ->
                 html.append(" <span class=\"sub\">")
                     .append(escape(w.output()))
-                    .append(escape(w.worstIndexText()))
+                    .append(escape(w.elements().worst().indexText()))
                     .append("</span>"));
   }
 

@@ -44,7 +44,7 @@ public record ImplementationResult(
     for (Comparison c : comparisons) {
       if (worst == null
           || (!c.agrees() && worst.agrees())
-          || (c.agrees() == worst.agrees() && greater(c.maxAbsError(), worst.maxAbsError()))) {
+          || (c.agrees() == worst.agrees() && greater(maxAbsError(c), maxAbsError(worst)))) {
         worst = c;
       }
     }
@@ -58,7 +58,7 @@ public record ImplementationResult(
    */
   public double maxAbsError() {
     return comparisons.stream()
-        .mapToDouble(Comparison::maxAbsError)
+        .mapToDouble(ImplementationResult::maxAbsError)
         .reduce(0, (a, b) -> Double.isNaN(a) || Double.isNaN(b) ? Double.NaN : Math.max(a, b));
   }
 
@@ -69,8 +69,12 @@ public record ImplementationResult(
    */
   public double maxRelError() {
     return comparisons.stream()
-        .mapToDouble(Comparison::maxRelError)
+        .mapToDouble(c -> c.elements().statistics().maxRelError())
         .reduce(0, (a, b) -> Double.isNaN(a) || Double.isNaN(b) ? Double.NaN : Math.max(a, b));
+  }
+
+  private static double maxAbsError(Comparison c) {
+    return c.elements().statistics().maxAbsError();
   }
 
   private static boolean greater(double a, double b) {
@@ -94,11 +98,11 @@ public record ImplementationResult(
                     ? String.format(
                         "%s: %d element(s) outside %s, worst at %s: expected %s, got %s",
                         c.output(),
-                        c.mismatched(),
+                        c.elements().mismatched(),
                         c.tolerance(),
-                        c.worstIndexText(),
-                        c.worstExpected(),
-                        c.worstActual())
+                        c.elements().worst().indexText(),
+                        c.elements().worst().expected(),
+                        c.elements().worst().actual())
                     : c.output() + ": " + c.note())
         .orElse("");
   }

@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.github.djlattention.compare.ElementComparison;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 import java.util.List;
 
 /**
@@ -92,7 +95,7 @@ public final class JsonReport {
               w -> {
                 impl.put("worstOutput", w.output());
                 ArrayNode index = impl.putArray("worstIndex");
-                for (long i : w.worstIndex()) {
+                for (long i : w.elements().worst().index()) {
                   index.add(i);
                 }
               });
@@ -101,15 +104,16 @@ public final class JsonReport {
         ObjectNode out = outputs.putObject(comparison.output());
         out.put("dtype", comparison.dataType());
         out.put("agrees", comparison.agrees());
-        number(out, "maxAbsError", comparison.maxAbsError());
-        number(out, "maxRelError", comparison.maxRelError());
-        out.put("mismatched", comparison.mismatched());
+        ElementComparison elements = comparison.elements();
+        number(out, "maxAbsError", elements.statistics().maxAbsError());
+        number(out, "maxRelError", elements.statistics().maxRelError());
+        out.put("mismatched", elements.mismatched());
         ArrayNode index = out.putArray("worstIndex");
-        for (long i : comparison.worstIndex()) {
+        for (long i : elements.worst().index()) {
           index.add(i);
         }
-        number(out, "worstExpected", comparison.worstExpected());
-        number(out, "worstActual", comparison.worstActual());
+        number(out, "worstExpected", elements.worst().expected());
+        number(out, "worstActual", elements.worst().actual());
         out.put("rtol", comparison.tolerance().rtol());
         out.put("atol", comparison.tolerance().atol());
         if (!comparison.note().isEmpty()) {

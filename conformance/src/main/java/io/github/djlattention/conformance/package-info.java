@@ -5,7 +5,7 @@
  * <p>A {@link io.github.djlattention.conformance.ConformanceSuite} names its cases, its oracle, the
  * project's implementation and any other implementations (such as ONNX Runtime). {@link
  * io.github.djlattention.conformance.ConformanceRunner} runs every implementation on every case and
- * compares with the oracle using {@link io.github.djlattention.conformance.Tolerances}; the project
+ * compares with the oracle using {@link io.github.djlattention.compare.Tolerances}; the project
  * passes a case when the outputs of each of its implementations that runs it agree with the oracle,
  * whatever the other implementations do. Three suites: the ONNX operator's own cases ({@link
  * io.github.djlattention.conformance.OnnxAttentionSuite}, oracle: the ONNX reference), a seeded

@@ -10,6 +10,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 import org.junit.jupiter.api.Test;
 
 class ComparisonTest {
@@ -21,12 +23,16 @@ class ComparisonTest {
       NDArray actual = m.create(new float[] {1, 2, 3, 4, 5.5f, 6}, new Shape(2, 3));
       Comparison c = Comparison.compare("Y", expected, actual);
       assertFalse(c.agrees());
-      assertArrayEquals(new long[] {1, 1}, c.worstIndex());
-      assertEquals(0.5, c.maxAbsError(), 1e-7);
-      assertEquals(0.1, c.maxRelError(), 1e-7);
-      assertEquals(1, c.mismatched());
-      assertEquals(5.0, c.worstExpected());
-      assertEquals(5.5, c.worstActual());
+      assertEquals("Y", c.output());
+      assertEquals("float32", c.dataType());
+      assertEquals(Tolerances.FLOAT32, c.tolerance());
+      assertArrayEquals(new long[] {1, 1}, c.elements().worst().index());
+      assertEquals(0.5, c.elements().statistics().maxAbsError(), 1e-7);
+      assertEquals(0.1, c.elements().statistics().maxRelError(), 1e-7);
+      assertEquals(1, c.elements().mismatched());
+      assertEquals(5.0, c.elements().worst().expected());
+      assertEquals(5.5, c.elements().worst().actual());
+      assertEquals("", c.note());
     }
   }
 
@@ -39,7 +45,7 @@ class ComparisonTest {
       assertFalse(Comparison.compare("x", expected, m.create(new float[] {-3.4e38f, 1})).agrees());
       Comparison nan = Comparison.compare("x", expected, m.create(new float[] {inf, Float.NaN}));
       assertFalse(nan.agrees());
-      assertArrayEquals(new long[] {1}, nan.worstIndex());
+      assertArrayEquals(new long[] {1}, nan.elements().worst().index());
     }
   }
 
@@ -63,6 +69,18 @@ class ComparisonTest {
       Comparison c = Comparison.compare("Y", m.zeros(new Shape(2, 3)), m.zeros(new Shape(3, 2)));
       assertFalse(c.agrees());
       assertTrue(c.note().contains("(3, 2)"), c.note());
+      assertEquals(6, c.elements().mismatched());
+    }
+  }
+
+  @Test
+  void aMissingOutputFailsWithItsReason() {
+    try (NDManager m = NDManager.newBaseManager()) {
+      Comparison c = Comparison.missing("weights", m.zeros(new Shape(2, 2)), "not computed");
+      assertFalse(c.agrees());
+      assertEquals("not computed", c.note());
+      assertEquals(4, c.elements().mismatched());
+      assertEquals(Double.POSITIVE_INFINITY, c.elements().statistics().maxAbsError());
     }
   }
 

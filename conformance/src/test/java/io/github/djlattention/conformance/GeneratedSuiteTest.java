@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
+import io.github.djlattention.compare.Tolerances;
 import io.github.djlattention.ort.OrtDevice;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -77,7 +77,8 @@ class PytorchSuiteTest {
             .orElseThrow();
     Comparison weights = causal.project().comparisons().get(1);
     assertEquals("weights", weights.output());
-    assertEquals(3, weights.worstIndex().length);
-    assertTrue(weights.maxAbsError() < 1e-6, () -> "max abs " + weights.maxAbsError());
+    assertEquals(3, weights.elements().worst().index().length);
+    double maxAbs = weights.elements().statistics().maxAbsError();
+    assertTrue(maxAbs < 1e-6, () -> "max abs " + maxAbs);
   }
 }

@@ -91,11 +91,11 @@ class ReferenceOnOnnxCasesTest {
           () ->
               c.name()
                   + ": worst at "
-                  + comparison.worstIndexText()
+                  + comparison.elements().worst().indexText()
                   + " expected "
-                  + comparison.worstExpected()
+                  + comparison.elements().worst().expected()
                   + ", got "
-                  + comparison.worstActual());
+                  + comparison.elements().worst().actual());
     }
   }
 

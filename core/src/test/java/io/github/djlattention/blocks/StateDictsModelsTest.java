@@ -61,7 +61,7 @@ class StateDictsModelsTest {
     double[] got = doubles(actual);
     assertClose(what, want, got, TOLERANCE, 0);
     synchronized (StateDictsModelsTest.class) {
-      worst = Math.max(worst, TestTensors.diff(want, got).maxAbs());
+      worst = Math.max(worst, TestTensors.maxAbsError(want, got));
     }
   }
 

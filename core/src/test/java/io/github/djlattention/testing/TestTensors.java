@@ -8,6 +8,9 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.github.djlattention.compare.ElementComparison;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
 import java.io.IOException;
 import java.io.InputStream;
@@ -15,7 +18,10 @@ import java.io.UncheckedIOException;
 import java.util.Arrays;
 import java.util.Random;
 
-/** Test helpers: NDArray and reference tensors, element-wise comparison, golden JSON. */
+/**
+ * Test helpers: NDArray and reference tensors, assertions over the project's element-wise
+ * comparison ({@link ElementComparison}), golden JSON.
+ */
 public final class TestTensors {
 
   private TestTensors() {}
@@ -69,64 +75,60 @@ public final class TestTensors {
     return new Tensor(data, shape);
   }
 
-  /** Worst element-wise disagreement of two arrays. */
-  public record Diff(double maxAbs, double maxRel, int worstIndex) {}
-
-  /** Computes the largest absolute and relative errors and where the worst one is. */
-  public static Diff diff(double[] expected, double[] actual) {
-    if (expected.length != actual.length) {
-      fail("size differs: expected " + expected.length + " elements, got " + actual.length);
-    }
-    double maxAbs = 0;
-    double maxRel = 0;
-    int worst = -1;
-    for (int n = 0; n < expected.length; n++) {
-      double abs = Math.abs(expected[n] - actual[n]);
-      if (Double.isNaN(expected[n]) != Double.isNaN(actual[n])) {
-        abs = Double.POSITIVE_INFINITY;
-      } else if (Double.isNaN(abs)) {
-        abs = 0; // both NaN, or equal infinities
-      }
-      if (abs > maxAbs || worst < 0) {
-        maxAbs = Math.max(maxAbs, abs);
-        worst = abs >= maxAbs ? n : worst;
-      }
-      maxRel = Math.max(maxRel, abs / Math.max(Math.abs(expected[n]), 1e-30));
-    }
-    return new Diff(maxAbs, maxRel, worst);
+  /**
+   * The largest absolute error of {@link ElementComparison} (NaN matching NaN, equal infinities
+   * agreeing).
+   */
+  public static double maxAbsError(double[] expected, double[] actual) {
+    return compare(expected, actual, Tolerances.EXACT).statistics().maxAbsError();
   }
 
   /**
-   * Asserts |actual - expected| ≤ atol + rtol·|expected| element-wise, naming the worst element.
+   * Asserts |actual - expected| ≤ atol + rtol·|expected| element-wise ({@link ElementComparison},
+   * with a NaN agreeing with a NaN: these tests check that NaN propagates), naming the worst
+   * element.
    */
   public static void assertClose(
       String what, double[] expected, double[] actual, double atol, double rtol) {
+    ElementComparison c = compare(expected, actual, new Tolerance(rtol, atol));
+    if (!c.agrees()) {
+      fail(what + ": " + describe(c));
+    }
+  }
+
+  /**
+   * Asserts that two arrays have the same shape and agree under {@code tolerance} ({@link
+   * ElementComparison}), naming the worst element.
+   */
+  public static void assertClose(
+      String what, NDArray expected, NDArray actual, Tolerance tolerance) {
+    ElementComparison c = ElementComparison.compare(expected, actual, tolerance);
+    if (!c.sameShape()) {
+      fail(what + ": shape " + actual.getShape() + ", expected " + expected.getShape());
+    }
+    if (!c.agrees()) {
+      fail(what + ": " + describe(c));
+    }
+  }
+
+  private static ElementComparison compare(double[] expected, double[] actual, Tolerance t) {
     if (expected.length != actual.length) {
-      fail(what + ": expected " + expected.length + " elements, got " + actual.length);
+      fail("size differs: expected " + expected.length + " elements, got " + actual.length);
     }
-    int worst = -1;
-    double worstExcess = 0;
-    for (int n = 0; n < expected.length; n++) {
-      double allowed = atol + rtol * Math.abs(expected[n]);
-      double err = Math.abs(expected[n] - actual[n]);
-      boolean nanMismatch = Double.isNaN(expected[n]) != Double.isNaN(actual[n]);
-      boolean bothSame =
-          expected[n] == actual[n] || (Double.isNaN(expected[n]) && Double.isNaN(actual[n]));
-      if (nanMismatch || (!bothSame && !(err <= allowed))) {
-        double excess = nanMismatch ? Double.POSITIVE_INFINITY : err - allowed;
-        if (worst < 0 || excess > worstExcess) {
-          worst = n;
-          worstExcess = excess;
-        }
-      }
-    }
-    if (worst >= 0) {
-      Diff d = diff(expected, actual);
-      fail(
-          String.format(
-              "%s: element %d is %s, expected %s (atol %.1e, rtol %.1e); max abs error %.3e",
-              what, worst, actual[worst], expected[worst], atol, rtol, d.maxAbs()));
-    }
+    return ElementComparison.compare(
+        expected, actual, new long[] {expected.length}, t.withMatchingNan());
+  }
+
+  private static String describe(ElementComparison c) {
+    return String.format(
+        "element %s is %s, expected %s (%s); %d of %d elements outside, max abs error %.3e",
+        c.worst().indexText(),
+        c.worst().actual(),
+        c.worst().expected(),
+        c.tolerance(),
+        c.mismatched(),
+        c.statistics().elements(),
+        c.statistics().maxAbsError());
   }
 
   /** Shape as ints. */

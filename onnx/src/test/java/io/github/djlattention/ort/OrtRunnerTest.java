@@ -9,7 +9,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.onnx.proto.OnnxMl.TensorProto;
+import io.github.djlattention.compare.Tolerance;
 import io.github.djlattention.onnx.OnnxTensors;
+import io.github.djlattention.testing.TestTensors;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -42,11 +44,8 @@ class OrtRunnerTest {
   }
 
   private static void assertClose(NDArray expected, NDArray actual) {
-    assertEquals(expected.getShape(), actual.getShape());
     assertEquals(expected.getDataType(), actual.getDataType());
-    float[] want = expected.toType(DataType.FLOAT32, false).toFloatArray();
-    float[] got = actual.toType(DataType.FLOAT32, false).toFloatArray();
-    assertArrayEquals(want, got, 1e-3f);
+    TestTensors.assertClose("output", expected, actual, new Tolerance(0, 1e-3));
   }
 
   @Test

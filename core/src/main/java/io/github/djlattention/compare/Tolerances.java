@@ -1,15 +1,17 @@
-package io.github.djlattention.conformance;
+package io.github.djlattention.compare;
 
 import ai.djl.ndarray.types.DataType;
 
 /**
- * The project's tolerances, one per element type, in one place.
+ * The project's tolerances, one per element type, in one place: the conformance suites' verdicts
+ * and the default of {@link ElementComparison#compare(ai.djl.ndarray.NDArray,
+ * ai.djl.ndarray.NDArray)}.
  *
  * <ul>
- *   <li>float32: rtol 1e-4, atol 1e-6. On the ONNX operator's cases both DJL and ONNX Runtime stay
- *       below 2.4e-7 absolute and 4.8e-7 relative error, so this leaves a margin of about four in
- *       absolute and two hundred in relative terms, ten times tighter than the ONNX backend tests'
- *       rtol 1e-3.
+ *   <li>float32: rtol 1e-4, atol 1e-6. On the conformance suite's ONNX operator cases both DJL and
+ *       ONNX Runtime stay below 2.4e-7 absolute and 4.8e-7 relative error, so this leaves a margin
+ *       of about four in absolute and two hundred in relative terms, ten times tighter than the
+ *       ONNX backend tests' rtol 1e-3.
  *   <li>float16: rtol 1e-3, atol 1e-3, about one float16 ulp near 1 each: the oracle computes in
  *       float16 step by step while implementations compute in float32 and round once at the end
  *       (measured: 4.9e-4 absolute, 9.8e-4 relative).
