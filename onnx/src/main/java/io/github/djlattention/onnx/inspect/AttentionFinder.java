@@ -108,9 +108,30 @@ public final class AttentionFinder {
       layer = "attention " + index + layer.substring(previous.length());
     }
     return new AttentionSite(
-        index, layer, s.form(), s.nodes(), s.input(), s.query(), s.key(), s.value(), s.masks(),
-        s.weights(), s.output(), s.merged(), s.sublayerOutput(), s.heads(), s.kvHeads(),
-        s.headSize(), s.scale(), s.scaleSteps(), s.softcap(), s.causal(), s.queryProjection(),
-        s.keyProjection(), s.valueProjection(), s.outputProjection(), s.notes());
+        index,
+        layer,
+        s.form(),
+        s.nodes(),
+        s.input(),
+        s.query(),
+        s.key(),
+        s.value(),
+        s.masks(),
+        s.weights(),
+        s.output(),
+        s.merged(),
+        s.sublayerOutput(),
+        s.heads(),
+        s.kvHeads(),
+        s.headSize(),
+        s.scale(),
+        s.scaleSteps(),
+        s.softcap(),
+        s.causal(),
+        s.queryProjection(),
+        s.keyProjection(),
+        s.valueProjection(),
+        s.outputProjection(),
+        s.notes());
   }
 }

@@ -10,10 +10,10 @@ import java.util.List;
  *
  * <p>For the {@linkplain Form#WRITTEN_OUT written-out} form the tensors are those the core's nodes
  * read and write: {@code query} is the first input of the scores' {@code MatMul} before any scale
- * (…, S, D), {@code key} its second input before any scale, which is Kᵀ (…, D, T), {@code value} the
- * second input of the weighted sum's {@code MatMul} (…, T, Dv), {@code weights} the {@code Softmax}
- * output and {@code output} the weighted sum (…, S, Dv). For the fused operators they are the
- * operator's own inputs and outputs, in its own layout.
+ * (…, S, D), {@code key} its second input before any scale, which is Kᵀ (…, D, T), {@code value}
+ * the second input of the weighted sum's {@code MatMul} (…, T, Dv), {@code weights} the {@code
+ * Softmax} output and {@code output} the weighted sum (…, S, Dv). For the fused operators they are
+ * the operator's own inputs and outputs, in its own layout.
  *
  * @param index the site's number, 0 first, in graph order
  * @param layer a readable name: the common prefix of the core's node names, or the operator's node
@@ -33,8 +33,8 @@ import java.util.List;
  * @param heads H, or null when the graph does not fix it
  * @param kvHeads G, or null when the graph does not fix it
  * @param headSize D, or null when the graph does not fix it
- * @param scale the product of the constant scale factors, or null when the scale is the
- *     operator's default 1/√D or is computed at run time (see {@code scaleSteps})
+ * @param scale the product of the constant scale factors, or null when the scale is the operator's
+ *     default 1/√D or is computed at run time (see {@code scaleSteps})
  * @param scaleSteps the written-out form's scale factors in the order the graph applies them
  * @param softcap the softcap c (scores become c·tanh(scores/c)), or null for none
  * @param causal whether a mask (or the operator) hides later keys

@@ -212,7 +212,10 @@ public final class ConstantValues {
 
   private static IllegalArgumentException unsupported(TensorProto tensor) {
     return new IllegalArgumentException(
-        "tensor '" + tensor.getName() + "' has element type " + tensor.getDataType()
+        "tensor '"
+            + tensor.getName()
+            + "' has element type "
+            + tensor.getDataType()
             + ", which this reader does not handle");
   }
 }

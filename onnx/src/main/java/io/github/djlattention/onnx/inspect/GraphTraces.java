@@ -157,7 +157,9 @@ final class GraphTraces {
     return new Origin(text.toString(), causal);
   }
 
-  /** Whether a constant is 0/1 (or 0/non-zero), square in its last two axes and lower-triangular. */
+  /**
+   * Whether a constant is 0/1 (or 0/non-zero), square in its last two axes and lower-triangular.
+   */
   private static boolean lowerTriangular(TensorProto tensor) {
     long[] dims = ConstantValues.dims(tensor);
     if (dims.length < 2) {

@@ -5,8 +5,8 @@ import ai.onnx.proto.OnnxMl.TensorProto;
 import java.util.Optional;
 
 /**
- * Finds the learned linear maps around an attention: backwards from a tensor to the projection
- * that produced it, and forwards from a tensor to the projection that reads it.
+ * Finds the learned linear maps around an attention: backwards from a tensor to the projection that
+ * produced it, and forwards from a tensor to the projection that reads it.
  */
 final class ProjectionFinder {
 
@@ -121,8 +121,10 @@ final class ProjectionFinder {
     NodeProto node = producer.get();
     if (ModelGraph.isOp(node, "MatMul")) {
       return floatWeight(node.getInput(1))
-          .map(w -> new Projection.FloatWeights(node.getInput(0), w.name, w.transposed, null, tensor,
-              0, w.columns));
+          .map(
+              w ->
+                  new Projection.FloatWeights(
+                      node.getInput(0), w.name, w.transposed, null, tensor, 0, w.columns));
     }
     if (ModelGraph.isOp(node, "Gemm")) {
       if (ModelGraph.intAttribute(node, "transA", 0) != 0
@@ -136,7 +138,8 @@ final class ProjectionFinder {
         return Optional.empty();
       }
       long[] dims = ConstantValues.dims(graph.constant(weight).get());
-      String bias = node.getInputCount() > 2 && isVector(node.getInput(2)) ? node.getInput(2) : null;
+      String bias =
+          node.getInputCount() > 2 && isVector(node.getInput(2)) ? node.getInput(2) : null;
       return Optional.of(
           new Projection.FloatWeights(
               node.getInput(0), weight, transB, bias, tensor, 0, transB ? dims[0] : dims[1]));
@@ -195,7 +198,8 @@ final class ProjectionFinder {
       Optional<NodeProto> scalesMul = graph.producer(scales, "Mul");
       if (scalesMul.isPresent()) {
         NodeProto s = scalesMul.get();
-        if (s.getInput(0).equals(dql.get().getOutput(1)) && graph.constant(s.getInput(1)).isPresent()) {
+        if (s.getInput(0).equals(dql.get().getOutput(1))
+            && graph.constant(s.getInput(1)).isPresent()) {
           weightScale = s.getInput(1);
         } else if (s.getInput(1).equals(dql.get().getOutput(1))
             && graph.constant(s.getInput(0)).isPresent()) {
@@ -299,7 +303,11 @@ final class ProjectionFinder {
       boolean stepOne =
           node.getInputCount() < 5
               || node.getInput(4).isEmpty()
-              || graph.constant(node.getInput(4)).map(GraphTraces::longsOf).map(s -> s.length == 1 && s[0] == 1).orElse(false);
+              || graph
+                  .constant(node.getInput(4))
+                  .map(GraphTraces::longsOf)
+                  .map(s -> s.length == 1 && s[0] == 1)
+                  .orElse(false);
       if (whole.isEmpty() || starts.isEmpty() || ends.isEmpty() || axes.isEmpty() || !stepOne) {
         return Optional.empty();
       }
@@ -322,14 +330,33 @@ final class ProjectionFinder {
     }
     if (whole instanceof Projection.DynamicQuantized d) {
       return new Projection.DynamicQuantized(
-          d.input(), d.quantizedInput(), d.inputScale(), d.inputZeroPoint(), d.weight(),
-          d.weightScale(), d.weightZeroPoint(), d.bias(), d.output(), base + start, base + end);
+          d.input(),
+          d.quantizedInput(),
+          d.inputScale(),
+          d.inputZeroPoint(),
+          d.weight(),
+          d.weightScale(),
+          d.weightZeroPoint(),
+          d.bias(),
+          d.output(),
+          base + start,
+          base + end);
     }
     Projection.QLinear q = (Projection.QLinear) whole;
     return new Projection.QLinear(
-        q.input(), q.quantizedInput(), q.inputScale(), q.inputZeroPoint(), q.weight(),
-        q.weightScale(), q.weightZeroPoint(), q.outputScale(), q.outputZeroPoint(), q.bias(),
-        q.output(), base + start, base + end);
+        q.input(),
+        q.quantizedInput(),
+        q.inputScale(),
+        q.inputZeroPoint(),
+        q.weight(),
+        q.weightScale(),
+        q.weightZeroPoint(),
+        q.outputScale(),
+        q.outputZeroPoint(),
+        q.bias(),
+        q.output(),
+        base + start,
+        base + end);
   }
 
   private static Projection withBias(Projection core, String bias, String output) {
@@ -339,14 +366,33 @@ final class ProjectionFinder {
     }
     if (core instanceof Projection.DynamicQuantized d) {
       return new Projection.DynamicQuantized(
-          d.input(), d.quantizedInput(), d.inputScale(), d.inputZeroPoint(), d.weight(),
-          d.weightScale(), d.weightZeroPoint(), bias, output, d.columnStart(), d.columnEnd());
+          d.input(),
+          d.quantizedInput(),
+          d.inputScale(),
+          d.inputZeroPoint(),
+          d.weight(),
+          d.weightScale(),
+          d.weightZeroPoint(),
+          bias,
+          output,
+          d.columnStart(),
+          d.columnEnd());
     }
     Projection.QLinear q = (Projection.QLinear) core;
     return new Projection.QLinear(
-        q.input(), q.quantizedInput(), q.inputScale(), q.inputZeroPoint(), q.weight(),
-        q.weightScale(), q.weightZeroPoint(), q.outputScale(), q.outputZeroPoint(), bias,
-        output, q.columnStart(), q.columnEnd());
+        q.input(),
+        q.quantizedInput(),
+        q.inputScale(),
+        q.inputZeroPoint(),
+        q.weight(),
+        q.weightScale(),
+        q.weightZeroPoint(),
+        q.outputScale(),
+        q.outputZeroPoint(),
+        bias,
+        output,
+        q.columnStart(),
+        q.columnEnd());
   }
 
   private boolean isMatrix(String tensor) {
@@ -354,10 +400,7 @@ final class ProjectionFinder {
   }
 
   private boolean isVector(String tensor) {
-    return graph
-        .constant(tensor)
-        .map(t -> t.getDimsCount() == 1 && isFloat(t))
-        .orElse(false);
+    return graph.constant(tensor).map(t -> t.getDimsCount() == 1 && isFloat(t)).orElse(false);
   }
 
   private static boolean isFloat(TensorProto tensor) {

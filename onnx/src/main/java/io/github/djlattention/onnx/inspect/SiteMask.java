@@ -54,8 +54,8 @@ public sealed interface SiteMask {
 
   /**
    * A mask input of a fused operator, in that operator's own format (a boolean or additive {@code
-   * attn_mask}, a {@code key_padding_mask}, a {@code mask_index}, an {@code attention_bias},
-   * {@code seqlens_k}).
+   * attn_mask}, a {@code key_padding_mask}, a {@code mask_index}, an {@code attention_bias}, {@code
+   * seqlens_k}).
    *
    * @param tensor the input
    * @param role the operator's name for the input, e.g. {@code key_padding_mask}

@@ -91,18 +91,24 @@ final class WrittenOutFinder {
     HeadSplit k = headSplit(key, true);
     HeadSplit v = headSplit(sum.getInput(1), false);
     long rank = q.rank > 0 ? q.rank : 4;
-    long axis =
-        ModelGraph.intAttribute(softmax, "axis", graph.opset("") >= 13 ? -1 : 1);
+    long axis = ModelGraph.intAttribute(softmax, "axis", graph.opset("") >= 13 ? -1 : 1);
     if (axis != -1 && axis != rank - 1) {
       return Optional.empty(); // not over the key axis
     }
     if (graph.opset("") < 13) {
       notes.add(
-          "Softmax axis=" + axis + " (opset " + graph.opset("") + ": over the flattened last axis)");
+          "Softmax axis="
+              + axis
+              + " (opset "
+              + graph.opset("")
+              + ": over the flattened last axis)");
     }
-    Projection queryProjection = q.projected == null ? null : projections.producing(q.projected).orElse(null);
-    Projection keyProjection = k.projected == null ? null : projections.producing(k.projected).orElse(null);
-    Projection valueProjection = v.projected == null ? null : projections.producing(v.projected).orElse(null);
+    Projection queryProjection =
+        q.projected == null ? null : projections.producing(q.projected).orElse(null);
+    Projection keyProjection =
+        k.projected == null ? null : projections.producing(k.projected).orElse(null);
+    Projection valueProjection =
+        v.projected == null ? null : projections.producing(v.projected).orElse(null);
 
     String output = sum.getOutput(0);
     Merge merge = merge(output);
@@ -110,10 +116,12 @@ final class WrittenOutFinder {
     Integer headSize = q.headSize != null ? q.headSize : k.headSize;
     Integer kvHeads = k.heads != null ? k.heads : v.heads;
     if (heads == null && headSize != null && queryProjection != null) {
-      heads = Math.toIntExact((queryProjection.columnEnd() - queryProjection.columnStart()) / headSize);
+      heads =
+          Math.toIntExact((queryProjection.columnEnd() - queryProjection.columnStart()) / headSize);
     }
     if (kvHeads == null && headSize != null && keyProjection != null) {
-      kvHeads = Math.toIntExact((keyProjection.columnEnd() - keyProjection.columnStart()) / headSize);
+      kvHeads =
+          Math.toIntExact((keyProjection.columnEnd() - keyProjection.columnStart()) / headSize);
     }
     Double scale = 1.0;
     for (ScaleStep step : steps) {
@@ -222,7 +230,8 @@ final class WrittenOutFinder {
       case "Identity":
         if (walkScores(node.getInput(0), scores, depth + 1)) {
           if (op.equals("Cast")) {
-            scores.notes.add("the scores are cast (" + ModelGraph.nameOf(node) + ") before Softmax");
+            scores.notes.add(
+                "the scores are cast (" + ModelGraph.nameOf(node) + ") before Softmax");
           }
           scores.nodes.add(node);
           return true;
@@ -244,8 +253,7 @@ final class WrittenOutFinder {
       Optional<NodeProto> tanh = graph.producer(path, "Tanh");
       if (!divide && constant.isPresent() && tanh.isPresent()) {
         Optional<NodeProto> inner = graph.producer(tanh.get().getInput(0), "Div");
-        if (inner.isPresent()
-            && traces.scalarConstant(inner.get().getInput(1)).equals(constant)) {
+        if (inner.isPresent() && traces.scalarConstant(inner.get().getInput(1)).equals(constant)) {
           Mark mark = mark(scores);
           if (walkScores(inner.get().getInput(0), scores, depth + 1)) {
             scores.softcap = constant.get();
@@ -280,8 +288,7 @@ final class WrittenOutFinder {
   private record Mark(int nodes, int masks, int scales, Double softcap) {}
 
   private static Mark mark(Scores scores) {
-    return new Mark(
-        scores.nodes.size(), scores.masks.size(), scores.scales.size(), scores.softcap);
+    return new Mark(scores.nodes.size(), scores.masks.size(), scores.scales.size(), scores.softcap);
   }
 
   private static void reset(Scores scores, Mark mark) {
