@@ -13,6 +13,7 @@ import java.util.List;
  *     a run of the unmodified model (0 when exposing the tensors changed nothing)
  * @param sites the sites, in graph order
  * @param seconds the wall time of the whole verification
+ * @param cases the folders of the backend-test cases written for sites ({@code --write-case})
  */
 public record ModelReport(
     String model,
@@ -21,11 +22,13 @@ public record ModelReport(
     String runtime,
     double tapEffect,
     List<SiteResult> sites,
-    double seconds) {
+    double seconds,
+    List<String> cases) {
 
-  /** Copies the list. */
+  /** Copies the lists. */
   public ModelReport {
     sites = List.copyOf(sites);
+    cases = List.copyOf(cases);
   }
 
   /**

@@ -44,6 +44,8 @@ public final class ModelVerifier {
   private final int threads;
   private final Duration timeout;
   private final Consumer<String> progress;
+  private final Path caseDirectory;
+  private final Set<Integer> caseSites;
 
   private ModelVerifier(Builder builder) {
     this.settings = builder.settings;
@@ -51,6 +53,8 @@ public final class ModelVerifier {
     this.threads = builder.threads;
     this.timeout = builder.timeout;
     this.progress = builder.progress;
+    this.caseDirectory = builder.caseDirectory;
+    this.caseSites = Set.copyOf(builder.caseSites);
   }
 
   /**
@@ -121,10 +125,19 @@ public final class ModelVerifier {
 
     SiteChecker checker = new SiteChecker(settings);
     List<SiteResult> results = new ArrayList<>();
+    List<String> cases = new ArrayList<>();
     for (AttentionSite site : sites) {
       SiteResult result;
       try (NDManager scope = manager.newSubManager()) {
-        result = checker.check(site, new SiteTensors(site, graph, values, scope), scope);
+        SiteTensors tensors = new SiteTensors(site, graph, values, scope);
+        result = checker.check(site, tensors, scope);
+        if (wantsCase(result)) {
+          Path folder = caseDirectory.resolve(BackendCase.folderName(site));
+          BackendCase.write(
+              folder, model.toString(), site, tensors.core(), result.verdict().summary(), scope);
+          cases.add(folder.toString());
+          progress.accept("verify-model: wrote the case " + folder);
+        }
       }
       results.add(result);
       progress.accept(
@@ -139,7 +152,18 @@ public final class ModelVerifier {
         "ONNX Runtime " + OrtEnvironment.getEnvironment().getVersion() + " (" + device + ")",
         tapEffect,
         results,
-        (System.nanoTime() - start) / 1e9);
+        (System.nanoTime() - start) / 1e9,
+        cases);
+  }
+
+  /** Whether a site's case is written: a chosen site, or any deviating one. */
+  private boolean wantsCase(SiteResult result) {
+    if (caseDirectory == null || result.verdict().kind() == SiteVerdict.Kind.NOT_VERIFIED) {
+      return false;
+    }
+    return caseSites.isEmpty()
+        ? !result.verdict().agrees()
+        : caseSites.contains(result.site().index());
   }
 
   private OrtRunner.Builder runner() {
@@ -211,8 +235,24 @@ public final class ModelVerifier {
     private int threads = Runtime.getRuntime().availableProcessors();
     private Duration timeout = OrtRunner.defaultTimeout();
     private Consumer<String> progress = line -> {};
+    private Path caseDirectory;
+    private Set<Integer> caseSites = Set.of();
 
     private Builder() {}
+
+    /**
+     * Writes sites as standalone backend-test cases ({@code model.onnx} and {@code
+     * test_data_set_0}) into sub-folders of a directory: the deviating sites, or the chosen ones.
+     *
+     * @param directory where the case folders go, or null for none
+     * @param sites the site numbers to write; empty for every deviating site
+     * @return this builder
+     */
+    public Builder optWriteCases(Path directory, Set<Integer> sites) {
+      this.caseDirectory = directory;
+      this.caseSites = sites == null ? Set.of() : sites;
+      return this;
+    }
 
     /**
      * Sets the tolerances, the maps' batch element and the attention function under test.
