@@ -3,6 +3,7 @@ package io.github.djlattention.cli;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
+import ai.onnx.proto.OnnxMl.ModelProto;
 import io.github.djlattention.io.AtomicWrite;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.onnx.inspect.AttentionFinder;
@@ -205,14 +206,13 @@ final class VerifyModelCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
     Device djlDevice = ortDevice == OrtDevice.CUDA ? Device.gpu() : Device.cpu();
+    ModelProto proto = AttentionFinder.read(model);
+    ModelGraph graph = new ModelGraph(proto);
     try (NDManager manager = NDManager.newBaseManager(djlDevice, "PyTorch")) {
-      ModelInputs runInputs;
-      if (inputs != null) {
-        runInputs = ModelInputs.fromNpz(inputs, manager);
-      } else {
-        ModelGraph graph = new ModelGraph(AttentionFinder.read(model));
-        runInputs = ModelInputs.fromText(texts, tokenizerFile, graph.inputs(), manager);
-      }
+      ModelInputs runInputs =
+          inputs != null
+              ? ModelInputs.fromNpz(inputs, manager)
+              : ModelInputs.fromText(texts, tokenizerFile, graph.inputs(), manager);
       if (saveInputs != null) {
         Npz.write(saveInputs, runInputs.arrays());
       }
@@ -231,11 +231,10 @@ final class VerifyModelCommand implements Callable<Integer> {
                         err.flush();
                       })
               .build();
-      ModelReport report = verifier.verify(model, runInputs, manager);
+      ModelReport report = verifier.verify(model, proto, runInputs, manager);
       VerifyConsole.print(report, settings, out);
       out.flush();
       if (json != null) {
-        ModelGraph graph = new ModelGraph(AttentionFinder.read(model));
         ConformanceCommand.writeAtomically(json, VerifyJson.render(report, settings, graph));
       }
       if (html != null) {

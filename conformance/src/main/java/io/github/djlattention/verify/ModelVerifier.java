@@ -78,8 +78,21 @@ public final class ModelVerifier {
    *     attention site, or does not take the inputs (ONNX Runtime's message is kept)
    */
   public ModelReport verify(Path model, ModelInputs inputs, NDManager manager) {
+    return verify(model, AttentionFinder.read(model), inputs, manager);
+  }
+
+  /**
+   * Verifies a model that the caller has read already.
+   *
+   * @param model the {@code .onnx} file (ONNX Runtime loads the unmodified model from it)
+   * @param proto the file's contents, as {@link AttentionFinder#read} returns them
+   * @param inputs the inputs of the run
+   * @param manager owns the arrays of the run
+   * @return the report
+   * @throws IllegalArgumentException as {@link #verify(Path, ModelInputs, NDManager)}
+   */
+  public ModelReport verify(Path model, ModelProto proto, ModelInputs inputs, NDManager manager) {
     long start = System.nanoTime();
-    ModelProto proto = AttentionFinder.read(model);
     ModelGraph graph = new ModelGraph(proto);
     if (graph.usesExternalData()) {
       throw new IllegalArgumentException(
