@@ -98,6 +98,7 @@ final class GraphTraces {
    */
   Origin origin(String tensor) {
     Set<String> inputs = new LinkedHashSet<>();
+    Set<String> shapesOf = new LinkedHashSet<>();
     List<String> path = new ArrayList<>();
     boolean trilu = false;
     boolean range = false;
@@ -131,6 +132,11 @@ final class GraphTraces {
       trilu |= op.equals("Trilu");
       range |= op.equals("Range");
       compare |= List.of("Less", "LessOrEqual", "Greater", "GreaterOrEqual").contains(op);
+      if (ModelGraph.isOp(node, "Shape")) {
+        // Only the size of its input matters: do not follow the data path behind it.
+        shapesOf.add(node.getInput(0));
+        continue;
+      }
       for (String in : node.getInputList()) {
         if (!in.isEmpty()) {
           pending.addLast(in);
@@ -143,6 +149,8 @@ final class GraphTraces {
     StringBuilder text = new StringBuilder();
     if (!inputs.isEmpty()) {
       text.append(String.join(", ", inputs));
+    } else if (!shapesOf.isEmpty()) {
+      text.append("the shape of ").append(String.join(", ", shapesOf));
     } else if (path.isEmpty()) {
       text.append("constant");
     } else {

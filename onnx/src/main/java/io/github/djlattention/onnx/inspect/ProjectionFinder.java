@@ -48,7 +48,10 @@ final class ProjectionFinder {
     return core(tensor);
   }
 
-  /** The projection reading {@code tensor}, looked for through up to a few Transpose/Reshape. */
+  /**
+   * The projection reading {@code tensor}, looked for through up to a few Transpose, Reshape and
+   * guarding Where nodes.
+   */
   Optional<Projection> reading(String tensor) {
     String current = tensor;
     for (int step = 0; step <= MAX_FORWARD_STEPS; step++) {
@@ -56,9 +59,15 @@ final class ProjectionFinder {
       if (direct.isPresent()) {
         return direct;
       }
+      String from = current;
       Optional<NodeProto> next =
           graph.consumers(current).stream()
-              .filter(n -> ModelGraph.isOp(n, "Transpose") || ModelGraph.isOp(n, "Reshape"))
+              .filter(
+                  n ->
+                      ModelGraph.isOp(n, "Transpose")
+                          || ModelGraph.isOp(n, "Reshape")
+                          // a guard that zeroes rows: Where(condition, 0, x)
+                          || (ModelGraph.isOp(n, "Where") && !n.getInput(0).equals(from)))
               .findFirst();
       if (next.isEmpty()) {
         return Optional.empty();
