@@ -19,7 +19,7 @@ import java.util.List;
  *     an infinite one)
  * @param maxRel largest relative error with the floor
  * @param relFloor the floor of the relative error's denominator
- * @param p50 median absolute error
+ * @param p50 median absolute error (nearest rank, as all three percentiles)
  * @param p90 90th percentile of the absolute error
  * @param p99 99th percentile of the absolute error
  * @param cosine cosine similarity of the two arrays as vectors (1 when both are zero, NaN when a

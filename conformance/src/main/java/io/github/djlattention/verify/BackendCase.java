@@ -66,7 +66,11 @@ final class BackendCase {
     }
     List<NDArray> inputs = new ArrayList<>(List.of(core.query(), core.key(), core.value()));
     if (core.mask() != null) {
-      inputs.add(core.mask());
+      // The mask's query axis spelled out: ONNX Runtime 1.26's CPU Attention refuses a mask whose
+      // axis -2 is 1, although the operator lets it broadcast.
+      Shape m = core.mask().getShape();
+      long queries = core.query().getShape().get(2);
+      inputs.add(core.mask().broadcast(new Shape(m.get(0), m.get(1), queries, m.get(3))));
     }
     ReferenceAttention.Result reference =
         ReferenceAttention.attention(

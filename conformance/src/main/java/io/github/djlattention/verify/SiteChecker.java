@@ -103,13 +103,13 @@ final class SiteChecker {
           settings.attention().apply(core.query(), core.key(), core.value(), options(core, true));
       checks.add(
           compare(DJL, "output", refOutput, doubles(withWeights.output()), outputShape, 1, false));
-      if (withWeights.weights() != null) {
+      if (withWeights.hasWeights()) {
         double[] weights = doubles(withWeights.weights());
         checks.add(compare(DJL, "weights", refWeights, weights, weightsShape, 1, false));
         projectMaps = maps(weights, weightsShape);
       }
       withWeights.output().attach(scope);
-      if (withWeights.weights() != null) {
+      if (withWeights.hasWeights()) {
         withWeights.weights().attach(scope);
       }
     } catch (RuntimeException e) {
@@ -349,6 +349,10 @@ final class SiteChecker {
 
   /** The verdict: who deviates, with the outputs and heads named. */
   static SiteVerdict verdict(AttentionSite site, List<SiteResult.Check> checks) {
+    if (checks.isEmpty()) {
+      return new SiteVerdict(
+          SiteVerdict.Kind.NOT_VERIFIED, List.of(), site.layer() + ": nothing was compared");
+    }
     List<String> deviating = new ArrayList<>();
     List<String> details = new ArrayList<>();
     for (SiteResult.Check check : checks) {

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.onnx.proto.OnnxMl.NodeProto;
 import io.github.djlattention.onnx.OnnxTensors;
 import io.github.djlattention.onnx.inspect.AttentionSite;
 import io.github.djlattention.onnx.inspect.ModelGraph;
@@ -109,10 +110,180 @@ final class SiteTensors {
         return writtenOut();
       case ONNX_ATTENTION:
         return onnxAttention();
+      case MS_MULTI_HEAD_ATTENTION:
+        return microsoftMultiHead();
+      case MS_ATTENTION:
+        return microsoftAttention();
+      case MS_GROUP_QUERY_ATTENTION:
+        return microsoftGroupQuery();
       default:
-        throw new NotVerifiable(
-            site.form().label() + " sites are inspected but not recomputed yet");
+        throw new NotVerifiable(site.form().label() + " sites are not recomputed");
     }
+  }
+
+  /** The node of a fused site. */
+  private NodeProto node() {
+    String name = site.nodes().get(0);
+    return graph.nodes().stream()
+        .filter(n -> ModelGraph.nameOf(n).equals(name))
+        .findFirst()
+        .orElseThrow(() -> new IllegalStateException("node " + name + " is not in the graph"));
+  }
+
+  private static String input(NodeProto node, int position) {
+    return node.getInputCount() > position && !node.getInput(position).isEmpty()
+        ? node.getInput(position)
+        : null;
+  }
+
+  /** ONNX Runtime's mask_filter_value: added where a 2-D key padding mask is 0. */
+  private NDArray keyPadding(String tensor, double filter) {
+    NDArray raw = tensor(tensor, true);
+    if (raw.getShape().dimension() != 2) {
+      throw new NotVerifiable(
+          "a key padding mask of shape " + raw.getShape() + " (only (B, T) is recomputed)");
+    }
+    NDArray keep = raw.toType(DataType.INT32, false).gt(0);
+    NDArray additive =
+        select(keep, manager.full(new Shape(), (float) filter, DataType.FLOAT32), true);
+    return additive.reshape(raw.getShape().get(0), 1, 1, raw.getShape().get(1)); // (B, 1, 1, T)
+  }
+
+  /**
+   * com.microsoft.MultiHeadAttention with separate 3-D query, key and value, an optional bias added
+   * to each, a (B, T) key padding mask (mask_filter_value where 0), an attention_bias and
+   * unidirectional for causal.
+   */
+  private Core microsoftMultiHead() {
+    NodeProto node = node();
+    if (input(node, 6) != null || input(node, 7) != null) {
+      throw new NotVerifiable("MultiHeadAttention with past_key/past_value is not recomputed");
+    }
+    if (site.key() == null || site.value() == null || site.heads() == null) {
+      throw new NotVerifiable("MultiHeadAttention with packed QKV in the query is not recomputed");
+    }
+    NDArray q = tensor(site.query(), false);
+    NDArray k = tensor(site.key(), false);
+    NDArray v = tensor(site.value(), false);
+    if (q.getShape().dimension() != 3 || k.getShape().dimension() != 3) {
+      throw new NotVerifiable("MultiHeadAttention with 4-D key and value is not recomputed");
+    }
+    String bias = input(node, 3);
+    if (bias != null) {
+      NDArray b = tensor(bias, false);
+      long dq = q.getShape().get(2);
+      long dk = k.getShape().get(2);
+      q = q.add(b.get("0:{}", dq));
+      k = k.add(b.get("{}:{}", dq, dq + dk));
+      v = v.add(b.get("{}:", dq + dk));
+    }
+    int heads = site.heads();
+    double filter = ModelGraph.floatAttribute(node, "mask_filter_value").orElse(-10000.0);
+    NDArray mask = null;
+    if (input(node, 4) != null) {
+      mask = keyPadding(input(node, 4), filter);
+    }
+    if (input(node, 5) != null) {
+      NDArray attentionBias = toRank4(tensor(input(node, 5), false));
+      mask = mask == null ? attentionBias : mask.add(attentionBias);
+    }
+    return fusedCore(heads(q, heads), heads(k, heads), heads(v, heads), mask, site.causal());
+  }
+
+  /**
+   * com.microsoft.Attention: the packed projection of the captured input, computed here in float32
+   * (the reference then starts from the same float32 Q, K, V), a (B, T) mask_index, an
+   * attention_bias, unidirectional for causal.
+   */
+  private Core microsoftAttention() {
+    NodeProto node = node();
+    if (input(node, 4) != null || input(node, 6) != null) {
+      throw new NotVerifiable("Attention with a past state is not recomputed");
+    }
+    if (ModelGraph.intAttribute(node, "do_rotary", 0) != 0) {
+      throw new NotVerifiable("Attention with do_rotary=1 is not recomputed");
+    }
+    if (site.queryProjection() == null || site.heads() == null) {
+      throw new NotVerifiable("the packed weights of the Attention node were not read");
+    }
+    NDArray x = tensor(site.input(), false); // (B, S, E)
+    NDArray[] qkv = new NDArray[3];
+    Projection[] parts = {site.queryProjection(), site.keyProjection(), site.valueProjection()};
+    for (int i = 0; i < 3; i++) {
+      LinearWeights w = LinearWeights.of(parts[i], graph);
+      NDArray weight = manager.create(floats(w.weight()), new Shape(w.out(), w.in()));
+      NDArray projected = x.matMul(weight.transpose()); // (B, S, out)
+      if (w.bias() != null) {
+        projected = projected.add(manager.create(floats(w.bias()), new Shape(w.out())));
+      }
+      qkv[i] = projected;
+    }
+    double filter = ModelGraph.floatAttribute(node, "mask_filter_value").orElse(-10000.0);
+    NDArray mask = input(node, 3) == null ? null : keyPadding(input(node, 3), filter);
+    if (input(node, 5) != null) {
+      NDArray attentionBias = toRank4(tensor(input(node, 5), false));
+      mask = mask == null ? attentionBias : mask.add(attentionBias);
+    }
+    int heads = site.heads();
+    return fusedCore(
+        heads(qkv[0], heads), heads(qkv[1], heads), heads(qkv[2], heads), mask, site.causal());
+  }
+
+  /**
+   * com.microsoft.GroupQueryAttention without a past state or rotary embedding: causal, and every
+   * batch element must use all S keys (seqlens_k = S − 1).
+   */
+  private Core microsoftGroupQuery() {
+    NodeProto node = node();
+    if (input(node, 3) != null || input(node, 4) != null) {
+      throw new NotVerifiable("GroupQueryAttention with a past state is not recomputed");
+    }
+    if (ModelGraph.intAttribute(node, "do_rotary", 0) != 0
+        || ModelGraph.intAttribute(node, "local_window_size", -1) >= 0
+        || ModelGraph.intAttribute(node, "smooth_softmax", 0) != 0) {
+      throw new NotVerifiable(
+          "GroupQueryAttention with do_rotary, local_window_size or smooth_softmax is not"
+              + " recomputed");
+    }
+    if (site.key() == null || site.heads() == null || site.kvHeads() == null) {
+      throw new NotVerifiable("GroupQueryAttention with packed QKV is not recomputed");
+    }
+    NDArray q = tensor(site.query(), false);
+    NDArray k = tensor(site.key(), false);
+    NDArray v = tensor(site.value(), false);
+    long length = q.getShape().get(1);
+    NDArray seqlens = tensor(input(node, 5), true).toType(DataType.INT64, false);
+    for (long value : seqlens.toLongArray()) {
+      if (value != length - 1) {
+        throw new NotVerifiable(
+            "GroupQueryAttention with seqlens_k " + value + " for " + length + " tokens (padding)");
+      }
+    }
+    return fusedCore(
+        heads(q, site.heads()), heads(k, site.kvHeads()), heads(v, site.kvHeads()), null, true);
+  }
+
+  /** A fused operator's core: its output (B, S, H·Dv) back to (B, H, S, Dv), no weights. */
+  private Core fusedCore(NDArray query, NDArray key, NDArray value, NDArray mask, boolean causal) {
+    long batch = query.getShape().get(0);
+    long heads = query.getShape().get(1);
+    long length = query.getShape().get(2);
+    long valueSize = value.getShape().get(3);
+    NDArray y = tensor(site.output(), false);
+    NDArray ortOutput = y.reshape(batch, length, heads, valueSize).transpose(0, 2, 1, 3);
+    double scale =
+        site.scale() != null && site.scale() != 0
+            ? site.scale()
+            : 1.0 / Math.sqrt(query.getShape().get(3));
+    return new Core(query, key, value, mask, scale, site.softcap(), causal, ortOutput, null);
+  }
+
+  private static float[] floats(double[] values) {
+    float[] out = new float[values.length];
+    for (int i = 0; i < values.length; i++) {
+      out[i] = (float) values[i];
+    }
+    return out;
   }
 
   private Core writtenOut() {
@@ -207,10 +378,8 @@ final class SiteTensors {
       NDArray raw = tensor(m.tensor(), true);
       NDArray additive =
           raw.getDataType() == DataType.BOOLEAN
-              ? NDArrays.where(
-                  raw,
-                  manager.zeros(new Shape(), DataType.FLOAT32),
-                  manager.full(new Shape(), Float.NEGATIVE_INFINITY, DataType.FLOAT32))
+              ? select(
+                  raw, manager.full(new Shape(), Float.NEGATIVE_INFINITY, DataType.FLOAT32), true)
               : raw.toType(DataType.FLOAT32, false);
       // The operator pads a mask shorter than T with hidden keys.
       long maskLength = additive.getShape().get(additive.getShape().dimension() - 1);
@@ -257,12 +426,36 @@ final class SiteTensors {
         condition = condition.toType(DataType.BOOLEAN, false);
       }
       NDArray fill = tensor(s.fill(), false);
-      NDArray zero = manager.zeros(new Shape(), DataType.FLOAT32);
-      return s.keepWhere()
-          ? NDArrays.where(condition, zero, fill)
-          : NDArrays.where(condition, fill, zero);
+      return select(condition, fill, s.keepWhere());
     }
     throw new NotVerifiable("a " + ((SiteMask.OperatorInput) mask).role() + " mask input");
+  }
+
+  /**
+   * An additive mask from a condition: 0 where the key is kept, the fill elsewhere; {@code
+   * keepWhere} says whether true keeps. Condition and fill broadcast against each other.
+   */
+  private NDArray select(NDArray condition, NDArray fill, boolean keepWhere) {
+    Shape shape = broadcast(condition.getShape(), fill.getShape());
+    NDArray c = condition.broadcast(shape);
+    NDArray f = fill.broadcast(shape);
+    NDArray zero = manager.zeros(shape, DataType.FLOAT32);
+    return keepWhere ? NDArrays.where(c, zero, f) : NDArrays.where(c, f, zero);
+  }
+
+  /** The NumPy broadcast of two shapes. */
+  private static Shape broadcast(Shape a, Shape b) {
+    int rank = Math.max(a.dimension(), b.dimension());
+    long[] dims = new long[rank];
+    for (int i = 0; i < rank; i++) {
+      long x = i < rank - a.dimension() ? 1 : a.get(i - (rank - a.dimension()));
+      long y = i < rank - b.dimension() ? 1 : b.get(i - (rank - b.dimension()));
+      if (x != y && x != 1 && y != 1) {
+        throw new NotVerifiable("mask shapes " + a + " and " + b + " do not broadcast");
+      }
+      dims[i] = Math.max(x, y);
+    }
+    return new Shape(dims);
   }
 
   private static NDArray toRank4(NDArray mask) {
@@ -308,6 +501,10 @@ final class SiteTensors {
     Projection v = site.valueProjection();
     if (q == null || k == null || v == null) {
       return Optional.empty();
+    }
+    if (site.form() == AttentionSite.Form.MS_MULTI_HEAD_ATTENTION && input(node(), 3) != null) {
+      throw new NotVerifiable(
+          "the operator adds its own bias to Q, K and V, which the block does not");
     }
     StringBuilder inputs = new StringBuilder();
     NDArray queryInput = projectionInput(q, inputs);

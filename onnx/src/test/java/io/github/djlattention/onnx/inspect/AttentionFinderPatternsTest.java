@@ -101,8 +101,9 @@ class AttentionFinderPatternsTest {
       assertEquals("mha0.weight", mha.queryProjection().weight());
 
       AttentionSite gqa = sites.get(2);
-      assertEquals(4, gqa.heads());
-      assertEquals(2, gqa.kvHeads());
+      assertEquals(2, gqa.heads());
+      assertEquals(1, gqa.kvHeads());
+      assertEquals(8, gqa.headSize());
       assertTrue(gqa.causal());
       assertEquals("seqlens_k", ((SiteMask.OperatorInput) gqa.masks().get(0)).role());
       assertEquals(8, gqa.keyProjection().columnEnd());

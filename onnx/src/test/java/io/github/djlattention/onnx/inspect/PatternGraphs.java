@@ -234,7 +234,7 @@ public final class PatternGraphs {
         OnnxGraphBuilder.attribute("num_heads", H));
     String wq = g.initializer("gqa_q.weight", weight(m, 20, E, E));
     String wk = g.initializer("gqa_k.weight", weight(m, 21, E, E / 2));
-    String wv = g.initializer("gqa_v.weight", weight(m, 22, E, E / 2));
+    String wv = g.initializer("gqa_v.weight", weight(m, 22, E, E / 2)); // one kv head of 8
     String gq = g.node("MatMul", "gqa_q", List.of(mha, wq));
     String gk = g.node("MatMul", "gqa_k", List.of(mha, wk));
     String gv = g.node("MatMul", "gqa_v", List.of(mha, wv));
@@ -243,8 +243,8 @@ public final class PatternGraphs {
         "GroupQueryAttention",
         List.of(gq, gk, gv, "", "", seqlens, total),
         List.of(gqa, g.fresh("present_key"), g.fresh("present_value")),
-        OnnxGraphBuilder.attribute("num_heads", H),
-        OnnxGraphBuilder.attribute("kv_num_heads", H / 2));
+        OnnxGraphBuilder.attribute("num_heads", 2L),
+        OnnxGraphBuilder.attribute("kv_num_heads", 1L));
     g.output(gqa, FLOAT, "batch", "seq", E);
     return microsoft(
         g.build(Map.of()), Set.of("Attention", "MultiHeadAttention", "GroupQueryAttention"));
