@@ -20,6 +20,8 @@ import io.github.djlattention.conformance.SuiteResult;
 import io.github.djlattention.io.AtomicWrite;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
+import io.github.djlattention.verify.ModelsSuite;
+import io.github.djlattention.verify.VerifySettings;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -48,8 +50,9 @@ import picocli.CommandLine.Spec;
     description = {
       "Runs the conformance suites against their oracles: onnx-attention (the ONNX operator's"
           + " cases, ONNX reference outputs), generated (a seeded matrix, float64 reference) and"
-          + " pytorch (reference models, PyTorch's outputs). The project's DJL attention and"
-          + " blocks must agree; ONNX Runtime's disagreements are findings.",
+          + " pytorch (reference models, PyTorch's outputs) and models (verify-model on"
+          + " all-MiniLM-L6-v2, float and quantized, float64 reference). The project's DJL"
+          + " attention and blocks must agree; ONNX Runtime's disagreements are findings.",
       "Exit code: 0 when the project passes every case, 1 when it fails one, 2 on bad input."
     })
 public final class ConformanceCommand implements Callable<Integer> {
@@ -94,6 +97,14 @@ public final class ConformanceCommand implements Callable<Integer> {
   private Path modelsDirectory = PytorchModels.DEFAULT_DIRECTORY;
 
   @Option(
+      names = "--model-dir",
+      paramLabel = "DIR",
+      description =
+          "Real models of the models suite, one folder each (default: ${DEFAULT-VALUE}, unpacked"
+              + " there by the build).")
+  private Path realModelsDirectory = ModelsSuite.DEFAULT_DIRECTORY;
+
+  @Option(
       names = "--case",
       paramLabel = "NAME",
       description = "Run only cases whose name contains NAME (repeatable); others are skipped.")
@@ -132,6 +143,7 @@ public final class ConformanceCommand implements Callable<Integer> {
     SUITES.put(OnnxAttentionSuite.NAME, ConformanceCommand::onnxAttention);
     SUITES.put(GeneratedSuite.NAME, ConformanceCommand::generated);
     SUITES.put(PytorchSuite.NAME, ConformanceCommand::pytorch);
+    SUITES.put(ModelsSuite.NAME, ConformanceCommand::models);
   }
 
   /** Lists the suite names for picocli's help. */
@@ -241,6 +253,24 @@ public final class ConformanceCommand implements Callable<Integer> {
   private SuiteRun pytorch() {
     PytorchSuite suite = PytorchSuite.standard(modelsDirectory, OrtDevice.parse(device), threads);
     return runner -> runner.run(suite);
+  }
+
+  /** The models suite runs verify-model itself: it takes the progress and the filter here. */
+  private SuiteRun models() {
+    ModelsSuite suite =
+        ModelsSuite.load(
+            realModelsDirectory,
+            OrtDevice.parse(device),
+            threads,
+            djlDevice(),
+            VerifySettings.defaults());
+    ProgressListener progress =
+        quiet ? ProgressListener.NONE : ConsoleReport.progress(spec.commandLine().getErr());
+    Predicate<String> filter =
+        caseFilters.isEmpty()
+            ? name -> true
+            : name -> caseFilters.stream().anyMatch(name::contains);
+    return runner -> suite.run(progress, filter);
   }
 
   private Device djlDevice() {

@@ -47,6 +47,8 @@ public final class Main implements Callable<Integer> {
             ComputeCommand.class, // attention on .npy files, into an .npz
             ExportCommand.class, // an attention block as an ONNX model
             CheckCommand.class, // DJL vs ONNX Runtime vs expected outputs
+            InspectCommand.class, // the attention sites of an ONNX model
+            VerifyModelCommand.class, // every site of a model recomputed and compared
             ConformanceCommand.class, // the conformance suites against their oracles
             BenchCommand.class, // the fast path against ONNX Runtime
           });
