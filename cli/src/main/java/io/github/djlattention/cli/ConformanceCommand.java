@@ -17,6 +17,7 @@ import io.github.djlattention.conformance.ProgressListener;
 import io.github.djlattention.conformance.PytorchModels;
 import io.github.djlattention.conformance.PytorchSuite;
 import io.github.djlattention.conformance.SuiteResult;
+import io.github.djlattention.conformance.contrib.ContribSuite;
 import io.github.djlattention.io.AtomicWrite;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
@@ -47,9 +48,10 @@ import picocli.CommandLine.Spec;
     name = "conformance",
     description = {
       "Runs the conformance suites against their oracles: onnx-attention (the ONNX operator's"
-          + " cases, ONNX reference outputs), generated (a seeded matrix, float64 reference) and"
-          + " pytorch (reference models, PyTorch's outputs). The project's DJL attention and"
-          + " blocks must agree; ONNX Runtime's disagreements are findings.",
+          + " cases, ONNX reference outputs), generated (a seeded matrix, float64 reference),"
+          + " pytorch (reference models, PyTorch's outputs) and contrib (ONNX Runtime's"
+          + " com.microsoft attention operators, float64 reference). The project's DJL attention,"
+          + " blocks and adapters must agree; ONNX Runtime's disagreements are findings.",
       "Exit code: 0 when the project passes every case, 1 when it fails one, 2 on bad input."
     })
 public final class ConformanceCommand implements Callable<Integer> {
@@ -132,6 +134,7 @@ public final class ConformanceCommand implements Callable<Integer> {
     SUITES.put(OnnxAttentionSuite.NAME, ConformanceCommand::onnxAttention);
     SUITES.put(GeneratedSuite.NAME, ConformanceCommand::generated);
     SUITES.put(PytorchSuite.NAME, ConformanceCommand::pytorch);
+    SUITES.put(ContribSuite.NAME, ConformanceCommand::contrib);
   }
 
   /** Lists the suite names for picocli's help. */
@@ -240,6 +243,11 @@ public final class ConformanceCommand implements Callable<Integer> {
 
   private SuiteRun pytorch() {
     PytorchSuite suite = PytorchSuite.standard(modelsDirectory, OrtDevice.parse(device), threads);
+    return runner -> runner.run(suite);
+  }
+
+  private SuiteRun contrib() {
+    ContribSuite suite = ContribSuite.standard(djlDevice(), OrtDevice.parse(device), threads);
     return runner -> runner.run(suite);
   }
 
