@@ -17,6 +17,7 @@ import io.github.djlattention.conformance.ProgressListener;
 import io.github.djlattention.conformance.PytorchModels;
 import io.github.djlattention.conformance.PytorchSuite;
 import io.github.djlattention.conformance.SuiteResult;
+import io.github.djlattention.conformance.contrib.ContribSuite;
 import io.github.djlattention.io.AtomicWrite;
 import io.github.djlattention.ort.OrtDevice;
 import io.github.djlattention.ort.OrtRunner;
@@ -49,10 +50,12 @@ import picocli.CommandLine.Spec;
     name = "conformance",
     description = {
       "Runs the conformance suites against their oracles: onnx-attention (the ONNX operator's"
-          + " cases, ONNX reference outputs), generated (a seeded matrix, float64 reference) and"
-          + " pytorch (reference models, PyTorch's outputs) and models (verify-model on"
+          + " cases, ONNX reference outputs), generated (a seeded matrix, float64 reference),"
+          + " pytorch (reference models, PyTorch's outputs), contrib (ONNX Runtime's com.microsoft"
+          + " attention operators, float64 reference) and models (verify-model on"
           + " all-MiniLM-L6-v2, float and quantized, float64 reference). The project's DJL"
-          + " attention and blocks must agree; ONNX Runtime's disagreements are findings.",
+          + " attention, blocks and adapters must agree; ONNX Runtime's disagreements are"
+          + " findings.",
       "Exit code: 0 when the project passes every case, 1 when it fails one, 2 on bad input."
     })
 public final class ConformanceCommand implements Callable<Integer> {
@@ -143,6 +146,7 @@ public final class ConformanceCommand implements Callable<Integer> {
     SUITES.put(OnnxAttentionSuite.NAME, ConformanceCommand::onnxAttention);
     SUITES.put(GeneratedSuite.NAME, ConformanceCommand::generated);
     SUITES.put(PytorchSuite.NAME, ConformanceCommand::pytorch);
+    SUITES.put(ContribSuite.NAME, ConformanceCommand::contrib);
     SUITES.put(ModelsSuite.NAME, ConformanceCommand::models);
   }
 
@@ -271,6 +275,11 @@ public final class ConformanceCommand implements Callable<Integer> {
             ? name -> true
             : name -> caseFilters.stream().anyMatch(name::contains);
     return runner -> suite.run(progress, filter);
+  }
+
+  private SuiteRun contrib() {
+    ContribSuite suite = ContribSuite.standard(djlDevice(), OrtDevice.parse(device), threads);
+    return runner -> runner.run(suite);
   }
 
   private Device djlDevice() {

@@ -75,7 +75,7 @@ class ConformanceCommandTest {
     assertEquals(2, run.code());
     assertEquals(
         "djl-attention conformance: unknown suite 'nope'; known suites: [onnx-attention,"
-            + " generated, pytorch, models]",
+            + " generated, pytorch, contrib, models]",
         run.err().strip());
   }
 
