@@ -51,10 +51,22 @@ public final class FastAttention {
     /** The products run in the compute type: float32, or float64 for float64 inputs. */
     INPUT,
     /**
-     * Opt-in: Q, K, V (and a float mask) are rounded to bfloat16 and both products run in bfloat16
-     * with float32 accumulation (AMX or AVX512_BF16 where the CPU has them); scores and the softmax
-     * stay in float32 in the tiled loop. About 1e-2 relative error against float64, for a large
-     * speed-up on CPUs with bfloat16 units. Needs PyTorch-engine arrays; float64 inputs ignore it.
+     * Opt-in, for float32 (and float16) inputs: Q, K and V are rounded to bfloat16 and both
+     * products run on bfloat16 numbers with float32 accumulation; the scores, the softmax and the
+     * output stay float32. About 2⁻⁸ (4e-3) of the output's scale in error against float64, for a
+     * speed-up on CPUs with bfloat16 instructions.
+     *
+     * <p>Where the CPU has AVX512_BF16, the project's {@link NativeBfloat16Kernel} computes it (on
+     * PyTorch-engine CPU arrays): it keeps a float mask in float32, rounds the softmax's weights to
+     * bfloat16 before their product with V, and scales by powers of two so that no input overflows
+     * or flushes to zero when rounded. Elsewhere libtorch's bfloat16 path does (its fused kernel,
+     * or the tiled loop of the TorchScript module), which also rounds a float mask (its −FLT_MAX
+     * kept finite) and the output to bfloat16. A call that records gradients computes in its own
+     * precision; float64 inputs ignore it. Needs PyTorch-engine arrays.
+     *
+     * <p>DJL 0.36's PyTorch engine has no bfloat16 arrays (its data-type table ends at complex64:
+     * creating one ends the process), so bfloat16 inputs reach attention as float32 arrays that
+     * hold bfloat16 values; their rounding is then exact.
      */
     BFLOAT16
   }
@@ -71,6 +83,8 @@ public final class FastAttention {
     AUTO(null),
     /** The project's C kernel (float32, AVX-512). */
     NATIVE(NativeAttentionKernel.INSTANCE),
+    /** The project's bfloat16 C kernel (AVX512_BF16), for calls that ask for bfloat16. */
+    NATIVE_BFLOAT16(NativeBfloat16Kernel.INSTANCE),
     /** The TorchScript module: libtorch's fused kernel, or its tiled loop of in-place ops. */
     TORCHSCRIPT(TorchScriptKernel.INFERENCE),
     /** The TorchScript module's fused kernel, run with autograd recording (training). */
@@ -116,6 +130,22 @@ public final class FastAttention {
     return NativeAttentionKernel.usesOpenMp()
         ? "native AVX-512 kernel on libtorch's OpenMP threads"
         : "native AVX-512 kernel on its own threads";
+  }
+
+  /**
+   * Names the kernel that {@link Precision#BFLOAT16} calls on PyTorch-engine CPU arrays take on
+   * this machine: the native AVX512_BF16 kernel, or libtorch's bfloat16 path and why.
+   *
+   * @return a one-line description
+   */
+  public static String bfloat16Kernel() {
+    String status = NativeBfloat16Kernel.status();
+    if (status != null) {
+      return "libtorch bfloat16 path (native bfloat16 kernel unavailable: " + status + ")";
+    }
+    return NativeBfloat16Kernel.usesOpenMp()
+        ? "native AVX512_BF16 kernel on libtorch's OpenMP threads"
+        : "native AVX512_BF16 kernel on its own threads";
   }
 
   /**

@@ -269,6 +269,11 @@ final class NativeAttentionKernel extends TensorKernel {
     }
   }
 
+  /** The helper threads, shared with the other native kernels ({@link NativeBfloat16Kernel}). */
+  static KernelThreads helperThreads() {
+    return Helpers.THREADS;
+  }
+
   /** Returns whether calls run on libtorch's OpenMP team (rather than the kernel's own threads). */
   static boolean usesOpenMp() {
     return !"java".equalsIgnoreCase(System.getProperty(THREADS_PROPERTY)) && OpenMp.FOUND;

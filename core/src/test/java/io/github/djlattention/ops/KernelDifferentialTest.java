@@ -173,13 +173,17 @@ class KernelDifferentialTest {
 
   /**
    * Whether {@code kernel} may decline a call with these options: the native kernel where it is not
-   * available or for float64; the fused kernel with autograd for a softcap. Every other kernel must
-   * take every case of the generators.
+   * available or for float64; the bfloat16 kernel always (these calls use Precision.INPUT); the
+   * fused kernel with autograd for a softcap. Every other kernel must take every case of the
+   * generators.
    */
   private static boolean mayRefuse(Kernel kernel, AttentionOptions options, DataType dtype) {
     switch (kernel) {
       case NATIVE:
         return !NativeAttentionKernel.available() || dtype == DataType.FLOAT64;
+      case NATIVE_BFLOAT16:
+        // it computes only Precision.BFLOAT16 calls; NativeBfloat16KernelTest checks those
+        return true;
       case TORCHSCRIPT_AUTOGRAD:
         return options.softcap() != null;
       default:

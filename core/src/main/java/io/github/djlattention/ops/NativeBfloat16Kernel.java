@@ -1,0 +1,315 @@
+package io.github.djlattention.ops;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+
+/**
+ * The bfloat16 kernel of {@link FastAttention}: attention whose two matrix products run on bfloat16
+ * numbers with float32 accumulation, on x86-64 CPUs with AVX512_BF16 ({@code vdpbf16ps}, {@code
+ * vcvtne2ps2bf16}), for calls that ask for {@link FastAttention.Precision#BFLOAT16}. Its C source
+ * is {@code src/main/c/attention_bf16.c}, built into the same library as {@link
+ * NativeAttentionKernel}; the CPU's support is checked at run time (CPUID and the OS's AVX-512
+ * state), so the library runs on any x86-64 CPU and this kernel only where the instructions exist.
+ *
+ * <p>What it computes: softmax(softcap(scale·Q̃·K̃ᵀ) + mask)·Ṽ per head, where Q̃, K̃ and Ṽ are the
+ * float32 (or float16) inputs rounded to bfloat16 (8 significant bits, to nearest even), with the
+ * same masks, causal mask, softcap, grouped-query heads and zero rows as the float32 kernel. The
+ * products are exact and summed in float32; the scores, the mask (kept in float32, not rounded),
+ * the softcap and the online softmax are float32; the softmax's weights are rounded to bfloat16
+ * before their product with Ṽ and its denominator is the sum of the rounded weights. Each query row
+ * and each key/value head is scaled by a power of two before it is rounded (and the power taken out
+ * afterwards), so that rounding never overflows or flushes a small input to zero (the bfloat16
+ * instructions treat subnormal numbers as zero). Error against float64: about 2^-8 of the output's
+ * scale (see docs/performance.md); the float32 kernel's is about 2^-24.
+ *
+ * <p>Threads, scratch memory and the work split are those of {@link NativeAttentionKernel}
+ * (libtorch's OpenMP team, or the kernel helper threads). {@code
+ * -Ddjl.attention.native.bfloat16=false} turns it off (bfloat16 calls then take libtorch's bfloat16
+ * path); {@code -Ddjl.attention.native=false} turns off both native kernels.
+ *
+ * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
+ * size, Dv value head size.
+ */
+final class NativeBfloat16Kernel extends TensorKernel {
+
+  /** The kernel, for the dispatcher's list. */
+  static final NativeBfloat16Kernel INSTANCE = new NativeBfloat16Kernel();
+
+  /** System property that turns the kernel off when set to {@code false}. */
+  static final String ENABLED_PROPERTY = "djl.attention.native.bfloat16";
+
+  /** Largest tensor the kernel takes: a direct ByteBuffer holds at most 2³¹ − 1 bytes. */
+  private static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE;
+
+  /** Asks the CPU once, after the library loaded; holds why it cannot run the kernel, or null. */
+  private static final class Cpu {
+    private static final String UNSUPPORTED = check();
+
+    private static String check() {
+      try {
+        return cpuSupported()
+            ? null
+            : "this CPU lacks AVX512_BF16 (avx512_bf16 with AVX-512 F, BW, DQ and VL)";
+      } catch (UnsatisfiedLinkError e) {
+        return "the native library has no bfloat16 kernel: " + e.getMessage();
+      }
+    }
+  }
+
+  /** Looks up libtorch's OpenMP runtime once, after the library loaded. */
+  private static final class OpenMp {
+    private static final boolean FOUND = findOpenMp();
+  }
+
+  private NativeBfloat16Kernel() {}
+
+  /** Returns whether the kernel is loaded, supported by this CPU and not turned off. */
+  static boolean available() {
+    return status() == null;
+  }
+
+  /** Returns why the kernel is not used, or null when it is. */
+  static String status() {
+    if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
+      return "turned off by -D" + ENABLED_PROPERTY + "=false";
+    }
+    String library = NativeAttentionKernel.status(); // also loads the library on first use
+    if (library != null) {
+      return "the native library is not available: " + library;
+    }
+    return Cpu.UNSUPPORTED;
+  }
+
+  @Override
+  public String name() {
+    return "NATIVE_BFLOAT16";
+  }
+
+  @Override
+  public boolean recordsGradients() {
+    return false; // it writes its output outside autograd
+  }
+
+  /**
+   * Names what keeps the call from the kernel, or returns null when it takes it: it must be loaded
+   * and supported by the CPU, the call must ask for bfloat16 products on float16 or float32 inputs,
+   * and take PyTorch-engine CPU arrays that are not empty and at most 2 GiB each.
+   */
+  @Override
+  public String unsupported(AttentionCall call) {
+    String status = status();
+    if (status != null) {
+      return "the bfloat16 kernel is not available: " + status;
+    }
+    if (!call.bfloat16()) {
+      return "the bfloat16 kernel computes only calls that ask for bfloat16 products"
+          + " (Precision.BFLOAT16) on float16 or float32 inputs, got "
+          + call.precision()
+          + " on "
+          + call.dtype();
+    }
+    if (!call.pytorch() || !Device.cpu().equals(call.device())) {
+      return "the bfloat16 kernel needs PyTorch-engine arrays on the CPU";
+    }
+    AttentionCall.Inputs in = call.inputs();
+    for (NDArray array : new NDArray[] {in.query(), in.key(), in.value()}) {
+      if (array.getShape().size() == 0) {
+        return "the bfloat16 kernel takes no empty tensors, got " + array.getShape();
+      }
+      if (array.getShape().size() * Float.BYTES > MAX_TENSOR_BYTES) {
+        return "the bfloat16 kernel takes tensors of at most 2 GiB, got " + array.getShape();
+      }
+    }
+    return null;
+  }
+
+  @Override
+  NDArray run(Tensors t, AttentionCall call, NDManager scope) {
+    // The fast path aligns the causal mask to the top left: query i sees keys j <= i.
+    return run(
+        t.query(),
+        t.key(),
+        t.value(),
+        t.mask(),
+        call.causal(),
+        0,
+        call.scale(),
+        call.softcap(),
+        scope);
+  }
+
+  /**
+   * Runs the attention.
+   *
+   * @param query (B, H, S, D) float32
+   * @param key (B, G, T, D) float32
+   * @param value (B, G, T, Dv) float32
+   * @param mask 4-D, each axis 1 or the size of (B, H, S, T): boolean (true = the key takes part)
+   *     or float32 (added to the scores); or null
+   * @param causal whether query i sees only keys j ≤ i + causalOffset
+   * @param causalOffset 0 for the causal mask aligned to the top left (the fast path's), T − S for
+   *     one aligned to the bottom right (queries that follow a cache of T − S keys)
+   * @param scale the score factor
+   * @param softcap the softcap c (scores become c·tanh(scores/c)), or null
+   * @param manager the manager of the result
+   * @return the output (B, H, S, Dv) float32
+   * @throws IllegalStateException when the kernel is not available, or cannot allocate its memory
+   */
+  static NDArray run(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      NDArray mask,
+      boolean causal,
+      long causalOffset,
+      double scale,
+      Double softcap,
+      NDManager manager) {
+    String status = status();
+    if (status != null) {
+      throw new IllegalStateException("the bfloat16 attention kernel is not available: " + status);
+    }
+    Shape q = query.getShape();
+    Shape k = key.getShape();
+    long[] dims = {
+      q.get(0), q.get(1), k.get(1), q.get(2), k.get(2), q.get(3), value.getShape().get(3)
+    }; // B, H, G, S, T, D, Dv
+    NDArray output = manager.create(new Shape(dims[0], dims[1], dims[3], dims[6])); // (B,H,S,Dv)
+    int workers = Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors());
+    boolean done = false;
+    try {
+      long job =
+          plan(
+              buffer(query),
+              buffer(key),
+              buffer(value),
+              buffer(output),
+              dims,
+              (float) scale,
+              softcap == null ? 0f : softcap.floatValue(),
+              causal,
+              causalOffset,
+              workers,
+              mask == null ? null : buffer(mask),
+              maskType(mask),
+              maskStrides(mask),
+              mask == null ? 0 : mask.getShape().size());
+      if (job == 0) {
+        throw new IllegalStateException(
+            "the bfloat16 attention kernel got tensors that do not fit the shape " + q);
+      }
+      if (job == -1) {
+        throw new IllegalStateException("the bfloat16 attention kernel ran out of memory");
+      }
+      try {
+        work(job, workers, dims);
+      } finally {
+        release(job);
+      }
+      done = true;
+      return output;
+    } finally {
+      if (!done) {
+        output.close(); // nothing half-written reaches the caller
+      }
+    }
+  }
+
+  /** Returns whether calls run on libtorch's OpenMP team (rather than the helper threads). */
+  static boolean usesOpenMp() {
+    return !"java".equalsIgnoreCase(System.getProperty(NativeAttentionKernel.THREADS_PROPERTY))
+        && OpenMp.FOUND;
+  }
+
+  /** The kernel's code for the mask's type: 0 none, 1 boolean, 2 float32. */
+  private static int maskType(NDArray mask) {
+    if (mask == null) {
+      return 0;
+    }
+    if (mask.getDataType() == DataType.BOOLEAN) {
+      return 1;
+    }
+    if (mask.getDataType() == DataType.FLOAT32) {
+      return 2;
+    }
+    throw new IllegalArgumentException(
+        "the bfloat16 kernel takes boolean or float32 masks, got " + mask.getDataType());
+  }
+
+  /** Element strides of a C-order 4-D mask along B, H, S, T; 0 along axes of size 1. */
+  private static long[] maskStrides(NDArray mask) {
+    long[] strides = new long[4];
+    if (mask == null) {
+      return strides;
+    }
+    Shape shape = mask.getShape(); // (B|1, H|1, S|1, T|1)
+    long stride = 1;
+    for (int axis = 3; axis >= 0; axis--) {
+      strides[axis] = shape.get(axis) == 1 ? 0 : stride;
+      stride *= shape.get(axis);
+    }
+    return strides;
+  }
+
+  /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
+  private static ByteBuffer buffer(NDArray array) {
+    return JniUtils.getByteBuffer((PtNDArray) array, true);
+  }
+
+  /** The calling thread and the helpers take items until none is left. */
+  private static void work(long job, int workers, long[] dims) {
+    long items = items(job);
+    long computed;
+    if (usesOpenMp()) {
+      computed = workOpenMp(job);
+    } else {
+      int helpers = (int) Math.min(items, workers) - 1;
+      computed = NativeAttentionKernel.helperThreads().run(() -> work(job), helpers);
+    }
+    if (computed != items) {
+      throw new IllegalStateException(
+          "the bfloat16 attention kernel could not allocate its scratch memory (computed "
+              + computed
+              + " of "
+              + items
+              + " blocks for B, H, G, S, T, D, Dv = "
+              + Arrays.toString(dims)
+              + ")");
+    }
+  }
+
+  private static native boolean cpuSupported();
+
+  private static native long plan(
+      ByteBuffer query,
+      ByteBuffer key,
+      ByteBuffer value,
+      ByteBuffer output,
+      long[] dims,
+      float scale,
+      float softcap,
+      boolean causal,
+      long causalOffset,
+      int workers,
+      ByteBuffer mask,
+      int maskType,
+      long[] maskStrides,
+      long maskElements);
+
+  private static native long items(long job);
+
+  private static native boolean findOpenMp();
+
+  private static native long workOpenMp(long job);
+
+  private static native long work(long job);
+
+  private static native void release(long job);
+}
