@@ -3,13 +3,14 @@ package io.github.djlattention.verify;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.onnx.proto.OnnxMl.ModelProto;
+import io.github.djlattention.compare.ElementComparison;
+import io.github.djlattention.compare.Tolerance;
 import io.github.djlattention.conformance.CaseResult;
 import io.github.djlattention.conformance.Comparison;
 import io.github.djlattention.conformance.Heatmap;
 import io.github.djlattention.conformance.ImplementationResult;
 import io.github.djlattention.conformance.ProgressListener;
 import io.github.djlattention.conformance.SuiteResult;
-import io.github.djlattention.conformance.Tolerance;
 import io.github.djlattention.conformance.Verdict;
 import io.github.djlattention.onnx.inspect.AttentionFinder;
 import io.github.djlattention.onnx.inspect.AttentionSite;
@@ -263,14 +264,23 @@ public final class ModelsSuite {
           new Comparison(
               check.output(),
               "float32",
-              new Tolerance(s.rtol(), s.atol()),
-              s.agrees(),
-              s.maxAbs(),
-              s.maxRel(),
-              s.worstIndex(),
-              s.worstExpected(),
-              s.worstActual(),
-              s.mismatched(),
+              new ElementComparison(
+                  new long[] {s.count()},
+                  true,
+                  new Tolerance(s.rtol(), s.atol()),
+                  s.mismatched(),
+                  0,
+                  new ElementComparison.Worst(
+                      -1, s.worstIndex(), s.worstExpected(), s.worstActual()),
+                  new ElementComparison.Statistics(
+                      s.count(),
+                      s.maxAbs(),
+                      s.maxRel(),
+                      s.relFloor(),
+                      s.maxRel(),
+                      new ElementComparison.Percentiles(s.p50(), s.p90(), s.p99()),
+                      ElementComparison.Percentiles.NONE,
+                      s.cosine())),
               ""));
     }
     if (comparisons.isEmpty() && error.isEmpty()) {

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
+import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.onnx.inspect.AttentionSite;
 import io.github.djlattention.ops.AttentionOptions;
@@ -196,7 +197,7 @@ final class SiteChecker {
       if (sub.output() != null) {
         put(dict, "out_proj", sub.output(), scope);
       }
-      AbstractBlock block = StateDicts.load(scope, dict, heads, false);
+      AbstractBlock block = StateDicts.load(scope, dict, heads, false, AttentionWeights.NONE);
       NDList inputs = new NDList(sub.queryInput(), sub.keyInput(), sub.valueInput());
       if (core.mask() != null) {
         inputs.add(core.mask());

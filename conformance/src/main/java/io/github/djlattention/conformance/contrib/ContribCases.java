@@ -1,7 +1,7 @@
 package io.github.djlattention.conformance.contrib;
 
-import io.github.djlattention.conformance.Tolerance;
-import io.github.djlattention.conformance.Tolerances;
+import io.github.djlattention.compare.Tolerance;
+import io.github.djlattention.compare.Tolerances;
 import io.github.djlattention.ops.contrib.ContribAttention;
 import io.github.djlattention.ops.contrib.ContribGroupQueryAttention;
 import io.github.djlattention.ops.contrib.ContribMultiHeadAttention;

@@ -6,11 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
+import io.github.djlattention.compare.Tolerances;
 import io.github.djlattention.conformance.CaseResult;
 import io.github.djlattention.conformance.ConformanceRunner;
 import io.github.djlattention.conformance.ImplementationResult;
 import io.github.djlattention.conformance.SuiteResult;
-import io.github.djlattention.conformance.Tolerances;
 import io.github.djlattention.conformance.Verdict;
 import io.github.djlattention.ort.OrtDevice;
 import java.io.IOException;
