@@ -1,8 +1,5 @@
 package io.github.djlattention.reference;
 
-import io.github.djlattention.ops.contrib.ContribAttention;
-import io.github.djlattention.ops.contrib.ContribGroupQueryAttention;
-import io.github.djlattention.ops.contrib.ContribMultiHeadAttention;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -10,13 +7,14 @@ import java.util.Map;
 
 /**
  * ONNX Runtime's fused {@code com.microsoft} attention operators in plain float64 loops: the
- * control for {@link ContribMultiHeadAttention}, {@link ContribGroupQueryAttention} and {@link
- * ContribAttention}, whose javadoc states the semantics. This class reads only their attributes;
- * the head split, packed layouts, projections, caches, rotary embedding and every mask are written
- * out here element by element, and the attention itself is {@link ReferenceAttention}.
+ * control for the adapters of {@code io.github.djlattention.ops.contrib}, whose javadoc states the
+ * semantics. Nothing here comes from the adapters: the node's attributes are records of this class,
+ * and the head split, packed layouts, projections, caches, rotary embedding and every mask are
+ * written out element by element; the attention itself is {@link ReferenceAttention}.
  *
  * <p>Inputs and outputs are row-major {@link Tensor}s by ONNX name; integer inputs hold their
- * values as doubles. Legend as in the operators' classes.
+ * values as doubles. Legend: B batch, S query length, L new key length, P past length, T total key
+ * length, H heads, G key/value heads, D head size, Dv value head size, M a buffer's length.
  */
 public final class ReferenceContribAttention {
 
@@ -30,6 +28,57 @@ public final class ReferenceContribAttention {
    * @param weights (B, H, S, T)
    */
   public record Result(Map<String, Tensor> outputs, Tensor weights) {}
+
+  /**
+   * {@code MultiHeadAttention}'s attributes.
+   *
+   * @param numHeads {@code num_heads}
+   * @param scale {@code scale}, or null for 1/√D
+   * @param maskFilterValue {@code mask_filter_value}
+   * @param unidirectional {@code unidirectional}
+   */
+  public record MultiHeadAttributes(
+      int numHeads, Float scale, float maskFilterValue, boolean unidirectional) {}
+
+  /**
+   * {@code GroupQueryAttention}'s attributes.
+   *
+   * @param numHeads {@code num_heads}
+   * @param kvNumHeads {@code kv_num_heads}
+   * @param scale {@code scale}, or null for 1/√D
+   * @param softcap {@code softcap}, or null for none
+   * @param localWindowSize {@code local_window_size}, -1 for none
+   * @param doRotary {@code do_rotary}
+   * @param rotaryInterleaved {@code rotary_interleaved}
+   * @param causal {@code causal}
+   */
+  public record GroupQueryAttributes(
+      int numHeads,
+      int kvNumHeads,
+      Float scale,
+      Float softcap,
+      int localWindowSize,
+      boolean doRotary,
+      boolean rotaryInterleaved,
+      boolean causal) {}
+
+  /**
+   * {@code Attention}'s attributes.
+   *
+   * @param numHeads {@code num_heads}
+   * @param qkvHiddenSizes {@code qkv_hidden_sizes}, or null for three equal widths
+   * @param scale {@code scale}, or null for 1/√D
+   * @param maskFilterValue {@code mask_filter_value}
+   * @param unidirectional {@code unidirectional}
+   * @param pastPresentShareBuffer {@code past_present_share_buffer}
+   */
+  public record AttentionAttributes(
+      int numHeads,
+      long[] qkvHiddenSizes,
+      Float scale,
+      float maskFilterValue,
+      boolean unidirectional,
+      boolean pastPresentShareBuffer) {}
 
   /** A (B, N, L, D) array of heads. */
   private record Heads(double[] data, int batch, int heads, int length, int size) {
@@ -60,7 +109,7 @@ public final class ReferenceContribAttention {
    * @return {@code output}, {@code present_key}, {@code present_value} and the weights
    * @throws IllegalArgumentException when the inputs do not fit
    */
-  public static Result multiHeadAttention(ContribMultiHeadAttention op, Map<String, Tensor> in) {
+  public static Result multiHeadAttention(MultiHeadAttributes op, Map<String, Tensor> in) {
     int h = op.numHeads();
     Tensor query = require(in, "query");
     int batch = query.shape()[0];
@@ -146,7 +195,7 @@ public final class ReferenceContribAttention {
    * @return {@code output}, {@code present_key}, {@code present_value} and the weights
    * @throws IllegalArgumentException when the inputs do not fit
    */
-  public static Result groupQueryAttention(ContribGroupQueryAttention op, Map<String, Tensor> in) {
+  public static Result groupQueryAttention(GroupQueryAttributes op, Map<String, Tensor> in) {
     int h = op.numHeads();
     int g = op.kvNumHeads();
     Tensor query = require(in, "query");
@@ -265,7 +314,7 @@ public final class ReferenceContribAttention {
    * @return {@code output}, {@code present} (2, B, H, T or M, D) and the weights
    * @throws IllegalArgumentException when the inputs do not fit
    */
-  public static Result attention(ContribAttention op, Map<String, Tensor> in) {
+  public static Result attention(AttentionAttributes op, Map<String, Tensor> in) {
     int h = op.numHeads();
     Tensor x = require(in, "input");
     Tensor w = require(in, "weights");
@@ -274,7 +323,14 @@ public final class ReferenceContribAttention {
     int length = x.shape()[1];
     int features = x.shape()[2];
     int columns = w.shape()[1];
-    long[] sizes = op.hiddenSizes(columns);
+    long[] sizes =
+        op.qkvHiddenSizes() != null
+            ? op.qkvHiddenSizes()
+            : new long[] {columns / 3, columns / 3, columns / 3};
+    if (sizes[0] + sizes[1] + sizes[2] != columns || sizes[0] != sizes[1]) {
+      throw new IllegalArgumentException(
+          "widths " + Arrays.toString(sizes) + " do not split " + columns + " columns");
+    }
     // input·W + bias, (B, S, columns)
     double[] projected = new double[batch * length * columns];
     for (int r = 0; r < batch * length; r++) {

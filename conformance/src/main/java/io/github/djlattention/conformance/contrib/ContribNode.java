@@ -145,7 +145,10 @@ public sealed interface ContribNode {
 
     @Override
     public ReferenceContribAttention.Result reference(Map<String, Tensor> inputs) {
-      return ReferenceContribAttention.multiHeadAttention(op, inputs);
+      return ReferenceContribAttention.multiHeadAttention(
+          new ReferenceContribAttention.MultiHeadAttributes(
+              op.numHeads(), op.scale(), op.maskFilterValue(), op.unidirectional()),
+          inputs);
     }
 
     @Override
@@ -223,7 +226,17 @@ public sealed interface ContribNode {
 
     @Override
     public ReferenceContribAttention.Result reference(Map<String, Tensor> inputs) {
-      return ReferenceContribAttention.groupQueryAttention(op, inputs);
+      return ReferenceContribAttention.groupQueryAttention(
+          new ReferenceContribAttention.GroupQueryAttributes(
+              op.numHeads(),
+              op.kvNumHeads(),
+              op.scale(),
+              op.softcap(),
+              op.localWindowSize(),
+              op.doRotary(),
+              op.rotaryInterleaved(),
+              op.causal()),
+          inputs);
     }
 
     @Override
@@ -299,7 +312,15 @@ public sealed interface ContribNode {
 
     @Override
     public ReferenceContribAttention.Result reference(Map<String, Tensor> inputs) {
-      return ReferenceContribAttention.attention(op, inputs);
+      return ReferenceContribAttention.attention(
+          new ReferenceContribAttention.AttentionAttributes(
+              op.numHeads(),
+              op.qkvHiddenSizes(),
+              op.scale(),
+              op.maskFilterValue(),
+              op.unidirectional(),
+              op.pastPresentShareBuffer()),
+          inputs);
     }
 
     @Override

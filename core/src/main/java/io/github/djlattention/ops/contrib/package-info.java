@@ -11,7 +11,7 @@
  * takes the node's inputs by their ONNX names, so that a graph's node can be recomputed with no
  * ONNX dependency. Each class documents the semantics it implements: the operator's documentation
  * in ONNX Runtime's {@code docs/ContribOperators.md}, read where it is silent as stated there. The
- * {@code contrib} conformance suite compares these functions, a float64 reference ({@link
- * io.github.djlattention.reference.ReferenceContribAttention}) and ONNX Runtime.
+ * {@code contrib} conformance suite compares these functions, an independent float64 reference
+ * ({@link io.github.djlattention.reference.ReferenceContribAttention}) and ONNX Runtime.
  */
 package io.github.djlattention.ops.contrib;

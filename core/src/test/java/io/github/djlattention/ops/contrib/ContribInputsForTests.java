@@ -8,6 +8,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
+import io.github.djlattention.reference.ReferenceContribAttention;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -63,6 +64,36 @@ final class ContribInputsForTests {
                   : manager.create(t.data(), shape));
         });
     return arrays;
+  }
+
+  /** The reference's copy of a node's attributes. */
+  static ReferenceContribAttention.MultiHeadAttributes attributes(ContribMultiHeadAttention op) {
+    return new ReferenceContribAttention.MultiHeadAttributes(
+        op.numHeads(), op.scale(), op.maskFilterValue(), op.unidirectional());
+  }
+
+  /** The reference's copy of a node's attributes. */
+  static ReferenceContribAttention.GroupQueryAttributes attributes(ContribGroupQueryAttention op) {
+    return new ReferenceContribAttention.GroupQueryAttributes(
+        op.numHeads(),
+        op.kvNumHeads(),
+        op.scale(),
+        op.softcap(),
+        op.localWindowSize(),
+        op.doRotary(),
+        op.rotaryInterleaved(),
+        op.causal());
+  }
+
+  /** The reference's copy of a node's attributes. */
+  static ReferenceContribAttention.AttentionAttributes attributes(ContribAttention op) {
+    return new ReferenceContribAttention.AttentionAttributes(
+        op.numHeads(),
+        op.qkvHiddenSizes(),
+        op.scale(),
+        op.maskFilterValue(),
+        op.unidirectional(),
+        op.pastPresentShareBuffer());
   }
 
   /** Asserts that an array holds a reference tensor's shape and values within {@code atol}. */
