@@ -142,7 +142,7 @@ final class BackendCase {
             core.query().getShape(),
             core.key().getShape(),
             core.value().getShape(),
-            core.mask() == null ? "" : ", additive attn_mask " + core.mask().getShape()));
+            core.mask() == null ? "" : ", additive attn_mask " + inputs.get(3).getShape()));
   }
 
   /** A folder name for a site, e.g. {@code site-03-encoder_layer.3_attention_self}. */

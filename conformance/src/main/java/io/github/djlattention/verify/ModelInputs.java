@@ -145,10 +145,21 @@ public record ModelInputs(Map<String, NDArray> arrays, String description, List<
   /**
    * Checks that the inputs are exactly the model's.
    *
+   * <p>An input with an empty axis is refused too: ONNX Runtime 1.26 kills the process on some of
+   * them (see {@code check}), so none reaches it.
+   *
    * @param modelInputs the model's graph input names
-   * @throws IllegalArgumentException naming the missing and the unknown inputs
+   * @throws IllegalArgumentException naming the missing and the unknown inputs, or an input with an
+   *     empty axis
    */
   public void requireExactly(Set<String> modelInputs) {
+    arrays.forEach(
+        (name, array) -> {
+          if (array.getShape().dimension() > 0 && array.size() == 0) {
+            throw new IllegalArgumentException(
+                "input '" + name + "' " + array.getShape() + " has an empty axis");
+          }
+        });
     Set<String> missing = new TreeSet<>(modelInputs);
     missing.removeAll(arrays.keySet());
     Set<String> unknown = new TreeSet<>(arrays.keySet());

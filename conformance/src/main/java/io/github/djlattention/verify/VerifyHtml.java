@@ -276,19 +276,17 @@ public final class VerifyHtml {
       }
     }
     float tolerance = (float) (settings.coreAtol() + settings.coreRtol());
-    float range = Math.max(largest, tolerance);
+    float range = Math.max(largest, Float.MIN_NORMAL);
     int cell =
         Math.max(2, Math.min(24, MAP_PIXELS / Math.max(1, Math.max(maps.rows(), maps.columns()))));
     html.append("<p class=\"sub\">Attention weights of batch element ")
         .append(maps.batch())
         .append(" (rows: queries, columns: keys; padded keys get ~0 weight). Maps: white to blue")
-        .append(
-            " over 0..the map's max. Differences: blue (negative) – white – red (positive) over")
-        .append(" ±")
+        .append(" over 0..the map's max. Differences from the float64 reference: blue (negative) –")
+        .append(" white – red (positive) over ±")
         .append(VerifyConsole.format(range))
-        .append(" (the largest difference here is ")
-        .append(VerifyConsole.format(largest))
-        .append("; the scale is at least atol + rtol = ")
+        .append(", the largest difference at this site, so that its pattern shows; the tolerance")
+        .append(" near a weight of 1 is atol + rtol = ")
         .append(VerifyConsole.format(tolerance))
         .append(").</p>\n<div class=\"heads\">");
     for (int h = 0; h < maps.reference().size(); h++) {

@@ -34,7 +34,8 @@ final class MiniLm {
     return ModelInputs.fromText(
         ModelsSuite.TEXTS,
         tokenizer(name),
-        java.util.Set.of("input_ids", "attention_mask", "token_type_ids"),
+        new java.util.LinkedHashSet<>(
+            java.util.List.of("input_ids", "attention_mask", "token_type_ids")),
         manager);
   }
 
