@@ -9,6 +9,7 @@ import ai.djl.util.PairList;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
+import io.github.djlattention.ops.KvCache;
 
 /**
  * Multi-head attention with learned projections, in the layout of PyTorch's {@code
@@ -22,6 +23,11 @@ import io.github.djlattention.ops.AttentionResult;
  * Ek), value (B, T, Ev); the mask is boolean (true = the key takes part) or float (added to the
  * scores), shaped (S, T), (B, S, T) or (B, H, S, T) or broadcastable to them.
  *
+ * <p>Generation with a KV cache: pass a {@link KvCache.Layer} in {@code forward}'s parameters under
+ * {@link #KV_CACHE}. The block then appends the keys and values of this call's positions to the
+ * layer's buffers in place and attends over each sequence's valid prefix (the causal mask aligned
+ * to the bottom right; a mask spans the cache's capacity). See {@link KvCache}.
+ *
  * <p>Outputs: the attention output (B, S, E), then, when {@link Builder#optReturnWeights} is set,
  * the weights averaged over heads (B, S, T), as {@code torch.nn.MultiheadAttention} returns them.
  *
@@ -32,6 +38,13 @@ import io.github.djlattention.ops.AttentionResult;
 public final class MultiHeadAttentionBlock extends AbstractBlock {
 
   private static final byte VERSION = 1;
+
+  /**
+   * The name, in {@code forward}'s {@code params}, of a {@link KvCache.Layer} the call appends its
+   * keys and values to: {@code block.forward(store, inputs, false, new PairList<>(List.of(
+   * MultiHeadAttentionBlock.KV_CACHE), List.of(cache.layer(i))))}.
+   */
+  public static final String KV_CACHE = "kv_cache";
 
   private final long embeddingSize;
   private final long keySize;
@@ -154,6 +167,7 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
             .optCausal(causal)
             .optReturnWeights(returnWeights)
             .optTraining(training) // a training step takes a kernel that records gradients
+            .optCache(cache(params))
             .build();
     AttentionResult result = Attention.attention(q, k, v, options);
 
@@ -170,6 +184,16 @@ public final class MultiHeadAttentionBlock extends AbstractBlock {
     }
     NDArray averaged = result.weights().mean(new int[] {1}); // (B, S, T)
     return new NDList(output, averaged);
+  }
+
+  /** The KV cache layer of the call's params, or null. */
+  private static KvCache.Layer cache(PairList<String, Object> params) {
+    Object cache = params == null ? null : params.get(KV_CACHE);
+    if (cache != null && !(cache instanceof KvCache.Layer)) {
+      throw new IllegalArgumentException(
+          KV_CACHE + " must be a KvCache.Layer, got " + cache.getClass().getName());
+    }
+    return (KvCache.Layer) cache;
   }
 
   /** Places a (S, T) or (B, S, T) mask against the (B, H, S, T) weights. */
