@@ -1,11 +1,13 @@
 /*
- * JNI entry points of io.github.djlattention.ops.NativeAttentionKernel: a job is planned once per
+ * JNI entry points of io.github.djlattention.ops.NativeAttentionKernel (and, at the end, of
+ * DecodeAttentionKernel): a job is planned once per
  * attention call, worked on by the calling thread and the kernel's helper threads, then released.
  */
 #include <jni.h>
 #include <stdlib.h>
 
 #include "attention_kernel.h"
+#include "decode_kernel.h"
 
 JNIEXPORT jboolean JNICALL
 Java_io_github_djlattention_ops_NativeAttentionKernel_cpuSupported(JNIEnv *env, jclass cls) {
@@ -125,5 +127,121 @@ JNIEXPORT void JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_rel
   (void)cls;
   attention_job *job = (attention_job *)(intptr_t)handle;
   attention_free(job);
+  free(job);
+}
+
+/*
+ * JNI entry points of io.github.djlattention.ops.DecodeAttentionKernel, the same life cycle: plan,
+ * work on the caller's and helper threads (or libtorch's OpenMP team), release.
+ */
+
+/* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_plan(
+    JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
+    jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jlong left, jlong right,
+    jlongArray valid, jint workers, jobject mask, jint mask_type, jlongArray mask_strides,
+    jlong mask_elements) {
+  (void)cls;
+  jlong d[7];
+  if ((*env)->GetArrayLength(env, dims) != 7) {
+    return 0;
+  }
+  (*env)->GetLongArrayRegion(env, dims, 0, 7, d);
+  /* B, H, G, S, T, D, Dv */
+  const float *q = address(env, query, d[0] * d[1] * d[3] * d[5]);
+  const float *k = address(env, key, d[0] * d[2] * d[4] * d[5]);
+  const float *v = address(env, value, d[0] * d[2] * d[4] * d[6]);
+  float *out = address(env, output, d[0] * d[1] * d[3] * d[6]);
+  if (!q || !k || !v || !out || d[2] <= 0 || d[1] % d[2] != 0) {
+    return 0;
+  }
+  if (valid != NULL && (*env)->GetArrayLength(env, valid) != d[0]) {
+    return 0;
+  }
+  const void *mask_data = NULL;
+  jlong strides[4] = {0, 0, 0, 0};
+  if (mask_type != MASK_NONE) {
+    jlong element_size = mask_type == MASK_BOOL ? 1 : (jlong)sizeof(float);
+    mask_data = (*env)->GetDirectBufferAddress(env, mask);
+    if (mask_data == NULL || (*env)->GetArrayLength(env, mask_strides) != 4 ||
+        (*env)->GetDirectBufferCapacity(env, mask) < mask_elements * element_size) {
+      return 0;
+    }
+    (*env)->GetLongArrayRegion(env, mask_strides, 0, 4, strides);
+    jlong last = (d[0] - 1) * strides[0] + (d[1] - 1) * strides[1] + (d[3] - 1) * strides[2] +
+                 (d[4] - 1) * strides[3];
+    if (last >= mask_elements) {
+      return 0;
+    }
+  }
+  decode_job *job = calloc(1, sizeof(decode_job));
+  if (job == NULL) {
+    return -1;
+  }
+  if (valid != NULL) {
+    job->valid = malloc(sizeof(int64_t) * (size_t)(d[0] > 0 ? d[0] : 1));
+    if (job->valid == NULL) {
+      free(job);
+      return -1;
+    }
+    (*env)->GetLongArrayRegion(env, valid, 0, (jsize)d[0], (jlong *)job->valid);
+  }
+  job->query = q;
+  job->key = k;
+  job->value = v;
+  job->output = out;
+  job->batch = d[0];
+  job->heads = d[1];
+  job->groups = d[2];
+  job->queries = d[3];
+  job->keys = d[4];
+  job->dim = d[5];
+  job->value_dim = d[6];
+  job->scale = scale;
+  job->softcap = softcap;
+  job->causal = causal == JNI_TRUE;
+  job->left = left;
+  job->right = right;
+  job->workers = workers;
+  job->mask = mask_data;
+  job->mask_type = mask_type;
+  for (int i = 0; i < 4; i++) {
+    job->mask_stride[i] = strides[i];
+  }
+  if (decode_alloc(job) != 0) {
+    decode_free(job);
+    free(job);
+    return -1;
+  }
+  return (jlong)(intptr_t)job;
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_items(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  return decode_items((const decode_job *)(intptr_t)handle);
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_work(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  return decode_work((decode_job *)(intptr_t)handle);
+}
+
+JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_workOpenMp(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  return decode_work_openmp((decode_job *)(intptr_t)handle);
+}
+
+JNIEXPORT void JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_release(
+    JNIEnv *env, jclass cls, jlong handle) {
+  (void)env;
+  (void)cls;
+  decode_job *job = (decode_job *)(intptr_t)handle;
+  decode_free(job);
   free(job);
 }

@@ -80,6 +80,13 @@ int attention_find_openmp(void);
  */
 int64_t attention_work_openmp(attention_job *job);
 
+/*
+ * Runs work(job) on `workers` threads of libtorch's OpenMP team, the calling thread among them,
+ * and returns the sum of what the calls returned (negative returns count as 0). Needs
+ * attention_find_openmp to have returned 1.
+ */
+int64_t attention_team_run(int64_t (*work)(void *), void *job, int workers);
+
 /* Whether this CPU runs the kernel (AVX-512 F). */
 int attention_cpu_supported(void);
 

@@ -7,8 +7,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import io.github.djlattention.bench.BenchmarkReport.Bfloat16Result;
+import io.github.djlattention.bench.BenchmarkReport.Ceilings;
+import io.github.djlattention.bench.BenchmarkReport.DecodeResult;
 import io.github.djlattention.bench.BenchmarkReport.Environment;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
+import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
@@ -34,10 +37,13 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The {@code bench} command's work: the project's attention against ONNX Runtime's fused {@code
- * Attention} operator (opset 23) on float32 (B=1, H=8, S=T, D=64), side by side in one process,
- * with the float32 matmul ceiling of libtorch measured in the same run, the opt-in bfloat16 mode
- * against float32 and float64, and a long sequence run in a child JVM whose peak RSS is read from
- * {@code /proc/<pid>/status}.
+ * Attention} operator (opset 23) and {@code com.microsoft.MultiHeadAttention} on float32 (B=1, H=8,
+ * S=T, D=64, non-causal: {@code com.microsoft.GroupQueryAttention}, causal-only on the CPU in 1.26,
+ * does not apply), naming the stronger, side by side in one process, with the float32 matmul
+ * ceiling of libtorch measured in the same run, the opt-in bfloat16 mode against float32 and
+ * float64, a long sequence run in a child JVM whose peak RSS is read from {@code
+ * /proc/<pid>/status}, and the decode series of {@link DecodeBenchmark} with its read-bandwidth
+ * ceilings.
  *
  * <p>Timing: after a warm-up, each round calls the project twice and ONNX Runtime twice and times
  * the second call of each pair, so both see the same machine load and neither pays for the other's
@@ -73,16 +79,29 @@ public final class AttentionBenchmark {
       AttentionOptions.builder().optReturnWeights(false).build();
 
   private final boolean quick;
+  private final boolean decodeOnly;
   private final PrintWriter log;
 
   /**
-   * Creates a benchmark.
+   * Creates a benchmark of every series.
    *
    * @param quick fewer rounds (finishes in about a minute on a quiet 2-core machine)
    * @param log where progress lines and the table go
    */
   public AttentionBenchmark(boolean quick, PrintWriter log) {
+    this(quick, false, log);
+  }
+
+  /**
+   * Creates a benchmark.
+   *
+   * @param quick fewer rounds
+   * @param decodeOnly only the decode series and its read ceilings
+   * @param log where progress lines and the table go
+   */
+  public AttentionBenchmark(boolean quick, boolean decodeOnly, PrintWriter log) {
     this.quick = quick;
+    this.decodeOnly = decodeOnly;
     this.log = log;
   }
 
@@ -104,18 +123,25 @@ public final class AttentionBenchmark {
         "bench: %d cores, libtorch %d intra-op threads, ONNX Runtime %d, load %.2f%s%n"
             + "bench: the project's float32 attention runs the %s%n",
         cores, torchThreads, cores, loadBefore, quick ? ", quick" : "", kernel);
-    double ceilingBefore = ceiling();
-    List<ShapeResult> rows = new ArrayList<>();
-    for (long seq : SEQUENCES) {
-      rows.add(compareWithOrt(seq, cores));
-    }
-    Bfloat16Result bfloat16 = bfloat16(BFLOAT16_SEQ);
-    double ceiling = Math.max(ceilingBefore, ceiling());
     List<ShapeResult> results = new ArrayList<>();
-    for (ShapeResult row : rows) {
-      results.add(withCeiling(row, ceiling));
+    Bfloat16Result bfloat16 = null;
+    LongSequenceResult longSequence = null;
+    double ceiling = 0;
+    if (!decodeOnly) {
+      double ceilingBefore = ceiling();
+      List<ShapeResult> rows = new ArrayList<>();
+      for (long seq : SEQUENCES) {
+        rows.add(compareWithOrt(seq, cores));
+      }
+      bfloat16 = bfloat16(BFLOAT16_SEQ);
+      ceiling = Math.max(ceilingBefore, ceiling());
+      for (ShapeResult row : rows) {
+        results.add(withCeiling(row, ceiling));
+      }
+      longSequence = longSequence(LONG_SEQ);
     }
-    LongSequenceResult longSequence = longSequence(LONG_SEQ);
+    List<ReadCeiling> reads = new ArrayList<>();
+    List<DecodeResult> decode = new DecodeBenchmark(quick, log).run(cores, reads);
     Environment environment =
         new Environment(
             kernel,
@@ -127,7 +153,14 @@ public final class AttentionBenchmark {
             quick,
             (System.nanoTime() - started) / 1e9);
     BenchmarkReport report =
-        new BenchmarkReport(results, ceiling, bfloat16, longSequence, environment);
+        new BenchmarkReport(
+            results,
+            ceiling,
+            bfloat16,
+            longSequence,
+            environment,
+            decode,
+            new Ceilings(ceiling, reads));
     printTable(report);
     return report;
   }
@@ -168,22 +201,25 @@ public final class AttentionBenchmark {
     float[] key = uniform(new Random(seq + 1), shape);
     float[] value = uniform(new Random(seq + 2), shape);
     try (NDManager manager = NDManager.newBaseManager("PyTorch");
-        OrtFusedAttention ort = new OrtFusedAttention(shape, query, key, value, threads)) {
+        OrtFusedAttention ort = new OrtFusedAttention(shape, query, key, value, threads);
+        OrtMultiHeadAttention mha = new OrtMultiHeadAttention(shape, query, key, value, threads)) {
       NDArray q = manager.create(query, new Shape(shape)); // (B, H, S, D)
       NDArray k = manager.create(key, new Shape(shape)); // (B, H, T, D)
       NDArray v = manager.create(value, new Shape(shape)); // (B, H, T, D)
       float[] projectOut = Attention.attention(q, k, v, NO_WEIGHTS).output().toFloatArray();
       float[] chainOut = Attention.attentionStepByStep(q, k, v, NO_WEIGHTS).output().toFloatArray();
       double diff = maxAbsDiff(projectOut, ort.run());
+      double mhaDiff = maxAbsDiff(projectOut, mha.run());
       double chainDiff = maxAbsDiff(projectOut, chainOut);
-      if (!(diff <= 1e-4) || !(chainDiff <= 1e-5)) {
+      if (!(diff <= 1e-4) || !(mhaDiff <= 1e-4) || !(chainDiff <= 1e-5)) {
         throw new IllegalStateException(
             String.format(
                 Locale.ROOT,
-                "at S=%d the fast path differs from ONNX Runtime by %.2e, from the step-by-step"
-                    + " chain by %.2e",
+                "at S=%d the fast path differs from ONNX Runtime's Attention by %.2e, its"
+                    + " MultiHeadAttention by %.2e, from the step-by-step chain by %.2e",
                 seq,
                 diff,
+                mhaDiff,
                 chainDiff));
       }
       Runnable project =
@@ -201,16 +237,30 @@ public final class AttentionBenchmark {
       // The chain holds the (B, H, S, T) scores several times over: --quick skips timing it at
       // 4096.
       boolean timeChain = !quick || seq < 4096;
+      Runnable multiHead = mha::runDiscardingOutput;
       double[] ms =
           timeChain
-              ? medians(rounds(seq), perBlock(seq), project, ort::runDiscardingOutput, chain)
-              : medians(rounds(seq), perBlock(seq), project, ort::runDiscardingOutput);
-      Double chainMs = timeChain ? ms[2] : null;
+              ? medians(
+                  rounds(seq), perBlock(seq), project, ort::runDiscardingOutput, multiHead, chain)
+              : medians(rounds(seq), perBlock(seq), project, ort::runDiscardingOutput, multiHead);
+      Double chainMs = timeChain ? ms[3] : null;
       double gflops = flops(seq) / ms[0] / 1e6;
+      boolean standardStronger = ms[1] <= ms[2];
+      String strongest = standardStronger ? "Attention-23" : "MultiHeadAttention";
+      double strongestMs = Math.min(ms[1], ms[2]);
       say(
-          "S=%d: project %.3f ms, ORT %.3f ms, step-by-step %s ms;"
-              + " max |project - ORT| %.2e, |project - step-by-step| %.2e%n",
-          seq, ms[0], ms[1], millis(chainMs), diff, chainDiff);
+          "S=%d: project %.3f ms, ORT Attention-23 %.3f ms, MultiHeadAttention %.3f ms (strongest"
+              + " %s, ratio %.2f), step-by-step %s ms; max |project - ORT| %.2e,"
+              + " |project - step-by-step| %.2e%n",
+          seq,
+          ms[0],
+          ms[1],
+          ms[2],
+          strongest,
+          ms[0] / strongestMs,
+          millis(chainMs),
+          diff,
+          chainDiff);
       return new ShapeResult(
           BATCH,
           HEADS,
@@ -224,7 +274,11 @@ public final class AttentionBenchmark {
           0,
           diff,
           chainMs,
-          chainDiff);
+          chainDiff,
+          ms[2],
+          strongest,
+          strongestMs,
+          ms[0] / strongestMs);
     }
   }
 
@@ -417,25 +471,71 @@ public final class AttentionBenchmark {
         100 * r.projectGflops() / ceiling,
         r.ortMaxAbsDiff(),
         r.stepByStepMs(),
-        r.stepByStepMaxAbsDiff());
+        r.stepByStepMaxAbsDiff(),
+        r.mhaMs(),
+        r.strongestOrt(),
+        r.strongestOrtMs(),
+        r.ratioVsStrongest());
   }
 
   private void printTable(BenchmarkReport report) {
+    if (!report.results().isEmpty()) {
+      printPrefill(report);
+    }
     sayLine("");
     sayLine(
-        "| shape (B×H×S×D) | project ms | ORT ms | project/ORT | project GFLOP/s | % of ceiling"
-            + " | step-by-step ms |");
-    sayLine("|---|---:|---:|---:|---:|---:|---:|");
+        "| decode (B×H×G×S×T×D) | project, KV cache ms | GQA ms | Attention-23 ms | strongest |"
+            + " project/strongest | read GB/s | % of read ceiling | plain call ms |"
+            + " libtorch route ms |");
+    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+    for (DecodeResult r : report.decode()) {
+      say(
+          "| %d×%d×%d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %.3f | %.3f |%n",
+          r.batch(),
+          r.heads(),
+          r.kvHeads(),
+          r.queries(),
+          r.keys(),
+          r.headDim(),
+          r.projectMs(),
+          r.gqaMs(),
+          r.attention23Ms(),
+          r.strongestOrt(),
+          r.ratioVsStrongest(),
+          r.readGbps(),
+          r.percentOfReadCeiling(),
+          r.projectPlainMs(),
+          r.projectLibtorchMs());
+    }
+    for (ReadCeiling c : report.ceilings().reads()) {
+      say("read ceiling: %d MiB at %.1f GB/s%n", c.bytes() >> 20, c.gbps());
+    }
+    say(
+        "project kernel: %s%nload average: %.2f before, %.2f after; %.0f s in all%n",
+        report.environment().kernel(),
+        report.environment().loadBefore(),
+        report.environment().loadAfter(),
+        report.environment().seconds());
+  }
+
+  private void printPrefill(BenchmarkReport report) {
+    sayLine("");
+    sayLine(
+        "| shape (B×H×S×D) | project ms | Attention-23 ms | MultiHeadAttention ms | strongest |"
+            + " project/strongest | project GFLOP/s | % of ceiling | step-by-step ms |");
+    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|");
     for (ShapeResult r : report.results()) {
       say(
-          "| %d×%d×%d×%d | %.3f | %.3f | %.2f | %.1f | %.0f%% | %s |%n",
+          "| %d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %s |%n",
           r.batch(),
           r.heads(),
           r.seq(),
           r.headDim(),
           r.projectMs(),
           r.ortMs(),
-          r.ratio(),
+          r.mhaMs(),
+          r.strongestOrt(),
+          r.ratioVsStrongest(),
           r.projectGflops(),
           r.percentOfCeiling(),
           millis(r.stepByStepMs()));
@@ -447,9 +547,7 @@ public final class AttentionBenchmark {
             + "bfloat16 mode, S=%d: %.3f ms vs float32 %.3f ms = %.2fx;"
             + " max |error| vs float64: bfloat16 %.2e, float32 %.2e%n"
             + "long sequence S=%d (H=%d, D=%d): %.2f s, child JVM peak RSS %.0f MiB,"
-            + " max |error| vs float64 reference %.2e%n"
-            + "project kernel: %s%n"
-            + "load average: %.2f before, %.2f after; %.0f s in all%n",
+            + " max |error| vs float64 reference %.2e%n",
         CEILING_SIZE,
         report.ceilingGflops(),
         b.seq(),
@@ -463,11 +561,7 @@ public final class AttentionBenchmark {
         l.headDim(),
         l.seconds(),
         l.peakRssMb(),
-        l.maxAbsDiffVsReference(),
-        report.environment().kernel(),
-        report.environment().loadBefore(),
-        report.environment().loadAfter(),
-        report.environment().seconds());
+        l.maxAbsDiffVsReference());
   }
 
   private void say(String format, Object... args) {

@@ -11,18 +11,24 @@ import java.util.List;
 /**
  * What {@link AttentionBenchmark} measured; written as JSON with snake_case names.
  *
- * @param results one row per shape: the project against ONNX Runtime
- * @param ceilingGflops the float32 matmul rate of libtorch through DJL in the same run
- * @param bfloat16 the opt-in bfloat16 mode against float32 and float64
- * @param longSequence the long-sequence memory probe (child JVM)
+ * @param results one row per prefill shape: the project against ONNX Runtime (empty with {@code
+ *     --decode})
+ * @param ceilingGflops the float32 matmul rate of libtorch through DJL in the same run (0 with
+ *     {@code --decode})
+ * @param bfloat16 the opt-in bfloat16 mode against float32 and float64 (null with {@code --decode})
+ * @param longSequence the long-sequence memory probe (child JVM; null with {@code --decode})
  * @param environment where it ran
+ * @param decode the decode series: one query against a KV cache, against ONNX Runtime
+ * @param ceilings the matmul ceiling and the read-bandwidth ceilings at the decode sizes
  */
 public record BenchmarkReport(
     List<ShapeResult> results,
     double ceilingGflops,
     Bfloat16Result bfloat16,
     LongSequenceResult longSequence,
-    Environment environment) {
+    Environment environment,
+    List<DecodeResult> decode,
+    Ceilings ceilings) {
 
   /**
    * One shape, float32, medians of interleaved runs of the fast path ({@code Attention.attention}
@@ -42,6 +48,12 @@ public record BenchmarkReport(
    * @param stepByStepMs the step-by-step chain ({@code Attention.attentionStepByStep}),
    *     milliseconds; null where not timed (S=4096 with {@code --quick})
    * @param stepByStepMaxAbsDiff the largest |fast path − step-by-step chain| over the output
+   * @param mhaMs ONNX Runtime's {@code com.microsoft.MultiHeadAttention}, milliseconds ({@code
+   *     GroupQueryAttention} does not apply: it is causal-only on the CPU, these rows are not)
+   * @param strongestOrt the faster of ONNX Runtime's kernels that apply: {@code Attention-23} or
+   *     {@code MultiHeadAttention}
+   * @param strongestOrtMs its milliseconds
+   * @param ratioVsStrongest projectMs / strongestOrtMs
    */
   public record ShapeResult(
       long batch,
@@ -56,7 +68,75 @@ public record BenchmarkReport(
       double percentOfCeiling,
       double ortMaxAbsDiff,
       Double stepByStepMs,
-      double stepByStepMaxAbsDiff) {}
+      double stepByStepMaxAbsDiff,
+      double mhaMs,
+      String strongestOrt,
+      double strongestOrtMs,
+      double ratioVsStrongest) {}
+
+  /**
+   * One decoding step: one query against a KV cache, float32.
+   *
+   * @param batch B
+   * @param heads H
+   * @param kvHeads G
+   * @param queries S (1)
+   * @param keys T, the cache's length after the step
+   * @param headDim D
+   * @param projectMs the project's KV-cache path (append in place, attend), milliseconds
+   * @param projectPlainMs the project's plain call on the whole K and V (no cache)
+   * @param projectLibtorchMs the plain call with the decode kernel off: libtorch's fused kernel
+   * @param gqaMs ONNX Runtime's {@code com.microsoft.GroupQueryAttention}, past and present in one
+   *     buffer
+   * @param attention23Ms ONNX Runtime's standard {@code Attention} (opset 23) on the whole K and V
+   * @param mhaMs null: {@code com.microsoft.MultiHeadAttention} takes no grouped-query heads
+   * @param strongestOrt the faster of GroupQueryAttention and Attention-23
+   * @param strongestOrtMs its milliseconds
+   * @param ratioVsStrongest projectMs / strongestOrtMs
+   * @param kvBytes the bytes of K and V the step reads
+   * @param readGbps kvBytes / projectMs
+   * @param readCeilingGbps the read bandwidth of a buffer of kvBytes in the same run
+   * @param percentOfReadCeiling readGbps / readCeilingGbps, in percent
+   * @param maxAbsDiffVsGqa the largest |project − GroupQueryAttention| over the output
+   */
+  public record DecodeResult(
+      long batch,
+      long heads,
+      long kvHeads,
+      long queries,
+      long keys,
+      long headDim,
+      double projectMs,
+      double projectPlainMs,
+      double projectLibtorchMs,
+      double gqaMs,
+      double attention23Ms,
+      Double mhaMs,
+      String strongestOrt,
+      double strongestOrtMs,
+      double ratioVsStrongest,
+      long kvBytes,
+      double readGbps,
+      double readCeilingGbps,
+      double percentOfReadCeiling,
+      double maxAbsDiffVsGqa) {}
+
+  /**
+   * A read-bandwidth ceiling: libtorch's sum over a float32 buffer.
+   *
+   * @param bytes the buffer's size
+   * @param ms milliseconds per read
+   * @param gbps bytes / ms, GB/s
+   */
+  public record ReadCeiling(long bytes, double ms, double gbps) {}
+
+  /**
+   * The ceilings of the run.
+   *
+   * @param matmulGflops the float32 {@code 2048³} matmul rate (0 with {@code --decode})
+   * @param reads the read bandwidth at each decode working-set size
+   */
+  public record Ceilings(double matmulGflops, List<ReadCeiling> reads) {}
 
   /**
    * The bfloat16 mode on one shape.

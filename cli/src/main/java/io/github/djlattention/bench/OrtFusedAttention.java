@@ -18,8 +18,9 @@ import java.util.Map;
  * for the benchmark: a one-node model built in memory and run by an {@link OrtSession} whose inputs
  * stay bound between runs.
  *
- * <p>Shape legend: B batch, H heads, S sequence length, D head size. Query, key and value are all
- * (B, H, S, D); the output is (B, H, S, D).
+ * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
+ * size. Query (B, H, S, D), key and value (B, G, T, D) (the same shape as the query for the prefill
+ * rows; G < H and S = 1 for decoding), output (B, H, S, D).
  */
 final class OrtFusedAttention implements AutoCloseable {
 
@@ -40,6 +41,28 @@ final class OrtFusedAttention implements AutoCloseable {
    */
   OrtFusedAttention(
       long[] shape, float[] queryData, float[] keyData, float[] valueData, int threads) {
+    this(shape, shape, queryData, keyData, valueData, threads);
+  }
+
+  /**
+   * Builds the model for a query and a key/value of different shapes and binds the inputs.
+   *
+   * @param queryShape (B, H, S, D)
+   * @param kvShape (B, G, T, D) of key and value
+   * @param queryData the query in C order
+   * @param keyData the key in C order
+   * @param valueData the value in C order
+   * @param threads intra-op threads for the session
+   * @throws IllegalStateException when ONNX Runtime rejects the model or the inputs
+   */
+  OrtFusedAttention(
+      long[] queryShape,
+      long[] kvShape,
+      float[] queryData,
+      float[] keyData,
+      float[] valueData,
+      int threads) {
+    long[] shape = queryShape;
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     OrtSession opened = null;
     OnnxTensor q = null;
@@ -55,11 +78,11 @@ final class OrtFusedAttention implements AutoCloseable {
         // instead of 0.39 ms on 2 cores), and ORT's own times did not change without spinning.
         options.addConfigEntry("session.intra_op.allow_spinning", "0");
         options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-        opened = env.createSession(model(shape).toByteArray(), options);
+        opened = env.createSession(model(shape, kvShape).toByteArray(), options);
       }
       q = OnnxTensor.createTensor(env, FloatBuffer.wrap(queryData), shape);
-      k = OnnxTensor.createTensor(env, FloatBuffer.wrap(keyData), shape);
-      v = OnnxTensor.createTensor(env, FloatBuffer.wrap(valueData), shape);
+      k = OnnxTensor.createTensor(env, FloatBuffer.wrap(keyData), kvShape);
+      v = OnnxTensor.createTensor(env, FloatBuffer.wrap(valueData), kvShape);
     } catch (OrtException e) {
       IllegalStateException failure =
           new IllegalStateException("ONNX Runtime could not set up the Attention model: " + e, e);
@@ -106,14 +129,23 @@ final class OrtFusedAttention implements AutoCloseable {
    * @return the model
    */
   static OnnxMl.ModelProto model(long[] shape) {
+    return model(shape, shape);
+  }
+
+  /**
+   * The one-node model {@code Y = Attention(Q, K, V)} with the default scale 1/√D, for a query (B,
+   * H, S, D) and key and value (B, G, T, D).
+   */
+  static OnnxMl.ModelProto model(long[] shape, long[] kvShape) {
     OnnxGraphBuilder graph = new OnnxGraphBuilder("attention", OnnxConstants.ATTENTION_OPSET);
     int type = TensorProto.DataType.FLOAT_VALUE;
     Object[] dims = Arrays.stream(shape).boxed().toArray(Object[]::new);
+    Object[] kvDims = Arrays.stream(kvShape).boxed().toArray(Object[]::new);
     List<String> inputs =
         List.of(
             graph.input("Q", type, dims),
-            graph.input("K", type, dims),
-            graph.input("V", type, dims));
+            graph.input("K", type, kvDims),
+            graph.input("V", type, kvDims));
     String y = graph.node("Attention", "Y", inputs);
     graph.output(y, type, dims);
     return graph.build(Map.of());

@@ -24,9 +24,10 @@ import picocli.CommandLine.Spec;
     name = "bench",
     description = {
       "Times the project's attention against ONNX Runtime's fused Attention.",
-      "Opset 23, float32, B=1 H=8 D=64, S=128..4096, beside the float32 matmul",
-      "ceiling of the same run; then the bfloat16 mode against float64, and",
-      "S=16384 in a child JVM for its peak RSS."
+      "Opset 23 and com.microsoft.MultiHeadAttention, float32, B=1 H=8 D=64,",
+      "S=128..4096, naming the stronger, beside the float32 matmul ceiling of",
+      "the same run; then the bfloat16 mode against float64, S=16384 in a child",
+      "JVM for its peak RSS, and the decode series (--decode alone)."
     })
 final class BenchCommand implements Callable<Integer> {
 
@@ -47,6 +48,15 @@ final class BenchCommand implements Callable<Integer> {
   private boolean training;
 
   @Option(
+      names = "--decode",
+      description = {
+        "Only the decode series: one query against a KV cache of T = 1024, 4096, 16384",
+        "(H=32 G=8 D=128) against ONNX Runtime's GroupQueryAttention and Attention-23,",
+        "with the read bandwidth at each working-set size."
+      })
+  private boolean decode;
+
+  @Option(
       names = "--json",
       paramLabel = "<file.json>",
       description = "Also write the results as JSON (replaced if it exists).")
@@ -57,6 +67,10 @@ final class BenchCommand implements Callable<Integer> {
     if (training) {
       if (json != null) {
         throw new ParameterException(spec.commandLine(), "--training writes no --json");
+      }
+      if (decode) {
+        throw new ParameterException(
+            spec.commandLine(), "--training and --decode exclude each other");
       }
       new TrainingBenchmark(quick, spec.commandLine().getOut()).run();
       return ExitCodes.OK;
@@ -69,7 +83,8 @@ final class BenchCommand implements Callable<Integer> {
             spec.commandLine(), "--json " + json + ": the directory " + parent + " does not exist");
       }
     }
-    BenchmarkReport report = new AttentionBenchmark(quick, spec.commandLine().getOut()).run();
+    BenchmarkReport report =
+        new AttentionBenchmark(quick, decode, spec.commandLine().getOut()).run();
     if (json != null) {
       report.writeJson(json);
       spec.commandLine().getOut().println("wrote " + json);

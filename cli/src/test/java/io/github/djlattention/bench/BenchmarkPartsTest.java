@@ -6,16 +6,21 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.djlattention.bench.BenchmarkReport.Bfloat16Result;
+import io.github.djlattention.bench.BenchmarkReport.Ceilings;
+import io.github.djlattention.bench.BenchmarkReport.DecodeResult;
 import io.github.djlattention.bench.BenchmarkReport.Environment;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
+import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
 import io.github.djlattention.onnx.OnnxConstants;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
+import io.github.djlattention.ops.KvCache;
 import io.github.djlattention.testing.TestTensors;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -55,6 +60,92 @@ class BenchmarkPartsTest {
   }
 
   @Test
+  void ortMultiHeadAttentionComputesWhatTheProjectComputes() {
+    long[] shape = {2, 3, 17, 8}; // (B, H, S, D)
+    float[][] data = new float[3][2 * 3 * 17 * 8];
+    Random random = new Random(11);
+    for (float[] tensor : data) {
+      for (int n = 0; n < tensor.length; n++) {
+        tensor[n] = random.nextFloat() * 2 - 1;
+      }
+    }
+    try (NDManager manager = TestTensors.manager();
+        OrtMultiHeadAttention ort =
+            new OrtMultiHeadAttention(shape, data[0], data[1], data[2], 2)) {
+      NDArray q = manager.create(data[0], new Shape(shape));
+      NDArray k = manager.create(data[1], new Shape(shape));
+      NDArray v = manager.create(data[2], new Shape(shape));
+      AttentionOptions noWeights = AttentionOptions.builder().optReturnWeights(false).build();
+      float[] expected = Attention.attention(q, k, v, noWeights).output().toFloatArray();
+      float[] actual = ort.run();
+      for (int n = 0; n < expected.length; n++) {
+        assertEquals(expected[n], actual[n], 1e-5, "element " + n);
+      }
+    }
+  }
+
+  @Test
+  void ortGroupQueryAttentionDecodesWhatTheKvCacheDecodes() {
+    long heads = 4;
+    long kvHeads = 2;
+    long keys = 37;
+    long dim = 8;
+    Random random = new Random(5);
+    float[] query = floats(random, heads * dim);
+    float[] newKey = floats(random, kvHeads * dim);
+    float[] newValue = floats(random, kvHeads * dim);
+    float[] pastKey = floats(random, kvHeads * keys * dim);
+    float[] pastValue = floats(random, kvHeads * keys * dim);
+    try (NDManager manager = TestTensors.manager();
+        OrtGroupQueryAttention ort =
+            new OrtGroupQueryAttention(
+                heads, kvHeads, keys, dim, query, newKey, newValue, pastKey, pastValue, 2);
+        KvCache cache =
+            KvCache.builder()
+                .setManager(manager)
+                .setLayers(1)
+                .setBatchSize(1)
+                .setKvHeads(kvHeads)
+                .setHeadSize(dim)
+                .setCapacity(keys)
+                .build()) {
+      NDIndex past = new NDIndex(":, :, :{}", keys - 1);
+      Shape cacheShape = new Shape(1, kvHeads, keys, dim);
+      cache.layer(0).keys().set(past, manager.create(pastKey, cacheShape).get(past));
+      cache.layer(0).values().set(past, manager.create(pastValue, cacheShape).get(past));
+      cache.layer(0).setLengths(keys - 1);
+      AttentionOptions options =
+          AttentionOptions.builder()
+              .optCache(cache.layer(0))
+              .optCausal(true)
+              .optReturnWeights(false)
+              .build();
+      float[] expected =
+          Attention.attention(
+                  manager.create(query, new Shape(1, heads, 1, dim)),
+                  manager.create(newKey, new Shape(1, kvHeads, 1, dim)),
+                  manager.create(newValue, new Shape(1, kvHeads, 1, dim)),
+                  options)
+              .output()
+              .toFloatArray();
+      for (int call = 0; call < 2; call++) { // the same step twice: the buffer is shared
+        float[] actual = ort.run();
+        for (int n = 0; n < expected.length; n++) {
+          assertEquals(expected[n], actual[n], 1e-5, "call " + call + " element " + n);
+        }
+      }
+    }
+  }
+
+  private static float[] floats(Random random, long size) {
+    float[] data = new float[(int) size];
+    for (int n = 0; n < data.length; n++) {
+      data[n] = random.nextFloat() * 2 - 1;
+    }
+    return data;
+  }
+
+  @Test
   void theOrtModelIsOneOpset23AttentionNode() {
     var model = OrtFusedAttention.model(new long[] {1, 8, 128, 64});
     assertEquals(OnnxConstants.ATTENTION_IR_VERSION, model.getIrVersion());
@@ -68,11 +159,51 @@ class BenchmarkPartsTest {
     BenchmarkReport report =
         new BenchmarkReport(
             List.of(
-                new ShapeResult(1, 8, 128, 64, 0.5, 0.4, 1.25, 33.5, 300, 11.2, 1e-7, 0.9, 2e-8)),
+                new ShapeResult(
+                    1,
+                    8,
+                    128,
+                    64,
+                    0.5,
+                    0.4,
+                    1.25,
+                    33.5,
+                    300,
+                    11.2,
+                    1e-7,
+                    0.9,
+                    2e-8,
+                    0.45,
+                    "Attention-23",
+                    0.4,
+                    1.25)),
             300,
             new Bfloat16Result(4096, 150, 70, 2.1, 2e-8, 2e-4, 4e-3),
             new LongSequenceResult(16384, 8, 64, 3.0, 300, 7e-9, 4),
-            new Environment("native AVX-512 kernel", 2, 2, 2, 0.5, 0.7, true, 60));
+            new Environment("native AVX-512 kernel", 2, 2, 2, 0.5, 0.7, true, 60),
+            List.of(
+                new DecodeResult(
+                    1,
+                    32,
+                    8,
+                    1,
+                    1024,
+                    128,
+                    0.2,
+                    0.19,
+                    0.3,
+                    0.6,
+                    0.7,
+                    null,
+                    "GroupQueryAttention",
+                    0.6,
+                    0.33,
+                    8L << 20,
+                    40,
+                    50,
+                    80,
+                    1e-7)),
+            new Ceilings(300, List.of(new ReadCeiling(8L << 20, 0.17, 50))));
     Path file = dir.resolve("bench.json");
     Files.writeString(file, "old");
     report.writeJson(file);
@@ -92,6 +223,15 @@ class BenchmarkPartsTest {
       assertTrue(row.has(field), "results[0] lacks " + field + ": " + row);
     }
     assertEquals(128, row.get("seq").asLong());
+    assertEquals("Attention-23", row.get("strongest_ort").asText());
+    assertEquals(1.25, row.get("ratio_vs_strongest").asDouble());
+    JsonNode decode = json.get("decode").get(0);
+    for (String field :
+        List.of("keys", "project_ms", "gqa_ms", "strongest_ort", "ratio_vs_strongest")) {
+      assertTrue(decode.has(field), "decode[0] lacks " + field + ": " + decode);
+    }
+    assertEquals(
+        50.0, json.get("ceilings").get("reads").get(0).get("gbps").asDouble(), "read ceiling");
     assertEquals("native AVX-512 kernel", json.get("environment").get("kernel").asText());
     assertEquals(16384, json.get("long_sequence").get("seq").asLong());
     assertEquals(300.0, json.get("long_sequence").get("peak_rss_mb").asDouble());

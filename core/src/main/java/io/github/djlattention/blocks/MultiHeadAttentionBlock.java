@@ -11,6 +11,7 @@ import ai.djl.util.PairList;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
+import io.github.djlattention.ops.KvCache;
 import java.io.DataInputStream;
 import java.io.IOException;
 
@@ -27,6 +28,11 @@ import java.io.IOException;
  * part</b>, the library's convention and the ONNX {@code Attention} operator's, the opposite of
  * PyTorch's boolean {@code attn_mask}) or float (added to the scaled scores), shaped (S, T), (B, S,
  * T) or (B, H, S, T) or broadcastable to them.
+ *
+ * <p>Generation with a KV cache: pass a {@link KvCache.Layer} in {@code forward}'s parameters under
+ * {@link #KV_CACHE}. The block then appends the keys and values of this call's positions to the
+ * layer's buffers in place and attends over each sequence's valid prefix (the causal mask aligned
+ * to the bottom right; a mask spans the cache's capacity). See {@link KvCache}.
  *
  * <p>A block built with {@link Builder#optKeyPaddingMask} takes a key-padding mask (B, T) as its
  * last input, as {@code key_padding_mask} in {@code torch.nn.MultiheadAttention}: boolean <b>true =
@@ -48,6 +54,13 @@ import java.io.IOException;
 public final class MultiHeadAttentionBlock extends AbstractBlock implements AttentionBlock {
 
   private static final byte VERSION = 1;
+
+  /**
+   * The name, in {@code forward}'s {@code params}, of a {@link KvCache.Layer} the call appends its
+   * keys and values to: {@code block.forward(store, inputs, false, new PairList<>(List.of(
+   * MultiHeadAttentionBlock.KV_CACHE), List.of(cache.layer(i))))}.
+   */
+  public static final String KV_CACHE = "kv_cache";
 
   private final long embeddingSize;
   private final long keySize;
@@ -193,6 +206,7 @@ public final class MultiHeadAttentionBlock extends AbstractBlock implements Atte
               .optCausal(causal)
               .optReturnWeights(attentionWeights != AttentionWeights.NONE)
               .optTraining(training) // a training step takes a kernel that records gradients
+              .optCache(cache(params))
               .build();
       result = Attention.attention(q, k, v, options);
     }
@@ -213,6 +227,16 @@ public final class MultiHeadAttentionBlock extends AbstractBlock implements Atte
       default:
         return new NDList(output);
     }
+  }
+
+  /** The KV cache layer of the call's params, or null. */
+  private static KvCache.Layer cache(PairList<String, Object> params) {
+    Object cache = params == null ? null : params.get(KV_CACHE);
+    if (cache != null && !(cache instanceof KvCache.Layer)) {
+      throw new IllegalArgumentException(
+          KV_CACHE + " must be a KvCache.Layer, got " + cache.getClass().getName());
+    }
+    return (KvCache.Layer) cache;
   }
 
   @Override

@@ -190,6 +190,9 @@ public final class Attention {
   public static AttentionResult attention(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     // Fast-path dispatch (issue 5): keep this block small; the steps stay in attentionStepByStep.
+    if (options.cache() != null) {
+      return options.cache().attend(query, key, value, options, false); // appends, then attends
+    }
     if (FastAttention.handles(query, options)) { // it takes a differentiable kernel when needed
       return new AttentionResult(FastAttention.output(query, key, value, options), null);
     }
@@ -216,6 +219,9 @@ public final class Attention {
    */
   public static AttentionResult attentionStepByStep(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    if (options.cache() != null) {
+      return options.cache().attend(query, key, value, options, true); // appends, then the chain
+    }
     ScalarRanges.check(query.getDataType(), options);
     NDArray pastKey = options.pastKey();
     NDArray pastValue = options.pastValue();

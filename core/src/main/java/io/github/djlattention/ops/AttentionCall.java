@@ -26,6 +26,9 @@ import io.github.djlattention.ops.FastAttention.Precision;
  * @param scale the score factor (the caller's, or 1/√D)
  * @param leftWindow keys before its position a query sees, or -1 for unbounded
  * @param rightWindow keys after its position a query sees, or -1 for unbounded
+ * @param validKeys per batch, the count of valid keys (keys at or beyond it are padding, and query
+ *     i sits at position {@code validKeys[b] − S + i}), or null when every key is valid and query i
+ *     sits at position i; counts beyond ±2⁵³ are clamped there (no key position is that far)
  * @param wantsWeights whether the weights or an intermediate of the scores are asked for
  * @param records whether the output must record gradients ({@link Autograd#records})
  * @param precision the precision of the matrix products
@@ -45,6 +48,7 @@ record AttentionCall(
     double scale,
     int leftWindow,
     int rightWindow,
+    long[] validKeys,
     boolean wantsWeights,
     boolean records,
     Precision precision,
@@ -107,11 +111,56 @@ record AttentionCall(
         scale,
         options.leftWindow(),
         options.rightWindow(),
+        validKeys(options.nonPadKeyLengths(), shape.batch()),
         options.returnWeights() || options.scoresOutput() != null,
         records,
         precision,
         tileElements,
         new Inputs(query, key, value, options));
+  }
+
+  /** Whether a sliding window limits the keys a query sees. */
+  boolean windowed() {
+    return leftWindow >= 0 || rightWindow >= 0;
+  }
+
+  /** Whether the keys a query sees depend on more than the mask and the causal flag. */
+  boolean positional() {
+    return validKeys != null || windowed();
+  }
+
+  /** The largest magnitude a valid key count keeps: far beyond any key position. */
+  private static final long COUNT_LIMIT = 1L << 53;
+
+  /**
+   * Reads the valid key counts to the host, or returns null for none.
+   *
+   * @throws IllegalArgumentException when they do not have one element per batch
+   */
+  private static long[] validKeys(NDArray counts, long batch) {
+    if (counts == null) {
+      return null;
+    }
+    if (counts.getShape().dimension() != 1 || counts.size() != batch) {
+      throw new IllegalArgumentException(
+          "valid key counts "
+              + counts.getShape()
+              + " must have one element per batch ("
+              + batch
+              + ")");
+    }
+    long[] values;
+    if (counts.getDataType() == DataType.INT64) {
+      values = counts.toLongArray();
+    } else {
+      try (NDArray wide = counts.toType(DataType.INT64, true)) {
+        values = wide.toLongArray();
+      }
+    }
+    for (int b = 0; b < values.length; b++) {
+      values[b] = Math.max(-COUNT_LIMIT, Math.min(COUNT_LIMIT, values[b]));
+    }
+    return values;
   }
 
   /** Whether the products run in bfloat16: asked for, and the compute type is float32. */

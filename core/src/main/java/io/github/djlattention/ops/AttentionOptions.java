@@ -17,9 +17,16 @@ import ai.djl.ndarray.types.DataType;
  * batching:
  *
  * <ul>
- *   <li>a KV cache ({@link Builder#optKvCache}): the new keys and values are appended to the past
- *       ones, the result holds the concatenation ({@link AttentionResult#presentKey()}), and the
- *       causal mask is aligned to the bottom right: query i sits at position {@code past + i};
+ *   <li>a KV cache that appends in place ({@link Builder#optCache}, a {@link KvCache.Layer}): the
+ *       new keys and values are written into preallocated buffers after each sequence's last
+ *       position, and attention runs over each sequence's valid prefix, on the fast path, with the
+ *       causal mask aligned to the bottom right: query i sits at position {@code L − S + i} for a
+ *       sequence of length L after the call;
+ *   <li>a KV cache of past arrays ({@link Builder#optKvCache}): the new keys and values are
+ *       appended to the past ones, the result holds the concatenation ({@link
+ *       AttentionResult#presentKey()}), and the causal mask is aligned to the bottom right: query i
+ *       sits at position {@code past + i}; this copies the whole cache on every call and runs the
+ *       step-by-step chain;
  *   <li>valid key counts per batch ({@link Builder#optNonPadKeyLengths}): keys at or beyond the
  *       count are padding and hidden; without a cache, query i then sits at position {@code count −
  *       S + i} (an external, statically sized cache);
@@ -46,8 +53,10 @@ public final class AttentionOptions {
   private final DataType softmaxPrecision;
   private final ScoresOutput scoresOutput;
   private final boolean training;
+  private final KvCache.Layer cache;
 
   private AttentionOptions(Builder builder) {
+    this.cache = builder.cache;
     this.pastKey = builder.pastKey;
     this.pastValue = builder.pastValue;
     this.nonPadKeyLengths = builder.nonPadKeyLengths;
@@ -89,6 +98,7 @@ public final class AttentionOptions {
     builder.softmaxPrecision = softmaxPrecision;
     builder.scoresOutput = scoresOutput;
     builder.training = training;
+    builder.cache = cache;
     return builder;
   }
 
@@ -163,6 +173,11 @@ public final class AttentionOptions {
     return scoresOutput;
   }
 
+  /** Returns the in-place KV cache layer the call appends to, or {@code null} for none. */
+  public KvCache.Layer cache() {
+    return cache;
+  }
+
   /** Builds {@link AttentionOptions}; every setting is optional. */
   public static final class Builder {
     private NDArray pastKey;
@@ -178,6 +193,7 @@ public final class AttentionOptions {
     private Double softcap;
     private boolean returnWeights = true;
     private boolean training;
+    private KvCache.Layer cache;
 
     private Builder() {}
 
@@ -259,6 +275,22 @@ public final class AttentionOptions {
     public Builder optKvCache(NDArray pastKey, NDArray pastValue) {
       this.pastKey = pastKey;
       this.pastValue = pastValue;
+      return this;
+    }
+
+    /**
+     * Sets a KV cache that appends in place: {@code attention} writes the key and value it is given
+     * (the new positions, (B, G, S, D) and (B, G, S, Dv)) into the layer's buffers after each
+     * sequence's last position, and attends the query (B, H, S, D) over each sequence's valid
+     * prefix, its S queries at its last S positions (bottom-right causal alignment; a window counts
+     * from there). A mask spans the cache's capacity. With {@code optReturnWeights(false)} this is
+     * the fast path, which reads the buffers where they lie. See {@link KvCache}.
+     *
+     * @param cache the layer's cache, or {@code null} for none
+     * @return this builder
+     */
+    public Builder optCache(KvCache.Layer cache) {
+      this.cache = cache;
       return this;
     }
 
@@ -369,6 +401,11 @@ public final class AttentionOptions {
         // bfloat16 is left out: casting to it aborts the JVM on DJL 0.36's PyTorch engine.
         throw new IllegalArgumentException(
             "softmax precision must be float16, float32 or float64, got " + softmaxPrecision);
+      }
+      if (cache != null && (pastKey != null || nonPadKeyLengths != null)) {
+        throw new IllegalArgumentException(
+            "a KvCache keeps its own lengths and buffers: it takes neither past key and value"
+                + " (optKvCache) nor valid key counts (optNonPadKeyLengths)");
       }
       if (nonPadKeyLengths != null && !nonPadKeyLengths.getDataType().isInteger()) {
         throw new IllegalArgumentException(

@@ -81,6 +81,8 @@ public final class FastAttention {
   enum Kernel {
     /** The dispatcher's choice. */
     AUTO(null),
+    /** The project's C decode kernel: few queries (S ≤ 16), valid key counts, windows. */
+    DECODE(DecodeAttentionKernel.INSTANCE),
     /** The project's C kernel (float32, AVX-512). */
     NATIVE(NativeAttentionKernel.INSTANCE),
     /** The project's bfloat16 C kernel (AVX512_BF16), for calls that ask for bfloat16. */
@@ -151,14 +153,28 @@ public final class FastAttention {
   /**
    * Returns whether {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)} takes
    * the fast path for these inputs and options: when neither the weights nor the scores are asked
-   * for, and none of the settings the fast path does not implement is used (KV cache, valid key
-   * counts, sliding window, a softmax precision other than the compute type).
+   * for, and none of the settings the fast path does not implement is used (a KV cache of past and
+   * new arrays, a softmax precision other than the compute type), nor valid key counts or a sliding
+   * window.
+   *
+   * <p>The fast path computes valid key counts and windows too ({@link #output} takes them to the
+   * decode kernel, and a {@link KvCache} attends through it), but {@code attention} still sends a
+   * caller's own counts and windows to the step-by-step chain: the conformance suite counts the
+   * cases the fast path runs, and widening that set is its own change.
    *
    * @param query the query, for its dtype
    * @param options the options
    * @return whether the fast path computes this call
    */
   public static boolean handles(NDArray query, AttentionOptions options) {
+    return takes(query, options)
+        && options.nonPadKeyLengths() == null
+        && options.leftWindow() < 0
+        && options.rightWindow() < 0;
+  }
+
+  /** Whether {@link #output} computes the call: only the output asked for, a setting it has. */
+  static boolean takes(NDArray query, AttentionOptions options) {
     return !options.returnWeights()
         && options.scoresOutput() == null
         && unsupportedSetting(query.getDataType(), options) == null;
@@ -169,11 +185,8 @@ public final class FastAttention {
     if (options.pastKey() != null || options.pastValue() != null) {
       return "a KV cache (past key/value)";
     }
-    if (options.nonPadKeyLengths() != null) {
-      return "valid key counts";
-    }
-    if (options.leftWindow() >= 0 || options.rightWindow() >= 0) {
-      return "a sliding window";
+    if (options.cache() != null) {
+      return "a KvCache here (Attention.attention appends to it, then takes the fast path)";
     }
     DataType softmaxType = options.softmaxPrecision();
     if (softmaxType != null && dtype.isFloating() && softmaxType != Attention.computeType(dtype)) {
@@ -188,8 +201,8 @@ public final class FastAttention {
    * @param query (S, D), (B, S, D) or (B, H, S, D)
    * @param key (T, D), (B, T, D) or (B, G, T, D)
    * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
-   * @param options the mask, causal flag, scale and softcap; {@code returnWeights} and {@code
-   *     scoresOutput} are ignored
+   * @param options the mask, causal flag, scale, softcap, window and valid key counts; {@code
+   *     returnWeights} and {@code scoresOutput} are ignored
    * @return the output (…, S, Dv), in the query's dtype, owned by the query's manager
    * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together,
    *     or the options use a setting the fast path does not implement (see {@link #handles})

@@ -1,6 +1,7 @@
 package io.github.djlattention.ops;
 
 import ai.djl.Device;
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
@@ -17,6 +18,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.LongSupplier;
 
 /**
  * The native kernel of {@link FastAttention}: float32 attention written in C for x86-64 CPUs with
@@ -117,9 +119,26 @@ final class NativeAttentionKernel extends TensorKernel {
     }
   }
 
-  /** Looks up libtorch's OpenMP runtime once, after the library loaded. */
+  /**
+   * Looks up libtorch's OpenMP runtime once, after the library and libtorch have loaded: asked
+   * before the PyTorch engine had loaded libtorch (and its libgomp), the lookup found none and the
+   * kernel stayed on its own helper threads for the rest of the process (issue 14). So the engine
+   * is loaded first; where it cannot load, no PyTorch array can reach the kernel either.
+   */
   private static final class OpenMp {
-    private static final boolean FOUND = findOpenMp();
+    private static final boolean FOUND = find();
+
+    private static boolean find() {
+      if (Library.UNAVAILABLE != null) {
+        return false; // no library, no lookup (and nothing runs on any team)
+      }
+      try {
+        Engine.getEngine("PyTorch"); // loads libtorch, which loads its libgomp
+      } catch (RuntimeException e) {
+        return false;
+      }
+      return findOpenMp();
+    }
   }
 
   /** The helper threads, started on first use. */
@@ -160,23 +179,53 @@ final class NativeAttentionKernel extends TensorKernel {
    */
   @Override
   public String unsupported(AttentionCall call) {
+    String inputs = unsupportedInputs(call, "native");
+    if (inputs != null) {
+      return inputs;
+    }
+    if (call.validKeys() != null || call.windowed()) {
+      return "the native kernel takes no valid key counts or sliding window (the decode kernel"
+          + " does)";
+    }
+    return null;
+  }
+
+  /**
+   * The decode shapes (S ≤ {@link DecodeAttentionKernel#MAX_QUERIES}) go to the decode kernel, or,
+   * where that is turned off, to libtorch's fused kernel, which was measured faster than this one
+   * there (issue 14: 2–4× at T = 1024–16384); see docs/performance.md.
+   */
+  @Override
+  public boolean preferredFor(AttentionCall call) {
+    return call.shape().queryLength() > DecodeAttentionKernel.MAX_QUERIES;
+  }
+
+  /**
+   * Names what keeps a call from the project's C kernels, or returns null when they take it: the
+   * library must be loaded and supported by the CPU, and the call compute in float32 (not bfloat16)
+   * on PyTorch-engine CPU arrays that are not empty and at most 2 GiB each.
+   *
+   * @param call the call
+   * @param kernel the kernel's name in messages, e.g. {@code native}
+   */
+  static String unsupportedInputs(AttentionCall call, String kernel) {
     String status = status();
     if (status != null) {
-      return "the native kernel is not available: " + status;
+      return "the " + kernel + " kernel is not available: " + status;
     }
     if (call.computeType() != DataType.FLOAT32 || call.bfloat16()) {
-      return "the native kernel computes in float32 only";
+      return "the " + kernel + " kernel computes in float32 only";
     }
     if (!call.pytorch() || !Device.cpu().equals(call.device())) {
-      return "the native kernel needs PyTorch-engine arrays on the CPU";
+      return "the " + kernel + " kernel needs PyTorch-engine arrays on the CPU";
     }
     AttentionCall.Inputs in = call.inputs();
     for (NDArray array : new NDArray[] {in.query(), in.key(), in.value()}) {
       if (array.getShape().size() == 0) {
-        return "the native kernel takes no empty tensors, got " + array.getShape();
+        return "the " + kernel + " kernel takes no empty tensors, got " + array.getShape();
       }
       if (array.getShape().size() * Float.BYTES > MAX_TENSOR_BYTES) {
-        return "the native kernel takes tensors of at most 2 GiB, got " + array.getShape();
+        return "the " + kernel + " kernel takes tensors of at most 2 GiB, got " + array.getShape();
       }
     }
     return null;
@@ -230,7 +279,7 @@ final class NativeAttentionKernel extends TensorKernel {
       q.get(0), q.get(1), k.get(1), q.get(2), k.get(2), q.get(3), value.getShape().get(3)
     }; // B, H, G, S, T, D, Dv
     NDArray output = manager.create(new Shape(dims[0], dims[1], dims[3], dims[6])); // (B,H,S,Dv)
-    int workers = Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors());
+    int workers = workers();
     boolean done = false;
     try {
       long job =
@@ -316,17 +365,41 @@ final class NativeAttentionKernel extends TensorKernel {
 
   /** The calling thread and the helpers take items until none is left. */
   private static void work(long job, int workers, long[] dims) {
-    long items = items(job);
+    runJob(
+        items(job),
+        workers,
+        () -> workOpenMp(job),
+        () -> work(job),
+        "the native attention kernel",
+        dims);
+  }
+
+  /**
+   * Runs a planned job of a C kernel: on libtorch's OpenMP team ({@link #usesOpenMp}), or on the
+   * calling thread and up to {@code workers − 1} helper threads, each taking items until none is
+   * left.
+   *
+   * @param items the job's work items
+   * @param workers the threads the job was planned for
+   * @param team runs the job on the OpenMP team and returns the items computed
+   * @param worker computes items on the calling thread and returns how many (negative: none)
+   * @param what the kernel, for the message
+   * @param dims B, H, G, S, T, D, Dv, for the message
+   * @throws IllegalStateException when a thread could not allocate its scratch memory
+   */
+  static void runJob(
+      long items, int workers, LongSupplier team, LongSupplier worker, String what, long[] dims) {
     long computed;
     if (usesOpenMp()) {
-      computed = workOpenMp(job);
+      computed = team.getAsLong();
     } else {
       int helpers = (int) Math.min(items, workers) - 1;
-      computed = Helpers.THREADS.run(() -> work(job), helpers);
+      computed = Helpers.THREADS.run(worker, helpers);
     }
     if (computed != items) {
       throw new IllegalStateException(
-          "the native attention kernel could not allocate its scratch memory (computed "
+          what
+              + " could not allocate its scratch memory (computed "
               + computed
               + " of "
               + items
@@ -334,6 +407,16 @@ final class NativeAttentionKernel extends TensorKernel {
               + Arrays.toString(dims)
               + ")");
     }
+  }
+
+  /** The threads a call may use: libtorch's intra-op thread count, at most the processors. */
+  static int workers() {
+    return Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors());
+  }
+
+  /** A direct buffer over a tensor's memory (DJL copies a non-contiguous tensor first). */
+  static ByteBuffer directBuffer(NDArray array) {
+    return buffer(array);
   }
 
   private static native boolean cpuSupported();

@@ -43,6 +43,9 @@ final class TiledAttention extends TensorKernel {
 
   @Override
   public String unsupported(AttentionCall call) {
+    if (call.positional()) {
+      return "the NDArray tiles take no valid key counts or sliding window";
+    }
     if (call.bfloat16()) {
       return "bfloat16 precision needs PyTorch-engine arrays and kernel; got "
           + call.inputs().query().getClass().getSimpleName()

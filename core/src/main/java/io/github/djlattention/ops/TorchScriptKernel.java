@@ -89,6 +89,9 @@ final class TorchScriptKernel extends TensorKernel {
 
   @Override
   public String unsupported(AttentionCall call) {
+    if (call.positional()) {
+      return "the " + name() + " kernel takes no valid key counts or sliding window";
+    }
     if (differentiable) {
       if (!call.pytorch() || call.softcap() != null || call.precision() != Precision.INPUT) {
         return "the TORCHSCRIPT_AUTOGRAD kernel takes PyTorch-engine arrays without softcap or"

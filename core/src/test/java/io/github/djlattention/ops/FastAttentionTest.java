@@ -311,21 +311,50 @@ class FastAttentionTest {
       NDArray q = random(scope, random, 1, 2, 6, 4);
       NDArray k = random(scope, random, 1, 2, 6, 4);
       NDArray v = random(scope, random, 1, 2, 6, 4);
-      AttentionOptions windowed =
-          AttentionOptions.builder().optReturnWeights(false).optWindow(1, 0).build();
-      assertFalse(FastAttention.handles(q, windowed));
+      NDArray past = random(scope, random, 1, 2, 3, 4);
+      AttentionOptions cached =
+          AttentionOptions.builder().optReturnWeights(false).optKvCache(past, past).build();
+      assertFalse(FastAttention.handles(q, cached));
       IllegalArgumentException e =
-          assertThrows(
-              IllegalArgumentException.class, () -> FastAttention.output(q, k, v, windowed));
+          assertThrows(IllegalArgumentException.class, () -> FastAttention.output(q, k, v, cached));
       assertEquals(
-          "the fast path does not implement a sliding window; use Attention.attentionStepByStep",
+          "the fast path does not implement a KV cache (past key/value); use"
+              + " Attention.attentionStepByStep",
           e.getMessage());
-      double[] expected = doubles(Attention.attentionStepByStep(q, k, v, windowed).output());
-      assertClose(
-          "window", expected, doubles(Attention.attention(q, k, v, windowed).output()), 0, 0);
+      double[] expected = doubles(Attention.attentionStepByStep(q, k, v, cached).output());
+      assertClose("cache", expected, doubles(Attention.attention(q, k, v, cached).output()), 0, 0);
       AttentionOptions plain = AttentionOptions.builder().optReturnWeights(false).build();
       assertTrue(FastAttention.handles(q, plain));
       assertFalse(FastAttention.handles(q, AttentionOptions.defaults()), "weights requested");
+    }
+  }
+
+  @Test
+  void windowsAndValidKeyCountsAreOnTheFastPathAndAgreeWithTheChain() {
+    // the fast path computes them; Attention.attention still sends a caller's to the chain
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(13);
+      NDArray q = random(scope, random, 2, 4, 6, 8);
+      NDArray k = random(scope, random, 2, 2, 9, 8);
+      NDArray v = random(scope, random, 2, 2, 9, 8);
+      AttentionOptions windowed =
+          AttentionOptions.builder()
+              .optReturnWeights(false)
+              .optCausal(true)
+              .optWindow(2, 0)
+              .optNonPadKeyLengths(scope.create(new long[] {7, 9}))
+              .build();
+      assertTrue(FastAttention.takes(q, windowed), "FastAttention.output computes it");
+      assertFalse(FastAttention.handles(q, windowed), "attention keeps a caller's on the chain");
+      double[] expected = doubles(Attention.attentionStepByStep(q, k, v, windowed).output());
+      assertClose("window", expected, doubles(FastAttention.output(q, k, v, windowed)), 1e-6, 0);
+      assertClose(
+          "attention", expected, doubles(Attention.attention(q, k, v, windowed).output()), 0, 0);
+      // the kernels that take no window decline it by name, and the dispatcher passes them over
+      for (Kernel kernel : new Kernel[] {Kernel.NATIVE, Kernel.TORCHSCRIPT, Kernel.NDARRAY_TILES}) {
+        String refusal = FastAttention.refusal(q, k, v, windowed, Precision.INPUT, kernel);
+        assertTrue(refusal != null && refusal.contains("window"), kernel + ": " + refusal);
+      }
     }
   }
 

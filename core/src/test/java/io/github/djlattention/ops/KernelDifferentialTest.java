@@ -32,14 +32,14 @@ import org.junit.jupiter.api.TestFactory;
 
 /**
  * Every kernel the dispatcher can pick, on the same seeded random cases, against the float64
- * reference (issue 10): each constant of {@link Kernel} forced on every case it accepts (the native
- * kernel, the TorchScript module with libtorch's fused kernel or its tiled loop, the NDArray tiles,
- * the fused kernel with autograd, the step-by-step chain), and the dispatcher itself. Each case
- * draws its shapes, mask, causal flag, scale and softcap ({@link RandomAttentionCase}), a memory
- * layout for each input ({@link Layout}: Fortran-order {@code .npy}, strided and offset views), a
- * tile size, and sometimes −FLT_MAX for the hidden keys of a float mask, as Hugging Face models
- * pad. Every 8th case also checks gradients against the chain's, every 16th runs the dispatcher on
- * two threads that share the inputs.
+ * reference (issue 10): each constant of {@link Kernel} forced on every case it accepts (the decode
+ * kernel, the native kernel, the TorchScript module with libtorch's fused kernel or its tiled loop,
+ * the NDArray tiles, the fused kernel with autograd, the step-by-step chain), and the dispatcher
+ * itself. Each case draws its shapes, mask, causal flag, scale and softcap ({@link
+ * RandomAttentionCase}), a memory layout for each input ({@link Layout}: Fortran-order {@code
+ * .npy}, strided and offset views), a tile size, and sometimes −FLT_MAX for the hidden keys of a
+ * float mask, as Hugging Face models pad. Every 8th case also checks gradients against the chain's,
+ * every 16th runs the dispatcher on two threads that share the inputs.
  *
  * <p>{@code -Ddjl.attention.differential.cases=N} and {@code .seed=S} set how many cases and the
  * first seed; {@code scripts/differential.sh} runs a long series.
@@ -50,6 +50,8 @@ class KernelDifferentialTest {
   private static final long FIRST_SEED = Long.getLong("djl.attention.differential.seed", 1);
   private static final int EXTREME_CASES =
       Integer.getInteger("djl.attention.differential.extremeCases", 100);
+  private static final int DECODE_CASES =
+      Integer.getInteger("djl.attention.differential.decodeCases", 200);
 
   private static NDManager manager;
 
@@ -70,6 +72,23 @@ class KernelDifferentialTest {
   Stream<DynamicTest> everyKernelAgreesWithTheFloat64Reference() {
     return LongStream.range(FIRST_SEED, FIRST_SEED + CASES)
         .mapToObj(seed -> DynamicTest.dynamicTest("seed " + seed, () -> check(seed)));
+  }
+
+  /**
+   * Decode-shaped cases ({@link RandomAttentionCase#generateDecode}: few queries, many keys, up to
+   * eight heads per group, windows and valid key counts) on every kernel that takes them.
+   */
+  @TestFactory
+  Stream<DynamicTest> everyKernelAgreesOnDecodeShapes() {
+    return LongStream.range(FIRST_SEED, FIRST_SEED + DECODE_CASES)
+        .mapToObj(
+            seed ->
+                DynamicTest.dynamicTest(
+                    "decode seed " + seed,
+                    () -> {
+                      DataType dtype = seed % 5 == 0 ? DataType.FLOAT64 : DataType.FLOAT32;
+                      check(seed, RandomAttentionCase.generateDecode(seed, dtype));
+                    }));
   }
 
   /**
@@ -108,9 +127,13 @@ class KernelDifferentialTest {
   }
 
   private static void check(long seed) {
-    Random r = new Random(seed ^ 0x5DEECE66DL);
     DataType dtype = seed % 5 == 0 ? DataType.FLOAT64 : DataType.FLOAT32;
-    RandomAttentionCase c = RandomAttentionCase.generate(seed, dtype);
+    check(seed, RandomAttentionCase.generate(seed, dtype));
+  }
+
+  private static void check(long seed, RandomAttentionCase c) {
+    Random r = new Random(seed ^ 0x5DEECE66DL);
+    DataType dtype = c.dtype();
     try (NDManager m = manager.newSubManager()) {
       NDArray q = Layouts.as(m, c.query(m), randomLayout(r));
       NDArray k = Layouts.as(m, c.key(m), randomLayout(r));
@@ -124,9 +147,8 @@ class KernelDifferentialTest {
         mask = NDArrays.where(hidden, padding, mask);
         huggingFacePadding = true;
       }
-      AttentionOptions options = c.options(mask).toBuilder().optReturnWeights(false).build();
-      String what =
-          "seed " + seed + " " + dtype + (huggingFacePadding ? " with -FLT_MAX padding" : "");
+      AttentionOptions options = c.options(m, mask).toBuilder().optReturnWeights(false).build();
+      String what = c + (huggingFacePadding ? " with -FLT_MAX padding" : "");
       double[] expected = c.reference(q, k, v, mask).output().data();
       double tolerance = dtype == DataType.FLOAT64 ? 1e-10 : 1e-5;
       long tileElements = 1L << (4 + r.nextInt(10));
@@ -178,14 +200,23 @@ class KernelDifferentialTest {
    * generators.
    */
   private static boolean mayRefuse(Kernel kernel, AttentionOptions options, DataType dtype) {
+    boolean positional =
+        options.nonPadKeyLengths() != null
+            || options.leftWindow() >= 0
+            || options.rightWindow() >= 0;
     switch (kernel) {
-      case NATIVE:
+      case DECODE:
         return !NativeAttentionKernel.available() || dtype == DataType.FLOAT64;
       case NATIVE_BFLOAT16:
         // it computes only Precision.BFLOAT16 calls; NativeBfloat16KernelTest checks those
         return true;
+      case NATIVE:
+        return !NativeAttentionKernel.available() || dtype == DataType.FLOAT64 || positional;
+      case TORCHSCRIPT:
+      case NDARRAY_TILES:
+        return positional;
       case TORCHSCRIPT_AUTOGRAD:
-        return options.softcap() != null;
+        return options.softcap() != null || positional;
       default:
         return false;
     }

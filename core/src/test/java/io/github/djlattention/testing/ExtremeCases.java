@@ -26,6 +26,10 @@ import java.util.stream.Stream;
  * them (a mask of −1e10 would not be swamped in float64 and would make the two disagree). {@link
  * #refusedScalars} lists the scales and softcaps that must be refused instead.
  *
+ * <p>A quarter of the cases are long enough to cross the prefill kernel's blocks (60–70 queries,
+ * 500–1,100 keys); a third of the others are decode-shaped (1–4 queries, 500–1,600 keys, up to 8
+ * query heads per key/value head).
+ *
  * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
  * size, Dv value head size. All arrays are 4-D: query (B, H, S, D), key (B, G, T, D), value (B, G,
  * T, Dv), mask (B or 1, H or 1, S or 1, T).
@@ -162,11 +166,16 @@ public final class ExtremeCases {
       double largest = wide ? Double.MAX_VALUE : Float.MAX_VALUE;
       // a quarter of the cases long enough to cross the native kernel's 64-row and 512-key blocks
       boolean longCase = r.nextInt(4) == 0 || kind == Kind.LARGE_SCORES;
+      // a third of the others decode-shaped (issue 14): a few queries, up to 8 heads per group,
+      // keys across the decode kernel's 512-key blocks (split into chunks where G and B are 1)
+      boolean decodeCase = !longCase && Math.floorMod(seed, 3) == 1;
       this.batch = 1 + r.nextInt(2);
       this.kvHeads = 1 + r.nextInt(2);
-      this.heads = kvHeads * (1 + r.nextInt(2));
-      this.queryLength = longCase ? 60 + r.nextInt(11) : 1 + r.nextInt(9);
-      this.keyLength = longCase ? 500 + r.nextInt(600) : 1 + r.nextInt(9);
+      this.heads = kvHeads * (1 + r.nextInt(decodeCase ? 8 : 2));
+      this.queryLength =
+          longCase ? 60 + r.nextInt(11) : decodeCase ? 1 + r.nextInt(4) : 1 + r.nextInt(9);
+      this.keyLength =
+          longCase ? 500 + r.nextInt(600) : decodeCase ? 500 + r.nextInt(1100) : 1 + r.nextInt(9);
       // cancelling queries need D/2 >= 2 for their partial sums to overflow
       this.headSize = kind == Kind.CANCELLING_QUERY ? 2 * (2 + r.nextInt(3)) : 1 + r.nextInt(16);
       this.valueSize = 1 + r.nextInt(16);

@@ -38,6 +38,9 @@ public final class RandomAttentionCase {
   private final boolean causal;
   private final Double scale;
   private final Double softcap;
+  private final long[] validKeys;
+  private final int leftWindow;
+  private final int rightWindow;
 
   private RandomAttentionCase(long seed, DataType dtype, Random r) {
     this.seed = seed;
@@ -61,11 +64,73 @@ public final class RandomAttentionCase {
     this.causal = r.nextInt(3) == 0;
     this.scale = r.nextBoolean() ? null : 0.05 + r.nextDouble();
     this.softcap = r.nextInt(3) == 0 ? 0.5 + 5 * r.nextDouble() : null;
+    this.validKeys = null;
+    this.leftWindow = -1;
+    this.rightWindow = -1;
+  }
+
+  /**
+   * A decode-shaped case: rank 4, one to three queries (one to sixteen a quarter of the time)
+   * against up to 2,100 keys (across the decode kernel's 512-key blocks and split into chunks), one
+   * to eight query heads per key/value head, head sizes from 1 to 130, and, besides the mask,
+   * causal flag, scale and softcap, a sliding window a quarter of the time and valid key counts a
+   * third of the time (from 0 to T + 2 per batch: bottom-right causal alignment).
+   */
+  private RandomAttentionCase(long seed, DataType dtype, Random r, boolean decode) {
+    this.seed = seed;
+    this.dtype = dtype;
+    this.rank = 4;
+    this.batch = 1 + r.nextInt(2);
+    this.kvHeads = 1 + r.nextInt(3);
+    this.heads = kvHeads * (1 + r.nextInt(8));
+    this.queryLength = r.nextInt(4) == 0 ? 1 + r.nextInt(16) : 1 + r.nextInt(3);
+    int[] wide = {16, 64, 80, 128, 130};
+    this.headSize = r.nextInt(3) == 0 ? wide[r.nextInt(wide.length)] : 1 + r.nextInt(8);
+    this.valueSize = r.nextInt(3) == 0 ? wide[r.nextInt(wide.length)] : 1 + r.nextInt(8);
+    int keys = r.nextInt(3) == 0 ? 512 + r.nextInt(1600) : 1 + r.nextInt(700);
+    // keep the float64 reference's work per case near 3 M multiply-adds
+    while (keys > 1
+        && (long) batch * heads * queryLength * keys * (headSize + valueSize) > 3_000_000L) {
+      keys /= 2;
+    }
+    this.keyLength = keys;
+    this.maskKind = MaskKind.values()[r.nextInt(3)];
+    int[] weights = weightsShapeForMask();
+    int maskRank = maskKind == MaskKind.NONE ? 0 : 1 + r.nextInt(rank);
+    this.maskShape = new int[maskRank];
+    for (int i = 0; i < maskRank; i++) {
+      int full = weights[rank - maskRank + i];
+      maskShape[i] = r.nextInt(3) == 0 ? 1 : full;
+    }
+    this.causal = r.nextInt(2) == 0;
+    this.scale = r.nextBoolean() ? null : 0.05 + r.nextDouble();
+    this.softcap = r.nextInt(4) == 0 ? 0.5 + 5 * r.nextDouble() : null;
+    boolean windowed = r.nextInt(4) == 0;
+    this.leftWindow = windowed && r.nextBoolean() ? r.nextInt(keys + 1) : -1;
+    this.rightWindow = windowed && r.nextBoolean() ? r.nextInt(8) : -1;
+    if (r.nextInt(3) == 0) {
+      validKeys = new long[batch];
+      for (int b = 0; b < batch; b++) {
+        validKeys[b] = r.nextInt(4) == 0 ? keys : r.nextInt(keys + 3);
+      }
+    } else {
+      validKeys = null;
+    }
   }
 
   /** Generates the case for {@code seed}. */
   public static RandomAttentionCase generate(long seed, DataType dtype) {
     return new RandomAttentionCase(seed, dtype, new Random(seed));
+  }
+
+  /** Generates the decode-shaped case for {@code seed} (see the decode constructor). */
+  public static RandomAttentionCase generateDecode(long seed, DataType dtype) {
+    return new RandomAttentionCase(seed, dtype, new Random(seed ^ 0xDEC0DEL), true);
+  }
+
+  /** The valid key counts per batch as an integer array, or null. */
+  public NDArray validKeys(NDManager m) {
+    return validKeys == null ? null : m.create(validKeys);
   }
 
   public DataType dtype() {
@@ -142,9 +207,18 @@ public final class RandomAttentionCase {
     return TestTensors.create(m, bias, dtype, shape);
   }
 
-  /** The library options for this case. */
+  /** The library options for this case (valid key counts, if the case has them, from {@code m}). */
+  public AttentionOptions options(NDManager m, NDArray mask) {
+    return options(mask).toBuilder().optNonPadKeyLengths(validKeys(m)).build();
+  }
+
+  /** The library options for this case, without its valid key counts. */
   public AttentionOptions options(NDArray mask) {
-    AttentionOptions.Builder builder = AttentionOptions.builder().optMask(mask).optCausal(causal);
+    AttentionOptions.Builder builder =
+        AttentionOptions.builder()
+            .optMask(mask)
+            .optCausal(causal)
+            .optWindow(leftWindow, rightWindow);
     if (scale != null) {
       builder.optScale(scale);
     }
@@ -165,7 +239,8 @@ public final class RandomAttentionCase {
         additive = new ReferenceAttention.Tensor(TestTensors.doubles(mask), mask4d);
       }
     }
-    return new ReferenceAttention.Options(additive, causal, scale, softcap);
+    return new ReferenceAttention.Options(
+        additive, causal, scale, softcap, -1, validKeys, leftWindow, rightWindow);
   }
 
   /**
@@ -244,7 +319,8 @@ public final class RandomAttentionCase {
   @Override
   public String toString() {
     return String.format(
-        "seed=%d %s rank=%d B=%d H=%d G=%d S=%d T=%d D=%d Dv=%d mask=%s%s causal=%b scale=%s softcap=%s",
+        "seed=%d %s rank=%d B=%d H=%d G=%d S=%d T=%d D=%d Dv=%d mask=%s%s causal=%b scale=%s"
+            + " softcap=%s%s",
         seed,
         dtype,
         rank,
@@ -259,6 +335,9 @@ public final class RandomAttentionCase {
         Arrays.toString(maskShape),
         causal,
         scale,
-        softcap);
+        softcap,
+        validKeys == null && leftWindow < 0 && rightWindow < 0
+            ? ""
+            : " window=" + leftWindow + "," + rightWindow + " valid=" + Arrays.toString(validKeys));
   }
 }

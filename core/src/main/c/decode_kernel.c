@@ -1,0 +1,502 @@
+/*
+ * The decode kernel (decode_kernel.h): per work item, the rows of one (batch, group, row block)
+ * against one chunk of the keys. The keys are visited in blocks of SCORE_KEYS; per block, each row
+ * gets its scores Q K^T for the keys it sees (16 keys at a time, for every row of the group while
+ * those keys are in L1: 16 dot products over D, summed across lanes by a transposing tree of
+ * shuffles, so K is read as it lies in memory), then the
+ * softcap, the mask, and the same online-softmax step and P V micro-kernel as the prefill kernel
+ * (attention_simd.h): the same numerics, so every finite result of the step-by-step chain is
+ * finite here too. A block's keys and values are read once for all the rows of the group.
+ */
+#define _GNU_SOURCE
+#include "decode_kernel.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "attention_simd.h"
+
+#define DECODE_ROWS 64        /* rows (R heads x S queries) per work item */
+#define DECODE_MIN_CHUNK 512  /* fewest keys per chunk when the keys are split */
+#define ITEMS_PER_WORKER 4    /* split the keys until there are this many items per thread */
+
+/* The slot of key j in the 16 accumulators whose transposing sum puts key j in lane j. */
+#define SLOT(j) (((j) >> 2) + (((j) & 3) << 2))
+
+/*
+ * Sums each of 16 vectors across its lanes: lane L of the result is the sum of x[L/4 + 4 (L%4)]
+ * (hence SLOT). Four levels of shuffles and adds, 45 instructions for 16 dot products.
+ */
+static AVX512 INLINE __m512 reduce16(const __m512 *x) {
+  __m512 y[8], z[4], w[2];
+  for (int i = 0; i < 8; i++) {
+    y[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0xEE));
+  }
+  for (int i = 0; i < 4; i++) {
+    z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xDD));
+  }
+  for (int i = 0; i < 2; i++) {
+    w[i] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/*
+ * scores[0, 16) = (query . key row j) * after for the `count` (1 to 16) keys from `keys` (rows
+ * `dim` floats apart); the missing keys of a last group read the zero row, their scores land in
+ * the row's slack.
+ */
+static AVX512 INLINE void qk_group(const float *query, const float *keys, int64_t count,
+                                   int64_t dim, float after, const float *zero, float *scores) {
+  const float *rows[16];
+  for (int j = 0; j < 16; j++) {
+    rows[SLOT(j)] = j < count ? keys + j * dim : zero;
+  }
+  __m512 acc[16];
+  for (int j = 0; j < 16; j++) {
+    acc[j] = _mm512_setzero_ps();
+  }
+  int64_t d = 0;
+  for (; d + 16 <= dim; d += 16) {
+    __m512 q = _mm512_loadu_ps(query + d);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) {
+      acc[j] = _mm512_fmadd_ps(q, _mm512_loadu_ps(rows[j] + d), acc[j]);
+    }
+  }
+  if (d < dim) {
+    __mmask16 m = (__mmask16)((1u << (dim - d)) - 1);
+    __m512 q = _mm512_maskz_loadu_ps(m, query + d);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) {
+      acc[j] = _mm512_fmadd_ps(q, _mm512_maskz_loadu_ps(m, rows[j] + d), acc[j]);
+    }
+  }
+  __m512 sums = reduce16(acc);
+  if (after != 1.0f) {
+    sums = _mm512_mul_ps(sums, _mm512_set1_ps(after));
+  }
+  _mm512_storeu_ps(scores, sums);
+}
+
+static void fill(float *scores, int64_t from, int64_t to, float value) {
+  for (int64_t t = from; t < to; t++) {
+    scores[t] = value;
+  }
+}
+
+typedef struct {
+  float *query;   /* (DECODE_ROWS, D), scaled */
+  float *scores;  /* (DECODE_ROWS, SCORE_STRIDE) */
+  float *out;     /* (DECODE_ROWS, out_stride), the unnormalized output */
+  float *zero;    /* D zeros */
+  int64_t dim;
+  int64_t out_stride;
+} decode_scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void free_scratch(void *memory) {
+  decode_scratch *s = memory;
+  free(s->query);
+  free(s->scores);
+  free(s->out);
+  free(s->zero);
+  free(s);
+}
+
+static void create_scratch_key(void) { pthread_key_create(&scratch_key, free_scratch); }
+
+/* The thread's scratch (kept between calls, as the prefill kernel's), grown to fit the job. */
+static decode_scratch *thread_scratch(const decode_job *job) {
+  pthread_once(&scratch_once, create_scratch_key);
+  decode_scratch *s = pthread_getspecific(scratch_key);
+  if (s == NULL) {
+    s = calloc(1, sizeof(decode_scratch));
+    if (s == NULL || pthread_setspecific(scratch_key, s) != 0) {
+      free(s);
+      return NULL;
+    }
+  }
+  if (s->scores == NULL) {
+    s->scores = alloc_floats(DECODE_ROWS * SCORE_STRIDE);
+  }
+  if (s->dim < job->dim) {
+    free(s->query);
+    free(s->zero);
+    s->query = alloc_floats(DECODE_ROWS * job->dim);
+    s->zero = alloc_floats(job->dim);
+    s->dim = s->query != NULL && s->zero != NULL ? job->dim : 0;
+    if (s->zero != NULL) {
+      memset(s->zero, 0, sizeof(float) * job->dim);
+    }
+  }
+  if (s->out_stride < job->out_stride) {
+    free(s->out);
+    s->out = alloc_floats(DECODE_ROWS * job->out_stride);
+    s->out_stride = s->out != NULL ? job->out_stride : 0;
+  }
+  return s->scores != NULL && s->dim >= job->dim && s->out_stride >= job->out_stride ? s : NULL;
+}
+
+/* The keys query row r sees: [lo, hi), empty when hi <= lo. */
+static void row_keys(const decode_job *job, int64_t batch, int64_t query, int64_t *lo,
+                     int64_t *hi) {
+  int64_t count = job->valid != NULL ? job->valid[batch] : job->keys;
+  int64_t position = (job->valid != NULL ? job->valid[batch] - job->queries : 0) + query;
+  int64_t first = 0;
+  int64_t last = count < job->keys ? count : job->keys; /* one past */
+  if (job->causal && position + 1 < last) {
+    last = position + 1;
+  }
+  if (job->left >= 0 && position - job->left > first) {
+    first = position - job->left;
+  }
+  if (job->right >= 0 && position + job->right + 1 < last) {
+    last = position + job->right + 1;
+  }
+  *lo = first;
+  *hi = last > first ? last : first;
+}
+
+/* out = acc / sum, or zeros for a row that saw no key (the mask hid all, or all weights are 0). */
+static void finish_row(float *out, const float *acc, float sum, int64_t visible, int masked,
+                       int64_t value_dim) {
+  if ((masked && visible == 0) || sum == 0.0f) {
+    memset(out, 0, sizeof(float) * value_dim);
+    return;
+  }
+  float inverse = 1.0f / sum;
+  for (int64_t c = 0; c < value_dim; c++) {
+    out[c] = acc[c] * inverse;
+  }
+}
+
+/* The output row of block row r of (b, g, row block rb). */
+static float *output_row(const decode_job *job, int64_t b, int64_t g, int64_t rb, int64_t r) {
+  int64_t group = job->heads / job->groups;
+  int64_t row = rb * job->block_rows + r; /* query i = row / R, head g R + row % R */
+  int64_t head = g * group + row % group;
+  return job->output + ((b * job->heads + head) * job->queries + row / group) * job->value_dim;
+}
+
+/* Merges the chunks of (b, g, rb): rescales each to the largest maximum, sums, normalizes. */
+static void merge(const decode_job *job, int64_t block, int64_t b, int64_t g, int64_t rb,
+                  int64_t rows) {
+  const int64_t chunks = job->chunks, rows_stride = job->block_rows;
+  for (int64_t r = 0; r < rows; r++) {
+    float top = -INFINITY;
+    for (int64_t c = 0; c < chunks; c++) {
+      float m = job->partial_max[(block * chunks + c) * rows_stride + r];
+      top = m > top ? m : top;
+    }
+    float *out = output_row(job, b, g, rb, r);
+    memset(out, 0, sizeof(float) * job->value_dim);
+    float sum = 0.0f;
+    int64_t visible = 0;
+    for (int64_t c = 0; c < chunks; c++) {
+      int64_t at = (block * chunks + c) * rows_stride + r;
+      visible += job->partial_visible[at];
+      float m = job->partial_max[at];
+      if (m == -INFINITY || top == -INFINITY) {
+        continue; /* a chunk of no weight */
+      }
+      float down = (m - top) * LOG2E;
+      float factor = down < -126.0f ? 0.0f : exp2f(down);
+      if (factor == 0.0f) {
+        continue;
+      }
+      sum += job->partial_sum[at] * factor;
+      const float *acc = job->partial_out + at * job->out_stride;
+      for (int64_t d = 0; d < job->value_dim; d++) {
+        out[d] += acc[d] * factor;
+      }
+    }
+    /* out holds the merged unnormalized output: normalize in place */
+    finish_row(out, out, sum, visible, job->mask_type != MASK_NONE, job->value_dim);
+  }
+}
+
+static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s) {
+  const int64_t dim = job->dim, value_dim = job->value_dim, keys = job->keys;
+  const int64_t group = job->heads / job->groups;
+  const int64_t chunk = item % job->chunks;
+  const int64_t block = item / job->chunks; /* (b G + g) row_blocks + rb */
+  const int64_t rb = block % job->row_blocks;
+  const int64_t b = block / job->row_blocks / job->groups;
+  const int64_t g = block / job->row_blocks % job->groups;
+  const int64_t first_row = rb * job->block_rows;
+  const int rows = (int)(job->group_rows - first_row < job->block_rows ? job->group_rows - first_row
+                                                                       : job->block_rows);
+  /* each row's keys, and their union */
+  int64_t lo[DECODE_ROWS], hi[DECODE_ROWS], mask_row[DECODE_ROWS];
+  int64_t union_lo = keys, union_hi = 0;
+  const float *query[DECODE_ROWS];
+  for (int r = 0; r < rows; r++) {
+    int64_t row = first_row + r, q = row / group, head = g * group + row % group;
+    row_keys(job, b, q, &lo[r], &hi[r]);
+    if (hi[r] > lo[r]) {
+      union_lo = lo[r] < union_lo ? lo[r] : union_lo;
+      union_hi = hi[r] > union_hi ? hi[r] : union_hi;
+    }
+    query[r] = job->query + ((b * job->heads + head) * job->queries + q) * dim;
+    mask_row[r] = b * job->mask_stride[0] + head * job->mask_stride[1] + q * job->mask_stride[2];
+  }
+  int64_t c0 = 0, c1 = 0; /* this chunk's share of the union */
+  if (union_hi > union_lo) {
+    int64_t length = union_hi - union_lo;
+    c0 = union_lo + length * chunk / job->chunks;
+    c1 = union_lo + length * (chunk + 1) / job->chunks;
+  }
+  /* the products' factor goes on the query when it is at most 1, else on each product */
+  const float after = job->qk_after ? job->qk_factor : 1.0f;
+  if (!job->qk_after) {
+    for (int r = 0; r < rows; r++) {
+      float *scaled = s->query + r * dim;
+      for (int64_t d = 0; d < dim; d++) {
+        scaled[d] = query[r][d] * job->qk_factor;
+      }
+      query[r] = scaled;
+    }
+  }
+  float row_max[DECODE_ROWS], row_sum[DECODE_ROWS];
+  int64_t visible[DECODE_ROWS];
+  for (int r = 0; r < rows; r++) {
+    row_max[r] = -INFINITY;
+    row_sum[r] = 0.0f;
+    visible[r] = 0;
+  }
+  memset(s->out, 0, sizeof(float) * rows * job->out_stride);
+  const int64_t kv_head = b * job->groups + g;
+  const float *key = job->key + kv_head * keys * dim;
+  const float *value = job->value + kv_head * keys * value_dim;
+  for (int64_t k0 = c0; k0 < c1; k0 += SCORE_KEYS) {
+    int64_t n = c1 - k0 < SCORE_KEYS ? c1 - k0 : SCORE_KEYS;
+    int64_t from[DECODE_ROWS], to[DECODE_ROWS];
+    int64_t u0 = n, u1 = 0;
+    for (int r = 0; r < rows; r++) {
+      from[r] = (lo[r] > k0 ? lo[r] : k0) - k0;
+      to[r] = (hi[r] < k0 + n ? hi[r] : k0 + n) - k0;
+      if (to[r] > from[r]) {
+        u0 = from[r] < u0 ? from[r] : u0;
+        u1 = to[r] > u1 ? to[r] : u1;
+      }
+    }
+    if (u1 <= u0) {
+      continue; /* no row sees a key of this block */
+    }
+    u0 &= ~(int64_t)15;
+    int64_t width = u1 - u0;
+    /* Q K^T 16 keys at a time for every row that sees them: the 16 key rows stay in L1 while
+     * the rows of the group use them, so K streams from memory once, beside the arithmetic */
+    for (int64_t t = u0; t < u1; t += 16) {
+      int64_t count = u1 - t < 16 ? u1 - t : 16;
+      const float *group_keys = key + (k0 + t) * dim;
+      /* two groups ahead: the arithmetic of the rows hides the fetch (past the end: harmless) */
+      const char *ahead = (const char *)(group_keys + 32 * dim);
+      for (int64_t line = 0; line < 16 * dim * (int64_t)sizeof(float); line += 64) {
+        _mm_prefetch(ahead + line, _MM_HINT_T0);
+      }
+      for (int r = 0; r < rows; r++) {
+        if (t + 16 > from[r] && t < to[r]) {
+          qk_group(query[r], group_keys, count, dim, after, s->zero,
+                   s->scores + r * SCORE_STRIDE + t);
+        }
+      }
+    }
+    for (int r = 0; r < rows; r++) {
+      float *scores = s->scores + r * SCORE_STRIDE;
+      if (to[r] <= from[r]) {
+        fill(scores, u0, u1, -INFINITY);
+      } else {
+        fill(scores, u0, from[r], -INFINITY);
+        fill(scores, to[r], u1, -INFINITY);
+        if (job->softcap != 0.0f) {
+          softcap_row(scores + from[r], to[r] - from[r], job->tanh_inner, job->softcap);
+        }
+        if (job->mask_type != MASK_NONE) {
+          int64_t stride = job->mask_stride[3];
+          visible[r] += mask_scores(
+              mask_at(job->mask, job->mask_type, mask_row[r] + (k0 + from[r]) * stride),
+              job->mask_type, stride, to[r] - from[r], scores + from[r]);
+        }
+      }
+      float rescale = softmax_step(scores + u0, width, (width + 15) / 16 * 16, job->weight_shift,
+                                   job->weight_down, &row_max[r], &row_sum[r]);
+      if (rescale != 1.0f) {
+        float *out = s->out + r * job->out_stride;
+        __m512 factor = _mm512_set1_ps(rescale);
+        for (int64_t c = 0; c < job->out_stride; c += 16) {
+          _mm512_store_ps(out + c, _mm512_mul_ps(_mm512_load_ps(out + c), factor));
+        }
+      }
+    }
+    for (int64_t c = 0; c < value_dim; c += 64) {
+      for (int r = 0; r < rows; r += PV_ROWS) {
+        pv_tile(rows - r < PV_ROWS ? rows - r : PV_ROWS, width, s->scores + r * SCORE_STRIDE + u0,
+                value + (k0 + u0) * value_dim + c, value_dim, s->out + r * job->out_stride + c,
+                job->out_stride, value_dim - c);
+      }
+    }
+  }
+  if (job->chunks == 1) {
+    for (int r = 0; r < rows; r++) {
+      finish_row(output_row(job, b, g, rb, r), s->out + r * job->out_stride, row_sum[r],
+                 visible[r], job->mask_type != MASK_NONE, value_dim);
+    }
+    return;
+  }
+  for (int r = 0; r < rows; r++) {
+    int64_t at = item * job->block_rows + r;
+    job->partial_max[at] = row_max[r];
+    job->partial_sum[at] = row_sum[r];
+    job->partial_visible[at] = visible[r];
+    memcpy(job->partial_out + at * job->out_stride, s->out + r * job->out_stride,
+           sizeof(float) * value_dim);
+  }
+  /* the thread that finishes the block's last chunk merges them (release: our partials; acquire:
+   * the other chunks') */
+  if (__atomic_add_fetch(&job->arrivals[block], 1, __ATOMIC_ACQ_REL) == job->chunks) {
+    merge(job, block, b, g, rb, rows);
+  }
+}
+
+int64_t decode_items(const decode_job *job) {
+  return job->batch * job->groups * job->row_blocks * job->chunks;
+}
+
+/*
+ * The partial results of the last job, kept for the next one when they are at most KEEP_FLOATS
+ * (as the prefill kernel keeps its packed keys): allocating and freeing them per token would cost
+ * page faults, and an munmap a TLB shootdown on every thread.
+ */
+#define KEEP_FLOATS (1 << 20) /* 4 MiB */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static float *kept_partials;
+static int64_t kept_floats;
+
+int decode_alloc(decode_job *job) {
+  score_factors f = derive_score_factors(job->scale, job->softcap, job->keys);
+  job->qk_factor = f.qk_factor;
+  job->qk_after = f.qk_after;
+  job->tanh_inner = f.tanh_inner;
+  job->weight_shift = f.weight_shift;
+  job->weight_down = f.weight_down;
+  job->group_rows = job->heads / job->groups * job->queries;
+  job->block_rows = job->group_rows < DECODE_ROWS ? job->group_rows : DECODE_ROWS;
+  job->row_blocks = (job->group_rows + DECODE_ROWS - 1) / DECODE_ROWS;
+  job->out_stride = (job->value_dim + 63) / 64 * 64;
+  job->partial_out = NULL;
+  job->partial_max = NULL;
+  job->partial_sum = NULL;
+  job->partial_visible = NULL;
+  job->arrivals = NULL;
+  if (job->workers < 1 || job->workers > MAX_WORKERS) {
+    job->workers = job->workers < 1 ? 1 : MAX_WORKERS;
+  }
+  /* split the keys while there are fewer than ITEMS_PER_WORKER items per thread, into chunks of
+   * at least DECODE_MIN_CHUNK keys of the longest sequence */
+  int64_t longest = 0;
+  for (int64_t b = 0; b < job->batch; b++) {
+    int64_t count = job->valid != NULL ? job->valid[b] : job->keys;
+    count = count < job->keys ? count : job->keys;
+    longest = count > longest ? count : longest;
+  }
+  int64_t base = job->batch * job->groups * job->row_blocks;
+  int64_t wanted = (int64_t)job->workers * ITEMS_PER_WORKER;
+  int64_t chunks = base >= wanted || base == 0 ? 1 : (wanted + base - 1) / base;
+  int64_t most = longest / DECODE_MIN_CHUNK;
+  job->chunks = chunks < most ? chunks : (most > 1 ? most : 1);
+  int64_t items = decode_items(job);
+  if (job->workers > items) {
+    job->workers = items > 0 ? (int)items : 1;
+  }
+  job->next_worker = 0;
+  for (int w = 0; w < job->workers; w++) {
+    job->next[w] = items * w / job->workers;
+    job->end[w] = items * (w + 1) / job->workers;
+  }
+  if (job->chunks == 1) {
+    return 0;
+  }
+  int64_t rows = items * job->block_rows;
+  int64_t floats = rows * job->out_stride;
+  job->partial_floats = floats;
+  pthread_mutex_lock(&kept_lock);
+  if (kept_partials != NULL && kept_floats >= floats) {
+    job->partial_out = kept_partials;
+    job->partial_floats = kept_floats;
+    kept_partials = NULL;
+  }
+  pthread_mutex_unlock(&kept_lock);
+  if (job->partial_out == NULL) {
+    job->partial_out = alloc_floats(floats);
+  }
+  job->partial_max = malloc(sizeof(float) * rows);
+  job->partial_sum = malloc(sizeof(float) * rows);
+  job->partial_visible = malloc(sizeof(int64_t) * rows);
+  job->arrivals = calloc((size_t)(base > 0 ? base : 1), sizeof(int));
+  if (!job->partial_out || !job->partial_max || !job->partial_sum || !job->partial_visible ||
+      !job->arrivals) {
+    return -1;
+  }
+  return 0;
+}
+
+void decode_free(decode_job *job) {
+  float *spare = job->partial_out;
+  if (spare != NULL && job->partial_floats <= KEEP_FLOATS) {
+    pthread_mutex_lock(&kept_lock);
+    if (kept_partials == NULL || kept_floats < job->partial_floats) {
+      float *old = kept_partials;
+      kept_partials = spare;
+      kept_floats = job->partial_floats;
+      spare = old;
+    }
+    pthread_mutex_unlock(&kept_lock);
+  }
+  free(spare);
+  free(job->partial_max);
+  free(job->partial_sum);
+  free(job->partial_visible);
+  free(job->arrivals);
+  free(job->valid);
+  job->partial_out = NULL;
+  job->partial_max = NULL;
+  job->partial_sum = NULL;
+  job->partial_visible = NULL;
+  job->arrivals = NULL;
+  job->valid = NULL;
+}
+
+int64_t decode_work(decode_job *job) {
+  decode_scratch *s = thread_scratch(job);
+  if (s == NULL) {
+    return -1;
+  }
+  int64_t done = 0;
+  int own = __atomic_fetch_add(&job->next_worker, 1, __ATOMIC_RELAXED) % job->workers;
+  for (int w = 0; w < job->workers; w++) {
+    int range = (own + w) % job->workers;
+    for (;;) {
+      int64_t item = __atomic_fetch_add(&job->next[range], 1, __ATOMIC_RELAXED);
+      if (item >= job->end[range]) {
+        break;
+      }
+      compute_item(job, item, s);
+      done++;
+    }
+  }
+  return done;
+}
+
+static int64_t work_decode_job(void *job) { return decode_work(job); }
+
+int64_t decode_work_openmp(decode_job *job) {
+  return attention_team_run(work_decode_job, job, job->workers);
+}

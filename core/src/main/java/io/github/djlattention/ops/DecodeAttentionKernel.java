@@ -1,0 +1,170 @@
+package io.github.djlattention.ops;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import java.nio.ByteBuffer;
+
+/**
+ * The decode kernel of {@link FastAttention}: float32 attention in C for few queries against many
+ * keys ({@code src/main/c/decode_kernel.c}), the shape of generating text one token (or a few
+ * speculative ones) at a time over a KV cache. It is in the same library as {@link
+ * NativeAttentionKernel}, loaded the same way, on the same threads.
+ *
+ * <p>How: the R = H / G query heads of a key/value group and the S queries form the R·S rows of one
+ * work item, so every key and value row is read once per group (not once per query head), straight
+ * from the tensor (K is not repacked). With fewer groups than threads the keys are split into
+ * chunks (split-K); each chunk keeps its row maximum, sum and unnormalized output, and the thread
+ * that finishes a group's last chunk merges them (a log-sum-exp merge). Scores, softcap, mask and
+ * softmax use the numerics of the native prefill kernel: the ONNX order of operations, −FLT_MAX
+ * masks kept finite, values near the largest float summed without overflow, zeros for a row that
+ * sees no key.
+ *
+ * <p>It also takes what the other kernels do not: per-batch valid key counts ({@link
+ * AttentionOptions.Builder#optNonPadKeyLengths}, query i at position {@code count − S + i}, the
+ * bottom-right causal alignment of a statically sized KV cache) and sliding windows, reading only
+ * the keys a query can see.
+ *
+ * <p>Picked for S ≤ {@link #MAX_QUERIES} and for every call with valid key counts or a window;
+ * {@code -Ddjl.attention.decode=false} turns it off.
+ *
+ * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
+ * size, Dv value head size.
+ */
+final class DecodeAttentionKernel extends TensorKernel {
+
+  /** The kernel, for the dispatcher's list. */
+  static final DecodeAttentionKernel INSTANCE = new DecodeAttentionKernel();
+
+  /** System property that turns the kernel off when set to {@code false}. */
+  static final String ENABLED_PROPERTY = "djl.attention.decode";
+
+  /** The most queries for which the dispatcher prefers this kernel without a window or counts. */
+  static final long MAX_QUERIES = 16;
+
+  private DecodeAttentionKernel() {}
+
+  @Override
+  public String name() {
+    return "DECODE";
+  }
+
+  @Override
+  public boolean recordsGradients() {
+    return false; // it writes its output outside autograd
+  }
+
+  @Override
+  public String unsupported(AttentionCall call) {
+    if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
+      return "the decode kernel is turned off by -D" + ENABLED_PROPERTY + "=false";
+    }
+    return NativeAttentionKernel.unsupportedInputs(call, "decode");
+  }
+
+  /** Few queries, or a call with valid key counts or a window, which only this kernel reads. */
+  @Override
+  public boolean preferredFor(AttentionCall call) {
+    return call.shape().queryLength() <= MAX_QUERIES || call.positional();
+  }
+
+  @Override
+  NDArray run(Tensors t, AttentionCall call, NDManager scope) {
+    NativeAttentionKernel.status(); // loads the library on first use
+    Shape q = t.query().getShape();
+    Shape k = t.key().getShape();
+    long[] dims = {
+      q.get(0), q.get(1), k.get(1), q.get(2), k.get(2), q.get(3), t.value().getShape().get(3)
+    }; // B, H, G, S, T, D, Dv
+    NDArray output = scope.create(new Shape(dims[0], dims[1], dims[3], dims[6])); // (B,H,S,Dv)
+    NDArray mask = t.mask();
+    int workers = NativeAttentionKernel.workers();
+    long job =
+        plan(
+            NativeAttentionKernel.directBuffer(t.query()),
+            NativeAttentionKernel.directBuffer(t.key()),
+            NativeAttentionKernel.directBuffer(t.value()),
+            NativeAttentionKernel.directBuffer(output),
+            dims,
+            (float) call.scale(),
+            call.softcap() == null ? 0f : call.softcap().floatValue(),
+            call.causal(),
+            call.leftWindow(),
+            call.rightWindow(),
+            call.validKeys(),
+            workers,
+            mask == null ? null : NativeAttentionKernel.directBuffer(mask),
+            maskType(mask),
+            maskStrides(mask),
+            mask == null ? 0 : mask.getShape().size());
+    if (job == 0) {
+      throw new IllegalStateException(
+          "the decode attention kernel got tensors that do not fit the shape " + q);
+    }
+    if (job == -1) {
+      throw new IllegalStateException("the decode attention kernel ran out of memory");
+    }
+    try {
+      NativeAttentionKernel.runJob(
+          items(job),
+          workers,
+          () -> workOpenMp(job),
+          () -> work(job),
+          "the decode attention kernel",
+          dims);
+    } finally {
+      release(job);
+    }
+    return output; // in the scope: the base class returns a copy in the caller's dtype and rank
+  }
+
+  /** The kernel's code for the mask's type: 0 none, 1 boolean, 2 float32. */
+  private static int maskType(NDArray mask) {
+    if (mask == null) {
+      return 0;
+    }
+    return mask.getDataType() == DataType.BOOLEAN ? 1 : 2;
+  }
+
+  /** Element strides of a C-order 4-D mask along B, H, S, T; 0 along axes of size 1. */
+  private static long[] maskStrides(NDArray mask) {
+    long[] strides = new long[4];
+    if (mask == null) {
+      return strides;
+    }
+    Shape shape = mask.getShape(); // (B|1, H|1, S|1, T|1)
+    long stride = 1;
+    for (int axis = 3; axis >= 0; axis--) {
+      strides[axis] = shape.get(axis) == 1 ? 0 : stride;
+      stride *= shape.get(axis);
+    }
+    return strides;
+  }
+
+  private static native long plan(
+      ByteBuffer query,
+      ByteBuffer key,
+      ByteBuffer value,
+      ByteBuffer output,
+      long[] dims,
+      float scale,
+      float softcap,
+      boolean causal,
+      long left,
+      long right,
+      long[] validKeys,
+      int workers,
+      ByteBuffer mask,
+      int maskType,
+      long[] maskStrides,
+      long maskElements);
+
+  private static native long items(long job);
+
+  private static native long work(long job);
+
+  private static native long workOpenMp(long job);
+
+  private static native void release(long job);
+}
