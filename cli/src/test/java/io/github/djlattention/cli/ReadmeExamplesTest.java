@@ -16,6 +16,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
 import ai.djl.training.Trainer;
 import ai.djl.training.TrainingConfig;
 import ai.djl.training.loss.Loss;
@@ -24,13 +25,17 @@ import ai.djl.translate.NoopTranslator;
 import ai.djl.translate.TranslateException;
 import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
+import io.github.djlattention.blocks.StateDicts;
 import io.github.djlattention.io.Npy;
 import io.github.djlattention.io.Npz;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The Java examples of the top-level README.md, line for line, so that they keep compiling and keep
@@ -121,6 +126,52 @@ class ReadmeExamplesTest {
         assertEquals(0f, weights.get("0, :, :, 3:").abs().max().getFloat());
         assertTrue(weights.get("1, :, :, 3:").min().getFloat() > 0, "sequence 1 has no padding");
       }
+    }
+  }
+
+  @Test
+  void stateDictsLoadIntoTheCallersBlocks(@TempDir Path dir) {
+    Path bertFile = dir.resolve("bert.npz");
+    try (NDManager synthetic = NDManager.newBaseManager("PyTorch")) {
+      Map<String, NDArray> layers = new LinkedHashMap<>();
+      for (int layer = 0; layer < 2; layer++) {
+        String p = "bert.encoder.layer." + layer + ".attention.";
+        for (String name : List.of("self.query", "self.key", "self.value", "output.dense")) {
+          layers.put(p + name + ".weight", synthetic.randomUniform(-1, 1, new Shape(16, 16)));
+          layers.put(p + name + ".bias", synthetic.randomUniform(-1, 1, new Shape(16)));
+        }
+      }
+      Npz.write(bertFile, layers);
+    }
+    // README: "Loading weights into the blocks"
+    try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+      // torch.nn.MultiheadAttention(16, 4, batch_first=True).state_dict(), saved with numpy.savez
+      Map<String, NDArray> stateDict =
+          Npz.read(manager, Path.of("models/mha_self_bias/state_dict.npz"));
+      MultiHeadAttentionBlock block =
+          MultiHeadAttentionBlock.builder().setEmbeddingSize(16).setHeads(4).build();
+      block.initialize(manager, DataType.FLOAT32, new Shape(1, 5, 16)); // (B, S, E)
+      StateDicts.load(block, stateDict);
+
+      // layer 1 of a BERT-style checkpoint: bert.encoder.layer.1.attention.self.query.weight, ...
+      Map<String, NDArray> bert = Npz.read(manager, bertFile);
+      MultiHeadAttentionBlock layer1 =
+          MultiHeadAttentionBlock.builder().setEmbeddingSize(16).setHeads(4).build();
+      layer1.initialize(manager, DataType.FLOAT32, new Shape(1, 5, 16));
+      StateDicts.load(layer1, bert, 1);
+      // end of the README example
+
+      Map<String, NDArray> inputs = Npz.read(manager, Path.of("models/mha_self_bias/inputs.npz"));
+      Map<String, NDArray> expected =
+          Npz.read(manager, Path.of("models/mha_self_bias/outputs.npz"));
+      NDArray output =
+          block
+              .forward(new ParameterStore(manager, false), new NDList(inputs.values()), false)
+              .get(0);
+      assertClose("PyTorch's output", doubles(expected.get("output")), doubles(output), 1e-5, 0);
+      assertEquals(
+          bert.get("bert.encoder.layer.1.attention.self.key.weight"),
+          layer1.getParameters().get("k_proj.weight").getArray());
     }
   }
 

@@ -1,10 +1,15 @@
 package io.github.djlattention.blocks;
 
+import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.ParameterList;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 
 /** Reads and writes the named parameters of an initialized block. */
 public final class BlockParameters {
@@ -64,6 +69,39 @@ public final class BlockParameters {
       if (gradient) {
         target.setRequiresGradient(true);
       }
+    }
+  }
+
+  /**
+   * Checks, after DJL loaded a block's parameters from a file, that every array has the shape the
+   * block's layout gives it: DJL's {@code Parameter.load} takes whatever shape the file holds.
+   *
+   * @param block the block just loaded
+   * @throws MalformedModelException naming each parameter whose shape differs, with both shapes
+   */
+  static void requireLoadedShapes(AttentionBlock block) throws MalformedModelException {
+    List<String> mismatches = new ArrayList<>();
+    for (Map.Entry<String, Shape> entry : block.getLayout().parameterShapes().entrySet()) {
+      Parameter parameter = block.getParameters().get(entry.getKey());
+      if (parameter != null && parameter.isInitialized()) {
+        Shape loaded = parameter.getArray().getShape();
+        if (!loaded.equals(entry.getValue())) {
+          mismatches.add(
+              entry.getKey()
+                  + " is "
+                  + loaded
+                  + " in the file, the block needs "
+                  + entry.getValue());
+        }
+      }
+    }
+    if (!mismatches.isEmpty()) {
+      throw new MalformedModelException(
+          "the saved parameters do not fit "
+              + block
+              + ": "
+              + String.join("; ", mismatches)
+              + " (saved by a block of other sizes or heads?)");
     }
   }
 

@@ -52,7 +52,7 @@ record Inputs(NDArray query, NDArray key, NDArray value, NDArray mask, NDArray k
         throw new IllegalArgumentException(
             block
                 + " takes (x), (x, mask), (query, key, value) or (query, key, value, mask)"
-                + (keyPaddingMask ? ", then the key-padding mask," : "")
+                + (keyPaddingMask ? ", then the key-padding mask" : "")
                 + "; got "
                 + list.size()
                 + " inputs");

@@ -266,8 +266,7 @@ public final class MultiHeadAttentionBlock extends AbstractBlock implements Atte
   public void loadParameters(NDManager manager, DataInputStream is)
       throws IOException, MalformedModelException {
     super.loadParameters(manager, is);
-    Projection.requireLoadedShapes(
-        toString(), queryProjection, keyProjection, valueProjection, outProjection);
+    BlockParameters.requireLoadedShapes(this);
   }
 
   @Override

@@ -1,13 +1,11 @@
 package io.github.djlattention.blocks;
 
-import ai.djl.MalformedModelException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.XavierInitializer;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -19,12 +17,10 @@ final class Projection {
 
   private final Parameter weight;
   private final Parameter bias;
-  private final Shape weightShape;
 
-  private Projection(Parameter weight, Parameter bias, Shape weightShape) {
+  private Projection(Parameter weight, Parameter bias) {
     this.weight = weight;
     this.bias = bias;
-    this.weightShape = weightShape;
   }
 
   /** Creates the parameters of a projection from {@code in} to {@code out} features. */
@@ -44,45 +40,7 @@ final class Projection {
                 .optShape(new Shape(out))
                 .build()
             : null;
-    return new Projection(weight, bias, new Shape(out, in));
-  }
-
-  /**
-   * Checks, after DJL loaded a block's parameters from a file, that every array has the shape the
-   * block declared: DJL's {@code Parameter.load} takes whatever shape the file holds.
-   *
-   * @param block the block's description, for the message
-   * @param projections the block's projections
-   * @throws MalformedModelException naming each parameter whose shape differs, with both shapes
-   */
-  static void requireLoadedShapes(String block, Projection... projections)
-      throws MalformedModelException {
-    List<String> mismatches = new ArrayList<>();
-    for (Projection projection : projections) {
-      if (projection != null) {
-        projection.mismatch(projection.weight, projection.weightShape, mismatches);
-        projection.mismatch(projection.bias, new Shape(projection.weightShape.get(0)), mismatches);
-      }
-    }
-    if (!mismatches.isEmpty()) {
-      throw new MalformedModelException(
-          "the saved parameters do not fit "
-              + block
-              + ": "
-              + String.join("; ", mismatches)
-              + " (saved by a block of other sizes or heads?)");
-    }
-  }
-
-  private void mismatch(Parameter parameter, Shape expected, List<String> mismatches) {
-    if (parameter == null || !parameter.isInitialized()) {
-      return;
-    }
-    Shape loaded = parameter.getArray().getShape();
-    if (!loaded.equals(expected)) {
-      mismatches.add(
-          parameter.getName() + " is " + loaded + " in the file, the block needs " + expected);
-    }
+    return new Projection(weight, bias);
   }
 
   /** The weight, then the bias if there is one, in the order a block registers them. */

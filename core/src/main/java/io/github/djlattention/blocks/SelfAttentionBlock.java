@@ -172,7 +172,7 @@ public final class SelfAttentionBlock extends AbstractBlock implements Attention
   public void loadParameters(NDManager manager, DataInputStream is)
       throws IOException, MalformedModelException {
     super.loadParameters(manager, is);
-    Projection.requireLoadedShapes(toString(), query, key, value);
+    BlockParameters.requireLoadedShapes(this);
   }
 
   @Override

@@ -6,8 +6,34 @@ import ai.djl.ndarray.types.DataType;
 /**
  * Settings for {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)}.
  *
- * <p>Every setting is optional; {@link #defaults()} computes plain scaled dot-product attention
- * with the scale 1/√D and returns the weights. Build with {@link #builder()}.
+ * <p>Every setting is optional. {@link #builder()} starts from these defaults, which {@link
+ * #defaults()} holds: plain scaled dot-product attention that also returns the weights.
+ *
+ * <table>
+ *   <caption>The options and their defaults</caption>
+ *   <tr><th>Builder method</th><th>Default</th><th>Meaning of the default</th></tr>
+ *   <tr><td>{@link Builder#optMask}</td><td>{@code null}</td><td>no mask</td></tr>
+ *   <tr><td>{@link Builder#optCausal}</td><td>{@code false}</td><td>every query sees every
+ *       key</td></tr>
+ *   <tr><td>{@link Builder#optScale}</td><td>none</td><td>1/√D, D the query's head size</td></tr>
+ *   <tr><td>{@link Builder#optSoftcap}</td><td>none (0)</td><td>no softcapping</td></tr>
+ *   <tr><td>{@link Builder#optReturnWeights}</td><td>{@code true}</td><td>the weights are
+ *       returned, which takes the step-by-step chain; {@code false} lets the fast path take the
+ *       call</td></tr>
+ *   <tr><td>{@link Builder#optKvCache}</td><td>{@code null, null}</td><td>no KV cache</td></tr>
+ *   <tr><td>{@link Builder#optNonPadKeyLengths}</td><td>{@code null}</td><td>every key is
+ *       valid</td></tr>
+ *   <tr><td>{@link Builder#optWindow}</td><td>{@code -1, -1}</td><td>no sliding window</td></tr>
+ *   <tr><td>{@link Builder#optSoftmaxPrecision}</td><td>{@code null}</td><td>the compute type:
+ *       the inputs' type, float32 for float16 and bfloat16</td></tr>
+ *   <tr><td>{@link Builder#optScoresOutput}</td><td>{@code null}</td><td>no intermediate
+ *       returned</td></tr>
+ *   <tr><td>{@link Builder#optTraining}</td><td>{@code false}</td><td>gradients are recorded when
+ *       the engine records them (inside a {@code GradientCollector}, for tracked inputs)</td></tr>
+ * </table>
+ *
+ * <p>The blocks in {@code io.github.djlattention.blocks} build their options themselves and ask for
+ * the weights only when built to return them.
  *
  * <p>The order of operations follows the ONNX {@code Attention} operator: scores are scaled, then
  * soft-capped ({@code c·tanh(scores/c)}), then the mask and the causal mask are applied, then the
@@ -72,7 +98,7 @@ public final class AttentionOptions {
     this.training = builder.training;
   }
 
-  /** Returns the default options: scale 1/√D, no mask, not causal, weights returned. */
+  /** Returns the default options, as listed in the class documentation. */
   public static AttentionOptions defaults() {
     return DEFAULTS;
   }

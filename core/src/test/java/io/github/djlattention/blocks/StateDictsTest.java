@@ -1,12 +1,18 @@
 package io.github.djlattention.blocks;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
+import ai.djl.training.ParameterStore;
 import io.github.djlattention.testing.TestTensors;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -133,6 +139,78 @@ class StateDictsTest {
           dict.get("in_proj_weight").get("4:8"), BlockParameters.get(block, "k_proj.weight"));
       assertEquals(dict.get("in_proj_bias").get("8:"), BlockParameters.get(block, "v_proj.bias"));
       assertEquals(AttentionWeights.NONE, block.getAttentionWeights());
+    }
+  }
+
+  @Test
+  void loadsIntoTheCallersBlockKeepingItsSettingsAndLeavingTheArraysAlone() {
+    try (NDManager manager = TestTensors.manager();
+        NDManager caller = TestTensors.manager()) {
+      Map<String, NDArray> dict = new LinkedHashMap<>();
+      dict.put("in_proj_weight", caller.randomUniform(-1, 1, new Shape(24, 8)));
+      dict.put("in_proj_bias", caller.randomUniform(-1, 1, new Shape(24)));
+      dict.put("out_proj.weight", caller.randomUniform(-1, 1, new Shape(8, 8)));
+      dict.put("out_proj.bias", caller.randomUniform(-1, 1, new Shape(8)));
+      Map<String, double[]> before = new LinkedHashMap<>();
+      dict.forEach((name, array) -> before.put(name, TestTensors.doubles(array)));
+
+      MultiHeadAttentionBlock mine =
+          MultiHeadAttentionBlock.builder()
+              .setEmbeddingSize(8)
+              .setHeads(2)
+              .optCausal(true)
+              .optAttentionWeights(AttentionWeights.PER_HEAD)
+              .build();
+      mine.initialize(manager, DataType.FLOAT64, new Shape(1, 3, 8));
+      StateDicts.load(mine, dict);
+      AbstractBlock fresh = StateDicts.load(manager, dict, 2, true, AttentionWeights.PER_HEAD);
+
+      NDArray x = manager.randomUniform(-1, 1, new Shape(2, 3, 8));
+      NDList a =
+          mine.forward(
+              new ParameterStore(manager, false),
+              new NDList(x.toType(DataType.FLOAT64, false)),
+              false);
+      NDList b = fresh.forward(new ParameterStore(manager, false), new NDList(x), false);
+      assertEquals(DataType.FLOAT64, a.get(0).getDataType(), "the block keeps its float64");
+      assertEquals(new Shape(2, 2, 3, 3), a.get(1).getShape(), "and its per-head weights");
+      TestTensors.assertClose(
+          "caller's block vs new block",
+          TestTensors.doubles(b.get(0)),
+          TestTensors.doubles(a.get(0)),
+          1e-5,
+          1e-5);
+      dict.forEach(
+          (name, array) -> {
+            assertSame(caller, array.getManager(), name + " stays the caller's");
+            assertArrayEquals(before.get(name), TestTensors.doubles(array), name + " unchanged");
+          });
+    }
+  }
+
+  @Test
+  void loadIntoABlockNeedsItInitializedAndTheSameStructure() {
+    try (NDManager manager = TestTensors.manager()) {
+      Map<String, NDArray> dict = new LinkedHashMap<>();
+      dict.put("in_proj_weight", manager.ones(new Shape(24, 8)));
+      dict.put("out_proj.weight", manager.ones(new Shape(8, 8)));
+      MultiHeadAttentionBlock biased =
+          MultiHeadAttentionBlock.builder().setEmbeddingSize(8).setHeads(2).build();
+      assertThrows(IllegalStateException.class, () -> StateDicts.load(biased, dict));
+      biased.initialize(manager, DataType.FLOAT32, new Shape(1, 3, 8));
+      String message =
+          assertThrows(IllegalArgumentException.class, () -> StateDicts.load(biased, dict))
+              .getMessage();
+      assertTrue(
+          message.contains("the block's q_proj.bias (8) is not in the checkpoint")
+              && message.contains("no biases"),
+          message);
+      SelfAttentionBlock seed = SelfAttentionBlock.builder().setEmbeddingSize(8).build();
+      seed.initialize(manager, DataType.FLOAT32, new Shape(1, 3, 8));
+      String kind =
+          assertThrows(IllegalArgumentException.class, () -> StateDicts.load(seed, dict))
+              .getMessage();
+      assertTrue(kind.contains("the block has no q_proj.weight"), kind);
     }
   }
 }
