@@ -1,6 +1,8 @@
 package io.github.djlattention.conformance;
 
+import ai.djl.ndarray.types.Shape;
 import io.github.djlattention.reference.ReferenceAttention.Tensor;
+import java.util.Arrays;
 
 /**
  * The float64 arithmetic around the reference attention that block cases need: projections,
@@ -178,5 +180,15 @@ final class DoubleTensors {
    */
   static Tensor reshape(Tensor x, int... shape) {
     return new Tensor(x.data(), shape);
+  }
+
+  /**
+   * The DJL shape of int sizes.
+   *
+   * @param shape the sizes
+   * @return the shape
+   */
+  static Shape toShape(int[] shape) {
+    return new Shape(Arrays.stream(shape).asLongStream().toArray());
   }
 }

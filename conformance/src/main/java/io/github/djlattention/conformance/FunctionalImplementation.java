@@ -11,8 +11,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Runs a functional {@link GeneratedCase} through the project's {@link Attention#attention} on DJL
- * (PyTorch engine), in the case's element type.
+ * Runs a {@link FunctionalCase} of the generated suite through the project's {@link
+ * Attention#attention} on DJL (PyTorch engine), in the case's element type.
  */
 public final class FunctionalImplementation implements Implementation<GeneratedCase> {
 
@@ -50,17 +50,18 @@ public final class FunctionalImplementation implements Implementation<GeneratedC
 
   @Override
   public Optional<String> notApplicable(GeneratedCase testCase) {
-    return testCase.kind() == GeneratedCase.Kind.FUNCTIONAL
+    return testCase instanceof FunctionalCase
         ? Optional.empty()
         : Optional.of("a block case: the block calls the functional API itself");
   }
 
   @Override
-  public CaseOutputs run(GeneratedCase testCase, NDManager manager) {
+  public CaseOutputs run(GeneratedCase generated, NDManager manager) {
+    FunctionalCase testCase = (FunctionalCase) generated; // notApplicable declined the others
     try (NDManager work = NDManager.newBaseManager(device)) {
-      NDArray query = testCase.create(work, testCase.tensor("query"));
-      NDArray key = testCase.create(work, testCase.tensor("key"));
-      NDArray value = testCase.create(work, testCase.tensor("value"));
+      NDArray query = testCase.data().create(work, testCase.tensor("query"));
+      NDArray key = testCase.data().create(work, testCase.tensor("key"));
+      NDArray value = testCase.data().create(work, testCase.tensor("value"));
       AttentionOptions.Builder options = AttentionOptions.builder().optCausal(testCase.causal());
       testCase.optMask().ifPresent(m -> options.optMask(m.toNDArray(work, testCase.type())));
       if (testCase.scale() != null) {

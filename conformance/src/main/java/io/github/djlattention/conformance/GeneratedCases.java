@@ -12,12 +12,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.function.Function;
 
 /**
  * Reads {@code conformance/generated/cases.json} and draws each case's tensors from its seed.
@@ -34,7 +36,18 @@ public final class GeneratedCases {
   /** Where the project keeps the matrix, relative to the repository root. */
   public static final Path DEFAULT_FILE = Path.of("conformance", "generated", "cases.json");
 
+  /** The kinds of case by their name in the file; a new kind is one line here and its record. */
+  private static final Map<String, Function<CaseSpec, GeneratedCase>> KINDS = kinds();
+
   private GeneratedCases() {}
+
+  private static Map<String, Function<CaseSpec, GeneratedCase>> kinds() {
+    Map<String, Function<CaseSpec, GeneratedCase>> kinds = new LinkedHashMap<>();
+    kinds.put("functional", FunctionalCase::parse);
+    kinds.put("mha-block", MhaBlockCase::parse);
+    kinds.put("self-block", SelfBlockCase::parse);
+    return Collections.unmodifiableMap(kinds);
+  }
 
   /**
    * Loads every case of a matrix file.
@@ -78,228 +91,141 @@ public final class GeneratedCases {
    */
   public static GeneratedCase parse(JsonNode node) {
     String name = required(node, "name").asText();
-    String kindText = required(node, "kind").asText();
-    GeneratedCase.Kind kind;
-    switch (kindText) {
-      case "functional":
-        kind = GeneratedCase.Kind.FUNCTIONAL;
-        break;
-      case "mha-block":
-        kind = GeneratedCase.Kind.MHA_BLOCK;
-        break;
-      case "self-block":
-        kind = GeneratedCase.Kind.SELF_BLOCK;
-        break;
-      default:
-        throw new IllegalArgumentException(
-            name
-                + ": unknown kind '"
-                + kindText
-                + "'; expected functional, mha-block or self-block");
+    String kind = required(node, "kind").asText();
+    Function<CaseSpec, GeneratedCase> parser = KINDS.get(kind);
+    if (parser == null) {
+      throw new IllegalArgumentException(
+          name
+              + ": unknown kind '"
+              + kind
+              + "'; expected "
+              + String.join(", ", KINDS.keySet()).replaceFirst(", ([^,]*)$", " or $1"));
     }
     DataType type = dataType(name, node.path("dtype").asText("float32"));
     long seed = required(node, "seed").asLong();
-    SplittableRandom random = new SplittableRandom(seed);
-    Map<String, Tensor> tensors = new LinkedHashMap<>();
-    boolean causal = node.path("causal").asBoolean(false);
-    Double scale = node.has("scale") ? node.get("scale").asDouble() : null;
-    Double softcap = node.has("softcap") ? node.get("softcap").asDouble() : null;
-    int batch;
-    int heads;
-    int kvHeads;
-    int s;
-    int t;
-    int d;
-    int dv;
-    int rank = 3;
-    int embed = 0;
-    int keySize = 0;
-    int valueSize = 0;
-    boolean cross = false;
-    boolean bias = node.path("bias").asBoolean(false);
-    if (kind == GeneratedCase.Kind.FUNCTIONAL && node.has("query")) {
-      // Explicit 2-D query and key (S, D), (T, D); the value is the identity (T, T).
-      Tensor q = matrix(node.get("query"), type);
-      Tensor k = matrix(node.get("key"), type);
-      if (!node.path("value").asText().equals("identity")) {
-        throw new IllegalArgumentException(
-            name + ": an explicit case's value must be \"identity\"");
-      }
-      batch = 1;
-      heads = 1;
-      kvHeads = 1;
-      rank = 2;
-      s = q.shape()[0];
-      d = q.shape()[1];
-      t = k.shape()[0];
-      dv = t;
-      double[] eye = new double[t * t];
-      for (int i = 0; i < t; i++) {
-        eye[i * t + i] = 1;
-      }
-      tensors.put("query", q);
-      tensors.put("key", k);
-      tensors.put("value", new Tensor(eye, new int[] {t, t}));
-    } else if (kind == GeneratedCase.Kind.FUNCTIONAL) {
-      batch = positive(node, "batch");
-      heads = positive(node, "heads");
-      kvHeads = positive(node, "kvHeads", heads);
-      s = positive(node, "queryLength");
-      t = positive(node, "keyLength", s);
-      d = positive(node, "headSize");
-      dv = positive(node, "valueHeadSize", d);
-      rank = positive(node, "rank", 4);
-      if (heads % kvHeads != 0
-          || (rank < 4 && heads != 1)
-          || (rank == 2 && batch != 1)
-          || rank < 2
-          || rank > 4) {
-        throw new IllegalArgumentException(
-            name
-                + ": heads "
-                + heads
-                + ", kvHeads "
-                + kvHeads
-                + ", batch "
-                + batch
-                + " do not fit rank "
-                + rank);
-      }
-      elements(name, "batch x heads x queryLength x headSize", batch, heads, s, d);
-      elements(name, "batch x kvHeads x keyLength x headSize", batch, kvHeads, t, d);
-      elements(name, "batch x kvHeads x keyLength x valueHeadSize", batch, kvHeads, t, dv);
-      elements(name, "batch x heads x queryLength x keyLength", batch, heads, s, t);
-      tensors.put("query", draw(random, 96, shape(rank, batch, heads, s, d)));
-      tensors.put("key", draw(random, 96, shape(rank, batch, kvHeads, t, d)));
-      tensors.put("value", draw(random, 96, shape(rank, batch, kvHeads, t, dv)));
-    } else {
-      batch = positive(node, "batch");
-      embed = positive(node, "embed");
-      s = positive(node, "queryLength");
-      if (kind == GeneratedCase.Kind.SELF_BLOCK) {
-        heads = 1;
-        kvHeads = 1;
-        t = s;
-        d = positive(node, "headSize");
-        keySize = embed;
-        valueSize = embed;
-      } else {
-        heads = positive(node, "heads");
-        kvHeads = positive(node, "kvHeads", heads);
-        cross = node.path("cross").asBoolean(false);
-        t = cross ? positive(node, "keyLength", s) : s;
-        keySize = cross ? positive(node, "keySize", embed) : embed;
-        valueSize = cross ? positive(node, "valueSize", embed) : embed;
-        if (embed % heads != 0 || heads % kvHeads != 0) {
-          throw new IllegalArgumentException(
-              name
-                  + ": embed "
-                  + embed
-                  + ", heads "
-                  + heads
-                  + ", kvHeads "
-                  + kvHeads
-                  + " do not fit");
-        }
-        d = embed / heads;
-      }
-      dv = d;
-      elements(name, "batch x queryLength x embed", batch, s, embed);
-      elements(name, "batch x keyLength x keySize", batch, t, keySize);
-      elements(name, "batch x keyLength x valueSize", batch, t, valueSize);
-      elements(name, "batch x heads x queryLength x keyLength", batch, heads, s, t);
-      elements(name, "heads x headSize x embed", heads, d, embed);
-      elements(name, "kvHeads x headSize x keySize", kvHeads, d, keySize);
-      elements(name, "kvHeads x headSize x valueSize", kvHeads, d, valueSize);
-      if (cross) {
-        tensors.put("query", draw(random, 96, new int[] {batch, s, embed}));
-        tensors.put("key", draw(random, 96, new int[] {batch, t, keySize}));
-        tensors.put("value", draw(random, 96, new int[] {batch, t, valueSize}));
-      } else {
-        tensors.put("x", draw(random, 96, new int[] {batch, s, embed}));
-      }
-      drawParameters(random, kind, tensors, heads, kvHeads, d, embed, keySize, valueSize, bias);
-    }
-    GeneratedMask mask =
-        node.has("mask")
-            ? drawMask(name, random, node.get("mask"), kind, batch, heads, s, t, rank)
-            : null;
-    return new GeneratedCase(
-        name,
-        node.path("group").asText(kindText),
-        kind,
-        type,
-        seed,
-        batch,
-        heads,
-        kvHeads,
-        s,
-        t,
-        d,
-        dv,
-        rank,
-        embed,
-        keySize,
-        valueSize,
-        cross,
-        bias,
-        causal,
-        scale,
-        softcap,
-        tensors,
-        mask);
+    return parser.apply(new CaseSpec(node, name, node.path("group").asText(kind), type, seed));
   }
 
-  private static void drawParameters(
-      SplittableRandom random,
-      GeneratedCase.Kind kind,
-      Map<String, Tensor> tensors,
-      int heads,
-      int kvHeads,
-      int d,
-      int embed,
-      int keySize,
-      int valueSize,
-      boolean bias) {
-    if (kind == GeneratedCase.Kind.SELF_BLOCK) {
-      for (String role : new String[] {"q", "k", "v"}) {
-        tensors.put("W_" + role + ".weight", draw(random, 32, new int[] {d, embed}));
-      }
-      if (bias) {
-        for (String role : new String[] {"q", "k", "v"}) {
-          tensors.put("W_" + role + ".bias", draw(random, 16, new int[] {d}));
-        }
-      }
-      return;
+  /**
+   * One line of the matrix while it is read: its fields, checked, and the tensors drawn from its
+   * seed in the order the kinds ask for them (inputs, parameters, mask).
+   */
+  static final class CaseSpec {
+    private final JsonNode node;
+    private final String name;
+    private final String group;
+    private final DataType type;
+    private final long seed;
+    private final SplittableRandom random;
+
+    CaseSpec(JsonNode node, String name, String group, DataType type, long seed) {
+      this.node = node;
+      this.name = name;
+      this.group = group;
+      this.type = type;
+      this.seed = seed;
+      this.random = new SplittableRandom(seed);
     }
-    tensors.put("q_proj.weight", draw(random, 32, new int[] {heads * d, embed}));
-    tensors.put("k_proj.weight", draw(random, 32, new int[] {kvHeads * d, keySize}));
-    tensors.put("v_proj.weight", draw(random, 32, new int[] {kvHeads * d, valueSize}));
-    tensors.put("out_proj.weight", draw(random, 32, new int[] {embed, heads * d}));
-    if (bias) {
-      tensors.put("q_proj.bias", draw(random, 16, new int[] {heads * d}));
-      tensors.put("k_proj.bias", draw(random, 16, new int[] {kvHeads * d}));
-      tensors.put("v_proj.bias", draw(random, 16, new int[] {kvHeads * d}));
-      tensors.put("out_proj.bias", draw(random, 16, new int[] {embed}));
+
+    /** The case's name. */
+    String name() {
+      return name;
+    }
+
+    /** Whether the line has a field. */
+    boolean has(String field) {
+      return node.has(field);
+    }
+
+    /** A required integer >= 1. */
+    int positive(String field) {
+      return integer(field, required(node, field), 1);
+    }
+
+    /** An optional size: {@code fallback} when absent, else an integer >= 1. */
+    int positive(String field, int fallback) {
+      return node.has(field) ? positive(field) : fallback;
+    }
+
+    /** An optional flag, false when absent. */
+    boolean flag(String field) {
+      return node.path(field).asBoolean(false);
+    }
+
+    /** An optional number, null when absent. */
+    Double optDouble(String field) {
+      return node.has(field) ? node.get(field).asDouble() : null;
+    }
+
+    /** An optional text, empty when absent. */
+    String text(String field) {
+      return node.path(field).asText();
+    }
+
+    /**
+     * A JSON integer that fits an {@code int} and is at least {@code min}.
+     *
+     * @throws IllegalArgumentException naming the case, the field and the value otherwise
+     */
+    int integer(String field, JsonNode value, int min) {
+      return GeneratedCases.integer("case " + name, field, value, min);
+    }
+
+    /** A failure naming the case. */
+    IllegalArgumentException fail(String message) {
+      return new IllegalArgumentException(name + ": " + message);
+    }
+
+    /**
+     * Refuses a tensor whose elements would exceed {@link InputLimits.Limit#CASE_ELEMENTS} or
+     * overflow, before anything is drawn.
+     *
+     * @param fields the fields whose product is the element count, as {@code "batch x heads"}
+     * @throws IllegalArgumentException naming the case, the fields, their values and the limit
+     */
+    void elements(String fields, long... sizes) {
+      InputLimits.product(InputLimits.Limit.CASE_ELEMENTS, "case " + name + ": " + fields, sizes);
+    }
+
+    /** Values k/64 for k uniform in [−limit, limit], the next ones from the case's seed. */
+    Tensor draw(int limit, int... shape) {
+      return GeneratedCases.draw(random, limit, shape);
+    }
+
+    /** An explicit matrix (a list of rows), rounded to the case's element type. */
+    Tensor matrix(String field) {
+      return GeneratedCases.matrix(node.get(field), type);
+    }
+
+    /**
+     * Draws the case's mask, if it has one.
+     *
+     * @param shape the mask's shape from its JSON object, as the kind reads it
+     * @param queryLength S, for {@code maskedRows}
+     * @param keyLength T, the last axis
+     * @return the mask, or null when the case has none
+     */
+    GeneratedMask mask(Function<JsonNode, int[]> shape, int queryLength, int keyLength) {
+      return node.has("mask")
+          ? drawMask(this, random, node.get("mask"), shape, queryLength, keyLength)
+          : null;
+    }
+
+    /** The shared data of the case, with its tensors and mask. */
+    GeneratedCase.CaseData data(Map<String, Tensor> tensors, GeneratedMask mask) {
+      return new GeneratedCase.CaseData(name, group, type, seed, tensors, mask);
     }
   }
 
   private static GeneratedMask drawMask(
-      String name,
+      CaseSpec spec,
       SplittableRandom random,
-      JsonNode spec,
-      GeneratedCase.Kind kind,
-      int batch,
-      int heads,
+      JsonNode json,
+      Function<JsonNode, int[]> shapeOf,
       int s,
-      int t,
-      int rank) {
-    int[] weights =
-        rank == 2
-            ? new int[] {s, t}
-            : rank == 3 ? new int[] {batch, s, t} : new int[] {batch, heads, s, t};
+      int t) {
     boolean bool;
-    switch (spec.path("type").asText()) {
+    switch (json.path("type").asText()) {
       case "bool":
         bool = true;
         break;
@@ -307,66 +233,17 @@ public final class GeneratedCases {
         bool = false;
         break;
       default:
-        throw new IllegalArgumentException(name + ": mask type must be bool or float");
+        throw spec.fail("mask type must be bool or float");
     }
-    int[] shape;
-    if (kind == GeneratedCase.Kind.FUNCTIONAL) {
-      JsonNode dims = spec.path("shape");
-      if (!dims.isArray() || dims.size() > weights.length) {
-        throw new IllegalArgumentException(
-            name
-                + ": mask.shape must be an array of at most "
-                + weights.length
-                + " sizes, got "
-                + quote(dims));
-      }
-      shape = new int[dims.size()];
-      for (int i = 0; i < shape.length; i++) {
-        shape[i] = integer("case " + name, "mask.shape[" + i + "]", dims.get(i), 1);
-        int axis = weights[weights.length - shape.length + i];
-        if (shape[i] != 1 && shape[i] != axis) {
-          throw new IllegalArgumentException(
-              name
-                  + ": mask "
-                  + Arrays.toString(shape)
-                  + " does not broadcast to the weights "
-                  + Arrays.toString(weights)
-                  + " (mask.shape["
-                  + i
-                  + "] is "
-                  + shape[i]
-                  + ")");
-        }
-      }
-      if (shape.length == 0 || shape[shape.length - 1] != t) {
-        throw new IllegalArgumentException(
-            name + ": mask " + Arrays.toString(shape) + " must end in the key length " + t);
-      }
-    } else {
-      int maskRank = spec.path("rank").asInt(2);
-      switch (maskRank) {
-        case 2:
-          shape = new int[] {s, t};
-          break;
-        case 3:
-          shape = new int[] {batch, s, t};
-          break;
-        case 4:
-          shape = new int[] {batch, heads, s, t};
-          break;
-        default:
-          throw new IllegalArgumentException(name + ": block mask rank must be 2, 3 or 4");
-      }
-    }
+    int[] shape = shapeOf.apply(json);
     Set<Integer> maskedRows = new HashSet<>();
-    for (JsonNode row : spec.path("maskedRows")) {
-      maskedRows.add(integer("case " + name, "mask.maskedRows[]", row, 0));
+    for (JsonNode row : json.path("maskedRows")) {
+      maskedRows.add(spec.integer("mask.maskedRows[]", row, 0));
     }
     long[] maskDims = Arrays.stream(shape).asLongStream().toArray();
-    InputLimits.product(InputLimits.Limit.CASE_ELEMENTS, "case " + name + ": mask.shape", maskDims);
+    spec.elements("mask.shape", maskDims);
     if (!maskedRows.isEmpty() && (shape.length < 2 || shape[shape.length - 2] != s)) {
-      throw new IllegalArgumentException(
-          name + ": maskedRows needs a mask with a query axis of " + s);
+      throw spec.fail("maskedRows needs a mask with a query axis of " + s);
     }
     int size = Arrays.stream(shape).reduce(1, (a, b) -> a * b);
     boolean[] keep = new boolean[size];
@@ -386,19 +263,8 @@ public final class GeneratedCases {
     return new GeneratedMask(bool, shape, keep, additive);
   }
 
-  private static int[] shape(int rank, int batch, int heads, int length, int size) {
-    switch (rank) {
-      case 2:
-        return new int[] {length, size};
-      case 3:
-        return new int[] {batch, length, size};
-      default:
-        return new int[] {batch, heads, length, size};
-    }
-  }
-
   /** Values k/64 for k uniform in [−limit, limit]. */
-  private static Tensor draw(SplittableRandom random, int limit, int[] shape) {
+  private static Tensor draw(SplittableRandom random, int limit, int... shape) {
     int size = Arrays.stream(shape).reduce(1, (a, b) -> a * b);
     double[] data = new double[size];
     for (int i = 0; i < size; i++) {
@@ -468,18 +334,6 @@ public final class GeneratedCases {
     return node.get(field);
   }
 
-  private static int positive(JsonNode node, String field) {
-    return integer("case " + node.path("name").asText("?"), field, required(node, field), 1);
-  }
-
-  /** An optional size: {@code fallback} when absent, else an integer >= 1. */
-  private static int positive(JsonNode node, String field, int fallback) {
-    if (!node.has(field)) {
-      return fallback;
-    }
-    return positive(node, field);
-  }
-
   /**
    * A JSON integer that fits an {@code int} and is at least {@code min}.
    *
@@ -505,19 +359,8 @@ public final class GeneratedCases {
     return value.asInt();
   }
 
-  /**
-   * Refuses a tensor whose elements would exceed {@link InputLimits.Limit#CASE_ELEMENTS} or
-   * overflow, before anything is drawn.
-   *
-   * @param fields the fields whose product is the element count, as {@code "batch x heads"}
-   * @throws IllegalArgumentException naming the case, the fields, their values and the limit
-   */
-  private static void elements(String name, String fields, long... sizes) {
-    InputLimits.product(InputLimits.Limit.CASE_ELEMENTS, "case " + name + ": " + fields, sizes);
-  }
-
   /** A JSON value as it appears in the file, cut to 60 characters. */
-  private static String quote(JsonNode value) {
+  static String quote(JsonNode value) {
     String text = String.valueOf(value);
     return text.length() <= 60 ? text : text.substring(0, 57) + "...";
   }

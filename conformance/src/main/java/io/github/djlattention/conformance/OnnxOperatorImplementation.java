@@ -3,7 +3,6 @@ package io.github.djlattention.conformance;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import io.github.djlattention.onnx.OnnxConstants;
 import io.github.djlattention.onnx.OnnxGraphBuilder;
@@ -18,11 +17,11 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * Runs a functional {@link GeneratedCase} as one bare ONNX {@code Attention} node (opset 23) on
- * ONNX Runtime: Q (B, H, S, D), K (B, G, T, D), V (B, G, T, Dv), the mask on four axes, and the
- * attributes {@code is_causal}, {@code scale} and {@code softcap}; {@code qk_matmul_output} in mode
- * 3 gives the weights. Unlike the exported graphs, nothing works around the operator, so this shows
- * ONNX Runtime's own reading of the operator on the generated cases.
+ * Runs a {@link FunctionalCase} of the generated suite as one bare ONNX {@code Attention} node
+ * (opset 23) on ONNX Runtime: Q (B, H, S, D), K (B, G, T, D), V (B, G, T, Dv), the mask on four
+ * axes, and the attributes {@code is_causal}, {@code scale} and {@code softcap}; {@code
+ * qk_matmul_output} in mode 3 gives the weights. Unlike the exported graphs, nothing works around
+ * the operator, so this shows ONNX Runtime's own reading of the operator on the generated cases.
  *
  * <p>Legend: B batch, H query heads, G key/value heads, S query length, T key length, D head size,
  * Dv value head size.
@@ -51,7 +50,7 @@ public final class OnnxOperatorImplementation implements Implementation<Generate
 
   @Override
   public Optional<String> notApplicable(GeneratedCase testCase) {
-    if (testCase.kind() != GeneratedCase.Kind.FUNCTIONAL) {
+    if (!(testCase instanceof FunctionalCase)) {
       return Optional.of("a block case: see the exported graphs");
     }
     if (testCase.type() == DataType.FLOAT64) {
@@ -61,16 +60,13 @@ public final class OnnxOperatorImplementation implements Implementation<Generate
   }
 
   @Override
-  public CaseOutputs run(GeneratedCase testCase, NDManager manager) {
+  public CaseOutputs run(GeneratedCase generated, NDManager manager) {
+    FunctionalCase testCase = (FunctionalCase) generated; // notApplicable declined the others
     try (NDManager work = manager.newSubManager()) {
       Map<String, NDArray> inputs = new LinkedHashMap<>();
-      inputs.put(
-          "Q", testCase.create(work, GeneratedCase.as4d(testCase.tensor("query")))); // (B, H, S, D)
-      inputs.put(
-          "K", testCase.create(work, GeneratedCase.as4d(testCase.tensor("key")))); // (B, G, T, D)
-      inputs.put(
-          "V",
-          testCase.create(work, GeneratedCase.as4d(testCase.tensor("value")))); // (B, G, T, Dv)
+      inputs.put("Q", operand(work, testCase, "query")); // (B, H, S, D)
+      inputs.put("K", operand(work, testCase, "key")); // (B, G, T, D)
+      inputs.put("V", operand(work, testCase, "value")); // (B, G, T, Dv)
       testCase
           .optMask()
           .ifPresent(
@@ -82,16 +78,18 @@ public final class OnnxOperatorImplementation implements Implementation<Generate
       byte[] model = model(testCase, inputs);
       // Outputs go straight to the caller's manager: views of them must not outlive them.
       Map<String, NDArray> outputs = ort.runOnce(model, inputs, Set.of("Y", "weights"), manager);
-      NDArray y = outputs.get("Y").reshape(shape(testCase.outputShape())); // case's shape
-      NDArray w = outputs.get("weights").reshape(shape(testCase.weightsShape()));
-      Map<String, NDArray> named = new LinkedHashMap<>();
-      named.put("output", y);
-      named.put("weights", w);
-      return new CaseOutputs(named, Optional.of(w));
+      return GeneratedCase.CaseData.outputs(
+          outputs.get("Y").reshape(DoubleTensors.toShape(testCase.outputShape())), // case's shape
+          outputs.get("weights").reshape(DoubleTensors.toShape(testCase.weightsShape())));
     }
   }
 
-  private static byte[] model(GeneratedCase testCase, Map<String, NDArray> inputs) {
+  /** A query, key or value on four axes, in the case's element type. */
+  private static NDArray operand(NDManager manager, FunctionalCase testCase, String role) {
+    return testCase.data().create(manager, FunctionalCase.as4d(testCase.tensor(role)));
+  }
+
+  private static byte[] model(FunctionalCase testCase, Map<String, NDArray> inputs) {
     OnnxGraphBuilder graph = new OnnxGraphBuilder("attention_op", OnnxConstants.ATTENTION_OPSET);
     List<String> nodeInputs = new ArrayList<>();
     for (Map.Entry<String, NDArray> input : inputs.entrySet()) {
@@ -124,9 +122,5 @@ public final class OnnxOperatorImplementation implements Implementation<Generate
     graph.output(y, type, q[0], q[1], q[2], v[3]); // (B, H, S, Dv)
     graph.output(weights, type, q[0], q[1], q[2], v[2]); // (B, H, S, T)
     return graph.build(Map.of()).toByteArray();
-  }
-
-  private static Shape shape(int[] dims) {
-    return new Shape(Arrays.stream(dims).asLongStream().toArray());
   }
 }

@@ -3,8 +3,6 @@ package io.github.djlattention.verify;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.onnx.proto.OnnxMl.ModelProto;
-import io.github.djlattention.compare.ElementComparison;
-import io.github.djlattention.compare.Tolerance;
 import io.github.djlattention.conformance.CaseResult;
 import io.github.djlattention.conformance.Comparison;
 import io.github.djlattention.conformance.Heatmap;
@@ -16,7 +14,6 @@ import io.github.djlattention.onnx.inspect.AttentionFinder;
 import io.github.djlattention.onnx.inspect.AttentionSite;
 import io.github.djlattention.onnx.inspect.ModelGraph;
 import io.github.djlattention.ort.OrtDevice;
-import io.github.djlattention.stats.ErrorStats;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -259,29 +256,7 @@ public final class ModelsSuite {
         error = Optional.of(check.output() + ": " + check.error());
         continue;
       }
-      ErrorStats s = check.whole();
-      comparisons.add(
-          new Comparison(
-              check.output(),
-              "float32",
-              new ElementComparison(
-                  new long[] {s.count()},
-                  true,
-                  new Tolerance(s.rtol(), s.atol()),
-                  s.mismatched(),
-                  0,
-                  new ElementComparison.Worst(
-                      -1, s.worstIndex(), s.worstExpected(), s.worstActual()),
-                  new ElementComparison.Statistics(
-                      s.count(),
-                      s.maxAbs(),
-                      s.maxRel(),
-                      s.relFloor(),
-                      s.maxRel(),
-                      new ElementComparison.Percentiles(s.p50(), s.p90(), s.p99()),
-                      ElementComparison.Percentiles.NONE,
-                      s.cosine())),
-              ""));
+      comparisons.add(new Comparison(check.output(), "float32", check.whole(), ""));
     }
     if (comparisons.isEmpty() && error.isEmpty()) {
       return Optional.empty();

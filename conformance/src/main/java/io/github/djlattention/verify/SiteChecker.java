@@ -9,11 +9,12 @@ import ai.djl.nn.AbstractBlock;
 import ai.djl.training.ParameterStore;
 import io.github.djlattention.blocks.AttentionWeights;
 import io.github.djlattention.blocks.StateDicts;
+import io.github.djlattention.compare.ElementComparison;
+import io.github.djlattention.compare.Tolerance;
 import io.github.djlattention.onnx.inspect.AttentionSite;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.AttentionResult;
 import io.github.djlattention.reference.ReferenceAttention;
-import io.github.djlattention.stats.ErrorStats;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -323,14 +324,15 @@ final class SiteChecker {
           List.of(),
           "shape: " + actual.length + " values where " + new Shape(shape) + " was expected");
     }
-    double floor = ErrorStats.floor(expected, settings.relFloor());
-    ErrorStats whole = ErrorStats.of(expected, actual, shape, rtol, atol, floor);
-    List<ErrorStats> perHead;
+    double floor = ElementComparison.relativeFloor(expected, settings.relFloor());
+    Tolerance bounds = new Tolerance(rtol, atol);
+    ElementComparison whole = ElementComparison.compare(expected, actual, shape, bounds, floor);
+    List<ElementComparison> perHead;
     if (tolerance == 1) {
-      perHead = ErrorStats.perIndex(expected, actual, shape, 1, rtol, atol, floor);
+      perHead = ElementComparison.perIndex(expected, actual, shape, 1, bounds, floor);
     } else if (merged && heads > 0 && shape[shape.length - 1] % heads == 0) {
       long[] split = {shape[0], shape[1], heads, shape[2] / heads}; // (B, S, H, D)
-      perHead = ErrorStats.perIndex(expected, actual, split, 2, rtol, atol, floor);
+      perHead = ElementComparison.perIndex(expected, actual, split, 2, bounds, floor);
     } else {
       perHead = List.of();
     }
@@ -384,7 +386,7 @@ final class SiteChecker {
     if (check.error() != null) {
       return check.implementation() + " " + check.output() + " failed: " + check.error();
     }
-    ErrorStats w = check.whole();
+    ElementComparison w = check.whole();
     List<Integer> heads = check.deviatingHeads();
     return String.format(
         java.util.Locale.ROOT,
@@ -394,13 +396,13 @@ final class SiteChecker {
         REFERENCE,
         check.output(),
         w.mismatched(),
-        w.count(),
-        w.rtol(),
-        w.atol(),
-        w.maxAbs(),
-        w.worstIndexText(),
-        w.worstExpected(),
-        w.worstActual(),
+        w.statistics().elements(),
+        w.tolerance().rtol(),
+        w.tolerance().atol(),
+        w.statistics().maxAbsError(),
+        w.worst().indexText(),
+        w.worst().expected(),
+        w.worst().actual(),
         heads.isEmpty() || heads.size() == check.perHead().size()
             ? (heads.isEmpty() ? "" : "; every head")
             : "; heads " + heads);

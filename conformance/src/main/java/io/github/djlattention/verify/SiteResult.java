@@ -1,7 +1,7 @@
 package io.github.djlattention.verify;
 
+import io.github.djlattention.compare.ElementComparison;
 import io.github.djlattention.onnx.inspect.AttentionSite;
-import io.github.djlattention.stats.ErrorStats;
 import java.util.List;
 
 /**
@@ -47,8 +47,8 @@ public record SiteResult(
   public record Check(
       String implementation,
       String output,
-      ErrorStats whole,
-      List<ErrorStats> perHead,
+      ElementComparison whole,
+      List<ElementComparison> perHead,
       String error) {
 
     /** Copies the list. */

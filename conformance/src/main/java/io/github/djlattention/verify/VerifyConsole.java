@@ -117,7 +117,8 @@ public final class VerifyConsole {
     if (check.get().error() != null) {
       return "error";
     }
-    return format(check.get().whole().maxAbs()) + (check.get().agrees() ? "" : "!");
+    return format(check.get().whole().statistics().maxAbsError())
+        + (check.get().agrees() ? "" : "!");
   }
 
   static Optional<SiteResult.Check> find(

@@ -1,6 +1,6 @@
 package io.github.djlattention.verify;
 
-import io.github.djlattention.stats.ErrorStats;
+import io.github.djlattention.compare.ElementComparison;
 import java.util.List;
 import java.util.Locale;
 
@@ -124,7 +124,7 @@ public final class VerifyHtml {
         html.append("<span class=\"")
             .append(check.get().agrees() ? "ok" : "bad")
             .append("\">")
-            .append(VerifyConsole.format(check.get().whole().maxAbs()))
+            .append(VerifyConsole.format(check.get().whole().statistics().maxAbsError()))
             .append("</span>");
       }
     }
@@ -186,23 +186,30 @@ public final class VerifyHtml {
             .append("</td></tr>\n");
         continue;
       }
-      ErrorStats s = check.whole();
+      ElementComparison s = check.whole();
       html.append("<td class=\"").append(s.agrees() ? "ok\">yes" : "bad\">no").append("</td>");
-      for (double v : new double[] {s.maxAbs(), s.maxRel(), s.p50(), s.p90(), s.p99()}) {
+      for (double v :
+          new double[] {
+            s.statistics().maxAbsError(),
+            s.statistics().maxFlooredRelError(),
+            s.statistics().absolute().p50(),
+            s.statistics().absolute().p90(),
+            s.statistics().absolute().p99()
+          }) {
         html.append("<td>").append(VerifyConsole.format(v)).append("</td>");
       }
       html.append("<td>")
-          .append(String.format(Locale.ROOT, "%.9f", s.cosine()))
+          .append(String.format(Locale.ROOT, "%.9f", s.statistics().cosineSimilarity()))
           .append("</td><td>")
           .append(s.mismatched())
           .append(" / ")
-          .append(s.count())
+          .append(s.statistics().elements())
           .append("</td><td>")
-          .append(escape(s.worstIndexText()))
+          .append(escape(s.worst().indexText()))
           .append("</td><td>")
-          .append(String.format(Locale.ROOT, "%.7g", s.worstExpected()))
+          .append(String.format(Locale.ROOT, "%.7g", s.worst().expected()))
           .append("</td><td>")
-          .append(String.format(Locale.ROOT, "%.7g", s.worstActual()))
+          .append(String.format(Locale.ROOT, "%.7g", s.worst().actual()))
           .append("</td></tr>\n");
     }
     html.append("</table>\n");
@@ -236,15 +243,15 @@ public final class VerifyHtml {
           html.append("<td>-</td>");
           continue;
         }
-        ErrorStats s = check.perHead().get(h);
+        ElementComparison s = check.perHead().get(h);
         html.append("<td class=\"")
             .append(s.agrees() ? "" : "bad")
             .append("\" title=\"worst ")
-            .append(escape(s.worstIndexText()))
+            .append(escape(s.worst().indexText()))
             .append(", cosine ")
-            .append(String.format(Locale.ROOT, "%.9f", s.cosine()))
+            .append(String.format(Locale.ROOT, "%.9f", s.statistics().cosineSimilarity()))
             .append("\">")
-            .append(VerifyConsole.format(s.maxAbs()))
+            .append(VerifyConsole.format(s.statistics().maxAbsError()))
             .append("</td>");
       }
       html.append("</tr>");

@@ -5,8 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.github.djlattention.compare.ElementComparison;
 import io.github.djlattention.onnx.inspect.ModelGraph;
-import io.github.djlattention.stats.ErrorStats;
 
 /**
  * The verification as JSON: the run, the settings, and per site its verdict, the graph analysis
@@ -100,24 +100,24 @@ public final class VerifyJson {
     return root;
   }
 
-  private static void stats(ObjectNode node, ErrorStats s) {
-    number(node, "maxAbs", s.maxAbs());
-    number(node, "maxRel", s.maxRel());
-    number(node, "relFloor", s.relFloor());
-    number(node, "p50", s.p50());
-    number(node, "p90", s.p90());
-    number(node, "p99", s.p99());
-    number(node, "cosine", s.cosine());
+  private static void stats(ObjectNode node, ElementComparison s) {
+    number(node, "maxAbs", s.statistics().maxAbsError());
+    number(node, "maxRel", s.statistics().maxFlooredRelError());
+    number(node, "relFloor", s.statistics().relativeFloor());
+    number(node, "p50", s.statistics().absolute().p50());
+    number(node, "p90", s.statistics().absolute().p90());
+    number(node, "p99", s.statistics().absolute().p99());
+    number(node, "cosine", s.statistics().cosineSimilarity());
     ArrayNode index = node.putArray("worstIndex");
-    for (long i : s.worstIndex()) {
+    for (long i : s.worst().index()) {
       index.add(i);
     }
-    number(node, "worstExpected", s.worstExpected());
-    number(node, "worstActual", s.worstActual());
+    number(node, "worstExpected", s.worst().expected());
+    number(node, "worstActual", s.worst().actual());
     node.put("mismatched", s.mismatched());
-    node.put("count", s.count());
-    node.put("rtol", s.rtol());
-    node.put("atol", s.atol());
+    node.put("count", s.statistics().elements());
+    node.put("rtol", s.tolerance().rtol());
+    node.put("atol", s.tolerance().atol());
   }
 
   /** JSON has no NaN or infinity: those become strings. */

@@ -92,7 +92,7 @@ class GeneratedSuiteTest {
       CaseResult r = find(c.name());
       Set<String> ran =
           r.all().stream().map(ImplementationResult::implementation).collect(Collectors.toSet());
-      boolean functional = c.kind() == GeneratedCase.Kind.FUNCTIONAL;
+      boolean functional = c instanceof FunctionalCase;
       assertEquals(functional, ran.contains(FunctionalImplementation.NAME), c.name());
       boolean block = c.blockUnsupported().isEmpty();
       assertEquals(block, ran.contains(BLOCK), c.name());

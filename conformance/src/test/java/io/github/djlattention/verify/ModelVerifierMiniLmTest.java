@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
-import io.github.djlattention.stats.ErrorStats;
+import io.github.djlattention.compare.ElementComparison;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -42,9 +42,13 @@ class ModelVerifierMiniLmTest {
             checked);
         for (SiteResult.Check check : site.checks()) {
           assertNull(check.error());
-          ErrorStats whole = check.whole();
-          assertTrue(whole.maxAbs() < 1e-5, check + " " + whole.maxAbs());
-          assertTrue(whole.cosine() > 0.9999999, check + " " + whole.cosine());
+          ElementComparison whole = check.whole();
+          assertTrue(
+              whole.statistics().maxAbsError() < 1e-5,
+              check + " " + whole.statistics().maxAbsError());
+          assertTrue(
+              whole.statistics().cosineSimilarity() > 0.9999999,
+              check + " " + whole.statistics().cosineSimilarity());
           assertEquals(check.output().equals("sublayer") ? 0 : 12, check.perHead().size());
         }
         assertEquals(1 / Math.sqrt(32), site.scale(), 1e-7);

@@ -2,7 +2,9 @@ package io.github.djlattention.compare;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * The element-wise comparison of one array with an expected one: the tolerance verdict, where it is
@@ -20,8 +22,10 @@ import java.util.Arrays;
  *
  * <p>Use: {@code ElementComparison.compare(expected, actual)} (tolerance from the expected element
  * type, {@link Tolerances#forType}), {@code compare(expected, actual, tolerance)} on NDArrays, or
- * {@link #compare(double[], double[], long[], Tolerance, double)} on row-major values; then {@link
- * #agrees()}, {@link #worst()} and {@link #statistics()}.
+ * {@link #compare(double[], double[], long[], Tolerance, double)} on row-major values, or {@link
+ * #perIndex} once per index along an axis (per head); then {@link #agrees()}, {@link #worst()} and
+ * {@link #statistics()}. {@link #relativeFloor(double[], double)} gives a floor that follows the
+ * data's scale.
  *
  * @param shape the expected array's shape
  * @param sameShape whether the actual array has that shape; when not, nothing was compared
@@ -161,8 +165,9 @@ public record ElementComparison(
    *     absolute error
    * @param absolute the percentiles of the per-element error
    * @param flooredRelative the percentiles of the floored relative error
-   * @param cosineSimilarity {@code Σ e·a / (‖e‖ ‖a‖)} over pairs where both are finite: 1 when both
-   *     norms are 0, 0 when one is; NaN when no pair is finite
+   * @param cosineSimilarity {@code Σ e·a / (‖e‖ ‖a‖)} of the two arrays as vectors: 1 when both
+   *     norms are 0, 0 when one is; pairs that agree without being finite (equal infinities) are
+   *     left out, and any other non-finite pair makes it NaN (as does having no finite pair)
    */
   public record Statistics(
       long elements,
@@ -261,16 +266,7 @@ public record ElementComparison(
   public static ElementComparison compare(
       double[] expected, double[] actual, long[] shape, Tolerance tolerance, double relativeFloor) {
     requireFloor(relativeFloor);
-    long size = Arrays.stream(shape).reduce(1, Math::multiplyExact);
-    if (expected.length != actual.length || expected.length != size) {
-      throw new IllegalArgumentException(
-          "cannot compare "
-              + actual.length
-              + " values with "
-              + expected.length
-              + " expected ones of shape "
-              + Arrays.toString(shape));
-    }
+    requireSizes(expected, actual, shape);
     int n = expected.length;
     double[] abs = new double[n];
     double[] floored = new double[n];
@@ -325,9 +321,95 @@ public record ElementComparison(
             maxFloored,
             Percentiles.of(abs),
             Percentiles.of(floored),
-            cosine(expected, actual));
+            nonFinite > 0 ? Double.NaN : cosine(expected, actual));
     return new ElementComparison(
         shape.clone(), true, tolerance, mismatched, nonFinite, where, statistics);
+  }
+
+  /**
+   * Compares row-major values once per index along one axis, e.g. once per head along axis 1 of (B,
+   * H, S, D).
+   *
+   * @param expected the expected values
+   * @param actual the values under test, as many
+   * @param shape the arrays' shape
+   * @param axis the axis to split along
+   * @param tolerance the tolerance
+   * @param relativeFloor the floor of the floored relative error (the same for every slice), > 0
+   * @return one comparison per index along the axis, in order; each one's {@link #shape()} is the
+   *     slice's (the axis of size 1), its worst element indexed in the whole array
+   * @throws IllegalArgumentException if the lengths do not fit the shape or the axis is out of
+   *     range
+   */
+  public static List<ElementComparison> perIndex(
+      double[] expected,
+      double[] actual,
+      long[] shape,
+      int axis,
+      Tolerance tolerance,
+      double relativeFloor) {
+    if (axis < 0 || axis >= shape.length) {
+      throw new IllegalArgumentException(
+          "axis " + axis + " is out of range for shape " + Arrays.toString(shape));
+    }
+    requireFloor(relativeFloor);
+    requireSizes(expected, actual, shape);
+    int parts = Math.toIntExact(shape[axis]);
+    long inner = 1;
+    for (int d = axis + 1; d < shape.length; d++) {
+      inner *= shape[d];
+    }
+    long[] sliceShape = shape.clone();
+    sliceShape[axis] = 1;
+    int sliceSize = parts == 0 ? 0 : expected.length / parts;
+    List<ElementComparison> slices = new ArrayList<>(parts);
+    for (int p = 0; p < parts; p++) {
+      double[] e = new double[sliceSize];
+      double[] a = new double[sliceSize];
+      int[] whole = new int[sliceSize];
+      for (int i = 0, n = 0; i < expected.length; i++) {
+        if ((i / inner) % parts == p) {
+          e[n] = expected[i];
+          a[n] = actual[i];
+          whole[n++] = i;
+        }
+      }
+      ElementComparison slice = compare(e, a, sliceShape, tolerance, relativeFloor);
+      Worst w = slice.worst();
+      if (w.flatIndex() >= 0) {
+        long[] index = w.index().clone();
+        index[axis] = p;
+        w = new Worst(whole[(int) w.flatIndex()], index, w.expected(), w.actual());
+      }
+      slices.add(
+          new ElementComparison(
+              slice.shape(),
+              true,
+              tolerance,
+              slice.mismatched(),
+              slice.nonFiniteMismatches(),
+              w,
+              slice.statistics()));
+    }
+    return slices;
+  }
+
+  /**
+   * A floor for the relative error that follows the data's scale: a fraction of the largest finite
+   * expected magnitude.
+   *
+   * @param expected the expected values
+   * @param fraction e.g. 1e-3
+   * @return the floor, at least {@link Double#MIN_NORMAL}
+   */
+  public static double relativeFloor(double[] expected, double fraction) {
+    double max = 0;
+    for (double v : expected) {
+      if (Double.isFinite(v)) {
+        max = Math.max(max, Math.abs(v));
+      }
+    }
+    return Math.max(max * fraction, Double.MIN_NORMAL);
   }
 
   /**
@@ -401,6 +483,19 @@ public record ElementComparison(
       return expectedNorm == actualNorm ? 1 : 0;
     }
     return Math.max(-1, Math.min(1, dot / (Math.sqrt(expectedNorm) * Math.sqrt(actualNorm))));
+  }
+
+  private static void requireSizes(double[] expected, double[] actual, long[] shape) {
+    long size = Arrays.stream(shape).reduce(1, Math::multiplyExact);
+    if (expected.length != actual.length || expected.length != size) {
+      throw new IllegalArgumentException(
+          "cannot compare "
+              + actual.length
+              + " values with "
+              + expected.length
+              + " expected ones of shape "
+              + Arrays.toString(shape));
+    }
   }
 
   private static void requireFloor(double relativeFloor) {

@@ -126,6 +126,75 @@ public final class ReferenceAttention {
   }
 
   /**
+   * A shape of a call of rank 2, 3 or 4 on the reference's four axes: (S, D) becomes (1, 1, S, D),
+   * (B, S, D) becomes (B, 1, S, D), a rank-4 shape stays.
+   *
+   * @param shape two to four sizes
+   * @return four sizes
+   * @throws IllegalArgumentException for another rank
+   */
+  public static int[] onFourAxes(int[] shape) {
+    switch (shape.length) {
+      case 2:
+        return new int[] {1, 1, shape[0], shape[1]};
+      case 3:
+        return new int[] {shape[0], 1, shape[1], shape[2]};
+      case 4:
+        return shape.clone();
+      default:
+        throw new IllegalArgumentException(
+            "expected a shape of rank 2 to 4, got " + Arrays.toString(shape));
+    }
+  }
+
+  /**
+   * A (B, H, L, X) shape as a call of rank 2, 3 or 4 writes it: (L, X), (B, L, X) or (B, H, L, X);
+   * the inverse of {@link #onFourAxes}.
+   *
+   * @param rank 2, 3 or 4
+   * @param batch B
+   * @param heads H
+   * @param length L
+   * @param size X
+   * @return the sizes at that rank
+   * @throws IllegalArgumentException for another rank
+   */
+  public static int[] atRank(int rank, int batch, int heads, int length, int size) {
+    switch (rank) {
+      case 2:
+        return new int[] {length, size};
+      case 3:
+        return new int[] {batch, length, size};
+      case 4:
+        return new int[] {batch, heads, length, size};
+      default:
+        throw new IllegalArgumentException("expected rank 2 to 4, got " + rank);
+    }
+  }
+
+  /**
+   * A mask's shape on the reference's four axes, for a call of rank 2 to 4: aligned on the right
+   * against the weights of that rank (NumPy's rule, missing axes of size 1), then {@link
+   * #onFourAxes}.
+   *
+   * @param maskShape the mask's sizes, at most {@code rank} of them
+   * @param rank the rank of the call's tensors
+   * @return four sizes, 1 where the mask broadcasts
+   * @throws IllegalArgumentException if the mask has more axes than the rank, or the rank is not 2
+   *     to 4
+   */
+  public static int[] maskOnFourAxes(int[] maskShape, int rank) {
+    if (maskShape.length > rank) {
+      throw new IllegalArgumentException(
+          "a mask " + Arrays.toString(maskShape) + " has more axes than rank " + rank);
+    }
+    int[] aligned = new int[rank];
+    Arrays.fill(aligned, 1);
+    System.arraycopy(maskShape, 0, aligned, rank - maskShape.length, maskShape.length);
+    return onFourAxes(aligned);
+  }
+
+  /**
    * Computes attention in float64.
    *
    * @param query (B, H, S, D)

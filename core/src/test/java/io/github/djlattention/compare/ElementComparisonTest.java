@@ -175,17 +175,65 @@ class ElementComparisonTest {
         1, compare(new double[] {0, 0}, new double[] {0, 0}, t).statistics().cosineSimilarity());
     assertEquals(
         0, compare(new double[] {0, 0}, new double[] {0, 1}, t).statistics().cosineSimilarity());
-    // no overflow at float32's extremes; the NaN pair is left out
+    // no overflow at float32's extremes; equal infinities are left out, a NaN pair makes it NaN
     double big = 3.4e38;
     assertEquals(
         1,
-        compare(new double[] {big, big, NAN}, new double[] {big, big, 1}, t)
+        compare(new double[] {big, big, INF}, new double[] {big, big, INF}, t)
             .statistics()
             .cosineSimilarity(),
         1e-15);
     assertTrue(
         Double.isNaN(
+            compare(new double[] {1, NAN}, new double[] {1, 1}, t)
+                .statistics()
+                .cosineSimilarity()));
+    assertTrue(
+        Double.isNaN(
             compare(new double[] {NAN}, new double[] {NAN}, t).statistics().cosineSimilarity()));
+  }
+
+  @Test
+  void perIndexComparesEachSliceAndIndexesItsWorstInTheWholeArray() {
+    // (B=2, H=2, X=2): head 1 of batch 1 is off by 1 at its last element
+    double[] expected = new double[8];
+    double[] actual = new double[8];
+    actual[7] = 1;
+    java.util.List<ElementComparison> heads =
+        ElementComparison.perIndex(
+            expected, actual, new long[] {2, 2, 2}, 1, new Tolerance(0, 1e-6), 1e-9);
+    assertEquals(2, heads.size());
+    assertTrue(heads.get(0).agrees());
+    assertFalse(heads.get(1).agrees());
+    assertEquals(4, heads.get(1).statistics().elements());
+    assertArrayEquals(new long[] {2, 1, 2}, heads.get(1).shape());
+    assertArrayEquals(new long[] {1, 1, 1}, heads.get(1).worst().index());
+    assertEquals(7, heads.get(1).worst().flatIndex());
+    assertEquals(1, heads.get(1).statistics().maxAbsError());
+    assertThrows(
+        IllegalArgumentException.class,
+        () ->
+            ElementComparison.perIndex(
+                expected, actual, new long[] {2, 2, 2}, 3, Tolerances.EXACT, 1));
+  }
+
+  @Test
+  void aFloorCanFollowTheDataScale() {
+    assertEquals(
+        2e-3, ElementComparison.relativeFloor(new double[] {-2, 1, NAN, INF}, 1e-3), 1e-18);
+    assertEquals(Double.MIN_NORMAL, ElementComparison.relativeFloor(new double[] {0, 0}, 1e-3));
+    // with it, 0.001 off at 0 counts like 0.5 off at 2: 0.25 each
+    Statistics s =
+        ElementComparison.compare(
+                new double[] {1, 2, 0, -4},
+                new double[] {1, 2.5, 0.001, -4},
+                new long[] {2, 2},
+                new Tolerance(0.1, 0.01),
+                0.004)
+            .statistics();
+    assertEquals(0.25, s.maxFlooredRelError(), 1e-12);
+    double cosine = 22 / (Math.sqrt(21) * Math.sqrt(1 + 6.25 + 0.000001 + 16));
+    assertEquals(cosine, s.cosineSimilarity(), 1e-12);
   }
 
   @Test

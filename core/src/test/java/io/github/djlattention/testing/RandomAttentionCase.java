@@ -258,17 +258,7 @@ public final class RandomAttentionCase {
 
   /** The mask's shape, right-aligned to the caller's rank, then placed in (B, H, S, T). */
   private int[] mask4d() {
-    int[] aligned = new int[rank];
-    Arrays.fill(aligned, 1);
-    System.arraycopy(maskShape, 0, aligned, rank - maskShape.length, maskShape.length);
-    switch (rank) {
-      case 2:
-        return new int[] {1, 1, aligned[0], aligned[1]};
-      case 3:
-        return new int[] {aligned[0], 1, aligned[1], aligned[2]};
-      default:
-        return aligned;
-    }
+    return ReferenceAttention.maskOnFourAxes(maskShape, rank);
   }
 
   public int[] query4d() {
@@ -302,14 +292,9 @@ public final class RandomAttentionCase {
   }
 
   private long[] shape(int h, int length, int size) {
-    switch (rank) {
-      case 2:
-        return new long[] {length, size};
-      case 3:
-        return new long[] {batch, length, size};
-      default:
-        return new long[] {batch, h, length, size};
-    }
+    return Arrays.stream(ReferenceAttention.atRank(rank, batch, h, length, size))
+        .asLongStream()
+        .toArray();
   }
 
   private static int size(int[] shape) {
