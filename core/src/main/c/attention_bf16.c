@@ -25,6 +25,7 @@
 #define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NOLOAD */
 #include "attention_bf16.h"
 
+#include <cpuid.h>
 #include <dlfcn.h>
 #include <float.h>
 #include <immintrin.h>
@@ -37,7 +38,9 @@
 
 #define BLOCK_ROWS 64  /* query rows per work item */
 #define BLOCK_KEYS 512 /* keys per online-softmax step (even: a pair of keys never straddles) */
-#define QK_ROWS 8      /* rows of the Q K^T micro-kernel (x 32 keys) */
+#ifndef QK_ROWS
+#define QK_ROWS 8 /* rows of the Q K^T micro-kernel (x 32 keys) */
+#endif
 #ifndef PV_ROWS
 #define PV_ROWS 8 /* rows of the P V micro-kernel (x 16 PV_VECTORS value columns) */
 #endif
@@ -61,6 +64,20 @@ int bf16_cpu_supported(void) {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512bf16");
+}
+
+int bf16_cpu_has_amx(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 22) & 1) || !((d >> 24) & 1)) {
+    return 0; /* no AMX-BF16 or no AMX-TILE */
+  }
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) {
+    return 0; /* no OSXSAVE: XGETBV is not available */
+  }
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  return (lo & (3u << 17)) == (3u << 17); /* the OS saves XTILECFG and XTILEDATA */
 }
 
 static __mmask16 lanes(int64_t count) {
@@ -447,11 +464,19 @@ QK_TILE(5)
 QK_TILE(6)
 QK_TILE(7)
 QK_TILE(8)
+QK_TILE(9)
+QK_TILE(10)
+QK_TILE(11)
+QK_TILE(12)
 
 static BF16 void qk_tile(int rows, int64_t pairs, const uint32_t *query, const uint32_t *panel0,
                          const uint32_t *panel1, __m512 mantissa, const float *exponent,
                          float *scores) {
   switch (rows) {
+    case 12: qk_tile_12(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
+    case 11: qk_tile_11(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
+    case 10: qk_tile_10(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
+    case 9: qk_tile_9(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
     case 8: qk_tile_8(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
     case 7: qk_tile_7(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
     case 6: qk_tile_6(pairs, query, panel0, panel1, mantissa, exponent, scores); break;

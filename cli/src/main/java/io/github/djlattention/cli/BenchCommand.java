@@ -47,6 +47,15 @@ final class BenchCommand implements Callable<Integer> {
   private boolean training;
 
   @Option(
+      names = "--bfloat16",
+      description = {
+        "Instead: the bfloat16 series alone (S=4096): the bfloat16 mode",
+        "(the native AVX512_BF16 kernel where the CPU has it) against float32",
+        "and libtorch's bfloat16 path, with its error against float64."
+      })
+  private boolean bfloat16;
+
+  @Option(
       names = "--json",
       paramLabel = "<file.json>",
       description = "Also write the results as JSON (replaced if it exists).")
@@ -54,6 +63,17 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (training && bfloat16) {
+      throw new ParameterException(
+          spec.commandLine(), "--training and --bfloat16 are separate series: pick one");
+    }
+    if (bfloat16) {
+      if (json != null) {
+        throw new ParameterException(spec.commandLine(), "--bfloat16 writes no --json");
+      }
+      new AttentionBenchmark(quick, spec.commandLine().getOut()).runBfloat16();
+      return ExitCodes.OK;
+    }
     if (training) {
       if (json != null) {
         throw new ParameterException(spec.commandLine(), "--training writes no --json");
