@@ -13,7 +13,8 @@
  * when only the output is wanted: it never holds the (S, T) scores. float32 attention (masks,
  * softcap, causal and grouped-query heads included) runs the project's own AVX-512 kernel ({@code
  * NativeAttentionKernel}, C source in {@code src/main/c}, on libtorch's OpenMP threads); the rest
- * runs libtorch's fused kernel through a small TorchScript module on the PyTorch engine, which also
- * offers a bfloat16 mode.
+ * runs libtorch's fused kernel through a small TorchScript module on the PyTorch engine. The opt-in
+ * bfloat16 mode ({@code FastAttention.Precision.BFLOAT16}) runs the project's AVX512_BF16 kernel
+ * ({@code NativeBfloat16Kernel}) where the CPU has it, else libtorch's bfloat16 path.
  */
 package io.github.djlattention.ops;
