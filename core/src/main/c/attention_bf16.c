@@ -25,6 +25,7 @@
 #define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NOLOAD */
 #include "attention_bf16.h"
 
+#include <cpuid.h>
 #include <dlfcn.h>
 #include <float.h>
 #include <immintrin.h>
@@ -37,7 +38,9 @@
 
 #define BLOCK_ROWS 64  /* query rows per work item */
 #define BLOCK_KEYS 512 /* keys per online-softmax step (even: a pair of keys never straddles) */
-#define QK_ROWS 8      /* rows of the Q K^T micro-kernel (x 32 keys) */
+#ifndef QK_ROWS
+#define QK_ROWS 8 /* rows of the Q K^T micro-kernel (x 32 keys) */
+#endif
 #ifndef PV_ROWS
 #define PV_ROWS 8 /* rows of the P V micro-kernel (x 16 PV_VECTORS value columns) */
 #endif
@@ -61,6 +64,20 @@ int bf16_cpu_supported(void) {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
          __builtin_cpu_supports("avx512bf16");
+}
+
+int bf16_cpu_has_amx(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 22) & 1) || !((d >> 24) & 1)) {
+    return 0; /* no AMX-BF16 or no AMX-TILE */
+  }
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) {
+    return 0; /* no OSXSAVE: XGETBV is not available */
+  }
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  (void)hi;
+  return (lo & (3u << 17)) == (3u << 17); /* the OS saves XTILECFG and XTILEDATA */
 }
 
 static __mmask16 lanes(int64_t count) {
@@ -411,12 +428,14 @@ static BF16 const uint16_t *packed_head(bf16_job *job, int64_t kv_head, uint32_t
 
 /*
  * scores[r][0, 32) = (query[r] . keys of two panels) * mantissa * 2^exponent[r], for R rows:
- * the query rows and panels are bfloat16 pairs, `pairs` of them.
+ * the query rows and panels are bfloat16 pairs, `pairs` of them. Where every row's factor
+ * mantissa * 2^exponent[r] is a normal float32, factor[r] holds it and one product applies it
+ * (the same result: a power of two scales exactly); otherwise factor is NULL.
  */
 #define QK_TILE(R)                                                                           \
   static BF16 void qk_tile_##R(int64_t pairs, const uint32_t *query, const uint32_t *panel0, \
                                const uint32_t *panel1, __m512 mantissa,                      \
-                               const float *exponent, float *scores) {                       \
+                               const float *exponent, const float *factor, float *scores) {  \
     __m512 c0[R], c1[R];                                                                     \
     for (int r = 0; r < R; r++) {                                                            \
       c0[r] = _mm512_setzero_ps();                                                           \
@@ -430,6 +449,14 @@ static BF16 const uint16_t *packed_head(bf16_job *job, int64_t kv_head, uint32_t
         c0[r] = _mm512_dpbf16_ps(c0[r], a, b0);                                              \
         c1[r] = _mm512_dpbf16_ps(c1[r], a, b1);                                              \
       }                                                                                      \
+    }                                                                                        \
+    if (factor != NULL) {                                                                    \
+      for (int r = 0; r < R; r++) {                                                          \
+        __m512 f = _mm512_set1_ps(factor[r]);                                                \
+        _mm512_storeu_ps(scores + r * SCORE_STRIDE, _mm512_mul_ps(c0[r], f));                \
+        _mm512_storeu_ps(scores + r * SCORE_STRIDE + 16, _mm512_mul_ps(c1[r], f));           \
+      }                                                                                      \
+      return;                                                                                \
     }                                                                                        \
     for (int r = 0; r < R; r++) {                                                            \
       __m512 e = _mm512_set1_ps(exponent[r]);                                                \
@@ -447,19 +474,27 @@ QK_TILE(5)
 QK_TILE(6)
 QK_TILE(7)
 QK_TILE(8)
+QK_TILE(9)
+QK_TILE(10)
+QK_TILE(11)
+QK_TILE(12)
 
 static BF16 void qk_tile(int rows, int64_t pairs, const uint32_t *query, const uint32_t *panel0,
                          const uint32_t *panel1, __m512 mantissa, const float *exponent,
-                         float *scores) {
+                         const float *factor, float *scores) {
   switch (rows) {
-    case 8: qk_tile_8(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
-    case 7: qk_tile_7(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
-    case 6: qk_tile_6(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
-    case 5: qk_tile_5(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
-    case 4: qk_tile_4(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
-    case 3: qk_tile_3(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
-    case 2: qk_tile_2(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
-    default: qk_tile_1(pairs, query, panel0, panel1, mantissa, exponent, scores); break;
+    case 12: qk_tile_12(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 11: qk_tile_11(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 10: qk_tile_10(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 9: qk_tile_9(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 8: qk_tile_8(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 7: qk_tile_7(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 6: qk_tile_6(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 5: qk_tile_5(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 4: qk_tile_4(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 3: qk_tile_3(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    case 2: qk_tile_2(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
+    default: qk_tile_1(pairs, query, panel0, panel1, mantissa, exponent, factor, scores); break;
   }
 }
 
@@ -702,6 +737,15 @@ static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
     exponent[r] = (float)(job->qk_exponent - shift - key_shift);
   }
   const __m512 mantissa = _mm512_set1_ps(job->qk_mantissa);
+  /* the factors as one float32 per row, where every row's is normal */
+  float factor[BLOCK_ROWS];
+  const float *factors = factor;
+  for (int r = 0; r < rows; r++) {
+    factor[r] = ldexpf(job->qk_mantissa, (int)exponent[r]);
+    if (!(factor[r] >= FLT_MIN && factor[r] <= FLT_MAX)) {
+      factors = NULL;
+    }
+  }
 
   float row_max[BLOCK_ROWS], row_sum[BLOCK_ROWS];
   int64_t visible[BLOCK_ROWS]; /* keys the mask leaves visible, so far */
@@ -732,7 +776,8 @@ static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
       const uint32_t *panel1 = p + 1 < panels ? panel0 + pairs * 16 : panel0;
       for (int r = 0; r < rows; r += QK_ROWS) {
         qk_tile(rows - r < QK_ROWS ? rows - r : QK_ROWS, pairs, s->query + r * pairs, panel0,
-                panel1, mantissa, exponent + r, s->scores + r * SCORE_STRIDE + p * 16);
+                panel1, mantissa, exponent + r, factors == NULL ? NULL : factors + r,
+                s->scores + r * SCORE_STRIDE + p * 16);
       }
     }
     for (int r = 0; r < rows; r++) {

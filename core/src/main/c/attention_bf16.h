@@ -69,6 +69,14 @@ typedef struct {
 int bf16_cpu_supported(void);
 
 /*
+ * Whether this CPU has AMX-BF16 tiles that the OS supports (CPUID and XCR0; a process must still
+ * ask Linux for the tile data with arch_prctl(ARCH_REQ_XCOMP_PERM) before it uses them). This
+ * kernel does not use AMX; libtorch's bfloat16 path (oneDNN) does, and the dispatcher prefers it
+ * there.
+ */
+int bf16_cpu_has_amx(void);
+
+/*
  * Derives the factors, allocates the packed keys and values and splits the items into one range
  * per worker; returns 0, or -1 when out of memory. The caller fills in the shapes, pointers,
  * scale, softcap, causal flag and offset, mask and workers first, and calls bf16_attention_free

@@ -15,6 +15,13 @@ Java_io_github_djlattention_ops_NativeBfloat16Kernel_cpuSupported(JNIEnv *env, j
   return bf16_cpu_supported() ? JNI_TRUE : JNI_FALSE;
 }
 
+JNIEXPORT jboolean JNICALL
+Java_io_github_djlattention_ops_NativeBfloat16Kernel_cpuHasAmx(JNIEnv *env, jclass cls) {
+  (void)env;
+  (void)cls;
+  return bf16_cpu_has_amx() ? JNI_TRUE : JNI_FALSE;
+}
+
 /* The buffer's address when it holds at least `elements` floats, else NULL. */
 static void *address(JNIEnv *env, jobject buffer, jlong elements) {
   void *data = (*env)->GetDirectBufferAddress(env, buffer);

@@ -34,6 +34,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * The {@code bench} command's work: the project's attention against ONNX Runtime's fused {@code
@@ -282,8 +283,38 @@ public final class AttentionBenchmark {
     }
   }
 
+  /**
+   * Runs the bfloat16 series alone ({@code bench --bfloat16}) and prints it.
+   *
+   * @return the measurement
+   */
+  public Bfloat16Result runBfloat16() {
+    double loadBefore = loadAverage();
+    Engine.getEngine("PyTorch");
+    say(
+        "bench: %d cores, libtorch %d intra-op threads, load %.2f%s%n"
+            + "bench: float32 runs the %s; bfloat16 the %s%n",
+        Runtime.getRuntime().availableProcessors(),
+        JniUtils.getNumThreads(),
+        loadBefore,
+        quick ? ", quick" : "",
+        FastAttention.float32Kernel(),
+        FastAttention.bfloat16Kernel());
+    Bfloat16Result result = bfloat16(BFLOAT16_SEQ);
+    say("load average: %.2f before, %.2f after%n", loadBefore, loadAverage());
+    return result;
+  }
+
+  /**
+   * The bfloat16 mode against float32 and float64 at S = T = seq: the native AVX512_BF16 kernel
+   * (where the CPU has it) and libtorch's bfloat16 path, timed in the same interleaved rounds; the
+   * dispatcher's pick is reported as the bfloat16 mode.
+   */
   private Bfloat16Result bfloat16(long seq) {
     Shape shape = new Shape(BATCH, HEADS, seq, HEAD_DIM);
+    String kernel = FastAttention.bfloat16Kernel();
+    boolean nativeRuns =
+        withNativeBfloat16("true", FastAttention::bfloat16Kernel).startsWith("native");
     try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
       long[] dims = shape.getShape();
       NDArray q = manager.create(uniform(new Random(seq), dims), shape); // (B, H, S, D)
@@ -296,23 +327,91 @@ public final class AttentionBenchmark {
                   v.toType(DataType.FLOAT64, false),
                   NO_WEIGHTS)
               .toDoubleArray();
-      double[] single = doubles(FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT));
-      double[] half = doubles(FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16));
-      double float32Err = maxAbsDiff(exact, single);
-      double bfloat16Err = maxAbsDiff(exact, half);
+      Supplier<NDArray> float32 = () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT);
+      Supplier<NDArray> bfloat16 =
+          () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16);
+      Supplier<NDArray> nativeBf16 = () -> withNativeBfloat16("true", bfloat16);
+      Supplier<NDArray> libtorch = () -> withNativeBfloat16("false", bfloat16);
       double largest = Arrays.stream(exact).map(Math::abs).max().orElse(1);
+      double float32Err = maxAbsDiff(exact, doubles(float32.get()));
+      Double nativeErr = nativeRuns ? maxAbsDiff(exact, doubles(nativeBf16.get())) : null;
+      double libtorchErr = maxAbsDiff(exact, doubles(libtorch.get()));
+      int rounds = rounds(seq);
       double[] ms =
-          medians(
-              rounds(seq),
-              perBlock(seq),
-              timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT)),
-              timed(manager, () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16)));
+          nativeRuns
+              ? medians(
+                  rounds,
+                  perBlock(seq),
+                  timed(manager, float32),
+                  timed(manager, nativeBf16),
+                  timed(manager, libtorch))
+              : medians(rounds, perBlock(seq), timed(manager, float32), timed(manager, libtorch));
+      Double nativeMs = nativeRuns ? ms[1] : null;
+      double libtorchMs = ms[ms.length - 1];
+      boolean picksNative = kernel.startsWith("native");
+      double bfloat16Ms = picksNative ? nativeMs : libtorchMs;
+      double bfloat16Err = picksNative ? nativeErr : libtorchErr;
       say(
-          "bfloat16 S=%d: float32 %.3f ms, bfloat16 %.3f ms (%.2fx); max |error| vs float64:"
-              + " float32 %.2e, bfloat16 %.2e (%.2e of max |output|)%n",
-          seq, ms[0], ms[1], ms[0] / ms[1], float32Err, bfloat16Err, bfloat16Err / largest);
+          "bfloat16 S=%d, medians of %d interleaved rounds: float32 %.3f ms (max |error| vs float64"
+              + " %.2e); %s; libtorch bfloat16 %.3f ms (%.2fx, max |error| %.2e = %.2e of max"
+              + " |output| %.3e); the bfloat16 mode runs the %s%n",
+          seq,
+          rounds,
+          ms[0],
+          float32Err,
+          nativeRuns
+              ? String.format(
+                  Locale.ROOT,
+                  "native AVX512_BF16 %.3f ms (%.2fx, max |error| %.2e = %.2e of max |output|)",
+                  nativeMs,
+                  ms[0] / nativeMs,
+                  nativeErr,
+                  nativeErr / largest)
+              : "no native AVX512_BF16 kernel on this CPU",
+          libtorchMs,
+          ms[0] / libtorchMs,
+          libtorchErr,
+          libtorchErr / largest,
+          largest,
+          kernel);
       return new Bfloat16Result(
-          seq, ms[0], ms[1], ms[0] / ms[1], float32Err, bfloat16Err, bfloat16Err / largest);
+          seq,
+          ms[0],
+          bfloat16Ms,
+          ms[0] / bfloat16Ms,
+          float32Err,
+          bfloat16Err,
+          bfloat16Err / largest,
+          kernel,
+          nativeMs,
+          nativeRuns ? ms[0] / nativeMs : null,
+          nativeErr,
+          nativeRuns ? nativeErr / largest : null,
+          libtorchMs,
+          ms[0] / libtorchMs,
+          libtorchErr,
+          libtorchErr / largest,
+          rounds);
+    }
+  }
+
+  /**
+   * Runs a call with {@code -Ddjl.attention.native.bfloat16} set to {@code value} (the native
+   * bfloat16 kernel's switch, read on every call): "true" picks the native kernel wherever it runs,
+   * "false" libtorch's bfloat16 path.
+   */
+  private static <T> T withNativeBfloat16(String value, Supplier<T> call) {
+    String property = "djl.attention.native.bfloat16";
+    String before = System.getProperty(property);
+    System.setProperty(property, value);
+    try {
+      return call.get();
+    } finally {
+      if (before == null) {
+        System.clearProperty(property);
+      } else {
+        System.setProperty(property, before);
+      }
     }
   }
 
@@ -449,7 +548,7 @@ public final class AttentionBenchmark {
     return medians;
   }
 
-  private static Runnable timed(NDManager manager, java.util.function.Supplier<NDArray> call) {
+  private static Runnable timed(NDManager manager, Supplier<NDArray> call) {
     return () -> {
       try (NDManager scope = manager.newSubManager()) {
         call.get().attach(scope);
@@ -545,7 +644,7 @@ public final class AttentionBenchmark {
     say(
         "%nceiling (%d³ float32 matMul via DJL/libtorch): %.1f GFLOP/s%n"
             + "bfloat16 mode, S=%d: %.3f ms vs float32 %.3f ms = %.2fx;"
-            + " max |error| vs float64: bfloat16 %.2e, float32 %.2e%n"
+            + " max |error| vs float64: bfloat16 %.2e, float32 %.2e (%s)%n"
             + "long sequence S=%d (H=%d, D=%d): %.2f s, child JVM peak RSS %.0f MiB,"
             + " max |error| vs float64 reference %.2e%n",
         CEILING_SIZE,
@@ -556,6 +655,7 @@ public final class AttentionBenchmark {
         b.speedup(),
         b.bfloat16MaxAbsErr(),
         b.float32MaxAbsErr(),
+        b.kernel(),
         l.seq(),
         l.heads(),
         l.headDim(),

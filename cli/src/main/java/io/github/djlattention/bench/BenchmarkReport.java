@@ -139,15 +139,27 @@ public record BenchmarkReport(
   public record Ceilings(double matmulGflops, List<ReadCeiling> reads) {}
 
   /**
-   * The bfloat16 mode on one shape.
+   * The bfloat16 mode on one shape: the dispatcher's bfloat16 kernel, and each of the two bfloat16
+   * kernels timed in the same interleaved rounds.
    *
    * @param seq S = T (B = 1, H = 8, D = 64)
    * @param float32Ms the float32 fast path, milliseconds
-   * @param bfloat16Ms the bfloat16 fast path, milliseconds
+   * @param bfloat16Ms the bfloat16 fast path as the dispatcher picks it, milliseconds
    * @param speedup float32Ms / bfloat16Ms
    * @param float32MaxAbsErr the largest |float32 − float64| over the output
    * @param bfloat16MaxAbsErr the largest |bfloat16 − float64| over the output
    * @param bfloat16MaxRelErr bfloat16MaxAbsErr divided by the largest |float64 output|
+   * @param kernel the kernel the dispatcher picks for the bfloat16 mode ({@code
+   *     FastAttention.bfloat16Kernel()})
+   * @param nativeMs the native AVX512_BF16 kernel, milliseconds; null where the CPU lacks it
+   * @param nativeSpeedup float32Ms / nativeMs, or null
+   * @param nativeMaxAbsErr the largest |native bfloat16 − float64|, or null
+   * @param nativeMaxRelErr nativeMaxAbsErr divided by the largest |float64 output|, or null
+   * @param libtorchMs libtorch's bfloat16 path (the TorchScript kernel), milliseconds
+   * @param libtorchSpeedup float32Ms / libtorchMs
+   * @param libtorchMaxAbsErr the largest |libtorch bfloat16 − float64|
+   * @param libtorchMaxRelErr libtorchMaxAbsErr divided by the largest |float64 output|
+   * @param rounds interleaved rounds whose medians these are
    */
   public record Bfloat16Result(
       long seq,
@@ -156,7 +168,17 @@ public record BenchmarkReport(
       double speedup,
       double float32MaxAbsErr,
       double bfloat16MaxAbsErr,
-      double bfloat16MaxRelErr) {}
+      double bfloat16MaxRelErr,
+      String kernel,
+      Double nativeMs,
+      Double nativeSpeedup,
+      Double nativeMaxAbsErr,
+      Double nativeMaxRelErr,
+      double libtorchMs,
+      double libtorchSpeedup,
+      double libtorchMaxAbsErr,
+      double libtorchMaxRelErr,
+      int rounds) {}
 
   /**
    * The long-sequence probe.

@@ -57,6 +57,15 @@ final class BenchCommand implements Callable<Integer> {
   private boolean decode;
 
   @Option(
+      names = "--bfloat16",
+      description = {
+        "Instead: the bfloat16 series alone (S=4096): the bfloat16 mode",
+        "(the native AVX512_BF16 kernel where the CPU has it) against float32",
+        "and libtorch's bfloat16 path, with its error against float64."
+      })
+  private boolean bfloat16;
+
+  @Option(
       names = "--json",
       paramLabel = "<file.json>",
       description = "Also write the results as JSON (replaced if it exists).")
@@ -64,6 +73,21 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (training && bfloat16) {
+      throw new ParameterException(
+          spec.commandLine(), "--training and --bfloat16 are separate series: pick one");
+    }
+    if (bfloat16) {
+      if (decode) {
+        throw new ParameterException(
+            spec.commandLine(), "--bfloat16 and --decode are separate series: pick one");
+      }
+      if (json != null) {
+        throw new ParameterException(spec.commandLine(), "--bfloat16 writes no --json");
+      }
+      new AttentionBenchmark(quick, false, spec.commandLine().getOut()).runBfloat16();
+      return ExitCodes.OK;
+    }
     if (training) {
       if (json != null) {
         throw new ParameterException(spec.commandLine(), "--training writes no --json");

@@ -178,7 +178,24 @@ class BenchmarkPartsTest {
                     0.4,
                     1.25)),
             300,
-            new Bfloat16Result(4096, 150, 70, 2.1, 2e-8, 2e-4, 4e-3),
+            new Bfloat16Result(
+                4096,
+                150,
+                70,
+                2.1,
+                2e-8,
+                2e-4,
+                4e-3,
+                "native AVX512_BF16 kernel",
+                70.0,
+                2.1,
+                2e-4,
+                4e-3,
+                140,
+                1.07,
+                2e-4,
+                4e-3,
+                11),
             new LongSequenceResult(16384, 8, 64, 3.0, 300, 7e-9, 4),
             new Environment("native AVX-512 kernel", 2, 2, 2, 0.5, 0.7, true, 60),
             List.of(
@@ -234,6 +251,20 @@ class BenchmarkPartsTest {
         50.0, json.get("ceilings").get("reads").get(0).get("gbps").asDouble(), "read ceiling");
     assertEquals("native AVX-512 kernel", json.get("environment").get("kernel").asText());
     assertEquals(16384, json.get("long_sequence").get("seq").asLong());
+    JsonNode bfloat16 = json.get("bfloat16");
+    for (String field :
+        List.of(
+            "seq",
+            "float32_ms",
+            "bfloat16_ms",
+            "speedup",
+            "bfloat16_max_abs_err",
+            "bfloat16_max_rel_err",
+            "kernel",
+            "native_ms",
+            "libtorch_ms")) {
+      assertTrue(bfloat16.has(field), "bfloat16 lacks " + field + ": " + bfloat16);
+    }
     assertEquals(300.0, json.get("long_sequence").get("peak_rss_mb").asDouble());
     try (var files = Files.list(dir)) {
       assertEquals(1, files.count(), "no temporary file is left behind");

@@ -145,6 +145,10 @@ public final class FastAttention {
     if (status != null) {
       return "libtorch bfloat16 path (native bfloat16 kernel unavailable: " + status + ")";
     }
+    if (!NativeBfloat16Kernel.preferredOnThisCpu()) {
+      return "libtorch bfloat16 path (this CPU has AMX tiles, which libtorch uses; the native"
+          + " AVX512_BF16 kernel is not preferred, -Ddjl.attention.native.bfloat16=true picks it)";
+    }
     return NativeBfloat16Kernel.usesOpenMp()
         ? "native AVX512_BF16 kernel on libtorch's OpenMP threads"
         : "native AVX512_BF16 kernel on its own threads";

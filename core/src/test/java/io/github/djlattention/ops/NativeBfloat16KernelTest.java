@@ -490,6 +490,9 @@ class NativeBfloat16KernelTest {
   @Test
   void theDispatcherPicksItForBfloat16CallsOnly() {
     assumeKernel();
+    assumeTrue(
+        NativeBfloat16Kernel.preferredOnThisCpu(),
+        "this CPU has AMX tiles: libtorch's bfloat16 path is preferred (tested below)");
     try (NDManager m = manager.newSubManager()) {
       NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 8, 16));
       AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
@@ -533,6 +536,34 @@ class NativeBfloat16KernelTest {
                       Kernel.NATIVE_BFLOAT16,
                       FastAttention.DEFAULT_TILE_ELEMENTS));
       assertTrue(e.getMessage().contains("records no gradients"), e.getMessage());
+    }
+  }
+
+  /**
+   * On a CPU with AMX the dispatcher keeps libtorch's bfloat16 path unless the property asks for
+   * the kernel; on others it picks the kernel either way.
+   */
+  @Test
+  void onAmxCpusLibtorchIsPreferredUnlessAskedOtherwise() {
+    assumeKernel();
+    String before = System.getProperty(NativeBfloat16Kernel.ENABLED_PROPERTY);
+    try (NDManager m = manager.newSubManager()) {
+      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 8, 16));
+      AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
+      AttentionKernel expected =
+          NativeBfloat16Kernel.hasAmx()
+              ? TorchScriptKernel.INFERENCE
+              : NativeBfloat16Kernel.INSTANCE;
+      assertSame(expected, chosen(x, options, Precision.BFLOAT16));
+      System.setProperty(NativeBfloat16Kernel.ENABLED_PROPERTY, "true");
+      assertSame(NativeBfloat16Kernel.INSTANCE, chosen(x, options, Precision.BFLOAT16));
+      assertTrue(FastAttention.bfloat16Kernel().startsWith("native AVX512_BF16"));
+    } finally {
+      if (before == null) {
+        System.clearProperty(NativeBfloat16Kernel.ENABLED_PROPERTY);
+      } else {
+        System.setProperty(NativeBfloat16Kernel.ENABLED_PROPERTY, before);
+      }
     }
   }
 
