@@ -21,6 +21,9 @@ import java.util.List;
  *   <li>float32 on PyTorch-engine CPU arrays, where the CPU has AVX-512: {@link
  *       NativeAttentionKernel}, the project's own C kernel (a flash-style tiled softmax with
  *       register-blocked products), with masks, softcap, grouped-query heads and the causal mask;
+ *   <li>{@link Precision#BFLOAT16} calls on PyTorch-engine CPU arrays, where the CPU has
+ *       AVX512_BF16 (and no AMX, whose tiles libtorch's path uses): {@link NativeBfloat16Kernel},
+ *       the same design with bfloat16 products and float32 accumulation and softmax;
  *   <li>other PyTorch-engine arrays (the project's engine): {@link TorchScriptKernel}, one native
  *       call into a TorchScript module that uses libtorch's fused {@code
  *       scaled_dot_product_attention} (a flash-style tiled CPU kernel) for plain, masked, causal
