@@ -35,7 +35,8 @@ import java.util.Optional;
  * case's element type.
  *
  * <p>A new kind is one record implementing this interface (the block hooks below say how a block
- * runs it), and its line in {@link GeneratedCases}'s table of kinds.
+ * runs it), named in the {@code permits} clause (or {@link GeneratedBlockCase}'s), with its line in
+ * {@link GeneratedCases}'s table of kinds.
  */
 public sealed interface GeneratedCase extends BlockCase permits FunctionalCase, GeneratedBlockCase {
 
