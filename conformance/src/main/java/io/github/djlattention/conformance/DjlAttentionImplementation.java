@@ -110,7 +110,7 @@ public final class DjlAttentionImplementation implements Implementation<OnnxAtte
     }
     try (NDManager work = NDManager.newBaseManager(device)) {
       Call call = prepare(testCase, work);
-      return FastAttention.handles(call.query(), call.options())
+      return FastAttention.handles(call.query(), call.key(), call.value(), call.options())
           ? Optional.empty()
           : Optional.of("the fast path does not implement this case's settings");
     }

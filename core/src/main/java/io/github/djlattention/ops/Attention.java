@@ -193,7 +193,7 @@ public final class Attention {
     if (options.cache() != null) {
       return options.cache().attend(query, key, value, options, false); // appends, then attends
     }
-    if (FastAttention.handles(query, options)) { // it takes a differentiable kernel when needed
+    if (FastAttention.handles(query, key, value, options)) { // a differentiable kernel if needed
       return new AttentionResult(FastAttention.output(query, key, value, options), null);
     }
     return attentionStepByStep(query, key, value, options);

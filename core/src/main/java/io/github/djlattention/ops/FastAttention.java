@@ -159,25 +159,66 @@ public final class FastAttention {
 
   /**
    * Returns whether {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)} takes
-   * the fast path for these inputs and options: when neither the weights nor the scores are asked
-   * for, and none of the settings the fast path does not implement is used (a KV cache of past and
-   * new arrays, a softmax precision other than the compute type), nor valid key counts or a sliding
-   * window.
-   *
-   * <p>The fast path computes valid key counts and windows too ({@link #output} takes them to the
-   * decode kernel, and a {@link KvCache} attends through it), but {@code attention} still sends a
-   * caller's own counts and windows to the step-by-step chain: the conformance suite counts the
-   * cases the fast path runs, and widening that set is its own change.
+   * the fast path for these inputs and options, judged from the query alone: when neither the
+   * weights nor the scores are asked for, and none of the settings the fast path does not implement
+   * is used (a KV cache of past and new arrays, a softmax precision other than the compute type).
+   * Valid key counts and sliding windows depend on the kernel (only the decode kernel reads them),
+   * so without the key and value this says false for them; {@link #handles(NDArray, NDArray,
+   * NDArray, AttentionOptions)} tells.
    *
    * @param query the query, for its dtype
    * @param options the options
    * @return whether the fast path computes this call
    */
   public static boolean handles(NDArray query, AttentionOptions options) {
-    return takes(query, options)
-        && options.nonPadKeyLengths() == null
-        && options.leftWindow() < 0
-        && options.rightWindow() < 0;
+    return takes(query, options) && !positional(options);
+  }
+
+  /**
+   * Returns whether {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)} takes
+   * the fast path for this call: as {@link #handles(NDArray, AttentionOptions)}, and, for a call
+   * with valid key counts or a sliding window, when a kernel of the fast path serves it (the decode
+   * kernel: float32 PyTorch-engine CPU arrays on a CPU with AVX-512, not recording gradients);
+   * otherwise the step-by-step chain computes it.
+   *
+   * @param query the query
+   * @param key the key
+   * @param value the value
+   * @param options the options
+   * @return whether the fast path computes this call
+   */
+  public static boolean handles(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    if (!takes(query, options)) {
+      return false;
+    }
+    if (!positional(options)) {
+      return true;
+    }
+    AttentionCall call;
+    try {
+      call = call(query, key, value, options, Precision.INPUT, DEFAULT_TILE_ELEMENTS);
+    } catch (IllegalArgumentException e) {
+      return false; // the step-by-step chain names what does not fit
+    }
+    if (call.empty()) {
+      return true;
+    }
+    for (Kernel candidate : Kernel.values()) {
+      if (candidate != Kernel.AUTO
+          && refusal(call, candidate) == null
+          && candidate.implementation().preferredFor(call)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Whether the options carry valid key counts or a sliding window. */
+  private static boolean positional(AttentionOptions options) {
+    return options.nonPadKeyLengths() != null
+        || options.leftWindow() >= 0
+        || options.rightWindow() >= 0;
   }
 
   /** Whether {@link #output} computes the call: only the output asked for, a setting it has. */

@@ -331,7 +331,7 @@ class FastAttentionTest {
 
   @Test
   void windowsAndValidKeyCountsAreOnTheFastPathAndAgreeWithTheChain() {
-    // the fast path computes them; Attention.attention still sends a caller's to the chain
+    // the decode kernel computes them, and Attention.attention takes it where it serves the call
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(13);
       NDArray q = random(scope, random, 2, 4, 6, 8);
@@ -345,11 +345,39 @@ class FastAttentionTest {
               .optNonPadKeyLengths(scope.create(new long[] {7, 9}))
               .build();
       assertTrue(FastAttention.takes(q, windowed), "FastAttention.output computes it");
-      assertFalse(FastAttention.handles(q, windowed), "attention keeps a caller's on the chain");
+      assertFalse(FastAttention.handles(q, windowed), "the query alone cannot tell");
+      boolean decode =
+          DecodeAttentionKernel.INSTANCE.unsupported(
+                  FastAttention.call(q, k, v, windowed, Precision.INPUT, 1L << 21))
+              == null;
+      assertEquals(
+          decode, FastAttention.handles(q, k, v, windowed), "where the decode kernel runs");
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, windowed).output());
       assertClose("window", expected, doubles(FastAttention.output(q, k, v, windowed)), 1e-6, 0);
       assertClose(
-          "attention", expected, doubles(Attention.attention(q, k, v, windowed).output()), 0, 0);
+          "attention",
+          expected,
+          doubles(Attention.attention(q, k, v, windowed).output()),
+          decode ? 1e-6 : 0,
+          0);
+      // a call that records gradients: the decode kernel declines, the step-by-step kernel takes it
+      AttentionOptions training =
+          AttentionOptions.builder()
+              .optReturnWeights(false)
+              .optCausal(true)
+              .optWindow(2, 0)
+              .optNonPadKeyLengths(scope.create(new long[] {7, 9}))
+              .optTraining(true)
+              .build();
+      assertTrue(FastAttention.handles(q, k, v, training), "the step-by-step kernel serves it");
+      assertTrue(
+          DecodeAttentionKernel.INSTANCE.unsupported(
+                      FastAttention.call(q, k, v, training, Precision.INPUT, 1L << 21))
+                  != null
+              || FastAttention.refusal(q, k, v, training, Precision.INPUT, Kernel.DECODE) != null,
+          "the decode kernel records no gradients");
+      assertClose(
+          "training", expected, doubles(Attention.attention(q, k, v, training).output()), 0, 0);
       // the kernels that take no window decline it by name, and the dispatcher passes them over
       for (Kernel kernel : new Kernel[] {Kernel.NATIVE, Kernel.TORCHSCRIPT, Kernel.NDARRAY_TILES}) {
         String refusal = FastAttention.refusal(q, k, v, windowed, Precision.INPUT, kernel);
