@@ -13,6 +13,7 @@ import io.github.djlattention.bench.BenchmarkReport.Environment;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
 import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
+import io.github.djlattention.bench.BenchmarkReport.SmallCallResult;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.FastAttention;
@@ -79,8 +80,18 @@ public final class AttentionBenchmark {
   private static final AttentionOptions NO_WEIGHTS =
       AttentionOptions.builder().optReturnWeights(false).build();
 
+  /** Which series a run times. */
+  public enum Series {
+    /** Every series: prefill, bfloat16, the long sequence, small calls, decode. */
+    ALL,
+    /** The decode series and its read ceilings alone. */
+    DECODE,
+    /** The small-call series alone. */
+    SMALL
+  }
+
   private final boolean quick;
-  private final boolean decodeOnly;
+  private final Series series;
   private final PrintWriter log;
 
   /**
@@ -90,19 +101,19 @@ public final class AttentionBenchmark {
    * @param log where progress lines and the table go
    */
   public AttentionBenchmark(boolean quick, PrintWriter log) {
-    this(quick, false, log);
+    this(quick, Series.ALL, log);
   }
 
   /**
    * Creates a benchmark.
    *
    * @param quick fewer rounds
-   * @param decodeOnly only the decode series and its read ceilings
+   * @param series which series to time
    * @param log where progress lines and the table go
    */
-  public AttentionBenchmark(boolean quick, boolean decodeOnly, PrintWriter log) {
+  public AttentionBenchmark(boolean quick, Series series, PrintWriter log) {
     this.quick = quick;
-    this.decodeOnly = decodeOnly;
+    this.series = series;
     this.log = log;
   }
 
@@ -128,7 +139,7 @@ public final class AttentionBenchmark {
     Bfloat16Result bfloat16 = null;
     LongSequenceResult longSequence = null;
     double ceiling = 0;
-    if (!decodeOnly) {
+    if (series == Series.ALL) {
       double ceilingBefore = ceiling();
       List<ShapeResult> rows = new ArrayList<>();
       for (long seq : SEQUENCES) {
@@ -141,8 +152,11 @@ public final class AttentionBenchmark {
       }
       longSequence = longSequence(LONG_SEQ);
     }
+    List<SmallCallResult> small =
+        series == Series.DECODE ? List.of() : new SmallCallBenchmark(quick, log).run();
     List<ReadCeiling> reads = new ArrayList<>();
-    List<DecodeResult> decode = new DecodeBenchmark(quick, log).run(cores, reads);
+    List<DecodeResult> decode =
+        series == Series.SMALL ? List.of() : new DecodeBenchmark(quick, log).run(cores, reads);
     Environment environment =
         new Environment(
             kernel,
@@ -161,7 +175,8 @@ public final class AttentionBenchmark {
             longSequence,
             environment,
             decode,
-            new Ceilings(ceiling, reads));
+            new Ceilings(ceiling, reads),
+            small);
     printTable(report);
     return report;
   }
@@ -581,6 +596,43 @@ public final class AttentionBenchmark {
     if (!report.results().isEmpty()) {
       printPrefill(report);
     }
+    if (!report.smallCalls().isEmpty()) {
+      printSmallCalls(report);
+    }
+    if (!report.decode().isEmpty()) {
+      printDecode(report);
+    }
+    say(
+        "project kernel: %s%nload average: %.2f before, %.2f after; %.0f s in all%n",
+        report.environment().kernel(),
+        report.environment().loadBefore(),
+        report.environment().loadAfter(),
+        report.environment().seconds());
+  }
+
+  private void printSmallCalls(BenchmarkReport report) {
+    sayLine("");
+    sayLine(
+        "| block call (B×S×E, H) | project block ms | DJL block ms | project/DJL |"
+            + " projections ms | attention ms | rest ms |");
+    sayLine("|---|---:|---:|---:|---:|---:|---:|");
+    for (SmallCallResult r : report.smallCalls()) {
+      say(
+          "| %d×%d×%d, %d | %.4f | %.4f | %.2f | %.4f | %.4f | %.4f |%n",
+          r.batch(),
+          r.seq(),
+          r.embedding(),
+          r.heads(),
+          r.projectMs(),
+          r.djlMs(),
+          r.ratio(),
+          r.projectionsMs(),
+          r.attentionMs(),
+          r.restMs());
+    }
+  }
+
+  private void printDecode(BenchmarkReport report) {
     sayLine("");
     sayLine(
         "| decode (B×H×G×S×T×D) | project, KV cache ms | GQA ms | Attention-23 ms | strongest |"
@@ -609,12 +661,6 @@ public final class AttentionBenchmark {
     for (ReadCeiling c : report.ceilings().reads()) {
       say("read ceiling: %d MiB at %.1f GB/s%n", c.bytes() >> 20, c.gbps());
     }
-    say(
-        "project kernel: %s%nload average: %.2f before, %.2f after; %.0f s in all%n",
-        report.environment().kernel(),
-        report.environment().loadBefore(),
-        report.environment().loadAfter(),
-        report.environment().seconds());
   }
 
   private void printPrefill(BenchmarkReport report) {

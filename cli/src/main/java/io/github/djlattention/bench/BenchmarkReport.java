@@ -20,6 +20,8 @@ import java.util.List;
  * @param environment where it ran
  * @param decode the decode series: one query against a KV cache, against ONNX Runtime
  * @param ceilings the matmul ceiling and the read-bandwidth ceilings at the decode sizes
+ * @param smallCalls the small-call series: block forwards at S = 1, 16, 64 against DJL's block
+ *     (empty with {@code --decode})
  */
 public record BenchmarkReport(
     List<ShapeResult> results,
@@ -28,7 +30,8 @@ public record BenchmarkReport(
     LongSequenceResult longSequence,
     Environment environment,
     List<DecodeResult> decode,
-    Ceilings ceilings) {
+    Ceilings ceilings,
+    List<SmallCallResult> smallCalls) {
 
   /**
    * One shape, float32, medians of interleaved runs of the fast path ({@code Attention.attention}
@@ -120,6 +123,36 @@ public record BenchmarkReport(
       double readCeilingGbps,
       double percentOfReadCeiling,
       double maxAbsDiffVsGqa) {}
+
+  /**
+   * One row of the small-call series: a block forward of the project's {@code
+   * MultiHeadAttentionBlock} against DJL's {@code ScaledDotProductAttentionBlock} on the same input
+   * and weights, and the project's block broken down.
+   *
+   * @param batch B (1)
+   * @param seq S = T, self-attention
+   * @param embedding E
+   * @param heads H
+   * @param projectMs the project's block, median per call
+   * @param djlMs DJL's block, median per call
+   * @param ratio projectMs / djlMs (at most 1: no slower)
+   * @param projectionsMs the project's four projections alone (its parameters)
+   * @param attentionMs the project's attention call alone, on the (B, H, S, D) views
+   * @param restMs projectMs − projectionsMs − attentionMs: checks, reshapes, transposes, scopes
+   * @param maxAbsDiffVsDjl the largest |project − DJL| over the output
+   */
+  public record SmallCallResult(
+      long batch,
+      long seq,
+      long embedding,
+      long heads,
+      double projectMs,
+      double djlMs,
+      double ratio,
+      double projectionsMs,
+      double attentionMs,
+      double restMs,
+      double maxAbsDiffVsDjl) {}
 
   /**
    * A read-bandwidth ceiling: libtorch's sum over a float32 buffer.

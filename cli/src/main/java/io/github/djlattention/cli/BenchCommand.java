@@ -1,6 +1,7 @@
 package io.github.djlattention.cli;
 
 import io.github.djlattention.bench.AttentionBenchmark;
+import io.github.djlattention.bench.AttentionBenchmark.Series;
 import io.github.djlattention.bench.BenchmarkReport;
 import io.github.djlattention.bench.TrainingBenchmark;
 import io.github.djlattention.io.AtomicWrite;
@@ -27,7 +28,8 @@ import picocli.CommandLine.Spec;
       "Opset 23 and com.microsoft.MultiHeadAttention, float32, B=1 H=8 D=64,",
       "S=128..4096, naming the stronger, beside the float32 matmul ceiling of",
       "the same run; then the bfloat16 mode against float64, S=16384 in a child",
-      "JVM for its peak RSS, and the decode series (--decode alone)."
+      "JVM for its peak RSS, block calls against DJL's own attention block",
+      "(--small alone), and the decode series (--decode alone)."
     })
 final class BenchCommand implements Callable<Integer> {
 
@@ -57,6 +59,15 @@ final class BenchCommand implements Callable<Integer> {
   private boolean decode;
 
   @Option(
+      names = "--small",
+      description = {
+        "Only the small-call series: a MultiHeadAttentionBlock forward against DJL's",
+        "ScaledDotProductAttentionBlock (same weights), E=512 H=8 with biases, S = 1, 16, 64,",
+        "with the project's block broken down into projections, attention and the rest."
+      })
+  private boolean small;
+
+  @Option(
       names = "--bfloat16",
       description = {
         "Instead: the bfloat16 series alone (S=4096): the bfloat16 mode",
@@ -73,6 +84,11 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (small && (decode || training || bfloat16)) {
+      throw new ParameterException(
+          spec.commandLine(),
+          "--small is a series of its own: not with --decode, --training or" + " --bfloat16");
+    }
     if (training && bfloat16) {
       throw new ParameterException(
           spec.commandLine(), "--training and --bfloat16 are separate series: pick one");
@@ -85,7 +101,7 @@ final class BenchCommand implements Callable<Integer> {
       if (json != null) {
         throw new ParameterException(spec.commandLine(), "--bfloat16 writes no --json");
       }
-      new AttentionBenchmark(quick, false, spec.commandLine().getOut()).runBfloat16();
+      new AttentionBenchmark(quick, Series.ALL, spec.commandLine().getOut()).runBfloat16();
       return ExitCodes.OK;
     }
     if (training) {
@@ -108,7 +124,11 @@ final class BenchCommand implements Callable<Integer> {
       }
     }
     BenchmarkReport report =
-        new AttentionBenchmark(quick, decode, spec.commandLine().getOut()).run();
+        new AttentionBenchmark(
+                quick,
+                small ? Series.SMALL : decode ? Series.DECODE : Series.ALL,
+                spec.commandLine().getOut())
+            .run();
     if (json != null) {
       report.writeJson(json);
       spec.commandLine().getOut().println("wrote " + json);

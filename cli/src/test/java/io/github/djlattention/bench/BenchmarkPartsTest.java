@@ -17,6 +17,7 @@ import io.github.djlattention.bench.BenchmarkReport.Environment;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
 import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
+import io.github.djlattention.bench.BenchmarkReport.SmallCallResult;
 import io.github.djlattention.onnx.OnnxConstants;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
@@ -146,6 +147,20 @@ class BenchmarkPartsTest {
   }
 
   @Test
+  void smallCallSeriesComparesBlocksOnTheSameWeights() {
+    try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
+      SmallCallBenchmark.Blocks blocks = SmallCallBenchmark.blocks(manager, 16);
+      double same = blocks.difference();
+      assertTrue(same <= 1e-5, "the same weights give the same output: " + same);
+      // a different weight in DJL's block shows: the comparison can fail
+      NDArray weight = blocks.djl().getValueProjection().getParameters().get("weight").getArray();
+      weight.set(weight.mul(2).toFloatArray());
+      double changed = blocks.difference();
+      assertTrue(changed > 1e-3, "a changed value projection must differ: " + changed);
+    }
+  }
+
+  @Test
   void theOrtModelIsOneOpset23AttentionNode() {
     var model = OrtFusedAttention.model(new long[] {1, 8, 128, 64});
     assertEquals(OnnxConstants.ATTENTION_IR_VERSION, model.getIrVersion());
@@ -220,7 +235,8 @@ class BenchmarkPartsTest {
                     50,
                     80,
                     1e-7)),
-            new Ceilings(300, List.of(new ReadCeiling(8L << 20, 0.17, 50))));
+            new Ceilings(300, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
+            List.of(new SmallCallResult(1, 16, 512, 8, 0.5, 0.55, 0.91, 0.4, 0.05, 0.05, 1e-7)));
     Path file = dir.resolve("bench.json");
     Files.writeString(file, "old");
     report.writeJson(file);
@@ -249,6 +265,12 @@ class BenchmarkPartsTest {
     }
     assertEquals(
         50.0, json.get("ceilings").get("reads").get(0).get("gbps").asDouble(), "read ceiling");
+    JsonNode small = json.get("small_calls").get(0);
+    for (String field :
+        List.of("seq", "project_ms", "djl_ms", "ratio", "projections_ms", "attention_ms")) {
+      assertTrue(small.has(field), "small_calls[0] lacks " + field + ": " + small);
+    }
+    assertEquals(0.05, small.get("rest_ms").asDouble(), "the breakdown's rest");
     assertEquals("native AVX-512 kernel", json.get("environment").get("kernel").asText());
     assertEquals(16384, json.get("long_sequence").get("seq").asLong());
     JsonNode bfloat16 = json.get("bfloat16");
