@@ -9,6 +9,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import io.github.djlattention.bench.BenchmarkReport.Bfloat16Result;
 import io.github.djlattention.bench.BenchmarkReport.Ceilings;
 import io.github.djlattention.bench.BenchmarkReport.DecodeResult;
+import io.github.djlattention.bench.BenchmarkReport.DispatchResult;
 import io.github.djlattention.bench.BenchmarkReport.Environment;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
 import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
@@ -87,7 +88,9 @@ public final class AttentionBenchmark {
     /** The decode series and its read ceilings alone. */
     DECODE,
     /** The small-call series alone. */
-    SMALL
+    SMALL,
+    /** The dispatch series alone: each kernel per shape class. */
+    DISPATCH
   }
 
   private final boolean quick;
@@ -153,10 +156,16 @@ public final class AttentionBenchmark {
       longSequence = longSequence(LONG_SEQ);
     }
     List<SmallCallResult> small =
-        series == Series.DECODE ? List.of() : new SmallCallBenchmark(quick, log).run();
+        series == Series.ALL || series == Series.SMALL
+            ? new SmallCallBenchmark(quick, log).run()
+            : List.of();
     List<ReadCeiling> reads = new ArrayList<>();
     List<DecodeResult> decode =
-        series == Series.SMALL ? List.of() : new DecodeBenchmark(quick, log).run(cores, reads);
+        series == Series.ALL || series == Series.DECODE
+            ? new DecodeBenchmark(quick, log).run(cores, reads)
+            : List.of();
+    List<DispatchResult> dispatch =
+        series == Series.DISPATCH ? new DispatchBenchmark(quick, log).run() : List.of();
     Environment environment =
         new Environment(
             kernel,
@@ -176,7 +185,8 @@ public final class AttentionBenchmark {
             environment,
             decode,
             new Ceilings(ceiling, reads),
-            small);
+            small,
+            dispatch);
     printTable(report);
     return report;
   }
@@ -537,10 +547,15 @@ public final class AttentionBenchmark {
    * @return the median milliseconds of each task, in order
    */
   static double[] medians(int rounds, int timedPerBlock, Runnable... tasks) {
+    return medians(rounds, timedPerBlock, WARM_UP_NANOS, tasks);
+  }
+
+  /** {@link #medians(int, int, Runnable...)} with a warm-up of {@code warmUpNanos} per task. */
+  static double[] medians(int rounds, int timedPerBlock, long warmUpNanos, Runnable... tasks) {
     for (Runnable task : tasks) {
-      // Warm up until the JIT has compiled the Java side: 2 calls and at least WARM_UP_NANOS.
+      // Warm up until the JIT has compiled the Java side: 2 calls and at least warmUpNanos.
       long start = System.nanoTime();
-      for (int call = 0; call < 2 || System.nanoTime() - start < WARM_UP_NANOS; call++) {
+      for (int call = 0; call < 2 || System.nanoTime() - start < warmUpNanos; call++) {
         task.run();
       }
     }
@@ -602,12 +617,53 @@ public final class AttentionBenchmark {
     if (!report.decode().isEmpty()) {
       printDecode(report);
     }
+    if (!report.dispatch().isEmpty()) {
+      printDispatch(report);
+    }
     say(
         "project kernel: %s%nload average: %.2f before, %.2f after; %.0f s in all%n",
         report.environment().kernel(),
         report.environment().loadBefore(),
         report.environment().loadAfter(),
         report.environment().seconds());
+  }
+
+  private void printDispatch(BenchmarkReport report) {
+    sayLine("");
+    StringBuilder header = new StringBuilder("| class | shape (B×H×G×S×T×D) |");
+    StringBuilder rule = new StringBuilder("|---|---|");
+    for (FastAttention.Kernel kernel : DispatchBenchmark.KERNELS) {
+      header.append(' ').append(kernel).append(" ms |");
+      rule.append("---:|");
+    }
+    sayLine(header.append(" fastest | dispatcher | dispatcher/fastest |").toString());
+    sayLine(rule.append("---|---|---:|").toString());
+    for (DispatchResult r : report.dispatch()) {
+      StringBuilder line =
+          new StringBuilder(
+              String.format(
+                  Locale.ROOT,
+                  "| %s | 1×%d×%d×%d×%d×%d%s |",
+                  r.shapeClass(),
+                  r.heads(),
+                  r.kvHeads(),
+                  r.queries(),
+                  r.keys(),
+                  r.headDim(),
+                  r.causal() ? " causal" : ""));
+      for (FastAttention.Kernel kernel : DispatchBenchmark.KERNELS) {
+        Double ms = r.kernelMs().get(kernel.name());
+        line.append(ms == null ? " - |" : String.format(Locale.ROOT, " %.3f |", ms));
+      }
+      line.append(
+          String.format(
+              Locale.ROOT,
+              " %s | %s | %.2f |",
+              r.fastest(),
+              r.dispatcher(),
+              r.dispatcherVsFastest()));
+      sayLine(line.toString());
+    }
   }
 
   private void printSmallCalls(BenchmarkReport report) {

@@ -22,6 +22,8 @@ import java.util.List;
  * @param ceilings the matmul ceiling and the read-bandwidth ceilings at the decode sizes
  * @param smallCalls the small-call series: block forwards at S = 1, 16, 64 against DJL's block
  *     (empty with {@code --decode})
+ * @param dispatch the dispatch series: each kernel timed per shape class beside the dispatcher's
+ *     pick (only with {@code --dispatch}; empty otherwise)
  */
 public record BenchmarkReport(
     List<ShapeResult> results,
@@ -31,7 +33,8 @@ public record BenchmarkReport(
     Environment environment,
     List<DecodeResult> decode,
     Ceilings ceilings,
-    List<SmallCallResult> smallCalls) {
+    List<SmallCallResult> smallCalls,
+    List<DispatchResult> dispatch) {
 
   /**
    * One shape, float32, medians of interleaved runs of the fast path ({@code Attention.attention}
@@ -153,6 +156,38 @@ public record BenchmarkReport(
       double attentionMs,
       double restMs,
       double maxAbsDiffVsDjl) {}
+
+  /**
+   * One shape of the dispatch series: every float32 kernel that serves it, timed side by side.
+   *
+   * @param shapeClass small, prefill, few queries, decode or causal prefill
+   * @param heads H
+   * @param kvHeads G
+   * @param queries S
+   * @param keys T
+   * @param headDim D
+   * @param causal whether the causal mask applies
+   * @param kernelMs per kernel name, the median milliseconds
+   * @param notUsed per kernel name, why it was not timed (it cannot serve the shape, or its first
+   *     call was too slow to time)
+   * @param fastest the fastest kernel's name
+   * @param dispatcher the kernel the dispatcher picks
+   * @param dispatcherVsFastest the dispatcher's kernel's time over the fastest's (1: it picks the
+   *     fastest)
+   */
+  public record DispatchResult(
+      String shapeClass,
+      long heads,
+      long kvHeads,
+      long queries,
+      long keys,
+      long headDim,
+      boolean causal,
+      java.util.Map<String, Double> kernelMs,
+      java.util.Map<String, String> notUsed,
+      String fastest,
+      String dispatcher,
+      double dispatcherVsFastest) {}
 
   /**
    * A read-bandwidth ceiling: libtorch's sum over a float32 buffer.

@@ -68,6 +68,15 @@ final class BenchCommand implements Callable<Integer> {
   private boolean small;
 
   @Option(
+      names = "--dispatch",
+      description = {
+        "Only the dispatch series: each float32 kernel of the fast path (DECODE, NATIVE,",
+        "TORCHSCRIPT) pinned and timed per shape class (small, prefill, few queries,",
+        "decode, causal prefill) beside the kernel the dispatcher picks."
+      })
+  private boolean dispatch;
+
+  @Option(
       names = "--bfloat16",
       description = {
         "Instead: the bfloat16 series alone (S=4096): the bfloat16 mode",
@@ -126,7 +135,9 @@ final class BenchCommand implements Callable<Integer> {
     BenchmarkReport report =
         new AttentionBenchmark(
                 quick,
-                small ? Series.SMALL : decode ? Series.DECODE : Series.ALL,
+                small
+                    ? Series.SMALL
+                    : dispatch ? Series.DISPATCH : decode ? Series.DECODE : Series.ALL,
                 spec.commandLine().getOut())
             .run();
     if (json != null) {

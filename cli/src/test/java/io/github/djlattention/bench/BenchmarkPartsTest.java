@@ -236,7 +236,8 @@ class BenchmarkPartsTest {
                     80,
                     1e-7)),
             new Ceilings(300, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
-            List.of(new SmallCallResult(1, 16, 512, 8, 0.5, 0.55, 0.91, 0.4, 0.05, 0.05, 1e-7)));
+            List.of(new SmallCallResult(1, 16, 512, 8, 0.5, 0.55, 0.91, 0.4, 0.05, 0.05, 1e-7)),
+            List.of());
     Path file = dir.resolve("bench.json");
     Files.writeString(file, "old");
     report.writeJson(file);

@@ -77,11 +77,13 @@ public final class FastAttention {
   /**
    * The kernels of the fast path, in the order the dispatcher tries them: it runs the first that
    * can serve the call ({@link AttentionKernel#unsupported} is null, and it records gradients when
-   * the call must) and is {@link AttentionKernel#preferredFor preferred} for it. Tests pin one;
-   * callers use {@link #AUTO}. A new kernel is one class implementing {@link AttentionKernel} and
-   * one line here (docs/architecture.md).
+   * the call must) and is {@link AttentionKernel#preferredFor preferred} for it. Callers use {@link
+   * #AUTO}; tests and {@code bench --dispatch} pin one through {@link #output(NDArray, NDArray,
+   * NDArray, AttentionOptions, Precision, Kernel)} to measure the kernels side by side. A new
+   * kernel is one class implementing {@link AttentionKernel} and one line here
+   * (docs/architecture.md).
    */
-  enum Kernel {
+  public enum Kernel {
     /** The dispatcher's choice. */
     AUTO(null),
     /** The project's C decode kernel: few queries (S ≤ 16), valid key counts, windows. */
@@ -277,6 +279,56 @@ public final class FastAttention {
   public static NDArray output(
       NDArray query, NDArray key, NDArray value, AttentionOptions options, Precision precision) {
     return output(query, key, value, options, precision, Kernel.AUTO, DEFAULT_TILE_ELEMENTS);
+  }
+
+  /**
+   * Computes the attention output on a kernel of the caller's choice, for measuring kernels side by
+   * side; {@link Kernel#AUTO} is {@link #output(NDArray, NDArray, NDArray, AttentionOptions,
+   * Precision)}. A pinned kernel computes what the dispatcher's would (the differential tests hold
+   * every kernel to the float64 reference), in its own rounding.
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @param options as {@link #output(NDArray, NDArray, NDArray, AttentionOptions)} takes them
+   * @param precision the precision of the matrix products
+   * @param kernel the kernel
+   * @return the output (…, S, Dv), in the query's dtype, owned by the query's manager
+   * @throws IllegalArgumentException as the other {@code output} methods, or naming why the kernel
+   *     cannot serve this call (not available on this machine, a setting it lacks, gradients)
+   */
+  public static NDArray output(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      Precision precision,
+      Kernel kernel) {
+    return output(query, key, value, options, precision, kernel, DEFAULT_TILE_ELEMENTS);
+  }
+
+  /**
+   * Names the kernel the dispatcher picks for this call.
+   *
+   * @param query (S, D), (B, S, D) or (B, H, S, D)
+   * @param key (T, D), (B, T, D) or (B, G, T, D)
+   * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
+   * @param options the options
+   * @param precision the precision of the matrix products
+   * @return the kernel {@link Kernel#AUTO} runs
+   * @throws IllegalArgumentException as {@link #output(NDArray, NDArray, NDArray, AttentionOptions,
+   *     Precision)}
+   */
+  public static Kernel chosenKernel(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options, Precision precision) {
+    AttentionCall call = call(query, key, value, options, precision, DEFAULT_TILE_ELEMENTS);
+    AttentionKernel chosen = choose(call, Kernel.AUTO);
+    for (Kernel kernel : Kernel.values()) {
+      if (kernel.implementation() == chosen) {
+        return kernel;
+      }
+    }
+    throw new IllegalStateException("the dispatcher chose a kernel outside Kernel: " + chosen);
   }
 
   /** {@link #output(NDArray, NDArray, NDArray, AttentionOptions, Precision)} with a set kernel. */
