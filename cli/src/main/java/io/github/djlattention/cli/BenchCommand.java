@@ -15,7 +15,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code djl-attention bench}: the project's attention against ONNX Runtime's fused {@code
- * Attention} operator, side by side in this process; see {@link AttentionBenchmark}.
+ * Attention} operator, side by side in this process, and the decode series with its generation loop
+ * (tokens per second beside ONNX Runtime's); see {@link AttentionBenchmark}.
  *
  * <p>Prints progress lines and a Markdown table; {@code --json} also writes the measurements,
  * through a temporary file, so a failed run leaves an existing file as it was.
@@ -27,7 +28,10 @@ import picocli.CommandLine.Spec;
       "Opset 23 and com.microsoft.MultiHeadAttention, float32, B=1 H=8 D=64,",
       "S=128..4096, naming the stronger, beside the float32 matmul ceiling of",
       "the same run; then the bfloat16 mode against float64, S=16384 in a child",
-      "JVM for its peak RSS, and the decode series (--decode alone)."
+      "JVM for its peak RSS, and the decode series (--decode alone), which ends",
+      "with a 512-token generation loop: the tokens per second of one",
+      "MultiHeadAttentionBlock (E=4096 H=32 G=8 D=128, KV cache) beside those of",
+      "ONNX Runtime's GroupQueryAttention layer with the same weights."
     })
 final class BenchCommand implements Callable<Integer> {
 
@@ -52,7 +56,10 @@ final class BenchCommand implements Callable<Integer> {
       description = {
         "Only the decode series: one query against a KV cache of T = 1024, 4096, 16384",
         "(H=32 G=8 D=128) against ONNX Runtime's GroupQueryAttention and Attention-23,",
-        "with the read bandwidth at each working-set size."
+        "with the read bandwidth at each working-set size; then the generation",
+        "loop: 512 tokens through one MultiHeadAttentionBlock (E=4096, causal,",
+        "no bias) with a KvCache against the same layer in ONNX Runtime (MatMul",
+        "+ GroupQueryAttention), in tokens per second, every step compared."
       })
   private boolean decode;
 

@@ -28,4 +28,12 @@ class BenchCommandTest {
     assertEquals(ExitCodes.OK, run.exitCode(), run::toString);
     assertTrue(run.out().contains("--bfloat16"), run::toString);
   }
+
+  @Test
+  void helpNamesTheGenerationLoop() {
+    CliRun run = CliRun.of("bench", "--help");
+    assertEquals(ExitCodes.OK, run.exitCode(), run::toString);
+    assertTrue(run.out().contains("512-token generation loop"), run::toString);
+    assertTrue(run.out().contains("tokens per second"), run::toString);
+  }
 }
