@@ -54,12 +54,15 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--decode",
       description = {
-        "Only the decode series: one query against a KV cache of T = 1024, 4096, 16384",
-        "(H=32 G=8 D=128) against ONNX Runtime's GroupQueryAttention and Attention-23,",
-        "with the read bandwidth at each working-set size; then the generation",
-        "loop: 512 tokens through one MultiHeadAttentionBlock (E=4096, causal,",
-        "no bias) with a KvCache against the same layer in ONNX Runtime (MatMul",
-        "+ GroupQueryAttention), in tokens per second, every step compared."
+        "Only the decode series: one query against a KV",
+        "cache of T = 1024, 4096, 16384 (H=32 G=8 D=128)",
+        "against ONNX Runtime's GroupQueryAttention and",
+        "Attention-23, with the read bandwidth at each",
+        "working-set size; then the generation loop: 512",
+        "tokens through one MultiHeadAttentionBlock (E=4096,",
+        "causal, no bias) with a KvCache against the same",
+        "layer in ONNX Runtime (MatMul + GroupQueryAttention),",
+        "in tokens per second, every step's output compared."
       })
   private boolean decode;
 
