@@ -11,6 +11,7 @@ import io.github.djlattention.bench.BenchmarkReport.Ceilings;
 import io.github.djlattention.bench.BenchmarkReport.DecodeResult;
 import io.github.djlattention.bench.BenchmarkReport.DispatchResult;
 import io.github.djlattention.bench.BenchmarkReport.Environment;
+import io.github.djlattention.bench.BenchmarkReport.GenerationResult;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
 import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
@@ -46,7 +47,8 @@ import java.util.function.Supplier;
  * ceiling of libtorch measured in the same run, the opt-in bfloat16 mode against float32 and
  * float64, a long sequence run in a child JVM whose peak RSS is read from {@code
  * /proc/<pid>/status}, and the decode series of {@link DecodeBenchmark} with its read-bandwidth
- * ceilings.
+ * ceilings, ending with the generation loop of {@link GenerationBenchmark} (tokens per second of a
+ * whole attention layer against ONNX Runtime's).
  *
  * <p>Timing: after a warm-up, each round calls the project twice and ONNX Runtime twice and times
  * the second call of each pair, so both see the same machine load and neither pays for the other's
@@ -111,7 +113,7 @@ public final class AttentionBenchmark {
    * Creates a benchmark.
    *
    * @param quick fewer rounds
-   * @param series which series to time
+   * @param series which series to time (the decode series includes the generation loop)
    * @param log where progress lines and the table go
    */
   public AttentionBenchmark(boolean quick, Series series, PrintWriter log) {
@@ -160,10 +162,10 @@ public final class AttentionBenchmark {
             ? new SmallCallBenchmark(quick, log).run()
             : List.of();
     List<ReadCeiling> reads = new ArrayList<>();
+    boolean decodes = series == Series.ALL || series == Series.DECODE;
     List<DecodeResult> decode =
-        series == Series.ALL || series == Series.DECODE
-            ? new DecodeBenchmark(quick, log).run(cores, reads)
-            : List.of();
+        decodes ? new DecodeBenchmark(quick, log).run(cores, reads) : List.of();
+    GenerationResult generation = decodes ? GenerationBenchmark.llama(quick, log).run(cores) : null;
     List<DispatchResult> dispatch =
         series == Series.DISPATCH ? new DispatchBenchmark(quick, log).run() : List.of();
     Environment environment =
@@ -185,6 +187,7 @@ public final class AttentionBenchmark {
             environment,
             decode,
             new Ceilings(ceiling, reads),
+            generation,
             small,
             dispatch);
     printTable(report);
@@ -716,6 +719,26 @@ public final class AttentionBenchmark {
     }
     for (ReadCeiling c : report.ceilings().reads()) {
       say("read ceiling: %d MiB at %.1f GB/s%n", c.bytes() >> 20, c.gbps());
+    }
+    GenerationResult g = report.generation();
+    if (g != null) {
+      sayLine("");
+      sayLine(
+          "| generation loop (E×H×G×D, tokens) | project tokens/s | ORT GQA layer tokens/s |"
+              + " project/ORT (higher is better) | project attention ms/token | max abs diff |");
+      sayLine("|---|---:|---:|---:|---:|---:|");
+      say(
+          "| %d×%d×%d×%d, %d | %.1f | %.1f | %.2f | %.3f | %.2e |%n",
+          g.embedding(),
+          g.heads(),
+          g.kvHeads(),
+          g.headDim(),
+          g.tokens(),
+          g.projectTokensPerS(),
+          g.ortTokensPerS(),
+          g.ratio(),
+          g.projectAttentionMsPerToken(),
+          g.maxAbsDiff());
     }
   }
 

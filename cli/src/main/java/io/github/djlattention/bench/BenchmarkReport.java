@@ -20,6 +20,8 @@ import java.util.List;
  * @param environment where it ran
  * @param decode the decode series: one query against a KV cache, against ONNX Runtime
  * @param ceilings the matmul ceiling and the read-bandwidth ceilings at the decode sizes
+ * @param generation the generation loop of the decode series: tokens per second of a whole
+ *     attention layer, the project's against ONNX Runtime's (null without the decode series)
  * @param smallCalls the small-call series: block forwards at S = 1, 16, 64 against DJL's block
  *     (empty with {@code --decode})
  * @param dispatch the dispatch series: each kernel timed per shape class beside the dispatcher's
@@ -33,6 +35,7 @@ public record BenchmarkReport(
     Environment environment,
     List<DecodeResult> decode,
     Ceilings ceilings,
+    GenerationResult generation,
     List<SmallCallResult> smallCalls,
     List<DispatchResult> dispatch) {
 
@@ -188,6 +191,44 @@ public record BenchmarkReport(
       String fastest,
       String dispatcher,
       double dispatcherVsFastest) {}
+
+  /**
+   * The generation loop ({@link GenerationBenchmark}): one causal attention layer without biases,
+   * float32, generating {@code tokens} tokens one at a time with a KV cache, the project's {@code
+   * MultiHeadAttentionBlock} against the same layer in ONNX Runtime (MatMul projections around
+   * {@code com.microsoft.GroupQueryAttention}) with the same weights.
+   *
+   * @param heads H
+   * @param kvHeads G
+   * @param headDim D = E / H
+   * @param embedding E
+   * @param tokens the steps of a loop (and the caches' capacity)
+   * @param projectTokensPerS tokens / the project's median loop seconds
+   * @param ortTokensPerS tokens / ONNX Runtime's median loop seconds
+   * @param ratio projectTokensPerS / ortTokensPerS: higher is better for the project
+   * @param maxAbsDiff the largest |project − ONNX Runtime| over every step of every loop
+   * @param maxRelDiff the largest step difference divided by that step's largest |output|
+   * @param projectLoopS the project's median loop, seconds
+   * @param ortLoopS ONNX Runtime's median loop, seconds
+   * @param projectAttentionMsPerToken the project's attention alone (the block's cached calls
+   *     without the projections), milliseconds per token, median loop
+   * @param timedLoops timed loops per side whose medians these are (after one warm-up loop each)
+   */
+  public record GenerationResult(
+      long heads,
+      long kvHeads,
+      long headDim,
+      long embedding,
+      long tokens,
+      double projectTokensPerS,
+      double ortTokensPerS,
+      double ratio,
+      double maxAbsDiff,
+      double maxRelDiff,
+      double projectLoopS,
+      double ortLoopS,
+      double projectAttentionMsPerToken,
+      int timedLoops) {}
 
   /**
    * A read-bandwidth ceiling: libtorch's sum over a float32 buffer.

@@ -16,7 +16,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code djl-attention bench}: the project's attention against ONNX Runtime's fused {@code
- * Attention} operator, side by side in this process; see {@link AttentionBenchmark}.
+ * Attention} operator, side by side in this process, and the decode series with its generation loop
+ * (tokens per second beside ONNX Runtime's); see {@link AttentionBenchmark}.
  *
  * <p>Prints progress lines and a Markdown table; {@code --json} also writes the measurements,
  * through a temporary file, so a failed run leaves an existing file as it was.
@@ -29,7 +30,11 @@ import picocli.CommandLine.Spec;
       "S=128..4096, naming the stronger, beside the float32 matmul ceiling of",
       "the same run; then the bfloat16 mode against float64, S=16384 in a child",
       "JVM for its peak RSS, block calls against DJL's own attention block",
-      "(--small alone), and the decode series (--decode alone)."
+      "(--small alone), and the decode series (--decode alone), which ends",
+      "with a 512-token generation loop: the tokens per second of one",
+      "MultiHeadAttentionBlock (E=4096 H=32 G=8 D=128, KV cache) beside those of",
+      "ONNX Runtime's GroupQueryAttention layer with the same weights.",
+      "--dispatch times each kernel per shape class beside the dispatcher's pick."
     })
 final class BenchCommand implements Callable<Integer> {
 
@@ -52,9 +57,15 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--decode",
       description = {
-        "Only the decode series: one query against a KV cache of T = 1024, 4096, 16384",
-        "(H=32 G=8 D=128) against ONNX Runtime's GroupQueryAttention and Attention-23,",
-        "with the read bandwidth at each working-set size."
+        "Only the decode series: one query against a KV",
+        "cache of T = 1024, 4096, 16384 (H=32 G=8 D=128)",
+        "against ONNX Runtime's GroupQueryAttention and",
+        "Attention-23, with the read bandwidth at each",
+        "working-set size; then the generation loop: 512",
+        "tokens through one MultiHeadAttentionBlock (E=4096,",
+        "causal, no bias) with a KvCache against the same",
+        "layer in ONNX Runtime (MatMul + GroupQueryAttention),",
+        "in tokens per second, every step's output compared."
       })
   private boolean decode;
 

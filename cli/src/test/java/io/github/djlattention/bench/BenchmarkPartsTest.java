@@ -14,6 +14,7 @@ import io.github.djlattention.bench.BenchmarkReport.Bfloat16Result;
 import io.github.djlattention.bench.BenchmarkReport.Ceilings;
 import io.github.djlattention.bench.BenchmarkReport.DecodeResult;
 import io.github.djlattention.bench.BenchmarkReport.Environment;
+import io.github.djlattention.bench.BenchmarkReport.GenerationResult;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
 import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
@@ -236,6 +237,7 @@ class BenchmarkPartsTest {
                     80,
                     1e-7)),
             new Ceilings(300, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
+            new GenerationResult(32, 8, 128, 4096, 512, 60, 50, 1.2, 3e-7, 2e-7, 8.5, 10.2, 0.2, 3),
             List.of(new SmallCallResult(1, 16, 512, 8, 0.5, 0.55, 0.91, 0.4, 0.05, 0.05, 1e-7)),
             List.of());
     Path file = dir.resolve("bench.json");
@@ -289,6 +291,9 @@ class BenchmarkPartsTest {
       assertTrue(bfloat16.has(field), "bfloat16 lacks " + field + ": " + bfloat16);
     }
     assertEquals(300.0, json.get("long_sequence").get("peak_rss_mb").asDouble());
+    JsonNode generation = json.get("generation");
+    assertEquals(512, generation.get("tokens").asLong(), generation::toString);
+    assertEquals(1.2, generation.get("ratio").asDouble(), generation::toString);
     try (var files = Files.list(dir)) {
       assertEquals(1, files.count(), "no temporary file is left behind");
     }

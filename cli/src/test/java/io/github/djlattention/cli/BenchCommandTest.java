@@ -28,4 +28,32 @@ class BenchCommandTest {
     assertEquals(ExitCodes.OK, run.exitCode(), run::toString);
     assertTrue(run.out().contains("--bfloat16"), run::toString);
   }
+
+  @Test
+  void helpNamesTheGenerationLoop() {
+    CliRun run = CliRun.of("bench", "--help");
+    assertEquals(ExitCodes.OK, run.exitCode(), run::toString);
+    assertTrue(run.out().contains("512-token generation loop"), run::toString);
+    assertTrue(run.out().contains("tokens per second"), run::toString);
+  }
+
+  @Test
+  void theSeriesOfTheirOwnExcludeEachOther() {
+    for (String[] pair :
+        new String[][] {
+          {"--small", "--decode"}, {"--dispatch", "--small"}, {"--dispatch", "--training"}
+        }) {
+      CliRun run = CliRun.of("bench", pair[0], pair[1]);
+      assertEquals(ExitCodes.BAD_INPUT, run.exitCode(), run::toString);
+      assertTrue(run.err().contains("series of their own: pick one"), run::toString);
+    }
+  }
+
+  @Test
+  void helpNamesTheSmallAndDispatchSeries() {
+    CliRun run = CliRun.of("bench", "--help");
+    assertEquals(ExitCodes.OK, run.exitCode(), run::toString);
+    assertTrue(run.out().contains("--small"), run::toString);
+    assertTrue(run.out().contains("--dispatch"), run::toString);
+  }
 }
