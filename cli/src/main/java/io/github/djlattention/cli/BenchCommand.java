@@ -104,10 +104,12 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    if (small && (decode || training || bfloat16)) {
+    int alone = (small ? 1 : 0) + (dispatch ? 1 : 0) + (decode ? 1 : 0);
+    if (alone > 1 || (alone == 1 && (training || bfloat16))) {
       throw new ParameterException(
           spec.commandLine(),
-          "--small is a series of its own: not with --decode, --training or" + " --bfloat16");
+          "--small, --dispatch, --decode, --training and --bfloat16 are series of their own: pick"
+              + " one");
     }
     if (training && bfloat16) {
       throw new ParameterException(
