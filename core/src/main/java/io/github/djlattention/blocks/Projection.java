@@ -6,6 +6,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.initializer.XavierInitializer;
+import io.github.djlattention.ops.FewRowLinear;
 import java.util.List;
 
 /**
@@ -66,11 +67,13 @@ final class Projection {
               + x.getDataType()
               + ": convert the input or initialize the block with its data type");
     }
-    if (bias == null) {
-      return Linear.linear(x, w).singletonOrThrow();
+    NDArray b = bias == null ? null : store.getValue(bias, x.getDevice(), training);
+    if (training) {
+      return b == null
+          ? Linear.linear(x, w).singletonOrThrow()
+          : Linear.linear(x, w, b).singletonOrThrow();
     }
-    NDArray b = store.getValue(bias, x.getDevice(), training);
-    return Linear.linear(x, w, b).singletonOrThrow();
+    return FewRowLinear.linear(x, w, b); // a generated token's few rows: the C kernel, else DJL's
   }
 
   /** The output shape for an input shape (…, in). */

@@ -64,7 +64,7 @@ final class NativeAttentionKernel extends TensorKernel {
   private static final String LIBRARY = "native/linux-x86_64/libdjlattention.so";
 
   /** Largest tensor the kernel takes: a direct ByteBuffer holds at most 2³¹ − 1 bytes. */
-  private static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE;
+  static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE;
 
   /** Loads the library on first use; holds why it is unavailable, or null. */
   private static final class Library {

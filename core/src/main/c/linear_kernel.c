@@ -1,0 +1,137 @@
+/* The few-row linear kernel; see linear_kernel.h. */
+#include "linear_kernel.h"
+
+#include <immintrin.h>
+
+#include "attention_kernel.h"
+
+#define AVX512 __attribute__((target("avx512f,fma")))
+
+int linear_plan(linear_job *job) {
+  if (job->rows <= 0 || job->in <= 0 || job->out <= 0) {
+    return -1;
+  }
+  job->items = (job->out + LINEAR_FEATURES - 1) / LINEAR_FEATURES;
+  job->next = 0;
+  return 0;
+}
+
+/* y[m][o] for one row of x against four rows of W (M = 1, the generated token): four streams. */
+static AVX512 void one_row(const linear_job *job, int64_t o0, int64_t o1) {
+  const int64_t in = job->in;
+  const float *x = job->x;
+  const __mmask16 tail = (__mmask16)((1u << (in % 16)) - 1u);
+  const int64_t full = in - in % 16;
+  int64_t o = o0;
+  for (; o + 4 <= o1; o += 4) {
+    const float *w0 = job->weight + o * in, *w1 = w0 + in, *w2 = w1 + in, *w3 = w2 + in;
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (int64_t k = 0; k < full; k += 16) {
+      __m512 xv = _mm512_loadu_ps(x + k);
+      a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + k), xv, a0);
+      a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + k), xv, a1);
+      a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + k), xv, a2);
+      a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + k), xv, a3);
+    }
+    if (tail) {
+      __m512 xv = _mm512_maskz_loadu_ps(tail, x + full);
+      a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + full), xv, a0);
+      a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + full), xv, a1);
+      a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + full), xv, a2);
+      a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + full), xv, a3);
+    }
+    float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
+                  _mm512_reduce_add_ps(a3)};
+    for (int j = 0; j < 4; j++) {
+      job->y[o + j] = job->bias != NULL ? s[j] + job->bias[o + j] : s[j];
+    }
+  }
+  for (; o < o1; o++) {
+    const float *w = job->weight + o * in;
+    __m512 a = _mm512_setzero_ps();
+    for (int64_t k = 0; k < full; k += 16) {
+      a = _mm512_fmadd_ps(_mm512_loadu_ps(w + k), _mm512_loadu_ps(x + k), a);
+    }
+    if (tail) {
+      a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + full),
+                          _mm512_maskz_loadu_ps(tail, x + full), a);
+    }
+    float s = _mm512_reduce_add_ps(a);
+    job->y[o] = job->bias != NULL ? s + job->bias[o] : s;
+  }
+}
+
+/*
+ * y[m][o] for rows m0 .. m0 + count - 1 of x (count <= LINEAR_CHUNK) against the W rows o0 .. o1 - 1,
+ * two at a time: each chunk of 16 weights is loaded once and multiplied into every row.
+ */
+static AVX512 void chunk_rows(const linear_job *job, int64_t m0, int count, int64_t o0,
+                              int64_t o1) {
+  const int64_t in = job->in, out = job->out;
+  const __mmask16 tail = (__mmask16)((1u << (in % 16)) - 1u);
+  const int64_t full = in - in % 16;
+  const float *x = job->x + m0 * in;
+  for (int64_t o = o0; o < o1; o += 2) {
+    const int pair = o + 1 < o1;
+    const float *w0 = job->weight + o * in;
+    const float *w1 = pair ? w0 + in : w0;
+    __m512 a0[LINEAR_CHUNK], a1[LINEAR_CHUNK];
+    for (int m = 0; m < LINEAR_CHUNK; m++) {
+      a0[m] = _mm512_setzero_ps();
+      a1[m] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k <= full; k += 16) {
+      __mmask16 lanes = k < full ? (__mmask16)0xFFFF : tail;
+      if (lanes == 0) {
+        break;
+      }
+      __m512 v0 = _mm512_maskz_loadu_ps(lanes, w0 + k);
+      __m512 v1 = _mm512_maskz_loadu_ps(lanes, w1 + k);
+      for (int m = 0; m < LINEAR_CHUNK; m++) {
+        if (m < count) {
+          __m512 xv = _mm512_maskz_loadu_ps(lanes, x + m * in + k);
+          a0[m] = _mm512_fmadd_ps(v0, xv, a0[m]);
+          a1[m] = _mm512_fmadd_ps(v1, xv, a1[m]);
+        }
+      }
+    }
+    for (int m = 0; m < count; m++) {
+      float *y = job->y + (m0 + m) * out;
+      float s0 = _mm512_reduce_add_ps(a0[m]);
+      y[o] = job->bias != NULL ? s0 + job->bias[o] : s0;
+      if (pair) {
+        float s1 = _mm512_reduce_add_ps(a1[m]);
+        y[o + 1] = job->bias != NULL ? s1 + job->bias[o + 1] : s1;
+      }
+    }
+  }
+}
+
+int64_t linear_work(linear_job *job) {
+  int64_t done = 0;
+  for (;;) {
+    int64_t item = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
+    if (item >= job->items) {
+      break;
+    }
+    int64_t o0 = item * LINEAR_FEATURES;
+    int64_t o1 = o0 + LINEAR_FEATURES < job->out ? o0 + LINEAR_FEATURES : job->out;
+    if (job->rows == 1) {
+      one_row(job, o0, o1);
+    } else {
+      for (int64_t m0 = 0; m0 < job->rows; m0 += LINEAR_CHUNK) {
+        int64_t left = job->rows - m0;
+        chunk_rows(job, m0, (int)(left < LINEAR_CHUNK ? left : LINEAR_CHUNK), o0, o1);
+      }
+    }
+    done++;
+  }
+  return done;
+}
+
+static int64_t work_linear_job(void *job) { return linear_work(job); }
+
+int64_t linear_work_openmp(linear_job *job, int workers) {
+  return attention_team_run(work_linear_job, job, workers);
+}

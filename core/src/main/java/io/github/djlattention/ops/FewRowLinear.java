@@ -1,0 +1,210 @@
+package io.github.djlattention.ops;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+
+/**
+ * A linear map y = x·Wᵀ + b for few rows of x, as a generated token's projections are: one to
+ * {@link #MAX_ROWS} rows against a weight W (out, in) stored as {@code torch.nn.Linear} and DJL's
+ * {@link Linear} store it.
+ *
+ * <p>With few rows the product is bound by reading W: libtorch's general matrix product (a GEMV for
+ * one row) measured about half the memory's read rate on this project's machine (a 4096 × 4096
+ * float32 weight: 4.0–4.6 ms against 2.0–2.3 ms to sum it). The project's C kernel ({@code
+ * core/src/main/c/linear_kernel.c}, in the same library as the attention kernels, on the same
+ * threads) reads each row of W once for all rows of x, and the threads take blocks of 16 output
+ * features from one counter.
+ *
+ * <p>It computes only what libtorch's product would, in float32 with its own summation order, and
+ * only where nothing is recorded and it is faster: float32 PyTorch-engine CPU arrays, at most
+ * {@link #MAX_ROWS} rows, at least {@link #MIN_WEIGHT_ELEMENTS} weights, and nothing libtorch would
+ * record (its grad mode off, or no input requiring gradients; DJL turns grad mode on while a {@code
+ * GradientCollector} is open), so a training step keeps libtorch's differentiable product. Every
+ * other call, and every call with {@code -Ddjl.attention.linear=false} or where the native library
+ * is not available, is {@link Linear#linear(NDArray, NDArray, NDArray)}. The caller's arrays are
+ * only read; the result belongs to x's manager, as DJL's ops place theirs.
+ */
+public final class FewRowLinear {
+
+  /** The most rows of x (the product of its leading axes) the kernel takes. */
+  public static final long MAX_ROWS = 8;
+
+  /**
+   * The fewest weight elements (out · in) for which the kernel is used: below them libtorch's
+   * product is as fast or faster (its weights stay in the cache, and the call's fixed cost
+   * dominates). Measured on this project's machine, one row: 1024 × 1024 libtorch 0.09 ms against
+   * the kernel's 0.24; 1536 × 1536 0.21 against 0.15; 2048 × 2048 0.66 against 0.19; 4096 × 4096
+   * 5.2 against 2.2 (docs/performance.md).
+   */
+  public static final long MIN_WEIGHT_ELEMENTS = 1L << 21;
+
+  /** System property that turns the kernel off when set to {@code false}. */
+  static final String ENABLED_PROPERTY = "djl.attention.linear";
+
+  private FewRowLinear() {}
+
+  /**
+   * Computes x·Wᵀ + b.
+   *
+   * @param x (…, in)
+   * @param weight (out, in)
+   * @param bias (out), or null for none
+   * @return (…, out), owned by x's manager
+   * @throws IllegalArgumentException as {@link Linear#linear(NDArray, NDArray, NDArray)}, when the
+   *     shapes do not fit
+   */
+  public static NDArray linear(NDArray x, NDArray weight, NDArray bias) {
+    if (!serves(x, weight, bias)) {
+      return bias == null
+          ? Linear.linear(x, weight).singletonOrThrow()
+          : Linear.linear(x, weight, bias).singletonOrThrow();
+    }
+    return compute(x, weight, bias);
+  }
+
+  /** Runs the kernel on a product it {@link #fits} (tests call it below the size threshold). */
+  static NDArray compute(NDArray x, NDArray weight, NDArray bias) {
+    if (!fits(x, weight, bias)) {
+      throw new IllegalArgumentException(
+          "the few-row linear kernel does not take x "
+              + x.getShape()
+              + ", W "
+              + weight.getShape()
+              + (bias == null ? "" : ", b " + bias.getShape())
+              + " here");
+    }
+    Shape shape = x.getShape();
+    long in = weight.getShape().get(1);
+    long out = weight.getShape().get(0);
+    long rows = shape.size() / in;
+    NDManager manager = x.getManager();
+    NDArray y = manager.create(shape.slice(0, shape.dimension() - 1).add(out)); // (…, out)
+    boolean done = false;
+    try (NDManager scope = manager.newSubManager()) {
+      // contiguous copies, where DJL makes them, go to the scope: the caller's arrays stay theirs
+      NDArray xView = Attention.borrow(scope, x);
+      NDArray weightView = Attention.borrow(scope, weight);
+      NDArray biasView = Attention.borrow(scope, bias);
+      long job =
+          plan(
+              NativeAttentionKernel.directBuffer(xView),
+              NativeAttentionKernel.directBuffer(weightView),
+              biasView == null ? null : NativeAttentionKernel.directBuffer(biasView),
+              NativeAttentionKernel.directBuffer(y),
+              rows,
+              in,
+              out);
+      if (job == 0) {
+        throw new IllegalStateException(
+            "the few-row linear kernel got buffers that do not fit x " + shape + " and W " + out);
+      }
+      if (job == -1) {
+        throw new IllegalStateException("the few-row linear kernel ran out of memory");
+      }
+      try {
+        int workers = NativeAttentionKernel.workers();
+        NativeAttentionKernel.runJob(
+            items(job),
+            workers,
+            () -> workOpenMp(job, workers),
+            () -> work(job),
+            "the few-row linear kernel",
+            new long[] {rows, in, out});
+      } finally {
+        release(job);
+      }
+      done = true;
+      return y;
+    } finally {
+      if (!done) {
+        y.close(); // nothing half-written reaches the caller
+      }
+    }
+  }
+
+  /**
+   * Returns whether the kernel computes this product (else {@link #linear} is libtorch's): it is on
+   * and loaded, the arrays are float32 PyTorch-engine CPU arrays whose shapes fit (x (…, in) with
+   * at most {@link #MAX_ROWS} rows, W (out, in) with at least {@link #MIN_WEIGHT_ELEMENTS}
+   * elements, b (out)), each under 2 GiB, and libtorch would record nothing.
+   *
+   * @param x (…, in)
+   * @param weight (out, in)
+   * @param bias (out), or null
+   * @return whether {@link #linear} runs the C kernel
+   */
+  public static boolean serves(NDArray x, NDArray weight, NDArray bias) {
+    return fits(x, weight, bias) && weight.getShape().size() >= MIN_WEIGHT_ELEMENTS;
+  }
+
+  /** {@link #serves} without the size threshold: what the kernel can compute. */
+  static boolean fits(NDArray x, NDArray weight, NDArray bias) {
+    if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))
+        || !NativeAttentionKernel.available()) {
+      return false;
+    }
+    for (NDArray array : new NDArray[] {x, weight, bias}) {
+      if (array != null
+          && (!(array instanceof PtNDArray)
+              || array.getDataType() != DataType.FLOAT32
+              || !Device.cpu().equals(array.getDevice())
+              || array.getShape().size() * Float.BYTES > NativeAttentionKernel.MAX_TENSOR_BYTES)) {
+        return false;
+      }
+    }
+    Shape shape = x.getShape();
+    Shape w = weight.getShape();
+    if (w.dimension() != 2 || shape.dimension() < 1 || w.get(0) <= 0 || w.get(1) <= 0) {
+      return false;
+    }
+    long in = w.get(1);
+    if (shape.get(shape.dimension() - 1) != in) {
+      return false; // libtorch names the misfit
+    }
+    long rows = shape.size() / in;
+    if (rows < 1 || rows > MAX_ROWS) {
+      return false;
+    }
+    if (bias != null && (bias.getShape().dimension() != 1 || bias.getShape().get(0) != w.get(0))) {
+      return false;
+    }
+    return !records(x, weight, bias); // nothing would be recorded: the kernel changes no meaning
+  }
+
+  /**
+   * Whether libtorch would record this product for autograd: grad mode is on for this thread (it is
+   * per thread, on by default in threads libtorch did not start, and DJL turns it on while a
+   * gradient collector is open) and an input requires gradients.
+   */
+  private static boolean records(NDArray x, NDArray weight, NDArray bias) {
+    if (!JniUtils.isGradMode()) {
+      return false;
+    }
+    return JniUtils.requiresGrad((PtNDArray) x)
+        || JniUtils.requiresGrad((PtNDArray) weight)
+        || (bias != null && JniUtils.requiresGrad((PtNDArray) bias));
+  }
+
+  private static native long plan(
+      java.nio.ByteBuffer x,
+      java.nio.ByteBuffer weight,
+      java.nio.ByteBuffer bias,
+      java.nio.ByteBuffer y,
+      long rows,
+      long in,
+      long out);
+
+  private static native long items(long job);
+
+  private static native long work(long job);
+
+  private static native long workOpenMp(long job, int workers);
+
+  private static native void release(long job);
+}

@@ -1,0 +1,279 @@
+package io.github.djlattention.ops;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.core.Linear;
+import ai.djl.training.GradientCollector;
+import io.github.djlattention.testing.TestTensors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+
+/**
+ * The few-row linear kernel against a float64 reference and libtorch's product: every row count it
+ * takes, feature sizes around the 16-lane vectors (tails), leading axes, strided inputs, extreme
+ * values, the caller's arrays left alone, shared arrays across threads, and the dispatch: grad mode
+ * and the size threshold keep libtorch's product.
+ */
+class FewRowLinearTest {
+
+  private static NDManager manager;
+
+  @BeforeAll
+  static void open() {
+    manager = TestTensors.manager();
+  }
+
+  @AfterAll
+  static void close() {
+    manager.close();
+  }
+
+  private static void assumeKernel() {
+    assumeTrue(
+        NativeAttentionKernel.available(),
+        "the native library is not available here: " + NativeAttentionKernel.status());
+  }
+
+  @TestFactory
+  Stream<DynamicTest> agreesWithTheFloat64ReferenceAndLibtorch() {
+    List<DynamicTest> tests = new ArrayList<>();
+    long[] ins = {1, 7, 15, 16, 17, 33, 100, 515};
+    long[] outs = {1, 2, 3, 5, 16, 17, 40};
+    int seed = 0;
+    for (long rows = 1; rows <= FewRowLinear.MAX_ROWS; rows++) {
+      for (long in : ins) {
+        long out = outs[(int) ((rows + in) % outs.length)];
+        for (boolean bias : new boolean[] {true, false}) {
+          int caseSeed = seed++;
+          long r = rows;
+          tests.add(
+              DynamicTest.dynamicTest(
+                  "rows " + rows + ", in " + in + ", out " + out + (bias ? ", bias" : ""),
+                  () -> check(caseSeed, new Shape(r, in), out, bias, 1)));
+        }
+      }
+    }
+    return tests.stream();
+  }
+
+  @Test
+  void leadingAxesAndStridedInputs() {
+    assumeKernel();
+    check(101, new Shape(2, 3, 40), 24, true, 1); // six rows over two leading axes
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(7);
+      NDArray wide = uniform(scope, random, new Shape(40, 3)); // x is its transpose: strided
+      NDArray x = wide.transpose();
+      NDArray w = uniform(scope, random, new Shape(21, 40));
+      NDArray b = uniform(scope, random, new Shape(21));
+      assertClose(reference(x, w, b), FewRowLinear.compute(x, w, b), x, w, b);
+      NDArray wT = uniform(scope, random, new Shape(40, 21)).transpose(); // a strided weight
+      assertClose(reference(x, wT, b), FewRowLinear.compute(x, wT, b), x, wT, b);
+    }
+  }
+
+  @Test
+  void extremeFiniteValuesStayFiniteAndNanPropagates() {
+    assumeKernel();
+    check(202, new Shape(3, 64), 9, true, 1e17f); // products near 1e34, sums below FLT_MAX
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(3);
+      NDArray x = uniform(scope, random, new Shape(2, 20));
+      x.set(new ai.djl.ndarray.index.NDIndex("1, 5"), Float.NaN);
+      NDArray w = uniform(scope, random, new Shape(6, 20));
+      float[] y = FewRowLinear.compute(x, w, null).toFloatArray();
+      for (int o = 0; o < 6; o++) {
+        assertTrue(Float.isFinite(y[o]), "row 0 has no NaN: " + y[o]);
+        assertTrue(Float.isNaN(y[6 + o]), "row 1's NaN reaches every output: " + y[6 + o]);
+      }
+    }
+  }
+
+  @Test
+  void theCallersArraysAreLeftAloneAndTheResultIsXsManagers() {
+    assumeKernel();
+    try (NDManager caller = manager.newSubManager()) {
+      Random random = new Random(11);
+      NDArray x = uniform(caller, random, new Shape(1, 2, 33));
+      NDArray w = uniform(caller, random, new Shape(17, 33));
+      NDArray b = uniform(caller, random, new Shape(17));
+      float[] xBefore = x.toFloatArray();
+      float[] wBefore = w.toFloatArray();
+      NDArray y = FewRowLinear.compute(x, w, b);
+      assertSame(x.getManager(), y.getManager(), "the result belongs to x's manager");
+      assertEquals(new Shape(1, 2, 17), y.getShape());
+      assertArrayEquals(xBefore, x.toFloatArray());
+      assertArrayEquals(wBefore, w.toFloatArray());
+      assertSame(caller, x.getManager(), "x stays in the caller's manager");
+      assertSame(caller, w.getManager());
+      assertSame(caller, b.getManager());
+    }
+  }
+
+  @Test
+  void sharedArraysAcrossThreadsGiveTheSameResult() throws Exception {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(5);
+      NDArray x = uniform(scope, random, new Shape(4, 300));
+      NDArray w = uniform(scope, random, new Shape(130, 300));
+      NDArray b = uniform(scope, random, new Shape(130));
+      float[] expected = FewRowLinear.compute(x, w, b).toFloatArray();
+      ExecutorService pool = Executors.newFixedThreadPool(4);
+      try {
+        List<Future<float[]>> results = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+          results.add(
+              pool.submit(
+                  () -> {
+                    try (NDManager own = scope.newSubManager()) {
+                      NDArray y = FewRowLinear.compute(x, w, b);
+                      y.attach(own);
+                      return y.toFloatArray();
+                    }
+                  }));
+        }
+        for (Future<float[]> result : results) {
+          assertArrayEquals(expected, result.get());
+        }
+      } finally {
+        pool.shutdownNow();
+      }
+    }
+  }
+
+  @Test
+  void libtorchsProductKeepsGradientsAndSmallWeights() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(9);
+      NDArray x = uniform(scope, random, new Shape(1, 1, 1024));
+      NDArray big = uniform(scope, random, new Shape(2048, 1024)); // 2^21 weights: served
+      NDArray small = uniform(scope, random, new Shape(1024, 1024)); // below the threshold
+      assertTrue(FewRowLinear.serves(x, big, null));
+      assertFalse(FewRowLinear.serves(x, small, null), "libtorch is faster for small weights");
+      NDArray rows = uniform(scope, random, new Shape(FewRowLinear.MAX_ROWS + 1, 1024));
+      assertFalse(FewRowLinear.serves(rows, big, null), "more rows than the kernel takes");
+      big.setRequiresGradient(true);
+      try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+        assertFalse(FewRowLinear.serves(x, big, null), "grad mode on: libtorch records it");
+        NDArray y = FewRowLinear.linear(x, big, null);
+        collector.backward(y.sum());
+      }
+      NDArray gradient = big.getGradient();
+      // d(sum(x W^T))/dW[o][k] = x[k] for every o
+      float[] g = gradient.get("0").toFloatArray();
+      assertArrayEquals(x.toFloatArray(), g, 1e-6f);
+    }
+  }
+
+  @Test
+  void aMisfitIsRefusedByName() {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      NDArray x = scope.ones(new Shape(2, 5));
+      NDArray w = scope.ones(new Shape(3, 4));
+      assertFalse(FewRowLinear.fits(x, w, null));
+      IllegalArgumentException e =
+          assertThrows(IllegalArgumentException.class, () -> FewRowLinear.compute(x, w, null));
+      assertTrue(e.getMessage().contains("(2, 5)"), e.getMessage());
+      assertThrows(RuntimeException.class, () -> FewRowLinear.linear(x, w, null)); // libtorch's
+    }
+  }
+
+  /** One seeded product against the float64 reference and libtorch's product. */
+  private static void check(int seed, Shape xShape, long out, boolean withBias, float scale) {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(seed);
+      long in = xShape.get(xShape.dimension() - 1);
+      NDArray x = uniform(scope, random, xShape).mul(scale);
+      NDArray w = uniform(scope, random, new Shape(out, in)).mul(scale);
+      NDArray b = withBias ? uniform(scope, random, new Shape(out)).mul(scale * scale) : null;
+      NDArray y = FewRowLinear.compute(x, w, b);
+      assertEquals(xShape.slice(0, xShape.dimension() - 1).add(out), y.getShape());
+      assertClose(reference(x, w, b), y, x, w, b);
+      NDArray torch =
+          b == null
+              ? Linear.linear(x, w).singletonOrThrow()
+              : Linear.linear(x, w, b).singletonOrThrow();
+      assertClose(reference(x, w, b), torch, x, w, b); // the bound holds libtorch too
+    }
+  }
+
+  /** y = x Wᵀ + b in float64. */
+  private static double[] reference(NDArray x, NDArray w, NDArray b) {
+    long in = w.getShape().get(1);
+    long out = w.getShape().get(0);
+    double[] xs = x.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
+    double[] ws = w.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
+    double[] bs =
+        b == null ? null : b.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).toDoubleArray();
+    int rows = (int) (xs.length / in);
+    double[] y = new double[(int) (rows * out)];
+    for (int m = 0; m < rows; m++) {
+      for (int o = 0; o < out; o++) {
+        double s = bs == null ? 0 : bs[o];
+        for (int k = 0; k < in; k++) {
+          s += xs[(int) (m * in + k)] * ws[(int) (o * in + k)];
+        }
+        y[(int) (m * out + o)] = s;
+      }
+    }
+    return y;
+  }
+
+  /** |y − ref| within float32's rounding of the sum of |terms| (in · 2⁻²³ of it, generously). */
+  private static void assertClose(double[] ref, NDArray y, NDArray x, NDArray w, NDArray b) {
+    long in = w.getShape().get(1);
+    long out = w.getShape().get(0);
+    double[] xs = x.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).abs().toDoubleArray();
+    double[] ws = w.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).abs().toDoubleArray();
+    double[] bs =
+        b == null
+            ? null
+            : b.toType(ai.djl.ndarray.types.DataType.FLOAT64, false).abs().toDoubleArray();
+    float[] got = y.toFloatArray();
+    assertEquals(ref.length, got.length);
+    for (int n = 0; n < ref.length; n++) {
+      int m = (int) (n / out);
+      int o = (int) (n % out);
+      double magnitude = bs == null ? 0 : bs[o];
+      for (int k = 0; k < in; k++) {
+        magnitude += xs[(int) (m * in + k)] * ws[(int) (o * in + k)];
+      }
+      double bound = (in + 2) * 0x1p-23 * magnitude + Float.MIN_NORMAL;
+      assertTrue(
+          Math.abs(got[n] - ref[n]) <= bound,
+          "element " + n + ": " + got[n] + " against " + ref[n] + " (bound " + bound + ")");
+    }
+  }
+
+  private static NDArray uniform(NDManager scope, Random random, Shape shape) {
+    float[] data = new float[(int) shape.size()];
+    for (int n = 0; n < data.length; n++) {
+      data[n] = random.nextFloat() * 2 - 1;
+    }
+    return scope.create(data, shape);
+  }
+}
