@@ -85,7 +85,7 @@ final class DispatchBenchmark {
     for (long s : quick ? List.of(128L, 512L, 1024L) : List.of(128L, 512L, 1024L, 4096L)) {
       cases.add(new Case("prefill", 8, 8, s, s, 64, false));
     }
-    for (long s : List.of(4L, 16L, 32L, 64L)) {
+    for (long s : List.of(4L, 8L, 12L, 16L, 32L, 64L)) {
       cases.add(new Case("few queries", 32, 8, s, 4096, 128, false));
     }
     for (long t : List.of(1024L, 4096L, 16384L)) {

@@ -40,8 +40,13 @@ final class DecodeAttentionKernel extends TensorKernel {
   /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.decode";
 
-  /** The most queries for which the dispatcher prefers this kernel without a window or counts. */
-  static final long MAX_QUERIES = 16;
+  /**
+   * The most queries for which the dispatcher prefers this kernel without a window or counts: the
+   * crossover {@code bench --dispatch} measured (H = 32, G = 8, D = 128, T = 4096: this kernel
+   * 5.1–5.4 ms against the native kernel's 5.3–5.8 at S = 8, 6.8–7.8 against 6.0–6.4 at S = 12;
+   * docs/performance.md).
+   */
+  static final long MAX_QUERIES = 8;
 
   private DecodeAttentionKernel() {}
 

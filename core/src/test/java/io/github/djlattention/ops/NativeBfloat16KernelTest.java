@@ -494,7 +494,7 @@ class NativeBfloat16KernelTest {
         NativeBfloat16Kernel.preferredOnThisCpu(),
         "this CPU has AMX tiles: libtorch's bfloat16 path is preferred (tested below)");
     try (NDManager m = manager.newSubManager()) {
-      // S = 32: a prefill shape (S <= 16 takes the decode kernel in float32)
+      // S = 32: a prefill shape (S <= 8 takes the decode kernel in float32)
       NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 32, 16));
       AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
       assertSame(NativeBfloat16Kernel.INSTANCE, chosen(x, options, Precision.BFLOAT16));
