@@ -162,6 +162,23 @@ class BenchmarkPartsTest {
   }
 
   @Test
+  void ortMatMulComputesTheProduct() {
+    Random random = new Random(4);
+    float[] a = floats(random, 64);
+    float[] b = floats(random, 64);
+    double expected = 0;
+    for (int k = 0; k < 8; k++) {
+      expected += (double) a[k] * b[k * 8]; // Y[0][0] = row 0 of A . column 0 of B
+    }
+    try (OrtMatMul product = new OrtMatMul(8, a, b, 1)) {
+      assertEquals(expected, product.runFirst(), 1e-5);
+    }
+    var model = OrtMatMul.model(8);
+    assertEquals(1, model.getGraph().getNodeCount());
+    assertEquals("MatMul", model.getGraph().getNode(0).getOpType());
+  }
+
+  @Test
   void theOrtModelIsOneOpset23AttentionNode() {
     var model = OrtFusedAttention.model(new long[] {1, 8, 128, 64});
     assertEquals(OnnxConstants.ATTENTION_IR_VERSION, model.getIrVersion());
