@@ -12,6 +12,7 @@ import io.github.djlattention.bench.BenchmarkReport.DecodeResult;
 import io.github.djlattention.bench.BenchmarkReport.DispatchResult;
 import io.github.djlattention.bench.BenchmarkReport.Environment;
 import io.github.djlattention.bench.BenchmarkReport.GenerationResult;
+import io.github.djlattention.bench.BenchmarkReport.LlmPrefillResult;
 import io.github.djlattention.bench.BenchmarkReport.LongSequenceResult;
 import io.github.djlattention.bench.BenchmarkReport.ReadCeiling;
 import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
@@ -143,6 +144,7 @@ public final class AttentionBenchmark {
     List<ShapeResult> results = new ArrayList<>();
     Bfloat16Result bfloat16 = null;
     LongSequenceResult longSequence = null;
+    LlmPrefillResult llmPrefill = null;
     double ceiling = 0;
     if (series == Series.ALL) {
       double ceilingBefore = ceiling();
@@ -150,6 +152,7 @@ public final class AttentionBenchmark {
       for (long seq : SEQUENCES) {
         rows.add(compareWithOrt(seq, cores));
       }
+      llmPrefill = new LlmPrefillBenchmark(quick, log).run(cores);
       bfloat16 = bfloat16(BFLOAT16_SEQ);
       ceiling = Math.max(ceilingBefore, ceiling());
       for (ShapeResult row : rows) {
@@ -189,7 +192,8 @@ public final class AttentionBenchmark {
             new Ceilings(ceiling, reads),
             generation,
             small,
-            dispatch);
+            dispatch,
+            llmPrefill);
     printTable(report);
     return report;
   }
@@ -635,6 +639,25 @@ public final class AttentionBenchmark {
   private void printTable(BenchmarkReport report) {
     if (!report.results().isEmpty()) {
       printPrefill(report);
+    }
+    LlmPrefillResult llm = report.llmPrefill();
+    if (llm != null) {
+      sayLine("");
+      sayLine(
+          "| LLM prefill (B×H×G×S×D, causal) | project ms | GQA ms | Attention-23 ms | strongest |"
+              + " project/strongest |");
+      sayLine("|---|---:|---:|---:|---|---:|");
+      say(
+          "| 1×%d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f |%n",
+          llm.heads(),
+          llm.kvHeads(),
+          llm.seq(),
+          llm.headDim(),
+          llm.projectMs(),
+          llm.gqaMs(),
+          llm.attention23Ms(),
+          llm.strongestOrt(),
+          llm.ratioVsStrongest());
     }
     if (!report.smallCalls().isEmpty()) {
       printSmallCalls(report);

@@ -26,6 +26,8 @@ import java.util.List;
  *     (empty with {@code --decode})
  * @param dispatch the dispatch series: each kernel timed per shape class beside the dispatcher's
  *     pick (only with {@code --dispatch}; empty otherwise)
+ * @param llmPrefill the causal LLM prefill (S = 2048, H32 G8 D128) against GroupQueryAttention and
+ *     Attention-23 (null with {@code --decode}, {@code --small}, {@code --dispatch})
  */
 public record BenchmarkReport(
     List<ShapeResult> results,
@@ -37,7 +39,8 @@ public record BenchmarkReport(
     Ceilings ceilings,
     GenerationResult generation,
     List<SmallCallResult> smallCalls,
-    List<DispatchResult> dispatch) {
+    List<DispatchResult> dispatch,
+    LlmPrefillResult llmPrefill) {
 
   /**
    * One shape, float32, medians of interleaved runs of the fast path ({@code Attention.attention}
@@ -229,6 +232,34 @@ public record BenchmarkReport(
       double ortLoopS,
       double projectAttentionMsPerToken,
       int timedLoops) {}
+
+  /**
+   * The causal LLM prefill: one prompt, the project against ONNX Runtime's two kernels that apply.
+   *
+   * @param heads H
+   * @param kvHeads G
+   * @param seq S = T
+   * @param headDim D
+   * @param projectMs the project's fast path
+   * @param gqaMs {@code com.microsoft.GroupQueryAttention} (no past)
+   * @param attention23Ms {@code Attention} (opset 23) with {@code is_causal}
+   * @param strongestOrt the faster of the two
+   * @param strongestOrtMs its milliseconds
+   * @param ratioVsStrongest projectMs / strongestOrtMs
+   * @param maxAbsDiff the largest |project − ONNX Runtime| of either kernel
+   */
+  public record LlmPrefillResult(
+      long heads,
+      long kvHeads,
+      long seq,
+      long headDim,
+      double projectMs,
+      double gqaMs,
+      double attention23Ms,
+      String strongestOrt,
+      double strongestOrtMs,
+      double ratioVsStrongest,
+      double maxAbsDiff) {}
 
   /**
    * A read-bandwidth ceiling: libtorch's sum over a float32 buffer.

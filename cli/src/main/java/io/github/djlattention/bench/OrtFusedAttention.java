@@ -62,6 +62,30 @@ final class OrtFusedAttention implements AutoCloseable {
       float[] keyData,
       float[] valueData,
       int threads) {
+    this(queryShape, kvShape, false, queryData, keyData, valueData, threads);
+  }
+
+  /**
+   * Builds the model, causal ({@code is_causal = 1}: query i sees keys j ≤ i) or not, and binds the
+   * inputs.
+   *
+   * @param queryShape (B, H, S, D)
+   * @param kvShape (B, G, T, D) of key and value
+   * @param causal whether the model sets {@code is_causal}
+   * @param queryData the query in C order
+   * @param keyData the key in C order
+   * @param valueData the value in C order
+   * @param threads intra-op threads for the session
+   * @throws IllegalStateException when ONNX Runtime rejects the model or the inputs
+   */
+  OrtFusedAttention(
+      long[] queryShape,
+      long[] kvShape,
+      boolean causal,
+      float[] queryData,
+      float[] keyData,
+      float[] valueData,
+      int threads) {
     long[] shape = queryShape;
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     OrtSession opened = null;
@@ -78,7 +102,7 @@ final class OrtFusedAttention implements AutoCloseable {
         // instead of 0.39 ms on 2 cores), and ORT's own times did not change without spinning.
         options.addConfigEntry("session.intra_op.allow_spinning", "0");
         options.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
-        opened = env.createSession(model(shape, kvShape).toByteArray(), options);
+        opened = env.createSession(model(shape, kvShape, causal).toByteArray(), options);
       }
       q = OnnxTensor.createTensor(env, FloatBuffer.wrap(queryData), shape);
       k = OnnxTensor.createTensor(env, FloatBuffer.wrap(keyData), kvShape);
@@ -137,6 +161,11 @@ final class OrtFusedAttention implements AutoCloseable {
    * H, S, D) and key and value (B, G, T, D).
    */
   static OnnxMl.ModelProto model(long[] shape, long[] kvShape) {
+    return model(shape, kvShape, false);
+  }
+
+  /** As {@link #model(long[], long[])}, with {@code is_causal = 1} when {@code causal}. */
+  static OnnxMl.ModelProto model(long[] shape, long[] kvShape, boolean causal) {
     OnnxGraphBuilder graph = new OnnxGraphBuilder("attention", OnnxConstants.ATTENTION_OPSET);
     int type = TensorProto.DataType.FLOAT_VALUE;
     Object[] dims = Arrays.stream(shape).boxed().toArray(Object[]::new);
@@ -146,7 +175,10 @@ final class OrtFusedAttention implements AutoCloseable {
             graph.input("Q", type, dims),
             graph.input("K", type, kvDims),
             graph.input("V", type, kvDims));
-    String y = graph.node("Attention", "Y", inputs);
+    String y =
+        causal
+            ? graph.node("Attention", "Y", inputs, OnnxGraphBuilder.attribute("is_causal", 1L))
+            : graph.node("Attention", "Y", inputs);
     graph.output(y, type, dims);
     return graph.build(Map.of());
   }

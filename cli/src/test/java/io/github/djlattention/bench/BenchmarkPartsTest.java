@@ -162,6 +162,58 @@ class BenchmarkPartsTest {
   }
 
   @Test
+  void ortGroupQueryPrefillComputesCausalAttention() {
+    long heads = 4;
+    long kvHeads = 2;
+    long tokens = 16;
+    long dim = 8;
+    Random random = new Random(6);
+    float[] q = floats(random, heads * tokens * dim); // (1, H, S, D)
+    float[] k = floats(random, kvHeads * tokens * dim); // (1, G, S, D)
+    float[] v = floats(random, kvHeads * tokens * dim);
+    try (NDManager manager = NDManager.newBaseManager("PyTorch");
+        OrtGroupQueryPrefill gqa =
+            new OrtGroupQueryPrefill(
+                heads,
+                kvHeads,
+                tokens,
+                dim,
+                LlmPrefillBenchmark.tokensFirst(q, heads, dim),
+                LlmPrefillBenchmark.tokensFirst(k, kvHeads, dim),
+                LlmPrefillBenchmark.tokensFirst(v, kvHeads, dim),
+                1);
+        OrtFusedAttention standard =
+            new OrtFusedAttention(
+                new long[] {1, heads, tokens, dim},
+                new long[] {1, kvHeads, tokens, dim},
+                true,
+                q,
+                k,
+                v,
+                1)) {
+      AttentionOptions causal =
+          AttentionOptions.builder().optCausal(true).optReturnWeights(false).build();
+      float[] expected =
+          Attention.attention(
+                  manager.create(q, new Shape(1, heads, tokens, dim)),
+                  manager.create(k, new Shape(1, kvHeads, tokens, dim)),
+                  manager.create(v, new Shape(1, kvHeads, tokens, dim)),
+                  causal)
+              .output()
+              .toFloatArray();
+      float[] fromGqa = gqa.run();
+      float[] reordered = LlmPrefillBenchmark.tokensFirst(expected, heads, dim);
+      for (int n = 0; n < expected.length; n++) {
+        assertEquals(reordered[n], fromGqa[n], 1e-5, "GQA element " + n);
+      }
+      float[] fromStandard = standard.run();
+      for (int n = 0; n < expected.length; n++) {
+        assertEquals(expected[n], fromStandard[n], 1e-5, "Attention-23 element " + n);
+      }
+    }
+  }
+
+  @Test
   void ortMatMulComputesTheProduct() {
     Random random = new Random(4);
     float[] a = floats(random, 64);
@@ -256,7 +308,9 @@ class BenchmarkPartsTest {
             new Ceilings(300, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
             new GenerationResult(32, 8, 128, 4096, 512, 60, 50, 1.2, 3e-7, 2e-7, 8.5, 10.2, 0.2, 3),
             List.of(new SmallCallResult(1, 16, 512, 8, 0.5, 0.55, 0.91, 0.4, 0.05, 0.05, 1e-7)),
-            List.of());
+            List.of(),
+            new BenchmarkReport.LlmPrefillResult(
+                32, 8, 2048, 128, 100, 270, 300, "GroupQueryAttention", 270, 0.37, 2e-7));
     Path file = dir.resolve("bench.json");
     Files.writeString(file, "old");
     report.writeJson(file);
@@ -291,6 +345,9 @@ class BenchmarkPartsTest {
       assertTrue(small.has(field), "small_calls[0] lacks " + field + ": " + small);
     }
     assertEquals(0.05, small.get("rest_ms").asDouble(), "the breakdown's rest");
+    JsonNode llm = json.get("llm_prefill");
+    assertEquals("GroupQueryAttention", llm.get("strongest_ort").asText());
+    assertEquals(0.37, llm.get("ratio_vs_strongest").asDouble());
     assertEquals("native AVX-512 kernel", json.get("environment").get("kernel").asText());
     assertEquals(16384, json.get("long_sequence").get("seq").asLong());
     JsonNode bfloat16 = json.get("bfloat16");

@@ -129,7 +129,8 @@ class GenerationBenchmarkTest {
             new Ceilings(0, List.of()),
             result,
             List.of(),
-            List.of());
+            List.of(),
+            null);
     Path file = dir.resolve("bench.json");
     report.writeJson(file);
     JsonNode generation = new ObjectMapper().readTree(file.toFile()).get("generation");

@@ -530,7 +530,11 @@ class HostileInputsTest {
               "check --weights",
               "check --expected",
               "export --weights",
-              "conformance --generated-cases")) {
+              "conformance --generated-cases",
+              "inspect MODEL",
+              "verify-model MODEL",
+              "verify-model --inputs",
+              "verify-model --tokenizer")) {
         cases.add(Arguments.of(kind, option));
       }
     }
@@ -600,6 +604,34 @@ class HostileInputsTest {
         break;
       case "export --weights":
         args.addAll(List.of("export", "--weights=" + target, "--out=" + dir.resolve("m.onnx")));
+        break;
+      case "inspect MODEL":
+        args.addAll(List.of("inspect", target.toString()));
+        break;
+      case "verify-model MODEL":
+        args.addAll(
+            List.of(
+                "verify-model",
+                target.toString(),
+                "--inputs=" + SEED_MODEL.resolve("inputs.npz"),
+                "--quiet"));
+        break;
+      case "verify-model --inputs":
+        args.addAll(
+            List.of(
+                "verify-model",
+                SEED_MODEL.resolve("model.onnx").toString(),
+                "--inputs=" + target,
+                "--quiet"));
+        break;
+      case "verify-model --tokenizer":
+        args.addAll(
+            List.of(
+                "verify-model",
+                SEED_MODEL.resolve("model.onnx").toString(),
+                "--text=hello",
+                "--tokenizer=" + target,
+                "--quiet"));
         break;
       default:
         args.addAll(conformance(dir, target));
