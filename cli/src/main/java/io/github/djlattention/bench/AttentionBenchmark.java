@@ -263,9 +263,9 @@ public final class AttentionBenchmark {
       NDArray v = manager.create(value, new Shape(shape)); // (B, H, T, D)
       float[] projectOut = Attention.attention(q, k, v, NO_WEIGHTS).output().toFloatArray();
       float[] chainOut = Attention.attentionStepByStep(q, k, v, NO_WEIGHTS).output().toFloatArray();
-      double diff = maxAbsDiff(projectOut, ort.run());
-      double mhaDiff = maxAbsDiff(projectOut, mha.run());
-      double chainDiff = maxAbsDiff(projectOut, chainOut);
+      double diff = BenchData.maxAbsDiff(projectOut, ort.run());
+      double mhaDiff = BenchData.maxAbsDiff(projectOut, mha.run());
+      double chainDiff = BenchData.maxAbsDiff(projectOut, chainOut);
       if (!(diff <= 1e-4) || !(mhaDiff <= 1e-4) || !(chainDiff <= 1e-5)) {
         throw new IllegalStateException(
             String.format(
@@ -387,9 +387,9 @@ public final class AttentionBenchmark {
       Supplier<NDArray> nativeBf16 = () -> withNativeBfloat16("true", bfloat16);
       Supplier<NDArray> libtorch = () -> withNativeBfloat16("false", bfloat16);
       double largest = Arrays.stream(exact).map(Math::abs).max().orElse(1);
-      double float32Err = maxAbsDiff(exact, doubles(float32.get()));
-      Double nativeErr = nativeRuns ? maxAbsDiff(exact, doubles(nativeBf16.get())) : null;
-      double libtorchErr = maxAbsDiff(exact, doubles(libtorch.get()));
+      double float32Err = BenchData.maxAbsDiff(exact, doubles(float32.get()));
+      Double nativeErr = nativeRuns ? BenchData.maxAbsDiff(exact, doubles(nativeBf16.get())) : null;
+      double libtorchErr = BenchData.maxAbsDiff(exact, doubles(libtorch.get()));
       int rounds = rounds(seq);
       double[] ms =
           nativeRuns
@@ -853,32 +853,11 @@ public final class AttentionBenchmark {
   }
 
   private static float[] uniform(Random random, long[] shape) {
-    int size = Math.toIntExact(Arrays.stream(shape).reduce(1, (a, b) -> a * b));
-    float[] data = new float[size];
-    for (int n = 0; n < size; n++) {
-      data[n] = random.nextFloat() * 2 - 1;
-    }
-    return data;
+    return BenchData.uniform(random, Arrays.stream(shape).reduce(1, (a, b) -> a * b));
   }
 
   private static double[] doubles(NDArray array) {
     return array.toType(DataType.FLOAT64, false).toDoubleArray();
-  }
-
-  private static double maxAbsDiff(float[] a, float[] b) {
-    double worst = 0;
-    for (int n = 0; n < a.length; n++) {
-      worst = Math.max(worst, Math.abs((double) a[n] - b[n]));
-    }
-    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
-  }
-
-  private static double maxAbsDiff(double[] a, double[] b) {
-    double worst = 0;
-    for (int n = 0; n < a.length; n++) {
-      worst = Math.max(worst, Math.abs(a[n] - b[n]));
-    }
-    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
   }
 
   private static double loadAverage() {

@@ -103,11 +103,11 @@ final class DecodeBenchmark {
 
   private DecodeResult step(long keys, int threads, ReadCeiling ceiling) {
     Random random = new Random(keys);
-    float[] query = uniform(random, HEADS * HEAD_DIM); // (1, H, 1, D)
-    float[] newKey = uniform(random, KV_HEADS * HEAD_DIM); // (1, G, 1, D)
-    float[] newValue = uniform(random, KV_HEADS * HEAD_DIM);
-    float[] pastKey = uniform(random, KV_HEADS * keys * HEAD_DIM); // (1, G, T, D)
-    float[] pastValue = uniform(random, KV_HEADS * keys * HEAD_DIM);
+    float[] query = BenchData.uniform(random, HEADS * HEAD_DIM); // (1, H, 1, D)
+    float[] newKey = BenchData.uniform(random, KV_HEADS * HEAD_DIM); // (1, G, 1, D)
+    float[] newValue = BenchData.uniform(random, KV_HEADS * HEAD_DIM);
+    float[] pastKey = BenchData.uniform(random, KV_HEADS * keys * HEAD_DIM); // (1, G, T, D)
+    float[] pastValue = BenchData.uniform(random, KV_HEADS * keys * HEAD_DIM);
     // the whole K and V after the step: the past with the new key at position T − 1
     float[] wholeKey = withLast(pastKey, newKey, keys);
     float[] wholeValue = withLast(pastValue, newValue, keys);
@@ -176,9 +176,9 @@ final class DecodeBenchmark {
       layer.setLengths(keys - 1);
       float[] ours = Attention.attention(q, k, v, cached).output().toFloatArray();
       float[] plainOut = Attention.attention(q, kAll, vAll, plain).output().toFloatArray();
-      double diff = maxAbsDiff(ours, gqa.run());
-      double standardDiff = maxAbsDiff(ours, standard.run());
-      double plainDiff = maxAbsDiff(ours, plainOut);
+      double diff = BenchData.maxAbsDiff(ours, gqa.run());
+      double standardDiff = BenchData.maxAbsDiff(ours, standard.run());
+      double plainDiff = BenchData.maxAbsDiff(ours, plainOut);
       if (!(diff <= 1e-4) || !(standardDiff <= 1e-4) || !(plainDiff <= 1e-5)) {
         throw new IllegalStateException(
             String.format(
@@ -257,22 +257,6 @@ final class DecodeBenchmark {
           (int) HEAD_DIM);
     }
     return whole;
-  }
-
-  private static float[] uniform(Random random, long size) {
-    float[] data = new float[Math.toIntExact(size)];
-    for (int n = 0; n < data.length; n++) {
-      data[n] = random.nextFloat() * 2 - 1;
-    }
-    return data;
-  }
-
-  private static double maxAbsDiff(float[] a, float[] b) {
-    double worst = 0;
-    for (int n = 0; n < a.length; n++) {
-      worst = Math.max(worst, Math.abs((double) a[n] - b[n]));
-    }
-    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
   }
 
   private void say(String format, Object... args) {

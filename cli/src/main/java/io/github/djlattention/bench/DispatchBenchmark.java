@@ -136,7 +136,7 @@ final class DispatchBenchmark {
           continue;
         }
         double firstMs = (System.nanoTime() - start) / 1e6;
-        double diff = maxAbsDiff(expected, out);
+        double diff = BenchData.maxAbsDiff(expected, out);
         if (!(diff <= 1e-5)) {
           throw new IllegalStateException(
               String.format(
@@ -207,14 +207,6 @@ final class DispatchBenchmark {
       data[n] = random.nextFloat() * 2 - 1;
     }
     return manager.create(data, new Shape(1, heads, length, dim));
-  }
-
-  private static double maxAbsDiff(float[] a, float[] b) {
-    double worst = 0;
-    for (int n = 0; n < a.length; n++) {
-      worst = Math.max(worst, Math.abs((double) a[n] - b[n]));
-    }
-    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
   }
 
   private void say(String format, Object... args) {

@@ -35,9 +35,9 @@ final class LlmPrefillBenchmark {
 
   LlmPrefillResult run(int threads) {
     Random random = new Random(TOKENS);
-    float[] query = uniform(random, HEADS * TOKENS * HEAD_DIM); // (1, H, S, D)
-    float[] key = uniform(random, KV_HEADS * TOKENS * HEAD_DIM); // (1, G, S, D)
-    float[] value = uniform(random, KV_HEADS * TOKENS * HEAD_DIM);
+    float[] query = BenchData.uniform(random, HEADS * TOKENS * HEAD_DIM); // (1, H, S, D)
+    float[] key = BenchData.uniform(random, KV_HEADS * TOKENS * HEAD_DIM); // (1, G, S, D)
+    float[] value = BenchData.uniform(random, KV_HEADS * TOKENS * HEAD_DIM);
     long[] queryShape = {1, HEADS, TOKENS, HEAD_DIM};
     long[] kvShape = {1, KV_HEADS, TOKENS, HEAD_DIM};
     try (NDManager manager = NDManager.newBaseManager("PyTorch");
@@ -59,8 +59,8 @@ final class LlmPrefillBenchmark {
       AttentionOptions causal =
           AttentionOptions.builder().optCausal(true).optReturnWeights(false).build();
       float[] ours = Attention.attention(q, k, v, causal).output().toFloatArray();
-      double gqaDiff = maxAbsDiff(tokensFirst(ours, HEADS), gqa.run());
-      double standardDiff = maxAbsDiff(ours, standard.run());
+      double gqaDiff = BenchData.maxAbsDiff(tokensFirst(ours, HEADS), gqa.run());
+      double standardDiff = BenchData.maxAbsDiff(ours, standard.run());
       if (!(gqaDiff <= 1e-4) || !(standardDiff <= 1e-4)) {
         throw new IllegalStateException(
             String.format(
@@ -128,21 +128,5 @@ final class LlmPrefillBenchmark {
       }
     }
     return out;
-  }
-
-  private static float[] uniform(Random random, long size) {
-    float[] data = new float[Math.toIntExact(size)];
-    for (int n = 0; n < data.length; n++) {
-      data[n] = random.nextFloat() * 2 - 1;
-    }
-    return data;
-  }
-
-  private static double maxAbsDiff(float[] a, float[] b) {
-    double worst = 0;
-    for (int n = 0; n < a.length; n++) {
-      worst = Math.max(worst, Math.abs((double) a[n] - b[n]));
-    }
-    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
   }
 }

@@ -81,7 +81,7 @@ final class SmallCallBenchmark {
 
     /** The largest |project − DJL| over the output of one forward each. */
     double difference() {
-      return maxAbsDiff(forward(ours, store, x), forward(djl, store, x));
+      return BenchData.maxAbsDiff(forward(ours, store, x), forward(djl, store, x));
     }
   }
 
@@ -209,14 +209,6 @@ final class SmallCallBenchmark {
       throw new IllegalStateException("the block has no parameter " + name);
     }
     return parameter.getArray();
-  }
-
-  private static double maxAbsDiff(float[] a, float[] b) {
-    double worst = 0;
-    for (int n = 0; n < a.length; n++) {
-      worst = Math.max(worst, Math.abs((double) a[n] - b[n]));
-    }
-    return a.length == b.length ? worst : Double.POSITIVE_INFINITY;
   }
 
   private void say(String format, Object... args) {
