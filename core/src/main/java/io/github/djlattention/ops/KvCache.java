@@ -1,10 +1,14 @@
 package io.github.djlattention.ops;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
@@ -43,6 +47,12 @@ import java.util.Arrays;
  * }</pre>
  */
 public final class KvCache implements AutoCloseable {
+
+  /**
+   * System property that, set to {@code false}, appends through libtorch's indexed assignment
+   * instead of copying the rows into the buffers' memory (the path of other engines and devices).
+   */
+  static final String COPY_PROPERTY = "djl.attention.cache.copy";
 
   private final NDManager manager;
   private final long batchSize;
@@ -336,6 +346,45 @@ public final class KvCache implements AutoCloseable {
       return k.get(2);
     }
 
+    /**
+     * Whether the new rows are copied straight into the buffers' memory: PyTorch-engine CPU arrays
+     * (the buffers, made by {@code zeros}, are dense and never replaced) of under 2 GiB each. A
+     * copy of a few rows costs microseconds, where libtorch's indexed assignment cost more and
+     * slowed the decode kernel's next OpenMP region (docs/performance.md).
+     */
+    private boolean copiesInPlace(NDArray newKeys, NDArray newValues) {
+      if ("false".equalsIgnoreCase(System.getProperty(COPY_PROPERTY))) {
+        return false; // libtorch's indexed assignment, as on other engines and devices
+      }
+      for (NDArray array : new NDArray[] {keys, values, newKeys, newValues}) {
+        if (!(array instanceof PtNDArray)
+            || !Device.cpu().equals(array.getDevice())
+            || array.getShape().size() * array.getDataType().getNumOfBytes() > Integer.MAX_VALUE) {
+          return false;
+        }
+      }
+      return true;
+    }
+
+    /**
+     * Copies each sequence's {@code added} new rows of {@code rowSize} elements from {@code rows}
+     * (B, G, S, ·) to positions {@code lengths[b]} onwards of {@code buffer} (B, G, C, ·).
+     */
+    private void copyRows(NDArray rows, NDArray buffer, long added, long rowSize) {
+      ByteBuffer from = JniUtils.getByteBuffer((PtNDArray) rows, true); // dense, in the scope
+      ByteBuffer to = JniUtils.getByteBuffer((PtNDArray) buffer, true); // the buffer's memory
+      int element = buffer.getDataType().getNumOfBytes();
+      int block = Math.toIntExact(added * rowSize * element);
+      for (int b = 0; b < lengths.length; b++) {
+        for (int g = 0; g < kvHeads; g++) {
+          long head = (long) b * kvHeads + g;
+          int source = Math.toIntExact(head * added * rowSize * element);
+          int target = Math.toIntExact((head * capacity + lengths[b]) * rowSize * element);
+          to.put(target, from, source, block);
+        }
+      }
+    }
+
     /** Writes the new rows after each sequence's last position, in place. */
     private void append(NDManager scope, NDArray key, NDArray value, long added) {
       if (added == 0) {
@@ -343,6 +392,11 @@ public final class KvCache implements AutoCloseable {
       }
       NDArray newKeys = Attention.borrow(scope, key); // the caller's arrays stay the caller's
       NDArray newValues = Attention.borrow(scope, value);
+      if (copiesInPlace(newKeys, newValues)) {
+        copyRows(newKeys, keys, added, headSize);
+        copyRows(newValues, values, added, valueHeadSize);
+        return;
+      }
       boolean even = Arrays.stream(lengths).allMatch(length -> length == lengths[0]);
       if (even) {
         NDIndex rows = new NDIndex(":, :, {}:{}", lengths[0], lengths[0] + added);

@@ -22,6 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The in-place KV cache against the float64 reference: a prefill followed by decoding steps, each
@@ -110,8 +111,23 @@ class KvCacheTest {
     }
   }
 
-  @Test
-  void sequencesOfDifferentLengthsEachAttendOverTheirOwnPrefix() {
+  @ParameterizedTest(name = "rows copied in place: {0}")
+  @ValueSource(booleans = {true, false})
+  void sequencesOfDifferentLengthsEachAttendOverTheirOwnPrefix(boolean copy) {
+    String before = System.getProperty(KvCache.COPY_PROPERTY);
+    System.setProperty(KvCache.COPY_PROPERTY, Boolean.toString(copy)); // false: indexed assignment
+    try {
+      sequencesOfDifferentLengths();
+    } finally {
+      if (before == null) {
+        System.clearProperty(KvCache.COPY_PROPERTY);
+      } else {
+        System.setProperty(KvCache.COPY_PROPERTY, before);
+      }
+    }
+  }
+
+  private void sequencesOfDifferentLengths() {
     try (NDManager scope = manager.newSubManager();
         KvCache cache = cache(scope, 20, 1)) {
       Random random = new Random(5);
