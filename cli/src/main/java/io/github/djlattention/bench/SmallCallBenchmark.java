@@ -15,6 +15,7 @@ import io.github.djlattention.bench.BenchmarkReport.SmallCallResult;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
+import io.github.djlattention.ops.FewRowLinear;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,9 +33,10 @@ import java.util.Locale;
  * intermediate array is freed when the call ends.
  *
  * <p>The project's block is broken down in the same rounds: its four projections alone (the block's
- * own parameters, through the same {@link ParameterStore}), the attention call alone ({@link
- * Attention#attention} on the (B, H, S, D) views the block passes it), and the rest, the block's
- * time less those two (input checks, reshapes and transposes, the heads' merge, scopes).
+ * own parameters, through {@link FewRowLinear#linear} as the block calls them in inference), the
+ * attention call alone ({@link Attention#attention} on the (B, H, S, D) views the block passes it),
+ * and the rest, the block's time less those two (input checks, reshapes and transposes, the heads'
+ * merge, scopes).
  */
 final class SmallCallBenchmark {
 
@@ -138,7 +140,7 @@ final class SmallCallBenchmark {
                   x,
                   view -> {
                     for (int p = 0; p < 4; p++) {
-                      Linear.linear(view, weights[p], biases[p]);
+                      FewRowLinear.linear(view, weights[p], biases[p]); // as the block's
                     }
                     return null;
                   });

@@ -23,12 +23,13 @@ import ai.djl.pytorch.jni.JniUtils;
  *
  * <p>It computes only what libtorch's product would, in float32 with its own summation order, and
  * only where nothing is recorded and it is faster: float32 PyTorch-engine CPU arrays, at most
- * {@link #MAX_ROWS} rows, at least {@link #MIN_WEIGHT_ELEMENTS} weights, and nothing libtorch would
- * record (its grad mode off, or no input requiring gradients; DJL turns grad mode on while a {@code
- * GradientCollector} is open), so a training step keeps libtorch's differentiable product. Every
- * other call, and every call with {@code -Ddjl.attention.linear=false} or where the native library
- * is not available, is {@link Linear#linear(NDArray, NDArray, NDArray)}. The caller's arrays are
- * only read; the result belongs to x's manager, as DJL's ops place theirs.
+ * {@link #MAX_ROWS} rows, at least {@link #MIN_WEIGHT_ELEMENTS} weights (more for 7 or 8 rows), and
+ * nothing libtorch would record (its grad mode off, or no input requiring gradients; DJL turns grad
+ * mode on while a {@code GradientCollector} is open), so a training step keeps libtorch's
+ * differentiable product. Every other call, and every call with {@code
+ * -Ddjl.attention.linear=false} or where the native library is not available, is {@link
+ * Linear#linear(NDArray, NDArray, NDArray)}. The caller's arrays are only read; the result belongs
+ * to x's manager, as DJL's ops place theirs.
  */
 public final class FewRowLinear {
 
@@ -36,13 +37,24 @@ public final class FewRowLinear {
   public static final long MAX_ROWS = 8;
 
   /**
-   * The fewest weight elements (out · in) for which the kernel is used: below them libtorch's
-   * product is as fast or faster (its weights stay in the cache, and the call's fixed cost
-   * dominates). Measured on this project's machine, one row: 1024 × 1024 libtorch 0.09 ms against
-   * the kernel's 0.24; 1536 × 1536 0.21 against 0.15; 2048 × 2048 0.66 against 0.19; 4096 × 4096
-   * 5.2 against 2.2 (docs/performance.md).
+   * The fewest weight elements (out · in) for which the kernel is used with up to {@link #FEW_ROWS}
+   * rows: below them libtorch's product is as fast or faster (the call's fixed cost dominates).
+   * Measured on this project's machine (medians of 300 calls after 1,500, both on two threads): one
+   * row, 256 × 256 libtorch 0.010 ms against the kernel's 0.018; 512 × 512 0.027–0.029 against
+   * 0.019–0.023; 1024 × 1024 0.077 against 0.040; 4096 × 4096 5.2 against 2.2
+   * (docs/performance.md).
    */
-  public static final long MIN_WEIGHT_ELEMENTS = 1L << 21;
+  public static final long MIN_WEIGHT_ELEMENTS = 1L << 18;
+
+  /** The rows up to which {@link #MIN_WEIGHT_ELEMENTS} applies (6 rows, 512 × 512: 1.2× faster). */
+  public static final long FEW_ROWS = 6;
+
+  /**
+   * The fewest weight elements for 7 or 8 rows, where the kernel's two weight rows at a time
+   * against eight rows of x cost more: 8 × 512 × 512 libtorch 0.061 ms against the kernel's 0.070,
+   * 8 × 1024 × 1024 0.303 against 0.200.
+   */
+  public static final long MIN_WEIGHT_ELEMENTS_MORE_ROWS = 1L << 20;
 
   /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.linear";
@@ -140,7 +152,12 @@ public final class FewRowLinear {
    * @return whether {@link #linear} runs the C kernel
    */
   public static boolean serves(NDArray x, NDArray weight, NDArray bias) {
-    return fits(x, weight, bias) && weight.getShape().size() >= MIN_WEIGHT_ELEMENTS;
+    if (!fits(x, weight, bias)) {
+      return false;
+    }
+    long elements = weight.getShape().size();
+    long rows = x.getShape().size() / weight.getShape().get(1);
+    return elements >= (rows <= FEW_ROWS ? MIN_WEIGHT_ELEMENTS : MIN_WEIGHT_ELEMENTS_MORE_ROWS);
   }
 
   /** {@link #serves} without the size threshold: what the kernel can compute. */

@@ -168,10 +168,15 @@ class FewRowLinearTest {
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(9);
       NDArray x = uniform(scope, random, new Shape(1, 1, 1024));
-      NDArray big = uniform(scope, random, new Shape(2048, 1024)); // 2^21 weights: served
-      NDArray small = uniform(scope, random, new Shape(1024, 1024)); // below the threshold
+      NDArray big = uniform(scope, random, new Shape(1024, 1024)); // 2^20 weights: served
+      NDArray small = uniform(scope, random, new Shape(128, 1024)); // below 2^18
       assertTrue(FewRowLinear.serves(x, big, null));
       assertFalse(FewRowLinear.serves(x, small, null), "libtorch is faster for small weights");
+      NDArray seven = uniform(scope, random, new Shape(7, 1024));
+      NDArray quarter = uniform(scope, random, new Shape(256, 1024)); // 2^18
+      assertTrue(FewRowLinear.serves(x, quarter, null), "one row: 2^18 weights are enough");
+      assertFalse(FewRowLinear.serves(seven, quarter, null), "seven rows need 2^20 weights");
+      assertTrue(FewRowLinear.serves(seven, big, null));
       NDArray rows = uniform(scope, random, new Shape(FewRowLinear.MAX_ROWS + 1, 1024));
       assertFalse(FewRowLinear.serves(rows, big, null), "more rows than the kernel takes");
       big.setRequiresGradient(true);
