@@ -48,6 +48,14 @@ final class DecodeAttentionKernel extends TensorKernel {
    */
   static final long MAX_QUERIES = 8;
 
+  /** How a planned job of this kernel runs. */
+  private static final NativeJob JOB =
+      new NativeJob(
+          DecodeAttentionKernel::items,
+          DecodeAttentionKernel::workOpenMp,
+          DecodeAttentionKernel::work,
+          DecodeAttentionKernel::release);
+
   private DecodeAttentionKernel() {}
 
   @Override
@@ -103,24 +111,14 @@ final class DecodeAttentionKernel extends TensorKernel {
             maskType(mask),
             maskStrides(mask),
             mask == null ? 0 : mask.getShape().size());
-    if (job == 0) {
-      throw new IllegalStateException(
-          "the decode attention kernel got tensors that do not fit the shape " + q);
-    }
-    if (job == -1) {
-      throw new IllegalStateException("the decode attention kernel ran out of memory");
-    }
-    try {
-      NativeAttentionKernel.runJob(
-          items(job),
-          workers,
-          () -> workOpenMp(job),
-          () -> work(job),
-          "the decode attention kernel",
-          dims);
-    } finally {
-      release(job);
-    }
+    JOB.run(
+        job,
+        NativeAttentionKernel.usesOpenMp(),
+        workers,
+        "the decode attention kernel",
+        q,
+        "B, H, G, S, T, D, Dv",
+        dims);
     return output; // in the scope: the base class returns a copy in the caller's dtype and rank
   }
 

@@ -112,25 +112,20 @@ public final class FewRowLinear {
               rows,
               in,
               out);
-      if (job == 0) {
-        throw new IllegalStateException(
-            "the few-row linear kernel got buffers that do not fit x " + shape + " and W " + out);
-      }
-      if (job == -1) {
-        throw new IllegalStateException("the few-row linear kernel ran out of memory");
-      }
-      try {
-        int workers = NativeAttentionKernel.workers();
-        NativeAttentionKernel.runJob(
-            items(job),
-            workers,
-            () -> workOpenMp(job, workers),
-            () -> work(job),
-            "the few-row linear kernel",
-            new long[] {rows, in, out});
-      } finally {
-        release(job);
-      }
+      int workers = NativeAttentionKernel.workers();
+      new NativeJob(
+              FewRowLinear::items,
+              handle -> workOpenMp(handle, workers),
+              FewRowLinear::work,
+              FewRowLinear::release)
+          .run(
+              job,
+              NativeAttentionKernel.usesOpenMp(),
+              workers,
+              "the few-row linear kernel",
+              "x " + shape + ", W " + weight.getShape(),
+              "rows, in, out",
+              new long[] {rows, in, out});
       done = true;
       return y;
     } finally {

@@ -15,10 +15,8 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.LongSupplier;
 
 /**
  * The native kernel of {@link FastAttention}: float32 attention written in C for x86-64 CPUs with
@@ -146,6 +144,14 @@ final class NativeAttentionKernel extends TensorKernel {
     private static final KernelThreads THREADS =
         new KernelThreads(Math.max(0, Runtime.getRuntime().availableProcessors() - 1));
   }
+
+  /** How a planned job of this kernel runs. */
+  private static final NativeJob JOB =
+      new NativeJob(
+          NativeAttentionKernel::items,
+          NativeAttentionKernel::workOpenMp,
+          NativeAttentionKernel::work,
+          NativeAttentionKernel::release);
 
   private NativeAttentionKernel() {}
 
@@ -297,18 +303,14 @@ final class NativeAttentionKernel extends TensorKernel {
               maskType(mask),
               maskStrides(mask),
               mask == null ? 0 : mask.getShape().size());
-      if (job == 0) {
-        throw new IllegalStateException(
-            "the native attention kernel got tensors that do not fit the shape " + q);
-      }
-      if (job == -1) {
-        throw new IllegalStateException("the native attention kernel ran out of memory");
-      }
-      try {
-        work(job, workers, dims);
-      } finally {
-        release(job);
-      }
+      JOB.run(
+          job,
+          usesOpenMp(),
+          workers,
+          "the native attention kernel",
+          q,
+          "B, H, G, S, T, D, Dv",
+          dims);
       done = true;
       return output;
     } finally {
@@ -361,52 +363,6 @@ final class NativeAttentionKernel extends TensorKernel {
   /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
   private static ByteBuffer buffer(NDArray array) {
     return JniUtils.getByteBuffer((PtNDArray) array, true);
-  }
-
-  /** The calling thread and the helpers take items until none is left. */
-  private static void work(long job, int workers, long[] dims) {
-    runJob(
-        items(job),
-        workers,
-        () -> workOpenMp(job),
-        () -> work(job),
-        "the native attention kernel",
-        dims);
-  }
-
-  /**
-   * Runs a planned job of a C kernel: on libtorch's OpenMP team ({@link #usesOpenMp}), or on the
-   * calling thread and up to {@code workers − 1} helper threads, each taking items until none is
-   * left.
-   *
-   * @param items the job's work items
-   * @param workers the threads the job was planned for
-   * @param team runs the job on the OpenMP team and returns the items computed
-   * @param worker computes items on the calling thread and returns how many (negative: none)
-   * @param what the kernel, for the message
-   * @param dims B, H, G, S, T, D, Dv, for the message
-   * @throws IllegalStateException when a thread could not allocate its scratch memory
-   */
-  static void runJob(
-      long items, int workers, LongSupplier team, LongSupplier worker, String what, long[] dims) {
-    long computed;
-    if (usesOpenMp()) {
-      computed = team.getAsLong();
-    } else {
-      int helpers = (int) Math.min(items, workers) - 1;
-      computed = Helpers.THREADS.run(worker, helpers);
-    }
-    if (computed != items) {
-      throw new IllegalStateException(
-          what
-              + " could not allocate its scratch memory (computed "
-              + computed
-              + " of "
-              + items
-              + " blocks for B, H, G, S, T, D, Dv = "
-              + Arrays.toString(dims)
-              + ")");
-    }
   }
 
   /** The threads a call may use: libtorch's intra-op thread count, at most the processors. */

@@ -8,7 +8,6 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import java.nio.ByteBuffer;
-import java.util.Arrays;
 
 /**
  * The bfloat16 kernel of {@link FastAttention}: attention whose two matrix products run on bfloat16
@@ -73,6 +72,14 @@ final class NativeBfloat16Kernel extends TensorKernel {
   private static final class OpenMp {
     private static final boolean FOUND = findOpenMp();
   }
+
+  /** How a planned job of this kernel runs. */
+  private static final NativeJob JOB =
+      new NativeJob(
+          NativeBfloat16Kernel::items,
+          NativeBfloat16Kernel::workOpenMp,
+          NativeBfloat16Kernel::work,
+          NativeBfloat16Kernel::release);
 
   private NativeBfloat16Kernel() {}
 
@@ -230,18 +237,14 @@ final class NativeBfloat16Kernel extends TensorKernel {
               maskType(mask),
               maskStrides(mask),
               mask == null ? 0 : mask.getShape().size());
-      if (job == 0) {
-        throw new IllegalStateException(
-            "the bfloat16 attention kernel got tensors that do not fit the shape " + q);
-      }
-      if (job == -1) {
-        throw new IllegalStateException("the bfloat16 attention kernel ran out of memory");
-      }
-      try {
-        work(job, workers, dims);
-      } finally {
-        release(job);
-      }
+      JOB.run(
+          job,
+          usesOpenMp(),
+          workers,
+          "the bfloat16 attention kernel",
+          q,
+          "B, H, G, S, T, D, Dv",
+          dims);
       done = true;
       return output;
     } finally {
@@ -290,28 +293,6 @@ final class NativeBfloat16Kernel extends TensorKernel {
   /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
   private static ByteBuffer buffer(NDArray array) {
     return JniUtils.getByteBuffer((PtNDArray) array, true);
-  }
-
-  /** The calling thread and the helpers take items until none is left. */
-  private static void work(long job, int workers, long[] dims) {
-    long items = items(job);
-    long computed;
-    if (usesOpenMp()) {
-      computed = workOpenMp(job);
-    } else {
-      int helpers = (int) Math.min(items, workers) - 1;
-      computed = NativeAttentionKernel.helperThreads().run(() -> work(job), helpers);
-    }
-    if (computed != items) {
-      throw new IllegalStateException(
-          "the bfloat16 attention kernel could not allocate its scratch memory (computed "
-              + computed
-              + " of "
-              + items
-              + " blocks for B, H, G, S, T, D, Dv = "
-              + Arrays.toString(dims)
-              + ")");
-    }
   }
 
   private static native boolean cpuSupported();
