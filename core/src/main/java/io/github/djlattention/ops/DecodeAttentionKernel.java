@@ -2,7 +2,6 @@ package io.github.djlattention.ops;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.nio.ByteBuffer;
 
@@ -95,10 +94,10 @@ final class DecodeAttentionKernel extends TensorKernel {
     int workers = NativeAttentionKernel.workers();
     long job =
         plan(
-            NativeAttentionKernel.directBuffer(t.query()),
-            NativeAttentionKernel.directBuffer(t.key()),
-            NativeAttentionKernel.directBuffer(t.value()),
-            NativeAttentionKernel.directBuffer(output),
+            NativeInputs.buffer(t.query()),
+            NativeInputs.buffer(t.key()),
+            NativeInputs.buffer(t.value()),
+            NativeInputs.buffer(output),
             dims,
             (float) call.scale(),
             call.softcap() == null ? 0f : call.softcap().floatValue(),
@@ -107,9 +106,9 @@ final class DecodeAttentionKernel extends TensorKernel {
             call.rightWindow(),
             call.validKeys(),
             workers,
-            mask == null ? null : NativeAttentionKernel.directBuffer(mask),
-            maskType(mask),
-            maskStrides(mask),
+            mask == null ? null : NativeInputs.buffer(mask),
+            NativeInputs.maskType(mask, "decode"),
+            NativeInputs.maskStrides(mask),
             mask == null ? 0 : mask.getShape().size());
     JOB.run(
         job,
@@ -120,29 +119,6 @@ final class DecodeAttentionKernel extends TensorKernel {
         "B, H, G, S, T, D, Dv",
         dims);
     return output; // in the scope: the base class returns a copy in the caller's dtype and rank
-  }
-
-  /** The kernel's code for the mask's type: 0 none, 1 boolean, 2 float32. */
-  private static int maskType(NDArray mask) {
-    if (mask == null) {
-      return 0;
-    }
-    return mask.getDataType() == DataType.BOOLEAN ? 1 : 2;
-  }
-
-  /** Element strides of a C-order 4-D mask along B, H, S, T; 0 along axes of size 1. */
-  private static long[] maskStrides(NDArray mask) {
-    long[] strides = new long[4];
-    if (mask == null) {
-      return strides;
-    }
-    Shape shape = mask.getShape(); // (B|1, H|1, S|1, T|1)
-    long stride = 1;
-    for (int axis = 3; axis >= 0; axis--) {
-      strides[axis] = shape.get(axis) == 1 ? 0 : stride;
-      stride *= shape.get(axis);
-    }
-    return strides;
   }
 
   private static native long plan(

@@ -105,10 +105,10 @@ public final class FewRowLinear {
       NDArray biasView = Attention.borrow(scope, bias);
       long job =
           plan(
-              NativeAttentionKernel.directBuffer(xView),
-              NativeAttentionKernel.directBuffer(weightView),
-              biasView == null ? null : NativeAttentionKernel.directBuffer(biasView),
-              NativeAttentionKernel.directBuffer(y),
+              NativeInputs.buffer(xView),
+              NativeInputs.buffer(weightView),
+              biasView == null ? null : NativeInputs.buffer(biasView),
+              NativeInputs.buffer(y),
               rows,
               in,
               out);
@@ -166,7 +166,7 @@ public final class FewRowLinear {
           && (!(array instanceof PtNDArray)
               || array.getDataType() != DataType.FLOAT32
               || !Device.cpu().equals(array.getDevice())
-              || array.getShape().size() * Float.BYTES > NativeAttentionKernel.MAX_TENSOR_BYTES)) {
+              || array.getShape().size() * Float.BYTES > NativeInputs.MAX_TENSOR_BYTES)) {
         return false;
       }
     }

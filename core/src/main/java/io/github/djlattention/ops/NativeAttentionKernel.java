@@ -1,12 +1,10 @@
 package io.github.djlattention.ops;
 
-import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.util.Utils;
 import java.io.IOException;
@@ -60,9 +58,6 @@ final class NativeAttentionKernel extends TensorKernel {
   static final String THREADS_PROPERTY = "djl.attention.native.threads";
 
   private static final String LIBRARY = "native/linux-x86_64/libdjlattention.so";
-
-  /** Largest tensor the kernel takes: a direct ByteBuffer holds at most 2³¹ − 1 bytes. */
-  static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE;
 
   /** Loads the library on first use; holds why it is unavailable, or null. */
   private static final class Library {
@@ -222,19 +217,7 @@ final class NativeAttentionKernel extends TensorKernel {
     if (call.computeType() != DataType.FLOAT32 || call.bfloat16()) {
       return "the " + kernel + " kernel computes in float32 only";
     }
-    if (!call.pytorch() || !Device.cpu().equals(call.device())) {
-      return "the " + kernel + " kernel needs PyTorch-engine arrays on the CPU";
-    }
-    AttentionCall.Inputs in = call.inputs();
-    for (NDArray array : new NDArray[] {in.query(), in.key(), in.value()}) {
-      if (array.getShape().size() == 0) {
-        return "the " + kernel + " kernel takes no empty tensors, got " + array.getShape();
-      }
-      if (array.getShape().size() * Float.BYTES > MAX_TENSOR_BYTES) {
-        return "the " + kernel + " kernel takes tensors of at most 2 GiB, got " + array.getShape();
-      }
-    }
-    return null;
+    return NativeInputs.unsupportedArrays(call, kernel);
   }
 
   @Override
@@ -290,18 +273,18 @@ final class NativeAttentionKernel extends TensorKernel {
     try {
       long job =
           plan(
-              buffer(query),
-              buffer(key),
-              buffer(value),
-              buffer(output),
+              NativeInputs.buffer(query),
+              NativeInputs.buffer(key),
+              NativeInputs.buffer(value),
+              NativeInputs.buffer(output),
               dims,
               (float) scale,
               softcap == null ? 0f : softcap.floatValue(),
               causal,
               workers,
-              mask == null ? null : buffer(mask),
-              maskType(mask),
-              maskStrides(mask),
+              mask == null ? null : NativeInputs.buffer(mask),
+              NativeInputs.maskType(mask, "native"),
+              NativeInputs.maskStrides(mask),
               mask == null ? 0 : mask.getShape().size());
       JOB.run(
           job,
@@ -330,49 +313,9 @@ final class NativeAttentionKernel extends TensorKernel {
     return !"java".equalsIgnoreCase(System.getProperty(THREADS_PROPERTY)) && OpenMp.FOUND;
   }
 
-  /** The kernel's code for the mask's type: 0 none, 1 boolean, 2 float32. */
-  private static int maskType(NDArray mask) {
-    if (mask == null) {
-      return 0;
-    }
-    if (mask.getDataType() == DataType.BOOLEAN) {
-      return 1;
-    }
-    if (mask.getDataType() == DataType.FLOAT32) {
-      return 2;
-    }
-    throw new IllegalArgumentException(
-        "the native kernel takes boolean or float32 masks, got " + mask.getDataType());
-  }
-
-  /** Element strides of a C-order 4-D mask along B, H, S, T; 0 along axes of size 1. */
-  private static long[] maskStrides(NDArray mask) {
-    long[] strides = new long[4];
-    if (mask == null) {
-      return strides;
-    }
-    Shape shape = mask.getShape(); // (B|1, H|1, S|1, T|1)
-    long stride = 1;
-    for (int axis = 3; axis >= 0; axis--) {
-      strides[axis] = shape.get(axis) == 1 ? 0 : stride;
-      stride *= shape.get(axis);
-    }
-    return strides;
-  }
-
-  /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
-  private static ByteBuffer buffer(NDArray array) {
-    return JniUtils.getByteBuffer((PtNDArray) array, true);
-  }
-
   /** The threads a call may use: libtorch's intra-op thread count, at most the processors. */
   static int workers() {
     return Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors());
-  }
-
-  /** A direct buffer over a tensor's memory (DJL copies a non-contiguous tensor first). */
-  static ByteBuffer directBuffer(NDArray array) {
-    return buffer(array);
   }
 
   private static native boolean cpuSupported();

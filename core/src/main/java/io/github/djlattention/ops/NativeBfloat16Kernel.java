@@ -1,11 +1,8 @@
 package io.github.djlattention.ops;
 
-import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import java.nio.ByteBuffer;
 
@@ -46,9 +43,6 @@ final class NativeBfloat16Kernel extends TensorKernel {
 
   /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.native.bfloat16";
-
-  /** Largest tensor the kernel takes: a direct ByteBuffer holds at most 2³¹ − 1 bytes. */
-  private static final long MAX_TENSOR_BYTES = Integer.MAX_VALUE;
 
   /** Asks the CPU once, after the library loaded; holds why it cannot run the kernel, or null. */
   private static final class Cpu {
@@ -151,19 +145,7 @@ final class NativeBfloat16Kernel extends TensorKernel {
           + " on "
           + call.dtype();
     }
-    if (!call.pytorch() || !Device.cpu().equals(call.device())) {
-      return "the bfloat16 kernel needs PyTorch-engine arrays on the CPU";
-    }
-    AttentionCall.Inputs in = call.inputs();
-    for (NDArray array : new NDArray[] {in.query(), in.key(), in.value()}) {
-      if (array.getShape().size() == 0) {
-        return "the bfloat16 kernel takes no empty tensors, got " + array.getShape();
-      }
-      if (array.getShape().size() * Float.BYTES > MAX_TENSOR_BYTES) {
-        return "the bfloat16 kernel takes tensors of at most 2 GiB, got " + array.getShape();
-      }
-    }
-    return null;
+    return NativeInputs.unsupportedArrays(call, "bfloat16");
   }
 
   @Override
@@ -223,19 +205,19 @@ final class NativeBfloat16Kernel extends TensorKernel {
     try {
       long job =
           plan(
-              buffer(query),
-              buffer(key),
-              buffer(value),
-              buffer(output),
+              NativeInputs.buffer(query),
+              NativeInputs.buffer(key),
+              NativeInputs.buffer(value),
+              NativeInputs.buffer(output),
               dims,
               (float) scale,
               softcap == null ? 0f : softcap.floatValue(),
               causal,
               causalOffset,
               workers,
-              mask == null ? null : buffer(mask),
-              maskType(mask),
-              maskStrides(mask),
+              mask == null ? null : NativeInputs.buffer(mask),
+              NativeInputs.maskType(mask, "bfloat16"),
+              NativeInputs.maskStrides(mask),
               mask == null ? 0 : mask.getShape().size());
       JOB.run(
           job,
@@ -258,41 +240,6 @@ final class NativeBfloat16Kernel extends TensorKernel {
   static boolean usesOpenMp() {
     return !"java".equalsIgnoreCase(System.getProperty(NativeAttentionKernel.THREADS_PROPERTY))
         && OpenMp.FOUND;
-  }
-
-  /** The kernel's code for the mask's type: 0 none, 1 boolean, 2 float32. */
-  private static int maskType(NDArray mask) {
-    if (mask == null) {
-      return 0;
-    }
-    if (mask.getDataType() == DataType.BOOLEAN) {
-      return 1;
-    }
-    if (mask.getDataType() == DataType.FLOAT32) {
-      return 2;
-    }
-    throw new IllegalArgumentException(
-        "the bfloat16 kernel takes boolean or float32 masks, got " + mask.getDataType());
-  }
-
-  /** Element strides of a C-order 4-D mask along B, H, S, T; 0 along axes of size 1. */
-  private static long[] maskStrides(NDArray mask) {
-    long[] strides = new long[4];
-    if (mask == null) {
-      return strides;
-    }
-    Shape shape = mask.getShape(); // (B|1, H|1, S|1, T|1)
-    long stride = 1;
-    for (int axis = 3; axis >= 0; axis--) {
-      strides[axis] = shape.get(axis) == 1 ? 0 : stride;
-      stride *= shape.get(axis);
-    }
-    return strides;
-  }
-
-  /** A direct buffer over the tensor's memory (DJL copies a non-contiguous tensor first). */
-  private static ByteBuffer buffer(NDArray array) {
-    return JniUtils.getByteBuffer((PtNDArray) array, true);
   }
 
   private static native boolean cpuSupported();
