@@ -193,8 +193,9 @@ public final class Attention {
     if (options.cache() != null) {
       return options.cache().attend(query, key, value, options, false); // appends, then attends
     }
-    if (FastAttention.handles(query, key, value, options)) { // a differentiable kernel if needed
-      return new AttentionResult(FastAttention.output(query, key, value, options), null);
+    NDArray fast = FastAttention.outputIfHandled(query, key, value, options); // gradients kept
+    if (fast != null) {
+      return new AttentionResult(fast, null);
     }
     return attentionStepByStep(query, key, value, options);
   }

@@ -197,23 +197,67 @@ public final class FastAttention {
     if (!positional(options)) {
       return true;
     }
-    AttentionCall call;
+    AttentionCall call = positionalCall(query, key, value, options);
+    return call != null && positionalKernel(call) != null;
+  }
+
+  /**
+   * The fast path's output of {@link Attention#attention(NDArray, NDArray, NDArray,
+   * AttentionOptions)} when {@link #handles(NDArray, NDArray, NDArray, AttentionOptions)} says it
+   * takes the call, else null (the step-by-step chain computes it); a call with valid key counts or
+   * a window is described once, for the decision and the kernel.
+   */
+  static NDArray outputIfHandled(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    if (!takes(query, options)) {
+      return null;
+    }
+    if (!positional(options)) {
+      return output(query, key, value, options);
+    }
+    AttentionCall call = positionalCall(query, key, value, options);
+    AttentionKernel kernel = call == null ? null : positionalKernel(call);
+    return kernel == null ? null : kernel.compute(call);
+  }
+
+  /** The call with valid key counts or a window, or null when it does not fit (the chain says). */
+  private static AttentionCall positionalCall(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     try {
-      call = call(query, key, value, options, Precision.INPUT, DEFAULT_TILE_ELEMENTS);
+      return call(query, key, value, options, Precision.INPUT, DEFAULT_TILE_ELEMENTS);
     } catch (IllegalArgumentException e) {
-      return false; // the step-by-step chain names what does not fit
+      return null; // the step-by-step chain names what does not fit
     }
+  }
+
+  /** The kernel that serves a call with counts or a window, or null when none does. */
+  private static AttentionKernel positionalKernel(AttentionCall call) {
     if (call.empty()) {
-      return true;
+      return StepByStepKernel.INSTANCE;
     }
+    Kernel kernel = firstServing(call, null);
+    return kernel == null ? null : kernel.implementation();
+  }
+
+  /**
+   * The first of {@link Kernel} that can serve the call and is preferred for it, or null.
+   *
+   * @param reasons where each passed-over kernel's reason goes, or null
+   */
+  private static Kernel firstServing(AttentionCall call, List<String> reasons) {
     for (Kernel candidate : Kernel.values()) {
-      if (candidate != Kernel.AUTO
-          && refusal(call, candidate) == null
-          && candidate.implementation().preferredFor(call)) {
-        return true;
+      if (candidate == Kernel.AUTO) {
+        continue;
+      }
+      String refusal = refusal(call, candidate);
+      if (refusal == null && candidate.implementation().preferredFor(call)) {
+        return candidate;
+      }
+      if (reasons != null) {
+        reasons.add(candidate + ": " + (refusal != null ? refusal : "not preferred"));
       }
     }
-    return false;
+    return null;
   }
 
   /** Whether the options carry valid key counts or a sliding window. */
@@ -386,23 +430,13 @@ public final class FastAttention {
       }
       chosen = kernel.implementation();
     } else {
-      chosen = null;
       List<String> reasons = new ArrayList<>();
-      for (Kernel candidate : Kernel.values()) {
-        if (candidate == Kernel.AUTO) {
-          continue;
-        }
-        String refusal = refusal(call, candidate);
-        if (refusal == null && candidate.implementation().preferredFor(call)) {
-          chosen = candidate.implementation();
-          break;
-        }
-        reasons.add(candidate + ": " + (refusal != null ? refusal : "not preferred"));
-      }
-      if (chosen == null) {
+      Kernel first = firstServing(call, reasons);
+      if (first == null) {
         throw new IllegalArgumentException(
             "no kernel of the fast path computes this call (" + String.join("; ", reasons) + ")");
       }
+      chosen = first.implementation();
     }
     // Nothing to tile: the step-by-step chain handles the empty edge cases.
     return call.empty() ? StepByStepKernel.INSTANCE : chosen;

@@ -77,7 +77,7 @@ public final class FewRowLinear {
           ? Linear.linear(x, weight).singletonOrThrow()
           : Linear.linear(x, weight, bias).singletonOrThrow();
     }
-    return compute(x, weight, bias);
+    return run(x, weight, bias);
   }
 
   /** Runs the kernel on a product it {@link #fits} (tests call it below the size threshold). */
@@ -91,6 +91,11 @@ public final class FewRowLinear {
               + (bias == null ? "" : ", b " + bias.getShape())
               + " here");
     }
+    return run(x, weight, bias);
+  }
+
+  /** Runs the kernel on a product already checked to fit. */
+  private static NDArray run(NDArray x, NDArray weight, NDArray bias) {
     Shape shape = x.getShape();
     long in = weight.getShape().get(1);
     long out = weight.getShape().get(0);
