@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "attention_bf16.h"
+#include "jni_buffers.h"
 
 JNIEXPORT jboolean JNICALL
 Java_io_github_djlattention_ops_NativeBfloat16Kernel_cpuSupported(JNIEnv *env, jclass cls) {
@@ -20,16 +21,6 @@ Java_io_github_djlattention_ops_NativeBfloat16Kernel_cpuHasAmx(JNIEnv *env, jcla
   (void)env;
   (void)cls;
   return bf16_cpu_has_amx() ? JNI_TRUE : JNI_FALSE;
-}
-
-/* The buffer's address when it holds at least `elements` floats, else NULL. */
-static void *address(JNIEnv *env, jobject buffer, jlong elements) {
-  void *data = (*env)->GetDirectBufferAddress(env, buffer);
-  jlong capacity = (*env)->GetDirectBufferCapacity(env, buffer);
-  if (data == NULL || capacity < elements * (jlong)sizeof(float)) {
-    return NULL;
-  }
-  return data;
 }
 
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
@@ -49,10 +40,10 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeBfloat16Kernel_pla
       return 0;
     }
   }
-  const float *q = address(env, query, d[0] * d[1] * d[3] * d[5]);
-  const float *k = address(env, key, d[0] * d[2] * d[4] * d[5]);
-  const float *v = address(env, value, d[0] * d[2] * d[4] * d[6]);
-  float *out = address(env, output, d[0] * d[1] * d[3] * d[6]);
+  const float *q = jni_floats(env, query, d[0] * d[1] * d[3] * d[5]);
+  const float *k = jni_floats(env, key, d[0] * d[2] * d[4] * d[5]);
+  const float *v = jni_floats(env, value, d[0] * d[2] * d[4] * d[6]);
+  float *out = jni_floats(env, output, d[0] * d[1] * d[3] * d[6]);
   if (!q || !k || !v || !out || d[1] % d[2] != 0) {
     return 0;
   }

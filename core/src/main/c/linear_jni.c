@@ -8,19 +8,7 @@
 #include <stdlib.h>
 
 #include "linear_kernel.h"
-
-/* The buffer's address when it holds at least `elements` floats, else NULL. */
-static void *floats_at(JNIEnv *env, jobject buffer, jlong elements) {
-  if (buffer == NULL) {
-    return NULL;
-  }
-  void *data = (*env)->GetDirectBufferAddress(env, buffer);
-  jlong capacity = (*env)->GetDirectBufferCapacity(env, buffer);
-  if (data == NULL || capacity < elements * (jlong)sizeof(float)) {
-    return NULL;
-  }
-  return data;
-}
+#include "jni_buffers.h"
 
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_FewRowLinear_plan(
@@ -30,10 +18,10 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_FewRowLinear_plan(
   if (rows <= 0 || in <= 0 || out <= 0) {
     return 0;
   }
-  const float *xs = floats_at(env, x, rows * in);
-  const float *w = floats_at(env, weight, out * in);
-  const float *b = bias == NULL ? NULL : floats_at(env, bias, out);
-  float *ys = floats_at(env, y, rows * out);
+  const float *xs = jni_floats(env, x, rows * in);
+  const float *w = jni_floats(env, weight, out * in);
+  const float *b = bias == NULL ? NULL : jni_floats(env, bias, out);
+  float *ys = jni_floats(env, y, rows * out);
   if (xs == NULL || w == NULL || ys == NULL || (bias != NULL && b == NULL)) {
     return 0;
   }
