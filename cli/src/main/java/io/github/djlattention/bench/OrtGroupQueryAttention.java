@@ -123,24 +123,7 @@ final class OrtGroupQueryAttention implements AutoCloseable {
 
   /** The one-node model; the scale is GQA's default 1/√D. */
   static OnnxMl.ModelProto model(long heads, long kvHeads, long keys, long headDim) {
-    OnnxMl.NodeProto node =
-        OnnxMl.NodeProto.newBuilder()
-            .setName("gqa")
-            .setOpType("GroupQueryAttention")
-            .setDomain(OrtModels.MICROSOFT)
-            .addInput("query")
-            .addInput("key")
-            .addInput("value")
-            .addInput("past_key")
-            .addInput("past_value")
-            .addInput("seqlens_k")
-            .addInput("total_sequence_length")
-            .addOutput("output")
-            .addOutput("present_key")
-            .addOutput("present_value")
-            .addAttribute(OrtModels.intAttribute("num_heads", heads))
-            .addAttribute(OrtModels.intAttribute("kv_num_heads", kvHeads))
-            .build();
+    OnnxMl.NodeProto node = node(heads, kvHeads, "past_key", "past_value");
     long[] cache = {1, kvHeads, keys, headDim};
     OnnxMl.GraphProto graph =
         OnnxMl.GraphProto.newBuilder()
@@ -158,6 +141,32 @@ final class OrtGroupQueryAttention implements AutoCloseable {
             .addOutput(OrtModels.floats("present_value", cache))
             .build();
     return OrtModels.model(graph);
+  }
+
+  /**
+   * The {@code GroupQueryAttention} node of the bench's models: inputs {@code query}, {@code key},
+   * {@code value}, the past key and value (or "" for a prompt without them), {@code seqlens_k} and
+   * {@code total_sequence_length}; outputs {@code output}, {@code present_key}, {@code
+   * present_value}.
+   */
+  static OnnxMl.NodeProto node(long heads, long kvHeads, String pastKey, String pastValue) {
+    return OnnxMl.NodeProto.newBuilder()
+        .setName("gqa")
+        .setOpType("GroupQueryAttention")
+        .setDomain(OrtModels.MICROSOFT)
+        .addInput("query")
+        .addInput("key")
+        .addInput("value")
+        .addInput(pastKey)
+        .addInput(pastValue)
+        .addInput("seqlens_k")
+        .addInput("total_sequence_length")
+        .addOutput("output")
+        .addOutput("present_key")
+        .addOutput("present_value")
+        .addAttribute(OrtModels.intAttribute("num_heads", heads))
+        .addAttribute(OrtModels.intAttribute("kv_num_heads", kvHeads))
+        .build();
   }
 
   /**

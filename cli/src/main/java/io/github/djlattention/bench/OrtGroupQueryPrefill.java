@@ -110,24 +110,7 @@ final class OrtGroupQueryPrefill implements AutoCloseable {
 
   /** The one-node model without past inputs; the scale is GQA's default 1/√D. */
   static OnnxMl.ModelProto model(long heads, long kvHeads, long tokens, long headDim) {
-    OnnxMl.NodeProto node =
-        OnnxMl.NodeProto.newBuilder()
-            .setName("gqa")
-            .setOpType("GroupQueryAttention")
-            .setDomain(OrtModels.MICROSOFT)
-            .addInput("query")
-            .addInput("key")
-            .addInput("value")
-            .addInput("")
-            .addInput("")
-            .addInput("seqlens_k")
-            .addInput("total_sequence_length")
-            .addOutput("output")
-            .addOutput("present_key")
-            .addOutput("present_value")
-            .addAttribute(OrtModels.intAttribute("num_heads", heads))
-            .addAttribute(OrtModels.intAttribute("kv_num_heads", kvHeads))
-            .build();
+    OnnxMl.NodeProto node = OrtGroupQueryAttention.node(heads, kvHeads, "", "");
     long[] present = {1, kvHeads, tokens, headDim};
     OnnxMl.GraphProto graph =
         OnnxMl.GraphProto.newBuilder()
