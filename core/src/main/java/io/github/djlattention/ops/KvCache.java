@@ -54,6 +54,12 @@ public final class KvCache implements AutoCloseable {
    */
   static final String COPY_PROPERTY = "djl.attention.cache.copy";
 
+  /** {@code false} makes the buffers with {@code zeros}, without asking for huge pages. */
+  static final String HUGE_PAGES_PROPERTY = "djl.attention.cache.hugepages";
+
+  /** The size of a transparent huge page on x86-64; smaller buffers are not advised. */
+  static final long HUGE_PAGE_BYTES = 2L << 20;
+
   private final NDManager manager;
   private final long batchSize;
   private final long kvHeads;
@@ -63,6 +69,7 @@ public final class KvCache implements AutoCloseable {
   private final DataType dataType;
   private final Layer[] layers;
   private volatile boolean closed;
+  private long hugePageBytes;
 
   private KvCache(Builder builder) {
     this.manager = builder.manager.newSubManager();
@@ -75,11 +82,8 @@ public final class KvCache implements AutoCloseable {
     this.layers = new Layer[builder.layers];
     try {
       for (int i = 0; i < layers.length; i++) {
-        // zeros: positions past a sequence's length are never read by the kernels, but the
-        // step-by-step chain multiplies them by a zero weight, which must not meet a NaN
-        NDArray keys = manager.zeros(new Shape(batchSize, kvHeads, capacity, headSize), dataType);
-        NDArray values =
-            manager.zeros(new Shape(batchSize, kvHeads, capacity, valueHeadSize), dataType);
+        NDArray keys = newBuffer(new Shape(batchSize, kvHeads, capacity, headSize));
+        NDArray values = newBuffer(new Shape(batchSize, kvHeads, capacity, valueHeadSize));
         layers[i] = new Layer(i, keys, values);
       }
     } catch (RuntimeException e) {
@@ -87,6 +91,43 @@ public final class KvCache implements AutoCloseable {
       throw e;
     }
   }
+
+  /**
+   * A zeroed buffer: positions past a sequence's length are never read by the kernels, but the
+   * step-by-step chain multiplies them by a zero weight, which must not meet a NaN. A PyTorch CPU
+   * buffer is made uninitialized and zeroed by the native library after it has asked the kernel for
+   * transparent huge pages (a decode step reads the whole cache, and on 4 KiB pages each 4 KiB of
+   * it costs a TLB miss); elsewhere, or with {@code -Ddjl.attention.cache.hugepages=false}, by
+   * {@code zeros}.
+   */
+  private NDArray newBuffer(Shape shape) {
+    long bytes = shape.size() * dataType.getNumOfBytes();
+    if (!"false".equalsIgnoreCase(System.getProperty(HUGE_PAGES_PROPERTY))
+        && bytes >= HUGE_PAGE_BYTES
+        && bytes <= Integer.MAX_VALUE
+        && "PyTorch".equals(manager.getEngine().getEngineName())
+        && Device.cpu().equals(manager.getDevice())
+        && NativeAttentionKernel.libraryLoaded()) {
+      NDArray buffer = manager.create(shape, dataType); // uninitialized: no page touched yet
+      if (buffer instanceof PtNDArray array) {
+        long advised = zeroOnHugePages(JniUtils.getByteBuffer(array, true));
+        if (advised >= 0) {
+          hugePageBytes += advised;
+          return buffer;
+        }
+      }
+      buffer.close();
+    }
+    return manager.zeros(shape, dataType);
+  }
+
+  /** The bytes of the buffers for which huge pages were asked (tests). */
+  long hugePageBytes() {
+    return hugePageBytes;
+  }
+
+  /** Zeroes the direct buffer after advising huge pages; the bytes advised, −1 if not direct. */
+  private static native long zeroOnHugePages(ByteBuffer buffer);
 
   /** Returns a new builder. */
   public static Builder builder() {

@@ -155,6 +155,11 @@ final class NativeAttentionKernel extends TensorKernel {
     return status() == null;
   }
 
+  /** Returns whether the native library is loaded (whether or not the kernel is turned off). */
+  static boolean libraryLoaded() {
+    return Library.UNAVAILABLE == null;
+  }
+
   /** Returns why the kernel is not used, or null when it is. */
   static String status() {
     if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {

@@ -14,6 +14,8 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.github.djlattention.reference.ReferenceAttention;
 import io.github.djlattention.testing.TestTensors;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -123,6 +125,54 @@ class KvCacheTest {
         System.clearProperty(KvCache.COPY_PROPERTY);
       } else {
         System.setProperty(KvCache.COPY_PROPERTY, before);
+      }
+    }
+  }
+
+  /**
+   * Buffers of 4 MiB: made uninitialized and zeroed natively after the huge-page advice, or by
+   * {@code zeros} with the property off. Either way every element starts at zero, and a cached call
+   * gives what the plain call over the same keys gives.
+   */
+  @ParameterizedTest(name = "huge pages asked: {0}")
+  @ValueSource(booleans = {true, false})
+  void buffersStartZeroedWithOrWithoutHugePages(boolean huge) {
+    String before = System.getProperty(KvCache.HUGE_PAGES_PROPERTY);
+    System.setProperty(KvCache.HUGE_PAGES_PROPERTY, Boolean.toString(huge));
+    int capacity = 16384; // B G C D floats = 4 MiB per buffer
+    try (NDManager scope = manager.newSubManager();
+        KvCache cache = cache(scope, capacity, 2)) {
+      long bytes = 2L * 2 * B * G * capacity * D * Float.BYTES; // 2 layers, keys and values
+      if (!huge) {
+        assertEquals(0, cache.hugePageBytes());
+      } else if (NativeAttentionKernel.libraryLoaded()
+          && Files.isDirectory(Path.of("/sys/kernel/mm/transparent_hugepage"))) {
+        long advised = cache.hugePageBytes();
+        assertTrue(advised > 0 && advised <= bytes, "advised " + advised + " of " + bytes);
+        assertEquals(0, advised % KvCache.HUGE_PAGE_BYTES, "whole huge pages only");
+      }
+      for (int i = 0; i < 2; i++) {
+        for (NDArray buffer : new NDArray[] {cache.layer(i).keys(), cache.layer(i).values()}) {
+          assertTrue(buffer.eq(0).all().getBoolean(), "layer " + i + " starts at zero");
+        }
+      }
+      Random random = new Random(9);
+      NDArray q = random(scope, random, B, H, 5, D);
+      NDArray k = random(scope, random, B, G, 5, D);
+      NDArray v = random(scope, random, B, G, 5, D);
+      AttentionOptions plain = AttentionOptions.builder().optReturnWeights(false).build();
+      AttentionOptions cached = plain.toBuilder().optCache(cache.layer(1)).build();
+      assertClose(
+          "cached call",
+          doubles(Attention.attention(q, k, v, plain).output()),
+          doubles(Attention.attention(q, k, v, cached).output()),
+          1e-6,
+          1e-6);
+    } finally {
+      if (before == null) {
+        System.clearProperty(KvCache.HUGE_PAGES_PROPERTY);
+      } else {
+        System.setProperty(KvCache.HUGE_PAGES_PROPERTY, before);
       }
     }
   }
