@@ -15,36 +15,15 @@
 #include <string.h>
 
 #include "attention_simd.h"
+#include "simd_reduce.h"
 
 #define DECODE_ROWS 64        /* rows (R heads x S queries) per work item */
 #define DECODE_MIN_CHUNK 512  /* fewest keys per chunk when the keys are split */
 #define ITEMS_PER_WORKER 4    /* split the keys until there are this many items per thread */
 #define KEY_PREFETCH_ROWS 64  /* how far ahead of the 16 keys in use the key rows are fetched */
 
-/* The slot of key j in the 16 accumulators whose transposing sum puts key j in lane j. */
+/* The slot of key j in the 16 accumulators whose transposing sum (reduce16) puts key j in lane j. */
 #define SLOT(j) (((j) >> 2) + (((j) & 3) << 2))
-
-/*
- * Sums each of 16 vectors across its lanes: lane L of the result is the sum of x[L/4 + 4 (L%4)]
- * (hence SLOT). Four levels of shuffles and adds, 45 instructions for 16 dot products.
- */
-static AVX512 INLINE __m512 reduce16(const __m512 *x) {
-  __m512 y[8], z[4], w[2];
-  for (int i = 0; i < 8; i++) {
-    y[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0x44),
-                         _mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0xEE));
-  }
-  for (int i = 0; i < 4; i++) {
-    z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xDD));
-  }
-  for (int i = 0; i < 2; i++) {
-    w[i] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_ps(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-  }
-  return _mm512_add_ps(_mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                       _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
 
 /*
  * scores[0, 16) = (query . key row j) * after for the `count` (1 to 16) keys from `keys` (rows

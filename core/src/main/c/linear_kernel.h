@@ -1,12 +1,16 @@
 /*
  * djl-attention few-row linear kernel: y = x W^T + b in float32 for a few rows of x (a generated
- * token's projections), for x86-64 CPUs with AVX-512.
+ * token's projections, a short prompt's), for x86-64 CPUs with AVX-512.
  *
  * Shapes: x (M, K), W (N, K) as torch.nn.Linear and DJL's Linear store it, b (N) or none, y (M, N);
- * all dense, C order. Each row of W is read once for all M rows of x (in chunks of LINEAR_CHUNK
- * rows), so the weights stream from memory once per call: with M small the product is bound by
- * reading W, and this reads it at the memory's rate where libtorch's general matrix product (a
- * GEMV for M = 1) measured about half of it.
+ * all dense, C order. Every product is a dot product along K, where both x and W are contiguous,
+ * so nothing is packed:
+ * - M = 1: four rows of W at a time against x; the product is bound by reading W, and this reads it
+ *   at the memory's rate where libtorch's general matrix product (a GEMV) measured about half of it.
+ * - M = 2, 3: two rows of W at a time against every row of x (chunk_rows).
+ * - M >= LINEAR_TILE_ROWS: tiles of 4 rows of x by 4 rows of W, 16 accumulators summed across lanes
+ *   together (simd_reduce.h); each load feeds 4 multiply-adds. libtorch's product measured 1.1 to
+ *   2.4 times slower from 4 to 128 rows on this project's machine (docs/performance.md).
  *
  * The work is split into items of LINEAR_FEATURES output features, taken by the threads from one
  * atomic counter.
@@ -17,7 +21,8 @@
 #include <stdint.h>
 
 #define LINEAR_FEATURES 16 /* output features of a work item */
-#define LINEAR_CHUNK 8     /* rows of x computed together against a pair of W's rows */
+#define LINEAR_CHUNK 3     /* rows of x (below LINEAR_TILE_ROWS) computed against a pair of W rows */
+#define LINEAR_TILE_ROWS 4 /* from this many rows, tiles of 4 rows x 4 features */
 
 typedef struct {
   const float *x;

@@ -10,53 +10,46 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 
 /**
- * A linear map y = x·Wᵀ + b for few rows of x, as a generated token's projections are: one to
- * {@link #MAX_ROWS} rows against a weight W (out, in) stored as {@code torch.nn.Linear} and DJL's
- * {@link Linear} store it.
+ * A linear map y = x·Wᵀ + b for few rows of x, as a generated token's projections and a short
+ * prompt's are: one to {@link #MAX_ROWS} rows against a weight W (out, in) stored as {@code
+ * torch.nn.Linear} and DJL's {@link Linear} store it.
  *
- * <p>With few rows the product is bound by reading W: libtorch's general matrix product (a GEMV for
- * one row) measured about half the memory's read rate on this project's machine (a 4096 × 4096
- * float32 weight: 4.0–4.6 ms against 2.0–2.3 ms to sum it). The project's C kernel ({@code
+ * <p>libtorch's general matrix product is slow for such shapes on this project's machine: for one
+ * row (a GEMV) it read W at about half the memory's rate (a 4096 × 4096 float32 weight: 4.0–4.6 ms
+ * against 2.0–2.3 ms to sum it), and from 4 to 128 rows it reached 20 to 130 GFLOP/s where the
+ * kernel reached 45 to 178 (docs/performance.md). The project's C kernel ({@code
  * core/src/main/c/linear_kernel.c}, in the same library as the attention kernels, on the same
- * threads) reads each row of W once for all rows of x, and the threads take blocks of 16 output
- * features from one counter.
+ * threads) computes dot products along the contiguous axis of x and W, nothing packed: one row
+ * against four rows of W at a time, and from four rows tiles of 4 rows by 4 features; the threads
+ * take blocks of 16 output features from one counter.
  *
  * <p>It computes only what libtorch's product would, in float32 with its own summation order, and
  * only where nothing is recorded and it is faster: float32 PyTorch-engine CPU arrays, at most
- * {@link #MAX_ROWS} rows, at least {@link #MIN_WEIGHT_ELEMENTS} weights (more for 7 or 8 rows), and
- * nothing libtorch would record (its grad mode off, or no input requiring gradients; DJL turns grad
- * mode on while a {@code GradientCollector} is open), so a training step keeps libtorch's
- * differentiable product. Every other call, and every call with {@code
- * -Ddjl.attention.linear=false} or where the native library is not available, is {@link
- * Linear#linear(NDArray, NDArray, NDArray)}. The caller's arrays are only read; the result belongs
- * to x's manager, as DJL's ops place theirs.
+ * {@link #MAX_ROWS} rows, at least {@link #MIN_WEIGHT_ELEMENTS} weights, and nothing libtorch would
+ * record (its grad mode off, or no input requiring gradients; DJL turns grad mode on while a {@code
+ * GradientCollector} is open), so a training step keeps libtorch's differentiable product. Every
+ * other call, and every call with {@code -Ddjl.attention.linear=false} or where the native library
+ * is not available, is {@link Linear#linear(NDArray, NDArray, NDArray)}. The caller's arrays are
+ * only read; the result belongs to x's manager, as DJL's ops place theirs.
  */
 public final class FewRowLinear {
 
-  /** The most rows of x (the product of its leading axes) the kernel takes. */
-  public static final long MAX_ROWS = 8;
+  /**
+   * The most rows of x (the product of its leading axes) the kernel takes: up to 128 it was faster
+   * than libtorch at every size measured (128 × 512 × 512: 0.44 ms against 0.48); at 256 rows
+   * libtorch's blocked product won at 512 × 512 (0.76–0.84 ms against 0.84–0.89).
+   */
+  public static final long MAX_ROWS = 128;
 
   /**
-   * The fewest weight elements (out · in) for which the kernel is used with up to {@link #FEW_ROWS}
-   * rows: below them libtorch's product is as fast or faster (the call's fixed cost dominates).
-   * Measured on this project's machine (medians of 300 calls after 1,500, both on two threads): one
-   * row, 256 × 256 libtorch 0.010 ms against the kernel's 0.018; 512 × 512 0.027–0.029 against
-   * 0.019–0.023; 1024 × 1024 0.077 against 0.040; 4096 × 4096 5.2 against 2.2
-   * (docs/performance.md).
+   * The fewest weight elements (out · in) for which the kernel is used: below them libtorch's
+   * product is as fast or faster (the call's fixed cost dominates). Measured on this project's
+   * machine (medians of 300 calls after 1,500, both on two threads): one row, 256 × 256 libtorch
+   * 0.010 ms against the kernel's 0.018; 512 × 512 0.027–0.029 against 0.019–0.023; 1024 × 1024
+   * 0.077 against 0.040; 4096 × 4096 5.2 against 2.2 (docs/performance.md).
    */
   public static final long MIN_WEIGHT_ELEMENTS = 1L << 18;
 
-  /** The rows up to which {@link #MIN_WEIGHT_ELEMENTS} applies (6 rows, 512 × 512: 1.2× faster). */
-  public static final long FEW_ROWS = 6;
-
-  /**
-   * The fewest weight elements for 7 or 8 rows, where the kernel's two weight rows at a time
-   * against eight rows of x cost more: 8 × 512 × 512 libtorch 0.061 ms against the kernel's 0.070,
-   * 8 × 1024 × 1024 0.303 against 0.200.
-   */
-  public static final long MIN_WEIGHT_ELEMENTS_MORE_ROWS = 1L << 20;
-
-  /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.linear";
 
   private FewRowLinear() {}
@@ -155,9 +148,7 @@ public final class FewRowLinear {
     if (!fits(x, weight, bias)) {
       return false;
     }
-    long elements = weight.getShape().size();
-    long rows = x.getShape().size() / weight.getShape().get(1);
-    return elements >= (rows <= FEW_ROWS ? MIN_WEIGHT_ELEMENTS : MIN_WEIGHT_ELEMENTS_MORE_ROWS);
+    return weight.getShape().size() >= MIN_WEIGHT_ELEMENTS;
   }
 
   /** {@link #serves} without the size threshold: what the kernel can compute. */
