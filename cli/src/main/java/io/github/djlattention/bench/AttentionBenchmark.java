@@ -19,6 +19,7 @@ import io.github.djlattention.bench.BenchmarkReport.ShapeResult;
 import io.github.djlattention.bench.BenchmarkReport.SmallCallResult;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
+import io.github.djlattention.ops.CpuPeak;
 import io.github.djlattention.ops.FastAttention;
 import io.github.djlattention.ops.FastAttention.Precision;
 import java.io.BufferedReader;
@@ -146,7 +147,9 @@ public final class AttentionBenchmark {
     LongSequenceResult longSequence = null;
     LlmPrefillResult llmPrefill = null;
     double ceiling = 0;
+    double peak = 0;
     if (series == Series.ALL) {
+      peak = fmaPeak(cores);
       double ceilingBefore = ceiling();
       List<ShapeResult> rows = new ArrayList<>();
       for (long seq : SEQUENCES) {
@@ -156,7 +159,7 @@ public final class AttentionBenchmark {
       bfloat16 = bfloat16(BFLOAT16_SEQ);
       ceiling = Math.max(ceilingBefore, ceiling());
       for (ShapeResult row : rows) {
-        results.add(withCeiling(row, ceiling));
+        results.add(withCeilings(row, ceiling, peak));
       }
       longSequence = longSequence(LONG_SEQ);
     }
@@ -189,7 +192,7 @@ public final class AttentionBenchmark {
             longSequence,
             environment,
             decode,
-            new Ceilings(ceiling, reads),
+            new Ceilings(ceiling, peak, reads),
             generation,
             small,
             dispatch,
@@ -247,6 +250,24 @@ public final class AttentionBenchmark {
               + " %.1f GFLOP/s%n",
           CEILING_SIZE, ms[0], torch, ms[1], onnx);
       return Math.max(torch, onnx);
+    }
+  }
+
+  /**
+   * The float32 multiply-add peak of {@code cores} threads on registers alone ({@link CpuPeak}),
+   * best of 3 runs; 0 where the native library is not loaded.
+   */
+  private double fmaPeak(int cores) {
+    try {
+      double peak = CpuPeak.float32FmaGflops(cores, quick ? 150 : 300, 3);
+      say(
+          "ceiling: float32 FMA peak %.1f GFLOP/s (%d threads of register-bound 512-bit"
+              + " multiply-adds, no memory access: no float32 kernel computes faster)%n",
+          peak, cores);
+      return peak;
+    } catch (IllegalStateException e) {
+      say("ceiling: float32 FMA peak not measured: %s%n", e.getMessage());
+      return 0;
     }
   }
 
@@ -333,7 +354,11 @@ public final class AttentionBenchmark {
           ms[2],
           strongest,
           strongestMs,
-          ms[0] / strongestMs);
+          ms[0] / strongestMs,
+          0,
+          0,
+          0,
+          0);
     }
   }
 
@@ -615,7 +640,10 @@ public final class AttentionBenchmark {
     };
   }
 
-  private static ShapeResult withCeiling(ShapeResult r, double ceiling) {
+  /** The row with the matmul ceiling and the FMA peak of the run (0: the peak not measured). */
+  private static ShapeResult withCeilings(ShapeResult r, double ceiling, double peak) {
+    double atPeakMs = peak > 0 ? flops(r.seq()) / peak / 1e6 : 0;
+    double strongestGflops = flops(r.seq()) / r.strongestOrtMs() / 1e6;
     return new ShapeResult(
         r.batch(),
         r.heads(),
@@ -633,7 +661,11 @@ public final class AttentionBenchmark {
         r.mhaMs(),
         r.strongestOrt(),
         r.strongestOrtMs(),
-        r.ratioVsStrongest());
+        r.ratioVsStrongest(),
+        peak,
+        peak > 0 ? 100 * r.projectGflops() / peak : 0,
+        peak > 0 ? 100 * strongestGflops / peak : 0,
+        atPeakMs / r.strongestOrtMs());
   }
 
   private void printTable(BenchmarkReport report) {
@@ -740,12 +772,13 @@ public final class AttentionBenchmark {
     sayLine("");
     sayLine(
         "| decode (B×H×G×S×T×D) | project, KV cache ms | GQA ms | Attention-23 ms | strongest |"
-            + " project/strongest | read GB/s | % of read ceiling | plain call ms |"
-            + " libtorch route ms |");
-    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|");
+            + " project/strongest | read GB/s | % of read ceiling | % of the cache's own read |"
+            + " plain call ms | libtorch route ms |");
+    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
     for (DecodeResult r : report.decode()) {
       say(
-          "| %d×%d×%d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %.3f | %.3f |%n",
+          "| %d×%d×%d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %.0f%% | %.3f |"
+              + " %.3f |%n",
           r.batch(),
           r.heads(),
           r.kvHeads(),
@@ -759,6 +792,7 @@ public final class AttentionBenchmark {
           r.ratioVsStrongest(),
           r.readGbps(),
           r.percentOfReadCeiling(),
+          r.percentOfCacheRead(),
           r.projectPlainMs(),
           r.projectLibtorchMs());
     }
@@ -791,11 +825,13 @@ public final class AttentionBenchmark {
     sayLine("");
     sayLine(
         "| shape (B×H×S×D) | project ms | Attention-23 ms | MultiHeadAttention ms | strongest |"
-            + " project/strongest | project GFLOP/s | % of ceiling | step-by-step ms |");
-    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|");
+            + " project/strongest | project GFLOP/s | % of ceiling | % of FMA peak | strongest's"
+            + " % of FMA peak | lowest ratio at the peak | step-by-step ms |");
+    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for (ShapeResult r : report.results()) {
       say(
-          "| %d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %s |%n",
+          "| %d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %.0f%% | %.0f%% |"
+              + " %.2f | %s |%n",
           r.batch(),
           r.heads(),
           r.seq(),
@@ -807,18 +843,23 @@ public final class AttentionBenchmark {
           r.ratioVsStrongest(),
           r.projectGflops(),
           r.percentOfCeiling(),
+          r.percentOfFmaPeak(),
+          r.strongestOrtPercentOfFmaPeak(),
+          r.lowestRatioAtFmaPeak(),
           millis(r.stepByStepMs()));
     }
     Bfloat16Result b = report.bfloat16();
     LongSequenceResult l = report.longSequence();
     say(
-        "%nceiling (%d³ float32 matmul, the faster of libtorch and ONNX Runtime): %.1f GFLOP/s%n"
+        "%nceiling (%d³ float32 matmul, the faster of libtorch and ONNX Runtime): %.1f GFLOP/s;"
+            + " float32 FMA peak of the cores %.1f GFLOP/s%n"
             + "bfloat16 mode, S=%d: %.3f ms vs float32 %.3f ms = %.2fx;"
             + " max |error| vs float64: bfloat16 %.2e, float32 %.2e (%s)%n"
             + "long sequence S=%d (H=%d, D=%d): %.2f s, child JVM peak RSS %.0f MiB,"
             + " max |error| vs float64 reference %.2e%n",
         CEILING_SIZE,
         report.ceilingGflops(),
+        report.ceilings().fmaPeakGflops(),
         b.seq(),
         b.bfloat16Ms(),
         b.float32Ms(),

@@ -66,6 +66,13 @@ public record BenchmarkReport(
    *     {@code MultiHeadAttention}
    * @param strongestOrtMs its milliseconds
    * @param ratioVsStrongest projectMs / strongestOrtMs
+   * @param fmaPeakGflops the float32 multiply-add peak of the run's cores ({@code CpuPeak}; 0 where
+   *     not measured)
+   * @param percentOfFmaPeak projectGflops / fmaPeakGflops, in percent
+   * @param strongestOrtPercentOfFmaPeak the strongest ONNX Runtime kernel's rate / fmaPeakGflops,
+   *     in percent
+   * @param lowestRatioAtFmaPeak the lowest projectMs / strongestOrtMs any float32 kernel could
+   *     reach on these cores: the time of 4·B·H·S²·D flops at the peak, over strongestOrtMs
    */
   public record ShapeResult(
       long batch,
@@ -84,7 +91,11 @@ public record BenchmarkReport(
       double mhaMs,
       String strongestOrt,
       double strongestOrtMs,
-      double ratioVsStrongest) {}
+      double ratioVsStrongest,
+      double fmaPeakGflops,
+      double percentOfFmaPeak,
+      double strongestOrtPercentOfFmaPeak,
+      double lowestRatioAtFmaPeak) {}
 
   /**
    * One decoding step: one query against a KV cache, float32.
@@ -109,6 +120,9 @@ public record BenchmarkReport(
    * @param readGbps kvBytes / projectMs
    * @param readCeilingGbps the read bandwidth of a buffer of kvBytes in the same run
    * @param percentOfReadCeiling readGbps / readCeilingGbps, in percent
+   * @param cacheReadGbps libtorch's sum over the cache's own K and V buffers (the memory the step
+   *     reads, on the pages it has), timed in the same rounds as the step
+   * @param percentOfCacheRead readGbps / cacheReadGbps, in percent
    * @param maxAbsDiffVsGqa the largest |project − GroupQueryAttention| over the output
    */
   public record DecodeResult(
@@ -131,6 +145,8 @@ public record BenchmarkReport(
       double readGbps,
       double readCeilingGbps,
       double percentOfReadCeiling,
+      double cacheReadGbps,
+      double percentOfCacheRead,
       double maxAbsDiffVsGqa) {}
 
   /**
@@ -274,9 +290,11 @@ public record BenchmarkReport(
    * The ceilings of the run.
    *
    * @param matmulGflops the float32 {@code 2048³} matmul rate (0 with {@code --decode})
+   * @param fmaPeakGflops the float32 multiply-add peak of the cores on registers alone, above every
+   *     float32 kernel (0 with {@code --decode} or without the native library)
    * @param reads the read bandwidth at each decode working-set size
    */
-  public record Ceilings(double matmulGflops, List<ReadCeiling> reads) {}
+  public record Ceilings(double matmulGflops, double fmaPeakGflops, List<ReadCeiling> reads) {}
 
   /**
    * The bfloat16 mode on one shape: the dispatcher's bfloat16 kernel, and each of the two bfloat16

@@ -190,6 +190,15 @@ final class DecodeBenchmark {
                 standardDiff,
                 plainDiff));
       }
+      // the same memory the step reads, summed in the same rounds: the cache's own K and V
+      // buffers (capacity T, so exactly the step's bytes), on the pages they were given
+      Runnable cacheRead =
+          () -> {
+            try (NDManager scope = manager.newSubManager()) {
+              layer.keys().sum().attach(scope);
+              layer.values().sum().attach(scope);
+            }
+          };
       int perBlock = keys >= 16384 ? 2 : keys >= 4096 ? 5 : 10;
       double[] ms =
           AttentionBenchmark.medians(
@@ -199,14 +208,17 @@ final class DecodeBenchmark {
               gqa::runDiscardingOutput,
               standard::runDiscardingOutput,
               projectPlain,
-              projectLibtorch);
+              projectLibtorch,
+              cacheRead);
       boolean gqaStronger = ms[1] <= ms[2];
       String strongest = gqaStronger ? "GroupQueryAttention" : "Attention-23";
       double strongestMs = Math.min(ms[1], ms[2]);
       long bytes = kvBytes(keys);
       double gbps = bytes / ms[0] / 1e6;
+      double cacheGbps = bytes / ms[5] / 1e6;
       say(
-          "decode T=%d: project (KV cache) %.3f ms = %.1f GB/s (%.0f%% of the %.1f GB/s read);"
+          "decode T=%d: project (KV cache) %.3f ms = %.1f GB/s (%.0f%% of the %.1f GB/s read;"
+              + " %.0f%% of the cache's own buffers summed in the same rounds, %.1f GB/s);"
               + " GQA %.3f ms, Attention-23 %.3f ms, strongest %s: ratio %.2f;"
               + " plain call %.3f ms, libtorch route %.3f ms; max |project - GQA| %.2e%n",
           keys,
@@ -214,6 +226,8 @@ final class DecodeBenchmark {
           gbps,
           100 * gbps / ceiling.gbps(),
           ceiling.gbps(),
+          100 * gbps / cacheGbps,
+          cacheGbps,
           ms[1],
           ms[2],
           strongest,
@@ -241,6 +255,8 @@ final class DecodeBenchmark {
           gbps,
           ceiling.gbps(),
           100 * gbps / ceiling.gbps(),
+          cacheGbps,
+          100 * gbps / cacheGbps,
           diff);
     }
   }

@@ -261,7 +261,11 @@ class BenchmarkPartsTest {
                     0.45,
                     "Attention-23",
                     0.4,
-                    1.25)),
+                    1.25,
+                    232,
+                    14.4,
+                    18.1,
+                    0.16)),
             300,
             new Bfloat16Result(
                 4096,
@@ -304,8 +308,10 @@ class BenchmarkPartsTest {
                     40,
                     50,
                     80,
+                    45,
+                    89,
                     1e-7)),
-            new Ceilings(300, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
+            new Ceilings(300, 232, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
             new GenerationResult(32, 8, 128, 4096, 512, 60, 50, 1.2, 3e-7, 2e-7, 8.5, 10.2, 0.2, 3),
             List.of(new SmallCallResult(1, 16, 512, 8, 0.5, 0.55, 0.91, 0.4, 0.05, 0.05, 1e-7)),
             List.of(),
@@ -332,6 +338,9 @@ class BenchmarkPartsTest {
     assertEquals(128, row.get("seq").asLong());
     assertEquals("Attention-23", row.get("strongest_ort").asText());
     assertEquals(1.25, row.get("ratio_vs_strongest").asDouble());
+    assertEquals(14.4, row.get("percent_of_fma_peak").asDouble());
+    assertEquals(0.16, row.get("lowest_ratio_at_fma_peak").asDouble());
+    assertEquals(232.0, json.get("ceilings").get("fma_peak_gflops").asDouble(), "the FMA peak");
     JsonNode decode = json.get("decode").get(0);
     for (String field :
         List.of("keys", "project_ms", "gqa_ms", "strongest_ort", "ratio_vs_strongest")) {

@@ -126,7 +126,7 @@ class GenerationBenchmarkTest {
             null,
             new Environment("kernel", 2, 2, 2, 0.5, 0.5, true, 1),
             List.of(),
-            new Ceilings(0, List.of()),
+            new Ceilings(0, 0, List.of()),
             result,
             List.of(),
             List.of(),

@@ -1,0 +1,90 @@
+package io.github.djlattention.ops;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+
+/**
+ * The float32 arithmetic ceiling of this machine: the rate of 512-bit fused multiply-adds that
+ * {@code threads} cores sustain together on registers alone (twelve independent chains per core, no
+ * memory access; {@code core/src/main/c/cpu_peak.c}). No float32 kernel can compute faster, so a
+ * benchmark can say how far a kernel is from it, and how fast another library would have to be for
+ * a ratio to be reachable at all.
+ */
+public final class CpuPeak {
+
+  /** Multiply-adds per round of the C loop: 12 chains of 16 lanes, 2 flops each. */
+  private static final double FLOPS_PER_ROUND = 12 * 16 * 2;
+
+  private CpuPeak() {}
+
+  /**
+   * Measures the peak: {@code threads} threads, each on its own core as the OS schedules them, run
+   * the loop at once for about {@code millis} milliseconds; the best of {@code tries} runs.
+   *
+   * @param threads the threads to run at once (the cores the kernels use)
+   * @param millis about how long each run takes
+   * @param tries how many runs (the best is returned)
+   * @return GFLOP/s of all threads together
+   * @throws IllegalStateException where the native library is not loaded or this CPU lacks AVX-512
+   */
+  public static double float32FmaGflops(int threads, int millis, int tries) {
+    if (!NativeAttentionKernel.libraryLoaded()) {
+      throw new IllegalStateException(
+          "the FMA peak needs the native library: " + NativeAttentionKernel.status());
+    }
+    if (threads < 1 || millis < 1 || tries < 1) {
+      throw new IllegalArgumentException(
+          "threads, millis and tries must be positive: " + threads + ", " + millis + ", " + tries);
+    }
+    // calibrate on one thread: rounds for about `millis`
+    long rounds = 1 << 20;
+    long start = System.nanoTime();
+    fmaRounds(rounds);
+    double perRound = (System.nanoTime() - start) / (double) rounds;
+    long timed = Math.max(rounds, (long) (millis * 1e6 / perRound));
+    double best = 0;
+    for (int attempt = 0; attempt < tries; attempt++) {
+      best = Math.max(best, run(threads, timed));
+    }
+    return best;
+  }
+
+  /** One run: every thread's loop starts at one barrier; the wall time until the last ends. */
+  private static double run(int threads, long rounds) {
+    CyclicBarrier barrier = new CyclicBarrier(threads + 1);
+    List<Thread> workers = new ArrayList<>();
+    for (int i = 0; i < threads; i++) {
+      Thread worker =
+          new Thread(
+              () -> {
+                try {
+                  barrier.await();
+                  fmaRounds(rounds);
+                  barrier.await();
+                } catch (Exception e) {
+                  Thread.currentThread().interrupt();
+                }
+              },
+              "djl-attention-fma-peak-" + i);
+      worker.setDaemon(true);
+      workers.add(worker);
+      worker.start();
+    }
+    try {
+      barrier.await();
+      long start = System.nanoTime();
+      barrier.await();
+      double seconds = (System.nanoTime() - start) / 1e9;
+      for (Thread worker : workers) {
+        worker.join();
+      }
+      return threads * rounds * FLOPS_PER_ROUND / seconds / 1e9;
+    } catch (Exception e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("the FMA peak's threads were interrupted", e);
+    }
+  }
+
+  private static native float fmaRounds(long rounds);
+}
