@@ -21,6 +21,7 @@
 #define DECODE_MIN_CHUNK 512  /* fewest keys per chunk when the keys are split */
 #define ITEMS_PER_WORKER 4    /* split the keys until there are this many items per thread */
 #define KEY_PREFETCH_ROWS 64  /* how far ahead of the 16 keys in use the key rows are fetched */
+#define WHOLE_ROWS_MAX 4      /* the most rows whose P V reads whole value rows (pv_whole_rows) */
 
 /* The slot of key j in the 16 accumulators whose transposing sum (reduce16) puts key j in lane j. */
 #define SLOT(j) (((j) >> 2) + (((j) & 3) << 2))
@@ -69,7 +70,10 @@ static AVX512 INLINE void qk_group(const float *query, const float *keys, int64_
  * prefetcher follows it; the second pair of rows reads the block again from L2. (The shared 64-column
  * micro-kernel reads the first half of every row, then the second: at T = 16384 on huge pages that
  * pattern measured 5.9 to 8.0 ms against 5.1 to 5.5 for this, docs/performance.md.) The sums run over
- * t in the same order, so the result is the micro-kernel's to the bit.
+ * t in the same order, so the result is the micro-kernel's to the bit. For more than WHOLE_ROWS_MAX
+ * rows (a few queries per head) the pairs re-read the block from L2 more often than the 64-column
+ * tiles of 6 rows do, and the tiles measured faster (T = 4096, S = 4: 2.6 to 2.9 ms against 3.1 to
+ * 3.4).
  */
 static AVX512 void pv_whole_rows(int rows, int64_t n, const float *weights, const float *value,
                                  int64_t value_dim, float *out, int64_t out_stride) {
@@ -361,7 +365,7 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
         }
       }
     }
-    if (value_dim > 64 && value_dim <= 128) {
+    if (value_dim > 64 && value_dim <= 128 && rows <= WHOLE_ROWS_MAX) {
       pv_whole_rows(rows, width, s->scores + u0, value + (k0 + u0) * value_dim, value_dim, s->out,
                     job->out_stride);
       continue;

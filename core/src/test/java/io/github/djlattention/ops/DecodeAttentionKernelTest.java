@@ -67,9 +67,10 @@ class DecodeAttentionKernelTest {
         Arguments.of(2, 4, 4, 2, 900, 8, 8, true, -1, -1, new long[] {0, 2000}),
         Arguments.of(1, 64, 1, 1, 600, 16, 16, false, -1, -1, null), // 64 rows in one item
         Arguments.of(1, 16, 2, 9, 700, 16, 24, true, -1, -1, null), // 72 rows: two row blocks
-        // whole value rows (64 < Dv <= 128), two rows at a time: an odd row left, a masked last
-        // vector
+        // whole value rows (64 < Dv <= 128, at most 4 rows), two rows at a time: an odd row
+        // left, a single row, a masked last vector; five rows take the 64-column tiles
         Arguments.of(1, 3, 1, 1, 700, 32, 100, false, -1, -1, null),
+        Arguments.of(1, 4, 4, 1, 1300, 24, 127, true, -1, -1, new long[] {1200}),
         Arguments.of(1, 5, 1, 1, 1300, 24, 127, true, -1, -1, new long[] {1200}),
         Arguments.of(1, 2, 1, 1, 600, 40, 129, false, -1, -1, null)); // past 128: 64-column tiles
   }
