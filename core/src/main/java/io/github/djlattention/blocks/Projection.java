@@ -73,7 +73,7 @@ final class Projection {
           ? Linear.linear(x, w).singletonOrThrow()
           : Linear.linear(x, w, b).singletonOrThrow();
     }
-    return FewRowLinear.linear(x, w, b); // a generated token's few rows: the C kernel, else DJL's
+    return FewRowLinear.linear(x, w, b); // up to 128 rows: the C kernel, else DJL's
   }
 
   /** The output shape for an input shape (…, in). */
