@@ -232,6 +232,8 @@ public record BenchmarkReport(
    * @param projectAttentionMsPerToken the project's attention alone (the block's cached calls
    *     without the projections), milliseconds per token, median loop
    * @param timedLoops timed loops per side whose medians these are (after one warm-up loop each)
+   * @param weightHugePageBytes the bytes of the block's weights moved onto huge pages before the
+   *     loops ({@code HugePages.collapse}; 0 where the kernel refused or they are turned off)
    */
   public record GenerationResult(
       long heads,
@@ -247,7 +249,8 @@ public record BenchmarkReport(
       double projectLoopS,
       double ortLoopS,
       double projectAttentionMsPerToken,
-      int timedLoops) {}
+      int timedLoops,
+      long weightHugePageBytes) {}
 
   /**
    * The causal LLM prefill: one prompt, the project against ONNX Runtime's two kernels that apply.

@@ -6,13 +6,16 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
 import ai.djl.util.PairList;
 import io.github.djlattention.bench.BenchmarkReport.GenerationResult;
 import io.github.djlattention.blocks.MultiHeadAttentionBlock;
 import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
+import io.github.djlattention.ops.HugePages;
 import io.github.djlattention.ops.KvCache;
 import java.io.PrintWriter;
 import java.util.Arrays;
@@ -130,8 +133,17 @@ final class GenerationBenchmark {
       say(
           "generation: E=%d H=%d G=%d D=%d, %d tokens, causal, no bias, float32: the project's"
               + " MultiHeadAttentionBlock with a KvCache against ONNX Runtime's GroupQueryAttention"
-              + " layer with the same weights (set up in %.1f s)%n",
-          embedding, heads, kvHeads, headDim(), tokens, (System.nanoTime() - started) / 1e9);
+              + " layer with the same weights (set up in %.1f s; %d of the block's %d MiB of"
+              + " weights moved onto huge pages by HugePages.collapse in %.0f ms)%n",
+          embedding,
+          heads,
+          kvHeads,
+          headDim(),
+          tokens,
+          (System.nanoTime() - started) / 1e9,
+          loops.hugePageBytes >> 20,
+          loops.weightBytes >> 20,
+          loops.collapseMs);
       long warmUp = System.nanoTime();
       float[][] projectWarm = loops.project();
       double projectWarmS = (System.nanoTime() - warmUp) / 1e9;
@@ -209,7 +221,8 @@ final class GenerationBenchmark {
           median(projectS),
           median(ortS),
           attentionMs,
-          rounds);
+          rounds,
+          loops.hugePageBytes);
     }
   }
 
@@ -311,6 +324,9 @@ final class GenerationBenchmark {
     private final float[][] tokenData;
     private final NDArray[] inputs;
     private final OrtGenerationLayer ortLayer;
+    private final long weightBytes;
+    private final long hugePageBytes;
+    private final double collapseMs;
     private NDArray[][] projected;
 
     private Loops(int threads) {
@@ -325,6 +341,19 @@ final class GenerationBenchmark {
                 .optBias(false)
                 .build();
         block.initialize(manager, DataType.FLOAT32, new Shape(1, 1, embedding));
+        // the weights a token reads whole, onto huge pages (what an inference application of the
+        // project would do; -Ddjl.attention.hugepages=false leaves them on 4 KiB pages)
+        long bytes = 0;
+        long moved = 0;
+        long collapseStart = System.nanoTime();
+        for (Pair<String, Parameter> parameter : block.getParameters()) {
+          NDArray array = parameter.getValue().getArray();
+          bytes += array.getShape().size() * array.getDataType().getNumOfBytes();
+          moved += HugePages.collapse(array);
+        }
+        collapseMs = (System.nanoTime() - collapseStart) / 1e6;
+        weightBytes = bytes;
+        hugePageBytes = moved;
         store = new ParameterStore(manager, false);
         cache =
             KvCache.builder()

@@ -312,7 +312,8 @@ class BenchmarkPartsTest {
                     89,
                     1e-7)),
             new Ceilings(300, 232, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
-            new GenerationResult(32, 8, 128, 4096, 512, 60, 50, 1.2, 3e-7, 2e-7, 8.5, 10.2, 0.2, 3),
+            new GenerationResult(
+                32, 8, 128, 4096, 512, 60, 50, 1.2, 3e-7, 2e-7, 8.5, 10.2, 0.2, 3, 160L << 20),
             List.of(new SmallCallResult(1, 16, 512, 8, 0.5, 0.55, 0.91, 0.4, 0.05, 0.05, 1e-7)),
             List.of(),
             new BenchmarkReport.LlmPrefillResult(

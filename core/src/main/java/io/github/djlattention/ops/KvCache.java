@@ -54,12 +54,6 @@ public final class KvCache implements AutoCloseable {
    */
   static final String COPY_PROPERTY = "djl.attention.cache.copy";
 
-  /** {@code false} makes the buffers with {@code zeros}, without asking for huge pages. */
-  static final String HUGE_PAGES_PROPERTY = "djl.attention.cache.hugepages";
-
-  /** The size of a transparent huge page on x86-64; smaller buffers are not advised. */
-  static final long HUGE_PAGE_BYTES = 2L << 20;
-
   private final NDManager manager;
   private final long batchSize;
   private final long kvHeads;
@@ -95,28 +89,16 @@ public final class KvCache implements AutoCloseable {
   /**
    * A zeroed buffer: positions past a sequence's length are never read by the kernels, but the
    * step-by-step chain multiplies them by a zero weight, which must not meet a NaN. A PyTorch CPU
-   * buffer is made uninitialized and zeroed by the native library after it has asked the kernel for
-   * transparent huge pages (a decode step reads the whole cache, and on 4 KiB pages each 4 KiB of
-   * it costs a TLB miss); elsewhere, or with {@code -Ddjl.attention.cache.hugepages=false}, by
-   * {@code zeros}.
+   * buffer of at least 2 MiB is zeroed after asking for transparent huge pages ({@link HugePages}:
+   * a decode step reads the whole cache); elsewhere, or with {@code
+   * -Ddjl.attention.hugepages=false}, it is made by {@code zeros}.
    */
   private NDArray newBuffer(Shape shape) {
-    long bytes = shape.size() * dataType.getNumOfBytes();
-    if (!"false".equalsIgnoreCase(System.getProperty(HUGE_PAGES_PROPERTY))
-        && bytes >= HUGE_PAGE_BYTES
-        && bytes <= Integer.MAX_VALUE
-        && "PyTorch".equals(manager.getEngine().getEngineName())
-        && Device.cpu().equals(manager.getDevice())
-        && NativeAttentionKernel.libraryLoaded()) {
-      NDArray buffer = manager.create(shape, dataType); // uninitialized: no page touched yet
-      if (buffer instanceof PtNDArray array) {
-        long advised = zeroOnHugePages(JniUtils.getByteBuffer(array, true));
-        if (advised >= 0) {
-          hugePageBytes += advised;
-          return buffer;
-        }
-      }
-      buffer.close();
+    long[] advised = {0};
+    NDArray buffer = HugePages.zeroed(manager, shape, dataType, advised);
+    if (buffer != null) {
+      hugePageBytes += advised[0];
+      return buffer;
     }
     return manager.zeros(shape, dataType);
   }
@@ -125,9 +107,6 @@ public final class KvCache implements AutoCloseable {
   long hugePageBytes() {
     return hugePageBytes;
   }
-
-  /** Zeroes the direct buffer after advising huge pages; the bytes advised, −1 if not direct. */
-  private static native long zeroOnHugePages(ByteBuffer buffer);
 
   /** Returns a new builder. */
   public static Builder builder() {

@@ -137,8 +137,8 @@ class KvCacheTest {
   @ParameterizedTest(name = "huge pages asked: {0}")
   @ValueSource(booleans = {true, false})
   void buffersStartZeroedWithOrWithoutHugePages(boolean huge) {
-    String before = System.getProperty(KvCache.HUGE_PAGES_PROPERTY);
-    System.setProperty(KvCache.HUGE_PAGES_PROPERTY, Boolean.toString(huge));
+    String before = System.getProperty(HugePages.ENABLED_PROPERTY);
+    System.setProperty(HugePages.ENABLED_PROPERTY, Boolean.toString(huge));
     int capacity = 16384; // B G C D floats = 4 MiB per buffer
     try (NDManager scope = manager.newSubManager();
         KvCache cache = cache(scope, capacity, 2)) {
@@ -149,7 +149,7 @@ class KvCacheTest {
           && Files.isDirectory(Path.of("/sys/kernel/mm/transparent_hugepage"))) {
         long advised = cache.hugePageBytes();
         assertTrue(advised > 0 && advised <= bytes, "advised " + advised + " of " + bytes);
-        assertEquals(0, advised % KvCache.HUGE_PAGE_BYTES, "whole huge pages only");
+        assertEquals(0, advised % HugePages.PAGE_BYTES, "whole huge pages only");
       }
       for (int i = 0; i < 2; i++) {
         for (NDArray buffer : new NDArray[] {cache.layer(i).keys(), cache.layer(i).values()}) {
@@ -170,9 +170,9 @@ class KvCacheTest {
           1e-6);
     } finally {
       if (before == null) {
-        System.clearProperty(KvCache.HUGE_PAGES_PROPERTY);
+        System.clearProperty(HugePages.ENABLED_PROPERTY);
       } else {
-        System.setProperty(KvCache.HUGE_PAGES_PROPERTY, before);
+        System.setProperty(HugePages.ENABLED_PROPERTY, before);
       }
     }
   }
