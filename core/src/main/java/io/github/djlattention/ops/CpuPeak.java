@@ -2,7 +2,10 @@ package io.github.djlattention.ops;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.BrokenBarrierException;
 import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * The float32 arithmetic ceiling of this machine: the rate of 512-bit fused multiply-adds that
@@ -15,6 +18,9 @@ public final class CpuPeak {
 
   /** Multiply-adds per round of the C loop: 12 chains of 16 lanes, 2 flops each. */
   private static final double FLOPS_PER_ROUND = 12 * 16 * 2;
+
+  /** How long the caller waits for the threads of one run. */
+  private static final long RUN_TIMEOUT_SECONDS = 120;
 
   private CpuPeak() {}
 
@@ -72,15 +78,18 @@ public final class CpuPeak {
       worker.start();
     }
     try {
-      barrier.await();
+      // bounded waits: a run is seconds at most, and a worker that died must not hang the caller
+      barrier.await(RUN_TIMEOUT_SECONDS, TimeUnit.SECONDS);
       long start = System.nanoTime();
-      barrier.await();
+      barrier.await(RUN_TIMEOUT_SECONDS, TimeUnit.SECONDS);
       double seconds = (System.nanoTime() - start) / 1e9;
       for (Thread worker : workers) {
         worker.join();
       }
       return threads * rounds * FLOPS_PER_ROUND / seconds / 1e9;
-    } catch (Exception e) {
+    } catch (TimeoutException | BrokenBarrierException e) {
+      throw new IllegalStateException("the FMA peak's threads did not finish", e);
+    } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("the FMA peak's threads were interrupted", e);
     }
