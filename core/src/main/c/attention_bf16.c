@@ -22,14 +22,12 @@
  * Scores, the softcap, the mask and the softmax stay in float32, in natural units, as in the
  * float32 kernel (a mask of -FLT_MAX stays finite; a row whose keys are all hidden gets zeros).
  */
-#define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NOLOAD */
 #include "attention_bf16.h"
+#include "attention_kernel.h"
 
 #include <cpuid.h>
-#include <dlfcn.h>
 #include <float.h>
 #include <immintrin.h>
-#include <link.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -870,51 +868,13 @@ int64_t bf16_attention_work(bf16_job *job) {
   return done;
 }
 
-/*
- * libtorch's OpenMP team, found as the float32 kernel finds it (attention_kernel.c): GOMP_parallel
- * of the libgomp libtorch loaded, so that the threads that spin after libtorch's ops are the
- * threads that work.
- */
-typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
-static gomp_parallel_fn gomp_parallel;
+/* libtorch's OpenMP team: the float32 kernel's lookup and runner (attention_kernel.c), shared by
+ * every kernel of the library, so that the threads that spin after libtorch's ops are the threads
+ * that work. */
+int bf16_find_openmp(void) { return attention_find_openmp(); }
 
-static int find_gomp(struct dl_phdr_info *info, size_t size, void *data) {
-  (void)size;
-  const char *name = info->dlpi_name;
-  int bundled = name != NULL && strstr(name, "libgomp-") != NULL; /* libtorch's hashed copy */
-  if (name == NULL || strstr(name, "libgomp") == NULL) {
-    return 0;
-  }
-  void *handle = dlopen(name, RTLD_NOW | RTLD_NOLOAD); /* only if already loaded */
-  void *symbol = handle != NULL ? dlsym(handle, "GOMP_parallel") : NULL;
-  if (symbol != NULL) {
-    *(void **)data = symbol;
-  }
-  return symbol != NULL && bundled; /* stop at libtorch's copy, else keep looking */
-}
-
-int bf16_find_openmp(void) {
-  void *symbol = NULL;
-  dl_iterate_phdr(find_gomp, &symbol);
-  gomp_parallel = (gomp_parallel_fn)symbol;
-  return gomp_parallel != NULL;
-}
-
-typedef struct {
-  bf16_job *job;
-  int64_t computed;
-} team_task;
-
-static void team_member(void *data) {
-  team_task *task = data;
-  int64_t items = bf16_attention_work(task->job);
-  if (items > 0) {
-    __atomic_fetch_add(&task->computed, items, __ATOMIC_RELAXED);
-  }
-}
+static int64_t work_bf16_job(void *job) { return bf16_attention_work(job); }
 
 int64_t bf16_attention_work_openmp(bf16_job *job) {
-  team_task task = {job, 0};
-  gomp_parallel(team_member, &task, (unsigned)job->workers, 0);
-  return task.computed;
+  return attention_team_run(work_bf16_job, job, job->workers);
 }
