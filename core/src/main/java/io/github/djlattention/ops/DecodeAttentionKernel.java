@@ -41,11 +41,13 @@ final class DecodeAttentionKernel extends TensorKernel {
 
   /**
    * The most queries for which the dispatcher prefers this kernel without a window or counts: the
-   * crossover {@code bench --dispatch} measured (H = 32, G = 8, D = 128, T = 4096: this kernel
-   * 5.1–5.4 ms against the native kernel's 5.3–5.8 at S = 8, 6.8–7.8 against 6.0–6.4 at S = 12;
-   * docs/performance.md).
+   * crossover {@code bench --dispatch} measured (H = 32, G = 8, D = 128, T = 4096), after the
+   * kernel's four-row Q·Kᵀ: this kernel 5.5–6.1 ms against the native kernel's 6.5–6.9 at S = 12,
+   * 6.3–7.0 against 7.6–8.4 at S = 16, 12.8–13.1 against 13.6–13.7 at S = 32 and 23.8–25.1 against
+   * 23.5–23.8 at S = 64 in two runs (docs/performance.md). 16 is the last length both runs gave it
+   * by a margin beyond their noise; it was 8 before the four-row Q·Kᵀ.
    */
-  static final long MAX_QUERIES = 8;
+  static final long MAX_QUERIES = 16;
 
   /** How a planned job of this kernel runs. */
   private static final NativeJob JOB =
