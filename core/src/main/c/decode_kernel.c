@@ -110,54 +110,22 @@ static AVX512 void pv_whole_rows(int rows, int64_t n, const float *weights, cons
   }
 }
 
-/* One step of qk_rows4: a chunk of the J-th key row (loaded once) times the 4 query chunks. */
-#define QK_ROWS4_KEY(J, load)                                      \
-  do {                                                             \
-    const __m512 b = (load);                                       \
-    acc[4 * (J)] = _mm512_fmadd_ps(a0, b, acc[4 * (J)]);           \
-    acc[4 * (J) + 1] = _mm512_fmadd_ps(a1, b, acc[4 * (J) + 1]);   \
-    acc[4 * (J) + 2] = _mm512_fmadd_ps(a2, b, acc[4 * (J) + 2]);   \
-    acc[4 * (J) + 3] = _mm512_fmadd_ps(a3, b, acc[4 * (J) + 3]);   \
-  } while (0)
-
 /*
  * scores[r * SCORE_STRIDE + j] = (query[r] . key row j) * after for 4 rows and the `count` (up to
  * 4; the rest read the zero row, their scores land in the slack) keys from `keys`: each chunk of a
- * key row is loaded once for the 4 rows (qk_group loads it once per row). The accumulator of (r, j)
- * is acc[4 j + r], so reduce16 puts it in lane 4 r + j, and each row's 4 scores are one 128-bit
- * lane. The sums run in qk_group's order: the same scores to the bit. Measured on one thread (CPU
- * time, best of 31, T = 1024 from the cache, H32 G8 D128): the whole call 0.289 to 0.319 ms
- * against 0.321 to 0.358 with qk_group for every row; 4 queries per head 0.663 to 0.676 against
- * 0.747 to 0.830.
+ * key row is loaded once for the 4 rows (qk_group loads it once per row), and each row's 4 scores
+ * are one 128-bit lane of dot4x4's result. The sums run in qk_group's order: the same scores to
+ * the bit. Measured on one thread (CPU time, best of 31, T = 1024 from the cache, H32 G8 D128): the
+ * whole call 0.289 to 0.319 ms against 0.321 to 0.358 with qk_group for every row; 4 queries per
+ * head 0.663 to 0.676 against 0.747 to 0.830.
  */
 static AVX512 INLINE void qk_rows4(const float *const *query, const float *keys, int64_t count,
                                    int64_t dim, float after, const float *zero, float *scores) {
-  const float *k0 = count > 0 ? keys : zero, *k1 = count > 1 ? keys + dim : zero;
-  const float *k2 = count > 2 ? keys + 2 * dim : zero, *k3 = count > 3 ? keys + 3 * dim : zero;
-  const float *q0 = query[0], *q1 = query[1], *q2 = query[2], *q3 = query[3];
-  __m512 acc[16];
-  for (int i = 0; i < 16; i++) {
-    acc[i] = _mm512_setzero_ps();
+  const float *key[4];
+  for (int j = 0; j < 4; j++) {
+    key[j] = j < count ? keys + j * dim : zero;
   }
-  int64_t d = 0;
-  for (; d + 16 <= dim; d += 16) {
-    __m512 a0 = _mm512_loadu_ps(q0 + d), a1 = _mm512_loadu_ps(q1 + d);
-    __m512 a2 = _mm512_loadu_ps(q2 + d), a3 = _mm512_loadu_ps(q3 + d);
-    QK_ROWS4_KEY(0, _mm512_loadu_ps(k0 + d));
-    QK_ROWS4_KEY(1, _mm512_loadu_ps(k1 + d));
-    QK_ROWS4_KEY(2, _mm512_loadu_ps(k2 + d));
-    QK_ROWS4_KEY(3, _mm512_loadu_ps(k3 + d));
-  }
-  if (d < dim) {
-    __mmask16 m = (__mmask16)((1u << (dim - d)) - 1);
-    __m512 a0 = _mm512_maskz_loadu_ps(m, q0 + d), a1 = _mm512_maskz_loadu_ps(m, q1 + d);
-    __m512 a2 = _mm512_maskz_loadu_ps(m, q2 + d), a3 = _mm512_maskz_loadu_ps(m, q3 + d);
-    QK_ROWS4_KEY(0, _mm512_maskz_loadu_ps(m, k0 + d));
-    QK_ROWS4_KEY(1, _mm512_maskz_loadu_ps(m, k1 + d));
-    QK_ROWS4_KEY(2, _mm512_maskz_loadu_ps(m, k2 + d));
-    QK_ROWS4_KEY(3, _mm512_maskz_loadu_ps(m, k3 + d));
-  }
-  __m512 sums = reduce16(acc);
+  __m512 sums = dot4x4(query, key, dim);
   if (after != 1.0f) {
     sums = _mm512_mul_ps(sums, _mm512_set1_ps(after));
   }
@@ -166,7 +134,6 @@ static AVX512 INLINE void qk_rows4(const float *const *query, const float *keys,
   _mm_storeu_ps(scores + 2 * SCORE_STRIDE, _mm512_extractf32x4_ps(sums, 2));
   _mm_storeu_ps(scores + 3 * SCORE_STRIDE, _mm512_extractf32x4_ps(sums, 3));
 }
-#undef QK_ROWS4_KEY
 
 static void fill(float *scores, int64_t from, int64_t to, float value) {
   for (int64_t t = from; t < to; t++) {

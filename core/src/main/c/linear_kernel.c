@@ -110,51 +110,19 @@ static AVX512 void chunk_rows(const linear_job *job, int64_t m0, int count, int6
 }
 
 /*
- * y[m0 + r][o0 + f] for a tile of up to 4 rows of x and 4 rows of W: 16 dot products over K, each
- * 16 x and 16 weights loaded once for 4 products, summed across lanes together by reduce16 (lane
- * 4 r + f, with the accumulator of (r, f) at 4 f + r). Rows or features past the ends repeat the
- * last one and are not stored.
+ * y[m0 + r][o0 + f] for a tile of up to 4 rows of x and 4 rows of W: the 16 dot products over K of
+ * dot4x4 (simd_reduce.h), each load feeding 4 multiply-adds. Rows or features past the ends repeat
+ * the last one and are not stored.
  */
 static AVX512 void tile_4x4(const linear_job *job, int64_t m0, int rows, int64_t o0, int features) {
   const int64_t in = job->in, out = job->out;
-  const __mmask16 tail = (__mmask16)((1u << (in % 16)) - 1u);
-  const int64_t full = in - in % 16;
   const float *x[4], *w[4];
   for (int i = 0; i < 4; i++) {
     x[i] = job->x + (m0 + (i < rows ? i : rows - 1)) * in;
     w[i] = job->weight + (o0 + (i < features ? i : features - 1)) * in;
   }
-  __m512 acc[16];
-  for (int i = 0; i < 16; i++) {
-    acc[i] = _mm512_setzero_ps();
-  }
-  for (int64_t k = 0; k < full; k += 16) {
-    __m512 x0 = _mm512_loadu_ps(x[0] + k), x1 = _mm512_loadu_ps(x[1] + k);
-    __m512 x2 = _mm512_loadu_ps(x[2] + k), x3 = _mm512_loadu_ps(x[3] + k);
-#pragma GCC unroll 4
-    for (int f = 0; f < 4; f++) {
-      __m512 wf = _mm512_loadu_ps(w[f] + k);
-      acc[4 * f] = _mm512_fmadd_ps(x0, wf, acc[4 * f]);
-      acc[4 * f + 1] = _mm512_fmadd_ps(x1, wf, acc[4 * f + 1]);
-      acc[4 * f + 2] = _mm512_fmadd_ps(x2, wf, acc[4 * f + 2]);
-      acc[4 * f + 3] = _mm512_fmadd_ps(x3, wf, acc[4 * f + 3]);
-    }
-  }
-  if (tail) {
-    __m512 xs[4];
-    for (int r = 0; r < 4; r++) {
-      xs[r] = _mm512_maskz_loadu_ps(tail, x[r] + full);
-    }
-    for (int f = 0; f < 4; f++) {
-      __m512 wf = _mm512_maskz_loadu_ps(tail, w[f] + full);
-      for (int r = 0; r < 4; r++) {
-        acc[4 * f + r] = _mm512_fmadd_ps(xs[r], wf, acc[4 * f + r]);
-      }
-    }
-  }
-  __m512 sums = reduce16(acc);
   float y[16];
-  _mm512_storeu_ps(y, sums);
+  _mm512_storeu_ps(y, dot4x4(x, w, in)); /* lane 4 r + f */
   for (int r = 0; r < rows; r++) {
     float *row = job->y + (m0 + r) * out + o0;
     for (int f = 0; f < features; f++) {
