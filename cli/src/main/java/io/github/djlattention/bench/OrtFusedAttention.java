@@ -126,10 +126,7 @@ final class OrtFusedAttention implements AutoCloseable {
    */
   float[] run() {
     try (OrtSession.Result result = session.run(Map.of("Q", query, "K", key, "V", value))) {
-      FloatBuffer output = ((OnnxTensor) result.get(0)).getFloatBuffer();
-      float[] data = new float[output.remaining()];
-      output.get(data);
-      return data;
+      return OrtModels.copyFloats(result.get(0));
     } catch (OrtException e) {
       throw new IllegalStateException("ONNX Runtime failed to run Attention: " + e, e);
     }

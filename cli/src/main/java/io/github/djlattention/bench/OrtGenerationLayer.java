@@ -172,10 +172,7 @@ final class OrtGenerationLayer implements AutoCloseable {
           "step " + step + " is outside the loop's 0 to " + (steps.size() - 1));
     }
     try (OrtSession.Result result = session.run(steps.get(step), Set.of("y"), pinned)) {
-      FloatBuffer output = ((OnnxTensor) result.get("y").orElseThrow()).getFloatBuffer();
-      float[] data = new float[Math.toIntExact(embedding)];
-      output.get(data);
-      return data;
+      return OrtModels.copyFloats(result.get("y").orElseThrow());
     } catch (OrtException e) {
       throw new IllegalStateException(
           "ONNX Runtime failed to run step " + step + " of the generation loop: " + e, e);

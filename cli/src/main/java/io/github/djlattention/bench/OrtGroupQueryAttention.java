@@ -103,10 +103,7 @@ final class OrtGroupQueryAttention implements AutoCloseable {
    */
   float[] run() {
     try (OrtSession.Result result = session.run(inputs, java.util.Set.of("output"), pinned)) {
-      FloatBuffer output = ((OnnxTensor) result.get("output").orElseThrow()).getFloatBuffer();
-      float[] data = new float[output.remaining()];
-      output.get(data);
-      return data;
+      return OrtModels.copyFloats(result.get("output").orElseThrow());
     } catch (OrtException e) {
       throw new IllegalStateException("ONNX Runtime failed to run GroupQueryAttention: " + e, e);
     }

@@ -90,10 +90,7 @@ final class OrtGroupQueryPrefill implements AutoCloseable {
    */
   float[] run() {
     try (OrtSession.Result result = session.run(inputs, Set.of("output"))) {
-      FloatBuffer output = ((OnnxTensor) result.get("output").orElseThrow()).getFloatBuffer();
-      float[] data = new float[output.remaining()];
-      output.get(data);
-      return data;
+      return OrtModels.copyFloats(result.get("output").orElseThrow());
     } catch (OrtException e) {
       throw new IllegalStateException("ONNX Runtime failed to run GroupQueryAttention: " + e, e);
     }

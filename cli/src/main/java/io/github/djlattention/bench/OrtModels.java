@@ -1,10 +1,13 @@
 package io.github.djlattention.bench;
 
 import ai.onnx.proto.OnnxMl;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.github.djlattention.onnx.OnnxConstants;
+import java.nio.FloatBuffer;
 
 /**
  * What the benchmark's ONNX Runtime models share: the session options (every core, idle workers
@@ -19,6 +22,20 @@ final class OrtModels {
   static final String MICROSOFT = "com.microsoft";
 
   private OrtModels() {}
+
+  /**
+   * A float tensor's data in C order, copied out of ONNX Runtime's memory (the result that holds it
+   * may then be closed).
+   *
+   * @param value an output of a session's run, a float tensor
+   * @return its elements
+   */
+  static float[] copyFloats(OnnxValue value) {
+    FloatBuffer buffer = ((OnnxTensor) value).getFloatBuffer();
+    float[] data = new float[buffer.remaining()];
+    buffer.get(data);
+    return data;
+  }
 
   /**
    * Opens a session on a model.

@@ -69,10 +69,7 @@ final class OrtMultiHeadAttention implements AutoCloseable {
   float[] run() {
     try (OrtSession.Result result =
         session.run(Map.of("query", query, "key", key, "value", value))) {
-      FloatBuffer output = ((OnnxTensor) result.get(0)).getFloatBuffer();
-      float[] data = new float[output.remaining()];
-      output.get(data);
-      return toHeads(data, heads4d);
+      return toHeads(OrtModels.copyFloats(result.get(0)), heads4d);
     } catch (OrtException e) {
       throw new IllegalStateException("ONNX Runtime failed to run MultiHeadAttention: " + e, e);
     }
