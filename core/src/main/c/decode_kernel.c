@@ -22,6 +22,8 @@
 #define ITEMS_PER_WORKER 4    /* split the keys until there are this many items per thread */
 #define KEY_PREFETCH_ROWS 64  /* how far ahead of the 16 keys in use the key rows are fetched */
 #define WHOLE_ROWS_MAX 4      /* the most rows whose P V reads whole value rows (pv_whole_rows) */
+#define VALUE_PREFETCH_ROWS 16 /* how far ahead of the value row in use pv_whole_rows fetches */
+#define VALUE_PREFETCH_BYTES (16L << 20) /* the K and V of a job from which it does */
 
 /* The slot of key j in the 16 accumulators whose transposing sum (reduce16) puts key j in lane j. */
 #define SLOT(j) (((j) >> 2) + (((j) & 3) << 2))
@@ -74,39 +76,73 @@ static AVX512 INLINE void qk_group(const float *query, const float *keys, int64_
  * rows (a few queries per head) the pairs re-read the block from L2 more often than the 64-column
  * tiles of 6 rows do, and the tiles measured faster (T = 4096, S = 4: 2.6 to 2.9 ms against 3.1 to
  * 3.4).
+ *
+ * With `prefetch` (a job whose K and V are past the caches) the first pair also fetches the value
+ * row VALUE_PREFETCH_ROWS ahead into L2. In the C harness (two threads, huge pages, H32 G8 D128)
+ * it took T = 16384 from a median of 6.15 ms to 5.62, and one thread at T = 4096 from 2.08 to 2.57
+ * ms down to 1.66 to 2.15; at T = 1024, where K and V stay in L3, it cost 3 %, hence the threshold.
  */
-static AVX512 void pv_whole_rows(int rows, int64_t n, const float *weights, const float *value,
-                                 int64_t value_dim, float *out, int64_t out_stride) {
-  const int vectors = (int)((value_dim + 15) / 16); /* 5 to 8; out rows hold 128 floats */
+static AVX512 INLINE void pv_whole_rows_of(const int vectors, int prefetch, int rows, int64_t n,
+                                            const float *weights, const float *value,
+                                            int64_t value_dim, float *out, int64_t out_stride) {
   const __mmask16 last = lanes(value_dim - 16 * (vectors - 1));
   for (int r0 = 0; r0 < rows; r0 += 2) {
     const int two = r0 + 1 < rows;
     float *out0 = out + r0 * out_stride, *out1 = two ? out0 + out_stride : out0;
     const float *w0 = weights + r0 * SCORE_STRIDE, *w1 = two ? w0 + SCORE_STRIDE : w0;
     __m512 a[8], b[8];
-    for (int c = 0; c < 8; c++) {
-      a[c] = c < vectors ? _mm512_load_ps(out0 + 16 * c) : _mm512_setzero_ps();
-      b[c] = c < vectors ? _mm512_load_ps(out1 + 16 * c) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int c = 0; c < vectors; c++) {
+      a[c] = _mm512_load_ps(out0 + 16 * c);
+      b[c] = _mm512_load_ps(out1 + 16 * c);
     }
     for (int64_t t = 0; t < n; t++) {
       const float *row = value + t * value_dim;
-      __m512 p0 = _mm512_set1_ps(w0[t]), p1 = _mm512_set1_ps(w1[t]);
+      if (prefetch && r0 == 0) {
+        const char *ahead = (const char *)(row + VALUE_PREFETCH_ROWS * value_dim);
 #pragma GCC unroll 8
-      for (int c = 0; c < 8; c++) {
-        if (c < vectors) {
-          __m512 v = c < vectors - 1 ? _mm512_loadu_ps(row + 16 * c)
-                                     : _mm512_maskz_loadu_ps(last, row + 16 * c);
-          a[c] = _mm512_fmadd_ps(p0, v, a[c]);
-          b[c] = _mm512_fmadd_ps(p1, v, b[c]);
+        for (int c = 0; c < vectors; c++) {
+          _mm_prefetch(ahead + 64 * c, _MM_HINT_T1);
         }
       }
+      __m512 p0 = _mm512_set1_ps(w0[t]), p1 = _mm512_set1_ps(w1[t]);
+#pragma GCC unroll 8
+      for (int c = 0; c < vectors; c++) {
+        __m512 v = c < vectors - 1 ? _mm512_loadu_ps(row + 16 * c)
+                                   : _mm512_maskz_loadu_ps(last, row + 16 * c);
+        a[c] = _mm512_fmadd_ps(p0, v, a[c]);
+        b[c] = _mm512_fmadd_ps(p1, v, b[c]);
+      }
     }
+#pragma GCC unroll 8
     for (int c = 0; c < vectors; c++) {
       _mm512_store_ps(out0 + 16 * c, a[c]);
       if (two) {
         _mm512_store_ps(out1 + 16 * c, b[c]);
       }
     }
+  }
+}
+
+/* pv_whole_rows_of with the count of vectors per row a constant, so that the 16 accumulators stay
+ * in registers: with the count known only at run time they lived on the stack, and the loop spent
+ * about 40 % of a decode step storing and reloading them (perf, T = 256, one thread). */
+static AVX512 void pv_whole_rows(int prefetch, int rows, int64_t n, const float *weights,
+                                 const float *value, int64_t value_dim, float *out,
+                                 int64_t out_stride) {
+  switch ((value_dim + 15) / 16) {
+    case 5:
+      pv_whole_rows_of(5, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      break;
+    case 6:
+      pv_whole_rows_of(6, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      break;
+    case 7:
+      pv_whole_rows_of(7, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      break;
+    default:
+      pv_whole_rows_of(8, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      break;
   }
 }
 
@@ -400,8 +436,8 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
       }
     }
     if (value_dim > 64 && value_dim <= 128 && rows <= WHOLE_ROWS_MAX) {
-      pv_whole_rows(rows, width, s->scores + u0, value + (k0 + u0) * value_dim, value_dim, s->out,
-                    job->out_stride);
+      pv_whole_rows(job->prefetch_values, rows, width, s->scores + u0,
+                    value + (k0 + u0) * value_dim, value_dim, s->out, job->out_stride);
       continue;
     }
     for (int64_t c = 0; c < value_dim; c += 64) {
@@ -459,6 +495,9 @@ int decode_alloc(decode_job *job) {
   job->block_rows = job->group_rows < DECODE_ROWS ? job->group_rows : DECODE_ROWS;
   job->row_blocks = (job->group_rows + DECODE_ROWS - 1) / DECODE_ROWS;
   job->out_stride = (job->value_dim + 63) / 64 * 64;
+  job->prefetch_values =
+      (double)job->batch * job->groups * job->keys * (job->dim + job->value_dim) * sizeof(float) >=
+      (double)VALUE_PREFETCH_BYTES;
   job->partial_out = NULL;
   job->partial_max = NULL;
   job->partial_sum = NULL;

@@ -72,7 +72,13 @@ class DecodeAttentionKernelTest {
         Arguments.of(1, 3, 1, 1, 700, 32, 100, false, -1, -1, null),
         Arguments.of(1, 4, 4, 1, 1300, 24, 127, true, -1, -1, new long[] {1200}),
         Arguments.of(1, 5, 1, 1, 1300, 24, 127, true, -1, -1, new long[] {1200}),
-        Arguments.of(1, 2, 1, 1, 600, 40, 129, false, -1, -1, null)); // past 128: 64-column tiles
+        Arguments.of(1, 2, 1, 1, 600, 40, 129, false, -1, -1, null), // past 128: 64-column tiles
+        // each count of vectors per value row (5 to 8) has its own specialized loop
+        Arguments.of(1, 4, 2, 1, 900, 16, 65, false, -1, -1, null),
+        Arguments.of(1, 4, 2, 1, 900, 16, 96, true, -1, -1, new long[] {850}),
+        Arguments.of(1, 3, 3, 1, 900, 16, 112, false, 200, -1, null),
+        // K and V of 16 MiB: P V fetches the value rows ahead (VALUE_PREFETCH_BYTES)
+        Arguments.of(1, 4, 1, 1, 16384, 128, 128, true, -1, -1, new long[] {16000}));
   }
 
   @ParameterizedTest(name = "B={0} H={1} G={2} S={3} T={4} D={5} Dv={6} causal={7} window={8},{9}")
