@@ -9,6 +9,8 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.LongBuffer;
 import java.util.Arrays;
 
 /**
@@ -190,11 +192,40 @@ public final class KvCache implements AutoCloseable {
     private final NDArray values;
     private final long[] lengths;
 
+    /**
+     * The valid key counts the kernels read, (B) int64, owned by the cache and rewritten in place
+     * before each call through {@link #countsMemory}: building a new array per token cost a JNI
+     * call and a tensor.
+     */
+    private final NDArray counts;
+
+    /** The memory of {@link #counts} where it is a PyTorch CPU array, else null. */
+    private final LongBuffer countsMemory;
+
     private Layer(int index, NDArray keys, NDArray values) {
       this.index = index;
       this.keys = keys;
       this.values = values;
       this.lengths = new long[Math.toIntExact(batchSize)];
+      this.counts = manager.create(lengths);
+      this.countsMemory =
+          counts instanceof PtNDArray && Device.cpu().equals(counts.getDevice())
+              ? JniUtils.getByteBuffer((PtNDArray) counts, true)
+                  .order(ByteOrder.nativeOrder())
+                  .asLongBuffer()
+              : null;
+    }
+
+    /**
+     * The lengths as an array for the options of the call: {@link #counts}, rewritten, or (on
+     * another engine or device) a new array in {@code scope}.
+     */
+    private NDArray counts(NDManager scope) {
+      if (countsMemory == null) {
+        return scope.create(lengths);
+      }
+      countsMemory.put(0, lengths);
+      return counts;
     }
 
     /** The layer's index in its cache. */
@@ -319,7 +350,7 @@ public final class KvCache implements AutoCloseable {
           lengths[b] += added;
         }
         AttentionOptions prefix =
-            options.toBuilder().optCache(null).optNonPadKeyLengths(scope.create(lengths)).build();
+            options.toBuilder().optCache(null).optNonPadKeyLengths(counts(scope)).build();
         if (!stepByStep && FastAttention.takes(query, prefix)) {
           // the decode kernel reads each sequence's prefix of the buffers where it lies
           return new AttentionResult(FastAttention.output(query, keys, values, prefix), null);

@@ -3,6 +3,7 @@ package io.github.djlattention.ops;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 
 /**
  * A kernel that computes on 4-D arrays in the compute type: this base prepares them from the
@@ -36,19 +37,29 @@ abstract class TensorKernel implements AttentionKernel {
       NDArray key = Attention.borrow(scope, inputs.key());
       NDArray value = Attention.borrow(scope, inputs.value());
       NDArray mask = Attention.borrow(scope, inputs.options().mask());
-      NDArray q = query.toType(computeType, false).reshape(shape.query4d()); // (B, H, S, D)
-      NDArray k = key.toType(computeType, false).reshape(shape.key4d()); // (B, G, T, D)
-      NDArray v = value.toType(computeType, false).reshape(shape.value4d()); // (B, G, T, Dv)
+      NDArray q = shaped(query.toType(computeType, false), shape.query4d()); // (B, H, S, D)
+      NDArray k = shaped(key.toType(computeType, false), shape.key4d()); // (B, G, T, D)
+      NDArray v = shaped(value.toType(computeType, false), shape.value4d()); // (B, G, T, Dv)
       NDArray m = null;
       if (mask != null) {
-        m = mask.reshape(call.mask4d()); // broadcastable to (B, H, S, T)
+        m = shaped(mask, call.mask4d()); // broadcastable to (B, H, S, T)
         m = m.getDataType() == DataType.BOOLEAN ? m : m.toType(computeType, false);
       }
       NDArray output = run(new Tensors(q, k, v, m), call, scope); // (B, H, S, Dv)
-      output = output.reshape(shape.outputShape()).toType(call.dtype(), false); // caller's rank
+      output = shaped(output, shape.outputShape()).toType(call.dtype(), false); // caller's rank
       output.attach(parent);
       return output;
     }
+  }
+
+  /**
+   * The array in {@code shape}: itself when it has that shape already (every operand here is the
+   * call's own view or result, so no caller's array is returned), else a reshaped view. A reshape
+   * to the same shape cost a JNI call and an array per operand; for a decode step four of them were
+   * 13 % of the samples of the whole call (JFR, T = 16, docs/performance.md).
+   */
+  private static NDArray shaped(NDArray array, Shape shape) {
+    return array.getShape().equals(shape) ? array : array.reshape(shape);
   }
 
   /**
