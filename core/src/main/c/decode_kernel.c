@@ -23,7 +23,6 @@
 #define KEY_PREFETCH_ROWS 64  /* how far ahead of the 16 keys in use the key rows are fetched */
 #define WHOLE_ROWS_MAX 4      /* the most rows whose P V reads whole value rows (pv_whole_rows) */
 #define VALUE_PREFETCH_ROWS 16 /* how far ahead of the value row in use pv_whole_rows fetches */
-#define VALUE_PREFETCH_BYTES (16L << 20) /* the K and V of a job from which it does */
 
 /* The slot of key j in the 16 accumulators whose transposing sum (reduce16) puts key j in lane j. */
 #define SLOT(j) (((j) >> 2) + (((j) & 3) << 2))
@@ -77,12 +76,15 @@ static AVX512 INLINE void qk_group(const float *query, const float *keys, int64_
  * tiles of 6 rows do, and the tiles measured faster (T = 4096, S = 4: 2.6 to 2.9 ms against 3.1 to
  * 3.4).
  *
- * With `prefetch` (a job whose K and V are past the caches) the first pair also fetches the value
- * row VALUE_PREFETCH_ROWS ahead into L2. In the C harness (two threads, huge pages, H32 G8 D128)
- * it took T = 16384 from a median of 6.15 ms to 5.62, and one thread at T = 4096 from 2.08 to 2.57
- * ms down to 1.66 to 2.15; at T = 1024, where K and V stay in L3, it cost 3 %, hence the threshold.
+ * The first pair also fetches the value row VALUE_PREFETCH_ROWS ahead into L2, as the Q K^T loop
+ * does for the keys. In the C harness (H32 G8 D128) it took T = 16384 on two threads from a median
+ * of 6.15 ms to 5.62, and on one thread a step at T = 1024 whose K and V had been evicted (a
+ * 96 MiB read between steps: a model's other layers) from 0.72-1.06 ms, with neither fetched ahead,
+ * to 0.45-0.67 with both. Where K and V are still in the L3 from the step before (the bench's
+ * repeated step) both fetches cost about 10 % (0.21-0.27 ms against 0.19-0.23 at T = 1024); a
+ * threshold on the job's size cannot tell the two apart, so both are always on.
  */
-static AVX512 INLINE void pv_whole_rows_of(const int vectors, int prefetch, int rows, int64_t n,
+static AVX512 INLINE void pv_whole_rows_of(const int vectors, int rows, int64_t n,
                                             const float *weights, const float *value,
                                             int64_t value_dim, float *out, int64_t out_stride) {
   const __mmask16 last = lanes(value_dim - 16 * (vectors - 1));
@@ -98,7 +100,7 @@ static AVX512 INLINE void pv_whole_rows_of(const int vectors, int prefetch, int 
     }
     for (int64_t t = 0; t < n; t++) {
       const float *row = value + t * value_dim;
-      if (prefetch && r0 == 0) {
+      if (r0 == 0) {
         const char *ahead = (const char *)(row + VALUE_PREFETCH_ROWS * value_dim);
 #pragma GCC unroll 8
         for (int c = 0; c < vectors; c++) {
@@ -127,21 +129,20 @@ static AVX512 INLINE void pv_whole_rows_of(const int vectors, int prefetch, int 
 /* pv_whole_rows_of with the count of vectors per row a constant, so that the 16 accumulators stay
  * in registers: with the count known only at run time they lived on the stack, and the loop spent
  * about 40 % of a decode step storing and reloading them (perf, T = 256, one thread). */
-static AVX512 void pv_whole_rows(int prefetch, int rows, int64_t n, const float *weights,
-                                 const float *value, int64_t value_dim, float *out,
-                                 int64_t out_stride) {
+static AVX512 void pv_whole_rows(int rows, int64_t n, const float *weights, const float *value,
+                                 int64_t value_dim, float *out, int64_t out_stride) {
   switch ((value_dim + 15) / 16) {
     case 5:
-      pv_whole_rows_of(5, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(5, rows, n, weights, value, value_dim, out, out_stride);
       break;
     case 6:
-      pv_whole_rows_of(6, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(6, rows, n, weights, value, value_dim, out, out_stride);
       break;
     case 7:
-      pv_whole_rows_of(7, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(7, rows, n, weights, value, value_dim, out, out_stride);
       break;
     default:
-      pv_whole_rows_of(8, prefetch, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(8, rows, n, weights, value, value_dim, out, out_stride);
       break;
   }
 }
@@ -436,8 +437,8 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
       }
     }
     if (value_dim > 64 && value_dim <= 128 && rows <= WHOLE_ROWS_MAX) {
-      pv_whole_rows(job->prefetch_values, rows, width, s->scores + u0,
-                    value + (k0 + u0) * value_dim, value_dim, s->out, job->out_stride);
+      pv_whole_rows(rows, width, s->scores + u0, value + (k0 + u0) * value_dim, value_dim, s->out,
+                    job->out_stride);
       continue;
     }
     for (int64_t c = 0; c < value_dim; c += 64) {
@@ -495,9 +496,6 @@ int decode_alloc(decode_job *job) {
   job->block_rows = job->group_rows < DECODE_ROWS ? job->group_rows : DECODE_ROWS;
   job->row_blocks = (job->group_rows + DECODE_ROWS - 1) / DECODE_ROWS;
   job->out_stride = (job->value_dim + 63) / 64 * 64;
-  job->prefetch_values =
-      (double)job->batch * job->groups * job->keys * (job->dim + job->value_dim) * sizeof(float) >=
-      (double)VALUE_PREFETCH_BYTES;
   job->partial_out = NULL;
   job->partial_max = NULL;
   job->partial_sum = NULL;

@@ -51,7 +51,6 @@ typedef struct {
   int64_t row_blocks;  /* row blocks per (batch, group) */
   int64_t chunks;      /* chunks of the keys per (batch, group, row block) */
   int64_t out_stride;  /* floats per row of an unnormalized output, a multiple of 64 */
-  int prefetch_values; /* whether P V fetches the value rows ahead (K and V past the caches) */
   int next_worker;
   int64_t next[MAX_WORKERS];
   int64_t end[MAX_WORKERS];

@@ -77,7 +77,7 @@ class DecodeAttentionKernelTest {
         Arguments.of(1, 4, 2, 1, 900, 16, 65, false, -1, -1, null),
         Arguments.of(1, 4, 2, 1, 900, 16, 96, true, -1, -1, new long[] {850}),
         Arguments.of(1, 3, 3, 1, 900, 16, 112, false, 200, -1, null),
-        // K and V of 16 MiB: P V fetches the value rows ahead (VALUE_PREFETCH_BYTES)
+        // K and V of 16 MiB, past the L2, with the rows fetched ahead up to the last valid key
         Arguments.of(1, 4, 1, 1, 16384, 128, 128, true, -1, -1, new long[] {16000}));
   }
 
