@@ -386,21 +386,29 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
     for (int64_t t = u0; t < u1; t += 16) {
       int64_t count = u1 - t < 16 ? u1 - t : 16;
       const float *group_keys = key + (k0 + t) * dim;
-      /* four groups ahead, into L2: the arithmetic of the rows hides the fetch (past the end:
-       * harmless). Into L1 and two groups ahead read K at 59 to 67 % of a plain read's rate at
-       * T = 16384, this at 81 to 82 % (docs/performance.md) */
+      /* the key rows four groups ahead are fetched into L2 (past the end: harmless), a quarter
+       * of their lines before each four keys' products, so that the arithmetic hides the
+       * fetches. Into L1 and two groups ahead read K at 59 to 67 % of a plain read's rate at
+       * T = 16384, four groups ahead into L2 at 81 to 82 %; all 128 lines of a group at once
+       * left the fetches waiting for the core's miss buffers with the products queued behind
+       * them: spread out, the step went from 5.24-5.38 ms to 4.27-4.60 (docs/performance.md) */
       const char *ahead = (const char *)(group_keys + KEY_PREFETCH_ROWS * dim);
-      for (int64_t line = 0; line < 16 * dim * (int64_t)sizeof(float); line += 64) {
-        _mm_prefetch(ahead + line, _MM_HINT_T1);
-      }
+      const int64_t lines = 16 * dim * (int64_t)sizeof(float); /* bytes, in 64-byte lines */
+      int64_t fetched = 0;
       /* four rows at a time (a row's scores outside its keys are overwritten with -inf below),
        * the rest one by one */
       int first = 0;
       for (; first + 4 <= rows; first += 4) {
         for (int64_t j0 = 0; j0 < 16; j0 += 4) {
+          for (int64_t stop = lines * (j0 + 4) / 16; fetched < stop; fetched += 64) {
+            _mm_prefetch(ahead + fetched, _MM_HINT_T1);
+          }
           qk_rows4(query + first, group_keys + j0 * dim, count - j0, dim, after, s->zero,
                    s->scores + first * SCORE_STRIDE + t + j0);
         }
+      }
+      for (; fetched < lines; fetched += 64) {
+        _mm_prefetch(ahead + fetched, _MM_HINT_T1);
       }
       for (int r = first; r < rows; r++) {
         if (t + 16 > from[r] && t < to[r]) {
