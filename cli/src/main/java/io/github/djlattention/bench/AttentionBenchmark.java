@@ -321,9 +321,7 @@ public final class AttentionBenchmark {
               : medians(rounds(seq), perBlock(seq), project, ort::runDiscardingOutput, multiHead);
       Double chainMs = timeChain ? ms[3] : null;
       double gflops = flops(seq) / ms[0] / 1e6;
-      boolean standardStronger = ms[1] <= ms[2];
-      String strongest = standardStronger ? "Attention-23" : "MultiHeadAttention";
-      double strongestMs = Math.min(ms[1], ms[2]);
+      StrongestOrt strongest = StrongestOrt.of("Attention-23", ms[1], "MultiHeadAttention", ms[2]);
       say(
           "S=%d: project %.3f ms, ORT Attention-23 %.3f ms, MultiHeadAttention %.3f ms (strongest"
               + " %s, ratio %.2f), step-by-step %s ms; max |project - ORT| %.2e,"
@@ -332,8 +330,8 @@ public final class AttentionBenchmark {
           ms[0],
           ms[1],
           ms[2],
-          strongest,
-          ms[0] / strongestMs,
+          strongest.name(),
+          strongest.ratio(ms[0]),
           millis(chainMs),
           diff,
           chainDiff);
@@ -352,9 +350,9 @@ public final class AttentionBenchmark {
           chainMs,
           chainDiff,
           ms[2],
-          strongest,
-          strongestMs,
-          ms[0] / strongestMs,
+          strongest.name(),
+          strongest.ms(),
+          strongest.ratio(ms[0]),
           0,
           0,
           0,

@@ -210,9 +210,7 @@ final class DecodeBenchmark {
               projectPlain,
               projectLibtorch,
               cacheRead);
-      boolean gqaStronger = ms[1] <= ms[2];
-      String strongest = gqaStronger ? "GroupQueryAttention" : "Attention-23";
-      double strongestMs = Math.min(ms[1], ms[2]);
+      StrongestOrt strongest = StrongestOrt.of("GroupQueryAttention", ms[1], "Attention-23", ms[2]);
       long bytes = kvBytes(keys);
       double gbps = bytes / ms[0] / 1e6;
       double cacheGbps = bytes / ms[5] / 1e6;
@@ -230,8 +228,8 @@ final class DecodeBenchmark {
           cacheGbps,
           ms[1],
           ms[2],
-          strongest,
-          ms[0] / strongestMs,
+          strongest.name(),
+          strongest.ratio(ms[0]),
           ms[3],
           ms[4],
           diff);
@@ -248,9 +246,9 @@ final class DecodeBenchmark {
           ms[1],
           ms[2],
           null,
-          strongest,
-          strongestMs,
-          ms[0] / strongestMs,
+          strongest.name(),
+          strongest.ms(),
+          strongest.ratio(ms[0]),
           bytes,
           gbps,
           ceiling.gbps(),

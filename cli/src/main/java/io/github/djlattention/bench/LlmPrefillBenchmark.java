@@ -79,9 +79,7 @@ final class LlmPrefillBenchmark {
       double[] ms =
           AttentionBenchmark.medians(
               quick ? 3 : 7, 1, project, gqa::runDiscardingOutput, standard::runDiscardingOutput);
-      boolean gqaStronger = ms[1] <= ms[2];
-      String strongest = gqaStronger ? "GroupQueryAttention" : "Attention-23";
-      double strongestMs = Math.min(ms[1], ms[2]);
+      StrongestOrt strongest = StrongestOrt.of("GroupQueryAttention", ms[1], "Attention-23", ms[2]);
       log.printf(
           Locale.ROOT,
           "LLM prefill (causal, B1 H%d G%d S=T=%d D%d): project %.3f ms, GQA %.3f ms,"
@@ -93,8 +91,8 @@ final class LlmPrefillBenchmark {
           ms[0],
           ms[1],
           ms[2],
-          strongest,
-          ms[0] / strongestMs,
+          strongest.name(),
+          strongest.ratio(ms[0]),
           gqaDiff);
       log.flush();
       return new LlmPrefillResult(
@@ -105,9 +103,9 @@ final class LlmPrefillBenchmark {
           ms[0],
           ms[1],
           ms[2],
-          strongest,
-          strongestMs,
-          ms[0] / strongestMs,
+          strongest.name(),
+          strongest.ms(),
+          strongest.ratio(ms[0]),
           Math.max(gqaDiff, standardDiff));
     }
   }

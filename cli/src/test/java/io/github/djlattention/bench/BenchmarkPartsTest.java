@@ -37,6 +37,18 @@ import org.junit.jupiter.api.io.TempDir;
 class BenchmarkPartsTest {
 
   @Test
+  void theStrongestOrtKernelIsTheFasterOneAndTheFirstOnATie() {
+    StrongestOrt second = StrongestOrt.of("Attention-23", 2.0, "MultiHeadAttention", 1.5);
+    assertEquals(new StrongestOrt("MultiHeadAttention", 1.5), second);
+    assertEquals(0.5, second.ratio(0.75), 0.0);
+    assertEquals(
+        "GroupQueryAttention",
+        StrongestOrt.of("GroupQueryAttention", 1.0, "Attention-23", 3.0).name());
+    assertEquals(
+        "Attention-23", StrongestOrt.of("Attention-23", 1.0, "MultiHeadAttention", 1.0).name());
+  }
+
+  @Test
   void ortFusedAttentionComputesWhatTheProjectComputes() {
     long[] shape = {2, 3, 17, 8}; // (B, H, S, D)
     float[][] data = new float[3][2 * 3 * 17 * 8];
