@@ -113,6 +113,56 @@ class KvCacheTest {
     }
   }
 
+  /**
+   * Two layers of one cache at different lengths, called in turn (as a model's layers are): each
+   * layer's fast-path call sees its own valid counts, which every layer rewrites in place.
+   */
+  @Test
+  void layersCalledInTurnEachSeeTheirOwnLength() {
+    try (NDManager scope = manager.newSubManager();
+        KvCache cache = cache(scope, 64, 2)) {
+      Random random = new Random(11);
+      int total = 40;
+      double[][] keys = new double[2][];
+      double[][] values = new double[2][];
+      int[] position = {3, 17}; // the layers' prefills differ
+      for (int layer = 0; layer < 2; layer++) {
+        keys[layer] = TestTensors.uniform(random, B * G * total * D);
+        values[layer] = TestTensors.uniform(random, B * G * total * D);
+        NDArray k = slice(scope, keys[layer], total, 0, position[layer]);
+        NDArray v = slice(scope, values[layer], total, 0, position[layer]);
+        cache.layer(layer).keys().set(new NDIndex(":, :, :{}", position[layer]), k);
+        cache.layer(layer).values().set(new NDIndex(":, :, :{}", position[layer]), v);
+        cache.layer(layer).setLengths(position[layer], position[layer]);
+      }
+      for (int step = 0; step < 6; step++) {
+        for (int layer = 0; layer < 2; layer++) {
+          NDArray q = random(scope, random, B, H, 1, D);
+          NDArray k = slice(scope, keys[layer], total, position[layer], 1);
+          NDArray v = slice(scope, values[layer], total, position[layer], 1);
+          AttentionOptions options =
+              AttentionOptions.builder()
+                  .optCache(cache.layer(layer))
+                  .optCausal(true)
+                  .optReturnWeights(false)
+                  .build();
+          NDArray out = Attention.attention(q, k, v, options).output();
+          position[layer]++;
+          double[] expected =
+              ReferenceAttention.attention(
+                      TestTensors.tensor(doubles(q), B, H, 1, D),
+                      prefixOf(keys[layer], total, position[layer]),
+                      prefixOf(values[layer], total, position[layer]),
+                      new ReferenceAttention.Options(
+                          null, true, null, null, position[layer] - 1, null, -1, -1))
+                  .output()
+                  .data();
+          assertClose("layer " + layer + " step " + step, expected, doubles(out), 1e-5, 1e-5);
+        }
+      }
+    }
+  }
+
   @ParameterizedTest(name = "rows copied in place: {0}")
   @ValueSource(booleans = {true, false})
   void sequencesOfDifferentLengthsEachAttendOverTheirOwnPrefix(boolean copy) {
