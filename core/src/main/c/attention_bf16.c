@@ -331,14 +331,10 @@ int bf16_attention_alloc(bf16_job *job) {
   if (job->workers > items) {
     job->workers = (int)items;
   }
-  if (job->workers < 1 || job->workers > BF16_MAX_WORKERS) {
-    job->workers = job->workers < 1 ? 1 : BF16_MAX_WORKERS;
+  if (job->workers < 1 || job->workers > MAX_WORKERS) {
+    job->workers = job->workers < 1 ? 1 : MAX_WORKERS;
   }
-  job->next_worker = 0;
-  for (int w = 0; w < job->workers; w++) {
-    job->next[w] = items * w / job->workers;
-    job->end[w] = items * (w + 1) / job->workers;
-  }
+  work_split_init(&job->split, items, job->workers);
   if (!job->packed || !job->packed_state || !job->key_shift || !job->value_shift ||
       !job->value_finite) {
     bf16_attention_free(job);
@@ -869,25 +865,14 @@ static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
   }
 }
 
+static void compute_any(void *job, int64_t item, void *s) { compute_item(job, item, s); }
+
 int64_t bf16_attention_work(bf16_job *job) {
   scratch *s = thread_scratch(job);
   if (s == NULL) {
     return -1;
   }
-  int64_t done = 0;
-  int own = __atomic_fetch_add(&job->next_worker, 1, __ATOMIC_RELAXED) % job->workers;
-  for (int w = 0; w < job->workers; w++) {
-    int range = (own + w) % job->workers;
-    for (;;) {
-      int64_t item = __atomic_fetch_add(&job->next[range], 1, __ATOMIC_RELAXED);
-      if (item >= job->end[range]) {
-        break;
-      }
-      compute_item(job, item, s);
-      done++;
-    }
-  }
-  return done;
+  return work_split_run(&job->split, compute_any, job, s);
 }
 
 /* libtorch's OpenMP team: the float32 kernel's lookup and runner (attention_kernel.c), shared by

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#define BF16_MAX_WORKERS 64
+#include "attention_kernel.h"
 
 #define BF16_MASK_NONE 0
 #define BF16_MASK_BOOL 1
@@ -47,16 +47,14 @@ typedef struct {
   const void *mask;
   int mask_type;
   int64_t mask_stride[4];
-  int workers; /* how many threads will call bf16_attention_work, 1 to BF16_MAX_WORKERS */
+  int workers; /* how many threads will call bf16_attention_work, 1 to MAX_WORKERS */
 
   /* Set by bf16_attention_alloc. */
   float qk_mantissa;  /* the products' factor (scale, or scale / c) = qk_mantissa * 2^qk_exponent */
   int qk_exponent;
   int64_t dim_pairs;  /* ceil(D / 2): bfloat16 pairs per query or key row */
   int64_t value_cols; /* Dv rounded up to 16 */
-  int next_worker;
-  int64_t next[BF16_MAX_WORKERS];
-  int64_t end[BF16_MAX_WORKERS];
+  work_split split;   /* the items among the threads (attention_kernel.h) */
   uint16_t *packed;   /* per key/value head: the keys, then the values (see bf16_head_size) */
   int64_t packed_bytes;
   int *packed_state;  /* per key/value head: 0 not packed, 1 being packed, 2 packed */

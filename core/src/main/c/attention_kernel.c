@@ -222,11 +222,7 @@ int attention_alloc(attention_job *job) {
   if (job->workers < 1 || job->workers > MAX_WORKERS) {
     job->workers = job->workers < 1 ? 1 : MAX_WORKERS;
   }
-  job->next_worker = 0;
-  for (int w = 0; w < job->workers; w++) {
-    job->next[w] = items * w / job->workers;
-    job->end[w] = items * (w + 1) / job->workers;
-  }
+  work_split_init(&job->split, items, job->workers);
   if (!job->packed_keys || !job->packed_state) {
     attention_free(job);
     return -1;
@@ -374,25 +370,41 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   }
 }
 
+void work_split_init(work_split *split, int64_t items, int workers) {
+  split->workers = workers < 1 ? 1 : workers > MAX_WORKERS ? MAX_WORKERS : workers;
+  split->next_worker = 0;
+  for (int w = 0; w < split->workers; w++) {
+    split->next[w] = items * w / split->workers;
+    split->end[w] = items * (w + 1) / split->workers;
+  }
+}
+
+int64_t work_split_run(work_split *split, void (*compute)(void *job, int64_t item, void *scratch),
+                       void *job, void *scratch) {
+  int64_t done = 0;
+  int own = __atomic_fetch_add(&split->next_worker, 1, __ATOMIC_RELAXED) % split->workers;
+  for (int w = 0; w < split->workers; w++) {
+    int range = (own + w) % split->workers;
+    for (;;) {
+      int64_t item = __atomic_fetch_add(&split->next[range], 1, __ATOMIC_RELAXED);
+      if (item >= split->end[range]) {
+        break;
+      }
+      compute(job, item, scratch);
+      done++;
+    }
+  }
+  return done;
+}
+
+static void compute_any(void *job, int64_t item, void *s) { compute_item(job, item, s); }
+
 int64_t attention_work(attention_job *job) {
   scratch *s = thread_scratch(job);
   if (s == NULL) {
     return -1;
   }
-  int64_t done = 0;
-  int own = __atomic_fetch_add(&job->next_worker, 1, __ATOMIC_RELAXED) % job->workers;
-  for (int w = 0; w < job->workers; w++) {
-    int range = (own + w) % job->workers;
-    for (;;) {
-      int64_t item = __atomic_fetch_add(&job->next[range], 1, __ATOMIC_RELAXED);
-      if (item >= job->end[range]) {
-        break;
-      }
-      compute_item(job, item, s);
-      done++;
-    }
-  }
-  return done;
+  return work_split_run(&job->split, compute_any, job, s);
 }
 
 /*

@@ -16,6 +16,30 @@
 #define MASK_BOOL 1
 #define MASK_FLOAT 2
 
+/*
+ * A job's work items shared among the threads that compute it, the one way every kernel of the
+ * library hands them out: range w starts as items [w n / W, (w + 1) n / W); each thread takes
+ * the items of its own range first (consecutive items share their key/value head, whose data then
+ * stay in that core's cache), then what is left of the others', one item at a time.
+ */
+typedef struct {
+  int workers;               /* the ranges: how many threads will take items, 1 to MAX_WORKERS */
+  int next_worker;           /* hands each work_split_run call its own range */
+  int64_t next[MAX_WORKERS]; /* range w: the next item to take, advanced atomically */
+  int64_t end[MAX_WORKERS];  /* range w: one past its last item */
+} work_split;
+
+/* Splits `items` into `workers` ranges (1 to MAX_WORKERS). */
+void work_split_init(work_split *split, int64_t items, int workers);
+
+/*
+ * Calls compute(job, item, scratch) for items of the split until none is left, its own range
+ * first; up to `workers` threads may call it on the same split at once. Returns the items this
+ * call computed.
+ */
+int64_t work_split_run(work_split *split, void (*compute)(void *job, int64_t item, void *scratch),
+                       void *job, void *scratch);
+
 typedef struct {
   const float *query;
   const float *key;
@@ -50,9 +74,7 @@ typedef struct {
   int mask_type;
   int64_t mask_stride[4];
   int workers;          /* how many threads will call attention_work, 1 to MAX_WORKERS */
-  int next_worker;      /* hands each attention_work call its own range */
-  int64_t next[MAX_WORKERS]; /* range w: the next item to take, advanced atomically */
-  int64_t end[MAX_WORKERS];  /* range w: one past its last item */
+  work_split split;     /* the items among those threads */
   float *packed_keys;   /* (B * G, T/16 panels, D, 16): each key/value head packed once */
   int64_t packed_floats; /* the size of the packed_keys buffer */
   int *packed_state;    /* per key/value head: 0 not packed, 1 being packed, 2 packed */
@@ -94,11 +116,11 @@ int attention_cpu_supported(void);
 int64_t attention_items(const attention_job *job);
 
 /*
- * Computes work items of the job until none is left: first those of its own range (consecutive
- * items share their key/value head, whose packed keys and values then stay in this core's cache),
- * then what is left of the other ranges. Up to `workers` threads may call it on the same job at
- * once. Returns the number of items this call computed, or -1 when it could not allocate its
- * scratch memory (it then took no item).
+ * Computes work items of the job until none is left (work_split_run: its own range first, so
+ * that a head's packed keys and values stay in this core's cache, then what is left of the
+ * others'). Up to `workers` threads may call it on the same job at once. Returns the number of
+ * items this call computed, or -1 when it could not allocate its scratch memory (it then took no
+ * item).
  */
 int64_t attention_work(attention_job *job);
 

@@ -529,11 +529,7 @@ int decode_alloc(decode_job *job) {
   if (job->workers > items) {
     job->workers = items > 0 ? (int)items : 1;
   }
-  job->next_worker = 0;
-  for (int w = 0; w < job->workers; w++) {
-    job->next[w] = items * w / job->workers;
-    job->end[w] = items * (w + 1) / job->workers;
-  }
+  work_split_init(&job->split, items, job->workers);
   if (job->chunks == 1) {
     return 0;
   }
@@ -587,25 +583,14 @@ void decode_free(decode_job *job) {
   job->valid = NULL;
 }
 
+static void compute_any(void *job, int64_t item, void *s) { compute_item(job, item, s); }
+
 int64_t decode_work(decode_job *job) {
   decode_scratch *s = thread_scratch(job);
   if (s == NULL) {
     return -1;
   }
-  int64_t done = 0;
-  int own = __atomic_fetch_add(&job->next_worker, 1, __ATOMIC_RELAXED) % job->workers;
-  for (int w = 0; w < job->workers; w++) {
-    int range = (own + w) % job->workers;
-    for (;;) {
-      int64_t item = __atomic_fetch_add(&job->next[range], 1, __ATOMIC_RELAXED);
-      if (item >= job->end[range]) {
-        break;
-      }
-      compute_item(job, item, s);
-      done++;
-    }
-  }
-  return done;
+  return work_split_run(&job->split, compute_any, job, s);
 }
 
 static int64_t work_decode_job(void *job) { return decode_work(job); }

@@ -51,9 +51,7 @@ typedef struct {
   int64_t row_blocks;  /* row blocks per (batch, group) */
   int64_t chunks;      /* chunks of the keys per (batch, group, row block) */
   int64_t out_stride;  /* floats per row of an unnormalized output, a multiple of 64 */
-  int next_worker;
-  int64_t next[MAX_WORKERS];
-  int64_t end[MAX_WORKERS];
+  work_split split;    /* the items among the threads */
   float *partial_out;      /* [item][block_rows][out_stride], when chunks > 1 */
   float *partial_max;      /* [item][block_rows] */
   float *partial_sum;      /* [item][block_rows] */
