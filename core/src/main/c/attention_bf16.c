@@ -89,16 +89,26 @@ static __mmask32 lanes32(int64_t count) {
 }
 
 /*
- * 2^x per lane for x <= 0, flushed to 0 below 2^-126 (a subnormal weight would be treated as 0 by
- * the products anyway). x = -inf gives 0; NaN stays NaN. As in the float32 kernel: 2^round(x) *
- * 2^r with a degree-6 polynomial for r in [-1/2, 1/2].
+ * The range reduction of 2^x for x <= 0: x clamped to -126, n its nearest integer and r = x - n
+ * in [-1/2, 1/2], so that 2^x = 2^n * 2^r. Returns the lanes at or above -126 (NaN among them);
+ * below, the result is flushed to 0 (a subnormal weight would be treated as 0 by the products).
  */
-static BF16 INLINE __m512 exp2_bf16(__m512 x) {
+static BF16 INLINE __mmask16 exp2_reduce(__m512 x, __m512 *n, __m512 *r) {
   const __m512 lo = _mm512_set1_ps(-126.0f);
   __mmask16 normal = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ);
   x = _mm512_max_ps(lo, x);
-  __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_sub_ps(x, n);
+  *n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  *r = _mm512_sub_ps(x, *n);
+  return normal;
+}
+
+/*
+ * 2^x per lane for x <= 0, flushed to 0 below 2^-126. x = -inf gives 0; NaN stays NaN. As in the
+ * float32 kernel: 2^round(x) * 2^r with a degree-6 polynomial for r in [-1/2, 1/2].
+ */
+static BF16 INLINE __m512 exp2_bf16(__m512 x) {
+  __m512 n, r;
+  __mmask16 normal = exp2_reduce(x, &n, &r);
   __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.339887440266574e-3f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.618437357674640e-3f));
@@ -110,20 +120,17 @@ static BF16 INLINE __m512 exp2_bf16(__m512 x) {
 }
 
 /*
- * The softmax's weights, 2^x per lane for x <= 0, as exp2_bf16 (the same flush below 2^-126, -inf
- * to 0, NaN kept) with a degree-3 polynomial: its relative error, 7.7e-5, is 2 to 4 % of the
- * half-step of the bfloat16 rounding that follows (2^-9 to 2^-8 of the value), where exp2_bf16's
- * degree 6 buys digits that the rounding throws away; the two FMA pipes that run the products also run the polynomial, and the
- * three multiply-adds less measured 47.3-49.2 ms against 48.7-51.4 for one thread at S = 2048
- * (docs/performance.md). The row's largest score still gets the weight 1 after rounding.
- * Coefficients: a least-squares fit of the relative error at Chebyshev nodes on [-1/2, 1/2].
+ * The softmax's weights: 2^x as exp2_bf16 computes it, but with a degree-3 polynomial. Its
+ * relative error, 7.7e-5, is 2 to 4 % of the half-step of the bfloat16 rounding that follows (2^-9
+ * to 2^-8 of the value), where degree 6 buys digits the rounding throws away, on the two FMA pipes
+ * that also run the products. The three multiply-adds less measured 47.3-49.2 ms against
+ * 48.7-51.4 for one thread at S = 2048 (docs/performance.md). The row's largest score still gets
+ * the weight 1 after rounding. Coefficients: a least-squares fit of the relative error at
+ * Chebyshev nodes on [-1/2, 1/2].
  */
 static BF16 INLINE __m512 exp2_weight(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-126.0f);
-  __mmask16 normal = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ);
-  x = _mm512_max_ps(lo, x);
-  __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_sub_ps(x, n);
+  __m512 n, r;
+  __mmask16 normal = exp2_reduce(x, &n, &r);
   __m512 p = _mm512_set1_ps(5.5088683807508816e-2f);
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.426040514594789e-1f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.932762416819618e-1f));
