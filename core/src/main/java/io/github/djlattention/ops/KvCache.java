@@ -202,18 +202,24 @@ public final class KvCache implements AutoCloseable {
     /** The memory of {@link #counts} where it is a PyTorch CPU array, else null. */
     private final LongBuffer countsMemory;
 
+    /**
+     * The memory of the key and value buffers, taken once (they are never replaced), where the new
+     * rows can be copied straight into it; null elsewhere.
+     */
+    private final ByteBuffer keysMemory;
+
+    private final ByteBuffer valuesMemory;
+
     private Layer(int index, NDArray keys, NDArray values) {
       this.index = index;
       this.keys = keys;
       this.values = values;
       this.lengths = new long[Math.toIntExact(batchSize)];
       this.counts = manager.create(lengths);
-      this.countsMemory =
-          counts instanceof PtNDArray && Device.cpu().equals(counts.getDevice())
-              ? JniUtils.getByteBuffer((PtNDArray) counts, true)
-                  .order(ByteOrder.nativeOrder())
-                  .asLongBuffer()
-              : null;
+      ByteBuffer memory = memory(counts);
+      this.countsMemory = memory == null ? null : memory.asLongBuffer();
+      this.keysMemory = memory(keys);
+      this.valuesMemory = memory(values);
     }
 
     /**
@@ -407,24 +413,17 @@ public final class KvCache implements AutoCloseable {
       if ("false".equalsIgnoreCase(System.getProperty(COPY_PROPERTY))) {
         return false; // libtorch's indexed assignment, as on other engines and devices
       }
-      for (NDArray array : new NDArray[] {keys, values, newKeys, newValues}) {
-        if (!(array instanceof PtNDArray)
-            || !Device.cpu().equals(array.getDevice())
-            || array.getShape().size() * array.getDataType().getNumOfBytes() > Integer.MAX_VALUE) {
-          return false;
-        }
-      }
-      return true;
+      return keysMemory != null && valuesMemory != null && copiable(newKeys) && copiable(newValues);
     }
 
     /**
      * Copies each sequence's {@code added} new rows of {@code rowSize} elements from {@code rows}
-     * (B, G, S, ·) to positions {@code lengths[b]} onwards of {@code buffer} (B, G, C, ·).
+     * (B, G, S, ·) to positions {@code lengths[b]} onwards of the buffer whose memory is {@code to}
+     * (B, G, C, ·).
      */
-    private void copyRows(NDArray rows, NDArray buffer, long added, long rowSize) {
+    private void copyRows(NDArray rows, ByteBuffer to, long added, long rowSize) {
       ByteBuffer from = JniUtils.getByteBuffer((PtNDArray) rows, true); // dense, in the scope
-      ByteBuffer to = JniUtils.getByteBuffer((PtNDArray) buffer, true); // the buffer's memory
-      int element = buffer.getDataType().getNumOfBytes();
+      int element = dataType.getNumOfBytes();
       int block = Math.toIntExact(added * rowSize * element);
       for (int b = 0; b < lengths.length; b++) {
         for (int g = 0; g < kvHeads; g++) {
@@ -444,8 +443,8 @@ public final class KvCache implements AutoCloseable {
       NDArray newKeys = Attention.borrow(scope, key); // the caller's arrays stay the caller's
       NDArray newValues = Attention.borrow(scope, value);
       if (copiesInPlace(newKeys, newValues)) {
-        copyRows(newKeys, keys, added, headSize);
-        copyRows(newValues, values, added, valueHeadSize);
+        copyRows(newKeys, keysMemory, added, headSize);
+        copyRows(newValues, valuesMemory, added, valueHeadSize);
         return;
       }
       boolean even = Arrays.stream(lengths).allMatch(length -> length == lengths[0]);
@@ -461,6 +460,20 @@ public final class KvCache implements AutoCloseable {
         values.set(rows, newValues.get(b));
       }
     }
+  }
+
+  /** Whether an array is a PyTorch CPU array of under 2 GiB, whose memory a ByteBuffer reaches. */
+  private static boolean copiable(NDArray array) {
+    return array instanceof PtNDArray
+        && Device.cpu().equals(array.getDevice())
+        && array.getShape().size() * array.getDataType().getNumOfBytes() <= Integer.MAX_VALUE;
+  }
+
+  /** The memory of one of the cache's own arrays, in native order, or null where not copiable. */
+  private static ByteBuffer memory(NDArray array) {
+    return copiable(array)
+        ? JniUtils.getByteBuffer((PtNDArray) array, true).order(ByteOrder.nativeOrder())
+        : null;
   }
 
   /**
