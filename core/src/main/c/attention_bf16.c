@@ -334,14 +334,7 @@ int bf16_attention_alloc(bf16_job *job) {
   job->key_shift = calloc(heads, sizeof(int));
   job->value_shift = calloc(heads, sizeof(int));
   job->value_finite = calloc(heads, sizeof(int));
-  int64_t items = bf16_attention_items(job);
-  if (job->workers > items) {
-    job->workers = (int)items;
-  }
-  if (job->workers < 1 || job->workers > MAX_WORKERS) {
-    job->workers = job->workers < 1 ? 1 : MAX_WORKERS;
-  }
-  work_split_init(&job->split, items, job->workers);
+  job->workers = work_split_init(&job->split, bf16_attention_items(job), job->workers);
   if (!job->packed || !job->packed_state || !job->key_shift || !job->value_shift ||
       !job->value_finite) {
     bf16_attention_free(job);

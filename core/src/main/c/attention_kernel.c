@@ -215,14 +215,7 @@ int attention_alloc(attention_job *job) {
     job->packed_keys = alloc_floats(floats);
   }
   job->packed_state = calloc((size_t)(kv_heads > 0 ? kv_heads : 1), sizeof(int));
-  int64_t items = attention_items(job);
-  if (job->workers > items) {
-    job->workers = (int)items;
-  }
-  if (job->workers < 1 || job->workers > MAX_WORKERS) {
-    job->workers = job->workers < 1 ? 1 : MAX_WORKERS;
-  }
-  work_split_init(&job->split, items, job->workers);
+  job->workers = work_split_init(&job->split, attention_items(job), job->workers);
   if (!job->packed_keys || !job->packed_state) {
     attention_free(job);
     return -1;
@@ -370,13 +363,15 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   }
 }
 
-void work_split_init(work_split *split, int64_t items, int workers) {
-  split->workers = workers < 1 ? 1 : workers > MAX_WORKERS ? MAX_WORKERS : workers;
+int work_split_init(work_split *split, int64_t items, int workers) {
+  int64_t count = workers < items ? workers : items;
+  split->workers = count < 1 ? 1 : count > MAX_WORKERS ? MAX_WORKERS : (int)count;
   split->next_worker = 0;
   for (int w = 0; w < split->workers; w++) {
     split->next[w] = items * w / split->workers;
     split->end[w] = items * (w + 1) / split->workers;
   }
+  return split->workers;
 }
 
 int64_t work_split_run(work_split *split, void (*compute)(void *job, int64_t item, void *scratch),

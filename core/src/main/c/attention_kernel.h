@@ -29,8 +29,11 @@ typedef struct {
   int64_t end[MAX_WORKERS];  /* range w: one past its last item */
 } work_split;
 
-/* Splits `items` into `workers` ranges (1 to MAX_WORKERS). */
-void work_split_init(work_split *split, int64_t items, int workers);
+/*
+ * Splits `items` into one range per worker, for at most `workers` threads and no more threads
+ * than items (at least 1, at most MAX_WORKERS); returns that count of threads.
+ */
+int work_split_init(work_split *split, int64_t items, int workers);
 
 /*
  * Calls compute(job, item, scratch) for items of the split until none is left, its own range

@@ -526,10 +526,7 @@ int decode_alloc(decode_job *job) {
   int64_t most = longest / DECODE_MIN_CHUNK;
   job->chunks = chunks < most ? chunks : (most > 1 ? most : 1);
   int64_t items = decode_items(job);
-  if (job->workers > items) {
-    job->workers = items > 0 ? (int)items : 1;
-  }
-  work_split_init(&job->split, items, job->workers);
+  job->workers = work_split_init(&job->split, items, job->workers);
   if (job->chunks == 1) {
     return 0;
   }
