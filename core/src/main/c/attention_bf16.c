@@ -22,6 +22,7 @@
  * Scores, the softcap, the mask and the softmax stay in float32, in natural units, as in the
  * float32 kernel (a mask of -FLT_MAX stays finite; a row whose keys are all hidden gets zeros).
  */
+#define _DEFAULT_SOURCE /* syscall, for arch_prctl */
 #include "attention_bf16.h"
 #include "attention_kernel.h"
 
@@ -33,6 +34,8 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define BLOCK_ROWS 64  /* query rows per work item */
 #define BLOCK_KEYS 512 /* keys per online-softmax step (even: a pair of keys never straddles) */
@@ -54,6 +57,8 @@
 #define FUSED_MAX 256.0f
 
 #define BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")))
+#define AMX                                                                                  \
+  __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma,amx-tile,amx-bf16")))
 #define INLINE __attribute__((always_inline)) inline
 
 int bf16_cpu_supported(void) {
@@ -76,6 +81,29 @@ int bf16_cpu_has_amx(void) {
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   (void)hi;
   return (lo & (3u << 17)) == (3u << 17); /* the OS saves XTILECFG and XTILEDATA */
+}
+
+/* Linux's arch_prctl codes for the AMX tile data (asm/prctl.h; the libc headers may lack them) */
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_permitted;
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+
+static void request_amx(void) {
+  if (!bf16_cpu_supported() || !bf16_cpu_has_amx() ||
+      syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+    return;
+  }
+  unsigned long features = 0;
+  amx_permitted = syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &features) == 0 &&
+                  ((features >> XFEATURE_XTILEDATA) & 1);
+}
+
+int bf16_amx_supported(void) {
+  pthread_once(&amx_once, request_amx);
+  return amx_permitted;
 }
 
 static __mmask16 lanes(int64_t count) {
@@ -220,8 +248,13 @@ static int64_t packed_key_bytes(const bf16_job *job) {
   return (job->keys + 15) / 16 * job->dim_pairs * 16 * 4;
 }
 
+static int64_t packed_value_pairs(const bf16_job *job) {
+  /* the tiles read the values in steps of 16 pairs of keys: zeros up to a multiple of 32 keys */
+  return job->amx ? (job->keys + 31) / 32 * 16 : (job->keys + 1) / 2;
+}
+
 static int64_t packed_value_bytes(const bf16_job *job) {
-  return (job->keys + 1) / 2 * job->value_cols * 4;
+  return packed_value_pairs(job) * job->value_cols * 4;
 }
 
 typedef struct {
@@ -313,7 +346,8 @@ int bf16_attention_alloc(bf16_job *job) {
   double mantissa = frexp(folded, &exponent); /* [0.5, 1) */
   job->qk_mantissa = (float)(mantissa * 2.0);
   job->qk_exponent = exponent - 1;
-  job->dim_pairs = (job->dim + 1) / 2;
+  /* the tiles take the dimensions in steps of 16 pairs: zeros up to a multiple of 32 */
+  job->dim_pairs = job->amx ? (job->dim + 31) / 32 * 16 : (job->dim + 1) / 2;
   job->value_cols = (job->value_dim + 15) / 16 * 16;
   int64_t kv_heads = job->batch * job->groups;
   int64_t bytes = kv_heads * (packed_key_bytes(job) + packed_value_bytes(job));
@@ -406,6 +440,8 @@ static BF16 void pack_values(const bf16_job *job, const float *value, int shift,
       _mm512_store_si512(out + t2 * cols + c, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
     }
   }
+  int64_t pairs = (keys + 1) / 2;
+  memset(out + pairs * cols, 0, (size_t)((packed_value_pairs(job) - pairs) * cols * 4));
 }
 
 /*
@@ -728,7 +764,148 @@ static BF16 float softmax_step(const float *scores, uint16_t *weights, int64_t v
   return rescale;
 }
 
-static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
+
+/*
+ * The AMX tiles' shapes: every tile 16 rows of 64 bytes (16 float32 sums, or 16 pairs of bfloat16
+ * numbers). Tiles 0 to 3 hold sums (a 2 x 2 block of 16 x 16 outputs), 4 and 5 the left operand's
+ * two 16-row blocks, 6 and 7 the right operand's two 16-column blocks. tdpbf16ps multiplies pairs
+ * of bfloat16 numbers and adds them to float32 sums, as vdpbf16ps does lane by lane.
+ */
+typedef struct {
+  uint8_t palette, start_row, reserved[14];
+  uint16_t bytes_per_row[16];
+  uint8_t rows[16];
+} tile_config;
+
+static AMX void load_tile_config(void) {
+  tile_config config;
+  memset(&config, 0, sizeof(config));
+  config.palette = 1;
+  for (int t = 0; t < 8; t++) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = 16;
+  }
+  /* not _tile_loadconfig: GCC 12's tells the compiler that it reads only a pointer's 8 bytes, so
+   * the stores above may be dropped */
+  __asm__ volatile("ldtilecfg %0" : : "m"(config));
+}
+
+/*
+ * scores[r][p * 16 + j] = query[r] . key j of panel p, unscaled, for the rows [0, rows) (in blocks
+ * of 16: a last partial block computes rows past `rows` from stale query rows, which nothing reads)
+ * and the panels [0, panels) (an odd last panel is paired with itself, its copy landing in the
+ * scores' padding). The query rows are `pairs` words apart, a multiple of 16; the panels are
+ * [pairs][16 keys] words, which is the right operand's layout.
+ */
+static AMX void qk_amx(int rows, int64_t pairs, const uint32_t *query, const uint32_t *panels,
+                       int64_t count, float *scores) {
+  const int64_t query_bytes = pairs * 4, score_bytes = SCORE_STRIDE * 4;
+  for (int r = 0; r < rows; r += 32) {
+    const int both = rows - r > 16;
+    const uint32_t *q0 = query + r * pairs, *q1 = q0 + 16 * pairs;
+    for (int64_t p = 0; p < count; p += 2) {
+      const uint32_t *b0 = panels + p * pairs * 16;
+      const uint32_t *b1 = p + 1 < count ? b0 + pairs * 16 : b0;
+      _tile_zero(0);
+      _tile_zero(1);
+      if (both) {
+        _tile_zero(2);
+        _tile_zero(3);
+      }
+      for (int64_t d = 0; d < pairs; d += 16) {
+        _tile_loadd(4, q0 + d, query_bytes);
+        _tile_loadd(6, b0 + d * 16, 64);
+        _tile_loadd(7, b1 + d * 16, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        if (both) {
+          _tile_loadd(5, q1 + d, query_bytes);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+      }
+      float *s0 = scores + r * SCORE_STRIDE + p * 16;
+      _tile_stored(0, s0, score_bytes);
+      _tile_stored(1, s0 + 16, score_bytes);
+      if (both) {
+        _tile_stored(2, s0 + 16 * SCORE_STRIDE, score_bytes);
+        _tile_stored(3, s0 + 16 * SCORE_STRIDE + 16, score_bytes);
+      }
+    }
+  }
+}
+
+/*
+ * out[r][0, cols) += sum over key pairs t < key_pairs of weights[r][t] . values[t][0, cols), for
+ * the rows [0, rows) in blocks of 16 (as qk_amx); key_pairs a multiple of 16 (the weights and
+ * values are zeros past the block's keys), cols a multiple of 16.
+ */
+static AMX void pv_amx(int rows, int64_t cols, int64_t key_pairs, const uint16_t *weights,
+                       const uint32_t *values, float *out, int64_t out_stride) {
+  const int64_t weight_bytes = WEIGHT_STRIDE * 2, value_bytes = cols * 4, out_bytes = out_stride * 4;
+  for (int r = 0; r < rows; r += 32) {
+    const int both_rows = rows - r > 16;
+    const uint16_t *a0 = weights + r * WEIGHT_STRIDE, *a1 = a0 + 16 * WEIGHT_STRIDE;
+    for (int64_t c = 0; c < cols; c += 32) {
+      const int both_cols = cols - c > 16;
+      float *o0 = out + r * out_stride + c, *o1 = o0 + 16 * out_stride;
+      _tile_loadd(0, o0, out_bytes);
+      if (both_cols) {
+        _tile_loadd(1, o0 + 16, out_bytes);
+      }
+      if (both_rows) {
+        _tile_loadd(2, o1, out_bytes);
+        if (both_cols) {
+          _tile_loadd(3, o1 + 16, out_bytes);
+        }
+      }
+      for (int64_t t = 0; t < key_pairs; t += 16) {
+        const uint32_t *b = values + t * cols + c;
+        _tile_loadd(4, a0 + 2 * t, weight_bytes);
+        _tile_loadd(6, b, value_bytes);
+        _tile_dpbf16ps(0, 4, 6);
+        if (both_cols) {
+          _tile_loadd(7, b + 16, value_bytes);
+          _tile_dpbf16ps(1, 4, 7);
+        }
+        if (both_rows) {
+          _tile_loadd(5, a1 + 2 * t, weight_bytes);
+          _tile_dpbf16ps(2, 5, 6);
+          if (both_cols) {
+            _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+      }
+      _tile_stored(0, o0, out_bytes);
+      if (both_cols) {
+        _tile_stored(1, o0 + 16, out_bytes);
+      }
+      if (both_rows) {
+        _tile_stored(2, o1, out_bytes);
+        if (both_cols) {
+          _tile_stored(3, o1 + 16, out_bytes);
+        }
+      }
+    }
+  }
+}
+
+/*
+ * scores[0, n) *= mantissa * 2^exponent, in place: the factor that qk_tile applies as it stores,
+ * for the scores of qk_amx (one product where the factor is a normal float32, else two).
+ */
+static BF16 void scale_row(float *scores, int64_t n, float mantissa, float exponent,
+                           const float *factor) {
+  const __m512 m = _mm512_set1_ps(factor != NULL ? *factor : mantissa);
+  const __m512 e = _mm512_set1_ps(exponent);
+  for (int64_t t = 0; t < n; t += 16) {
+    __mmask16 k = lanes(n - t);
+    __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, scores + t), m);
+    _mm512_mask_storeu_ps(scores + t, k, factor != NULL ? x : _mm512_scalef_ps(x, e));
+  }
+}
+
+static AMX void compute_item(bf16_job *job, int64_t item, scratch *s) {
   const int64_t dim = job->dim, value_dim = job->value_dim, keys = job->keys;
   const int64_t pairs = job->dim_pairs, cols = job->value_cols;
   const int64_t queries = job->queries, group = job->heads / job->groups;
@@ -786,14 +963,18 @@ static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
     const int64_t n = key_end - k0 < BLOCK_KEYS ? key_end - k0 : BLOCK_KEYS;
     const int64_t panels = (n + 15) / 16;
     const int64_t padded = (n + 31) / 32 * 32;
-    for (int64_t p = 0; p < panels; p += 2) {
-      const uint32_t *panel0 = key_panels + (k0 / 16 + p) * pairs * 16;
-      /* an odd last panel is paired with itself: its second half lands in the padding */
-      const uint32_t *panel1 = p + 1 < panels ? panel0 + pairs * 16 : panel0;
-      for (int r = 0; r < rows; r += QK_ROWS) {
-        qk_tile(rows - r < QK_ROWS ? rows - r : QK_ROWS, pairs, s->query + r * pairs, panel0,
-                panel1, mantissa, exponent + r, factors == NULL ? NULL : factors + r,
-                s->scores + r * SCORE_STRIDE + p * 16);
+    if (job->amx) { /* unscaled: each row's factor is applied below, before the softcap */
+      qk_amx(rows, pairs, s->query, key_panels + k0 / 16 * pairs * 16, panels, s->scores);
+    } else {
+      for (int64_t p = 0; p < panels; p += 2) {
+        const uint32_t *panel0 = key_panels + (k0 / 16 + p) * pairs * 16;
+        /* an odd last panel is paired with itself: its second half lands in the padding */
+        const uint32_t *panel1 = p + 1 < panels ? panel0 + pairs * 16 : panel0;
+        for (int r = 0; r < rows; r += QK_ROWS) {
+          qk_tile(rows - r < QK_ROWS ? rows - r : QK_ROWS, pairs, s->query + r * pairs, panel0,
+                  panel1, mantissa, exponent + r, factors == NULL ? NULL : factors + r,
+                  s->scores + r * SCORE_STRIDE + p * 16);
+        }
       }
     }
     for (int r = 0; r < rows; r++) {
@@ -807,6 +988,9 @@ static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
       if (valid <= 0) {
         memset(weights, 0, sizeof(uint16_t) * padded);
         continue;
+      }
+      if (job->amx) {
+        scale_row(scores, valid, job->qk_mantissa, exponent[r], factors == NULL ? NULL : factors + r);
       }
       if (job->softcap != 0.0f) {
         softcap_row(scores, valid, job->softcap);
@@ -825,12 +1009,16 @@ static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
     }
     const int64_t key_pairs = (n + 1) / 2;
     const uint32_t *block_values = values + (k0 / 2) * cols;
-    for (int64_t c = 0; c < cols; c += 16 * PV_VECTORS) {
-      int columns = (int)((cols - c) / 16 < PV_VECTORS ? (cols - c) / 16 : PV_VECTORS);
-      for (int r = 0; r < rows; r += PV_ROWS) {
-        pv_tile(rows - r < PV_ROWS ? rows - r : PV_ROWS, columns, key_pairs,
-                (const uint32_t *)(s->weights + r * WEIGHT_STRIDE), block_values + c, cols,
-                s->out + r * s->out_stride + c, s->out_stride);
+    if (job->amx) {
+      pv_amx(rows, cols, padded / 2, s->weights, block_values, s->out, s->out_stride);
+    } else {
+      for (int64_t c = 0; c < cols; c += 16 * PV_VECTORS) {
+        int columns = (int)((cols - c) / 16 < PV_VECTORS ? (cols - c) / 16 : PV_VECTORS);
+        for (int r = 0; r < rows; r += PV_ROWS) {
+          pv_tile(rows - r < PV_ROWS ? rows - r : PV_ROWS, columns, key_pairs,
+                  (const uint32_t *)(s->weights + r * WEIGHT_STRIDE), block_values + c, cols,
+                  s->out + r * s->out_stride + c, s->out_stride);
+        }
       }
     }
   }
@@ -867,12 +1055,20 @@ static BF16 void compute_item(bf16_job *job, int64_t item, scratch *s) {
 
 static void compute_any(void *job, int64_t item, void *s) { compute_item(job, item, s); }
 
+static AMX void release_tiles(void) { _tile_release(); }
+
 int64_t bf16_attention_work(bf16_job *job) {
   scratch *s = thread_scratch(job);
   if (s == NULL) {
     return -1;
   }
-  return work_split_run(&job->split, compute_any, job, s);
+  if (!job->amx) {
+    return work_split_run(&job->split, compute_any, job, s);
+  }
+  load_tile_config();
+  int64_t done = work_split_run(&job->split, compute_any, job, s);
+  release_tiles(); /* the tile state back to its initial, empty state: a cheaper context switch */
+  return done;
 }
 
 /* libtorch's OpenMP team: the float32 kernel's lookup and runner (attention_kernel.c), shared by

@@ -48,6 +48,7 @@ typedef struct {
   int mask_type;
   int64_t mask_stride[4];
   int workers; /* how many threads will call bf16_attention_work, 1 to MAX_WORKERS */
+  int amx;     /* 1: both products run on AMX tiles (bf16_amx_supported() must have said 1) */
 
   /* Set by bf16_attention_alloc. */
   float qk_mantissa;  /* the products' factor (scale, or scale / c) = qk_mantissa * 2^qk_exponent */
@@ -68,11 +69,16 @@ int bf16_cpu_supported(void);
 
 /*
  * Whether this CPU has AMX-BF16 tiles that the OS supports (CPUID and XCR0; a process must still
- * ask Linux for the tile data with arch_prctl(ARCH_REQ_XCOMP_PERM) before it uses them). This
- * kernel does not use AMX; libtorch's bfloat16 path (oneDNN) does, and the dispatcher prefers it
- * there.
+ * ask Linux for the tile data with arch_prctl(ARCH_REQ_XCOMP_PERM) before it uses them).
  */
 int bf16_cpu_has_amx(void);
+
+/*
+ * Whether jobs may set amx: the kernel runs (bf16_cpu_supported), the CPU has AMX-BF16 tiles, and
+ * Linux granted this process the tile data (asked once, on the first call; the permission is the
+ * whole process's).
+ */
+int bf16_amx_supported(void);
 
 /*
  * Derives the factors, allocates the packed keys and values and splits the items into one range

@@ -23,11 +23,22 @@ Java_io_github_djlattention_ops_NativeBfloat16Kernel_cpuHasAmx(JNIEnv *env, jcla
   return bf16_cpu_has_amx() ? JNI_TRUE : JNI_FALSE;
 }
 
-/* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
+JNIEXPORT jboolean JNICALL
+Java_io_github_djlattention_ops_NativeBfloat16Kernel_amxSupported(JNIEnv *env, jclass cls) {
+  (void)env;
+  (void)cls;
+  return bf16_amx_supported() ? JNI_TRUE : JNI_FALSE;
+}
+
+/*
+ * Returns the job's handle, 0 when a buffer is not direct or too small (or AMX is asked for where it
+ * does not run), -1 when out of memory.
+ */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeBfloat16Kernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
     jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jlong causal_offset,
-    jint workers, jobject mask, jint mask_type, jlongArray mask_strides, jlong mask_elements) {
+    jint workers, jboolean amx, jobject mask, jint mask_type, jlongArray mask_strides,
+    jlong mask_elements) {
   (void)cls;
   jlong d[7];
   if ((*env)->GetArrayLength(env, dims) != 7) {
@@ -45,6 +56,9 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeBfloat16Kernel_pla
   const float *v = jni_floats(env, value, d[0] * d[2] * d[4] * d[6]);
   float *out = jni_floats(env, output, d[0] * d[1] * d[3] * d[6]);
   if (!q || !k || !v || !out || d[1] % d[2] != 0) {
+    return 0;
+  }
+  if (amx == JNI_TRUE && !bf16_amx_supported()) {
     return 0;
   }
   const void *mask_data = NULL;
@@ -87,6 +101,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeBfloat16Kernel_pla
   job->causal = causal == JNI_TRUE;
   job->causal_offset = causal_offset;
   job->workers = workers;
+  job->amx = amx == JNI_TRUE;
   job->mask = mask_data;
   job->mask_type = mask_type;
   for (int i = 0; i < 4; i++) {

@@ -21,6 +21,7 @@ import io.github.djlattention.ops.Attention;
 import io.github.djlattention.ops.AttentionOptions;
 import io.github.djlattention.ops.CpuPeak;
 import io.github.djlattention.ops.FastAttention;
+import io.github.djlattention.ops.FastAttention.Kernel;
 import io.github.djlattention.ops.FastAttention.Precision;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -383,15 +384,13 @@ public final class AttentionBenchmark {
   }
 
   /**
-   * The bfloat16 mode against float32 and float64 at S = T = seq: the native AVX512_BF16 kernel
-   * (where the CPU has it) and libtorch's bfloat16 path, timed in the same interleaved rounds; the
-   * dispatcher's pick is reported as the bfloat16 mode.
+   * The bfloat16 mode against float32 and float64 at S = T = seq: the native AMX and AVX512_BF16
+   * kernels (each where the CPU runs it) and libtorch's bfloat16 path, each pinned and timed in the
+   * same interleaved rounds; the dispatcher's pick is reported as the bfloat16 mode.
    */
   private Bfloat16Result bfloat16(long seq) {
     Shape shape = new Shape(BATCH, HEADS, seq, HEAD_DIM);
     String kernel = FastAttention.bfloat16Kernel();
-    boolean nativeRuns =
-        withNativeBfloat16("true", FastAttention::bfloat16Kernel).startsWith("native");
     try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
       long[] dims = shape.getShape();
       NDArray q = manager.create(uniform(new Random(seq), dims), shape); // (B, H, S, D)
@@ -404,91 +403,74 @@ public final class AttentionBenchmark {
                   v.toType(DataType.FLOAT64, false),
                   NO_WEIGHTS)
               .toDoubleArray();
-      Supplier<NDArray> float32 = () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT);
-      Supplier<NDArray> bfloat16 =
-          () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16);
-      Supplier<NDArray> nativeBf16 = () -> withNativeBfloat16("true", bfloat16);
-      Supplier<NDArray> libtorch = () -> withNativeBfloat16("false", bfloat16);
       double largest = Arrays.stream(exact).map(Math::abs).max().orElse(1);
+      Supplier<NDArray> float32 = () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.INPUT);
       double float32Err = BenchData.maxAbsDiff(exact, doubles(float32.get()));
-      Double nativeErr = nativeRuns ? BenchData.maxAbsDiff(exact, doubles(nativeBf16.get())) : null;
-      double libtorchErr = BenchData.maxAbsDiff(exact, doubles(libtorch.get()));
+      // the kernels in the order of the report; a kernel this CPU does not run is left out
+      Kernel[] kernels = {Kernel.NATIVE_AMX, Kernel.NATIVE_BFLOAT16, Kernel.TORCHSCRIPT};
+      Double[] errors = new Double[kernels.length];
+      List<Runnable> tasks = new ArrayList<>(List.of(timed(manager, float32)));
+      for (int i = 0; i < kernels.length; i++) {
+        Kernel pinned = kernels[i];
+        Supplier<NDArray> call =
+            () -> FastAttention.output(q, k, v, NO_WEIGHTS, Precision.BFLOAT16, pinned);
+        try {
+          errors[i] = BenchData.maxAbsDiff(exact, doubles(call.get()));
+        } catch (IllegalArgumentException notHere) {
+          continue; // the kernel declines: the CPU lacks its instructions
+        }
+        tasks.add(timed(manager, call));
+      }
       int rounds = rounds(seq);
-      double[] ms =
-          nativeRuns
-              ? medians(
-                  rounds,
-                  perBlock(seq),
-                  timed(manager, float32),
-                  timed(manager, nativeBf16),
-                  timed(manager, libtorch))
-              : medians(rounds, perBlock(seq), timed(manager, float32), timed(manager, libtorch));
-      Double nativeMs = nativeRuns ? ms[1] : null;
-      double libtorchMs = ms[ms.length - 1];
-      boolean picksNative = kernel.startsWith("native");
-      double bfloat16Ms = picksNative ? nativeMs : libtorchMs;
-      double bfloat16Err = picksNative ? nativeErr : libtorchErr;
+      double[] timedMs = medians(rounds, perBlock(seq), tasks.toArray(new Runnable[0]));
+      Double[] ms = new Double[kernels.length];
+      for (int i = 0, next = 1; i < kernels.length; i++) {
+        ms[i] = errors[i] == null ? null : timedMs[next++];
+      }
+      double float32Ms = timedMs[0];
+      int picked =
+          kernel.startsWith("native AMX") ? 0 : kernel.startsWith("native AVX512_BF16") ? 1 : 2;
+      String[] names = {"native AMX", "native AVX512_BF16", "libtorch bfloat16"};
+      StringBuilder line = new StringBuilder();
+      for (int i = 0; i < kernels.length; i++) {
+        line.append(
+            ms[i] == null
+                ? String.format(Locale.ROOT, "; no %s kernel on this CPU", names[i])
+                : String.format(
+                    Locale.ROOT,
+                    "; %s %.3f ms (%.2fx, max |error| %.2e = %.2e of max |output|)",
+                    names[i],
+                    ms[i],
+                    float32Ms / ms[i],
+                    errors[i],
+                    errors[i] / largest));
+      }
       say(
           "bfloat16 S=%d, medians of %d interleaved rounds: float32 %.3f ms (max |error| vs float64"
-              + " %.2e); %s; libtorch bfloat16 %.3f ms (%.2fx, max |error| %.2e = %.2e of max"
-              + " |output| %.3e); the bfloat16 mode runs the %s%n",
-          seq,
-          rounds,
-          ms[0],
-          float32Err,
-          nativeRuns
-              ? String.format(
-                  Locale.ROOT,
-                  "native AVX512_BF16 %.3f ms (%.2fx, max |error| %.2e = %.2e of max |output|)",
-                  nativeMs,
-                  ms[0] / nativeMs,
-                  nativeErr,
-                  nativeErr / largest)
-              : "no native AVX512_BF16 kernel on this CPU",
-          libtorchMs,
-          ms[0] / libtorchMs,
-          libtorchErr,
-          libtorchErr / largest,
-          largest,
-          kernel);
+              + " %.2e)%s; max |output| %.3e; the bfloat16 mode runs the %s%n",
+          seq, rounds, float32Ms, float32Err, line, largest, kernel);
       return new Bfloat16Result(
           seq,
-          ms[0],
-          bfloat16Ms,
-          ms[0] / bfloat16Ms,
+          float32Ms,
+          ms[picked],
+          float32Ms / ms[picked],
           float32Err,
-          bfloat16Err,
-          bfloat16Err / largest,
+          errors[picked],
+          errors[picked] / largest,
           kernel,
-          nativeMs,
-          nativeRuns ? ms[0] / nativeMs : null,
-          nativeErr,
-          nativeRuns ? nativeErr / largest : null,
-          libtorchMs,
-          ms[0] / libtorchMs,
-          libtorchErr,
-          libtorchErr / largest,
+          ms[0],
+          ms[0] == null ? null : float32Ms / ms[0],
+          errors[0],
+          errors[0] == null ? null : errors[0] / largest,
+          ms[1],
+          ms[1] == null ? null : float32Ms / ms[1],
+          errors[1],
+          errors[1] == null ? null : errors[1] / largest,
+          ms[2],
+          float32Ms / ms[2],
+          errors[2],
+          errors[2] / largest,
           rounds);
-    }
-  }
-
-  /**
-   * Runs a call with {@code -Ddjl.attention.native.bfloat16} set to {@code value} (the native
-   * bfloat16 kernel's switch, read on every call): "true" picks the native kernel wherever it runs,
-   * "false" libtorch's bfloat16 path.
-   */
-  private static <T> T withNativeBfloat16(String value, Supplier<T> call) {
-    String property = "djl.attention.native.bfloat16";
-    String before = System.getProperty(property);
-    System.setProperty(property, value);
-    try {
-      return call.get();
-    } finally {
-      if (before == null) {
-        System.clearProperty(property);
-      } else {
-        System.setProperty(property, before);
-      }
     }
   }
 

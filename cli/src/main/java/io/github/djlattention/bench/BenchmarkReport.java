@@ -300,7 +300,7 @@ public record BenchmarkReport(
   public record Ceilings(double matmulGflops, double fmaPeakGflops, List<ReadCeiling> reads) {}
 
   /**
-   * The bfloat16 mode on one shape: the dispatcher's bfloat16 kernel, and each of the two bfloat16
+   * The bfloat16 mode on one shape: the dispatcher's bfloat16 kernel, and each of the bfloat16
    * kernels timed in the same interleaved rounds.
    *
    * @param seq S = T (B = 1, H = 8, D = 64)
@@ -312,6 +312,10 @@ public record BenchmarkReport(
    * @param bfloat16MaxRelErr bfloat16MaxAbsErr divided by the largest |float64 output|
    * @param kernel the kernel the dispatcher picks for the bfloat16 mode ({@code
    *     FastAttention.bfloat16Kernel()})
+   * @param amxMs the native AMX kernel, milliseconds; null where the CPU or OS lacks AMX-BF16
+   * @param amxSpeedup float32Ms / amxMs, or null
+   * @param amxMaxAbsErr the largest |AMX bfloat16 − float64|, or null
+   * @param amxMaxRelErr amxMaxAbsErr divided by the largest |float64 output|, or null
    * @param nativeMs the native AVX512_BF16 kernel, milliseconds; null where the CPU lacks it
    * @param nativeSpeedup float32Ms / nativeMs, or null
    * @param nativeMaxAbsErr the largest |native bfloat16 − float64|, or null
@@ -331,6 +335,10 @@ public record BenchmarkReport(
       double bfloat16MaxAbsErr,
       double bfloat16MaxRelErr,
       String kernel,
+      Double amxMs,
+      Double amxSpeedup,
+      Double amxMaxAbsErr,
+      Double amxMaxRelErr,
       Double nativeMs,
       Double nativeSpeedup,
       Double nativeMaxAbsErr,

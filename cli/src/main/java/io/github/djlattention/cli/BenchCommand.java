@@ -90,9 +90,9 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--bfloat16",
       description = {
-        "Instead: the bfloat16 series alone (S=4096): the bfloat16 mode",
-        "(the native AVX512_BF16 kernel where the CPU has it) against float32",
-        "and libtorch's bfloat16 path, with its error against float64."
+        "Instead: the bfloat16 series alone (S=4096): float32 against the",
+        "native AMX and AVX512_BF16 kernels (each where the CPU has it) and",
+        "libtorch's bfloat16 path, each with its error against float64."
       })
   private boolean bfloat16;
 

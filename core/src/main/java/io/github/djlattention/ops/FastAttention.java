@@ -21,9 +21,9 @@ import java.util.List;
  *   <li>float32 on PyTorch-engine CPU arrays, where the CPU has AVX-512: {@link
  *       NativeAttentionKernel}, the project's own C kernel (a flash-style tiled softmax with
  *       register-blocked products), with masks, softcap, grouped-query heads and the causal mask;
- *   <li>{@link Precision#BFLOAT16} calls on PyTorch-engine CPU arrays, where the CPU has
- *       AVX512_BF16 (and no AMX, whose tiles libtorch's path uses): {@link NativeBfloat16Kernel},
- *       the same design with bfloat16 products and float32 accumulation and softmax;
+ *   <li>{@link Precision#BFLOAT16} calls on PyTorch-engine CPU arrays, where the CPU has AMX-BF16
+ *       tiles, or else AVX512_BF16: {@link NativeBfloat16Kernel}, the same design with bfloat16
+ *       products (on the tiles, or on {@code vdpbf16ps}) and float32 accumulation and softmax;
  *   <li>other PyTorch-engine arrays (the project's engine): {@link TorchScriptKernel}, one native
  *       call into a TorchScript module that uses libtorch's fused {@code
  *       scaled_dot_product_attention} (a flash-style tiled CPU kernel) for plain, masked, causal
@@ -60,12 +60,13 @@ public final class FastAttention {
      * speed-up on CPUs with bfloat16 instructions.
      *
      * <p>Where the CPU has AVX512_BF16, the project's {@link NativeBfloat16Kernel} computes it (on
-     * PyTorch-engine CPU arrays): it keeps a float mask in float32, rounds the softmax's weights to
-     * bfloat16 before their product with V, and scales by powers of two so that no input overflows
-     * or flushes to zero when rounded. Elsewhere libtorch's bfloat16 path does (its fused kernel,
-     * or the tiled loop of the TorchScript module), which also rounds a float mask (its −FLT_MAX
-     * kept finite) and the output to bfloat16. A call that records gradients computes in its own
-     * precision; float64 inputs ignore it. Needs PyTorch-engine arrays.
+     * PyTorch-engine CPU arrays; its products on AMX tiles where the CPU has them): it keeps a
+     * float mask in float32, rounds the softmax's weights to bfloat16 before their product with V,
+     * and scales by powers of two so that no input overflows or flushes to zero when rounded.
+     * Elsewhere libtorch's bfloat16 path does (its fused kernel, or the tiled loop of the
+     * TorchScript module), which also rounds a float mask (its −FLT_MAX kept finite) and the output
+     * to bfloat16. A call that records gradients computes in its own precision; float64 inputs
+     * ignore it. Needs PyTorch-engine arrays.
      *
      * <p>DJL 0.36's PyTorch engine has no bfloat16 arrays (its data-type table ends at complex64:
      * creating one ends the process), so bfloat16 inputs reach attention as float32 arrays that
@@ -90,6 +91,8 @@ public final class FastAttention {
     DECODE(DecodeAttentionKernel.INSTANCE),
     /** The project's C kernel (float32, AVX-512). */
     NATIVE(NativeAttentionKernel.INSTANCE),
+    /** The project's bfloat16 C kernel on AMX tiles, for calls that ask for bfloat16. */
+    NATIVE_AMX(NativeBfloat16Kernel.AMX),
     /** The project's bfloat16 C kernel (AVX512_BF16), for calls that ask for bfloat16. */
     NATIVE_BFLOAT16(NativeBfloat16Kernel.INSTANCE),
     /** The TorchScript module: libtorch's fused kernel, or its tiled loop of in-place ops. */
@@ -141,7 +144,7 @@ public final class FastAttention {
 
   /**
    * Names the kernel that {@link Precision#BFLOAT16} calls on PyTorch-engine CPU arrays take on
-   * this machine: the native AVX512_BF16 kernel, or libtorch's bfloat16 path and why.
+   * this machine: the native AMX or AVX512_BF16 kernel, or libtorch's bfloat16 path and why.
    *
    * @return a one-line description
    */
@@ -150,13 +153,19 @@ public final class FastAttention {
     if (status != null) {
       return "libtorch bfloat16 path (native bfloat16 kernel unavailable: " + status + ")";
     }
-    if (!NativeBfloat16Kernel.preferredOnThisCpu()) {
-      return "libtorch bfloat16 path (this CPU has AMX tiles, which libtorch uses; the native"
-          + " AVX512_BF16 kernel is not preferred, -Ddjl.attention.native.bfloat16=true picks it)";
+    String threads =
+        NativeBfloat16Kernel.usesOpenMp() ? " on libtorch's OpenMP threads" : " on its own threads";
+    String amx = NativeBfloat16Kernel.amxStatus();
+    if (amx == null) {
+      return "native AMX bfloat16 kernel" + threads;
     }
-    return NativeBfloat16Kernel.usesOpenMp()
-        ? "native AVX512_BF16 kernel on libtorch's OpenMP threads"
-        : "native AVX512_BF16 kernel on its own threads";
+    if (!NativeBfloat16Kernel.preferredOnThisCpu()) {
+      return "libtorch bfloat16 path (this CPU has AMX tiles, which libtorch uses; the native AMX"
+          + " kernel is not used: "
+          + amx
+          + "; -Ddjl.attention.native.bfloat16=true picks the native AVX512_BF16 kernel)";
+    }
+    return "native AVX512_BF16 kernel" + threads;
   }
 
   /**

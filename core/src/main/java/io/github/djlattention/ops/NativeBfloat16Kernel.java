@@ -7,49 +7,71 @@ import ai.djl.pytorch.jni.JniUtils;
 import java.nio.ByteBuffer;
 
 /**
- * The bfloat16 kernel of {@link FastAttention}: attention whose two matrix products run on bfloat16
- * numbers with float32 accumulation, on x86-64 CPUs with AVX512_BF16 ({@code vdpbf16ps}, {@code
- * vcvtne2ps2bf16}), for calls that ask for {@link FastAttention.Precision#BFLOAT16}. Its C source
- * is {@code src/main/c/attention_bf16.c}, built into the same library as {@link
- * NativeAttentionKernel}; the CPU's support is checked at run time (CPUID and the OS's AVX-512
- * state), so the library runs on any x86-64 CPU and this kernel only where the instructions exist.
+ * The bfloat16 kernels of {@link FastAttention}: attention whose two matrix products run on
+ * bfloat16 numbers with float32 accumulation, for calls that ask for {@link
+ * FastAttention.Precision#BFLOAT16}, on x86-64 CPUs with AVX512_BF16. One C source, {@code
+ * src/main/c/attention_bf16.c} (built into the same library as {@link NativeAttentionKernel}), and
+ * two instances that differ only in the unit that runs the products:
  *
- * <p>What it computes: softmax(softcap(scale·Q̃·K̃ᵀ) + mask)·Ṽ per head, where Q̃, K̃ and Ṽ are the
- * float32 (or float16) inputs rounded to bfloat16 (8 significant bits, to nearest even), with the
- * same masks, causal mask, softcap, grouped-query heads and zero rows as the float32 kernel. The
- * products are exact and summed in float32; the scores, the mask (kept in float32, not rounded),
- * the softcap and the online softmax are float32; the softmax's weights are rounded to bfloat16
- * before their product with Ṽ and its denominator is the sum of the rounded weights. Each query row
- * and each key/value head is scaled by a power of two before it is rounded (and the power taken out
- * afterwards), so that rounding never overflows or flushes a small input to zero (the bfloat16
- * instructions treat subnormal numbers as zero). Error against float64: about 2^-8 of the output's
- * scale (see docs/performance.md); the float32 kernel's is about 2^-24.
+ * <ul>
+ *   <li>{@link #INSTANCE} ({@code NATIVE_BFLOAT16}): AVX512_BF16's {@code vdpbf16ps}, register
+ *       blocked;
+ *   <li>{@link #AMX} ({@code NATIVE_AMX}): the AMX tiles' {@code tdpbf16ps} (16 × 16 float32 sums
+ *       per instruction), on CPUs with AMX-BF16 whose OS grants the process the tile data.
+ * </ul>
+ *
+ * Both pack, round, mask and normalize the same way (the softmax, the mask and the rounding of the
+ * weights run on AVX-512 in both); the sums of the products differ only in their float32 order. The
+ * CPU's support is checked at run time (CPUID, the OS's register state and, for AMX, Linux's {@code
+ * arch_prctl(ARCH_REQ_XCOMP_PERM)}), so the library runs on any x86-64 CPU and each kernel only
+ * where its instructions exist.
+ *
+ * <p>What they compute: softmax(softcap(scale·Q̃·K̃ᵀ) + mask)·Ṽ per head, where Q̃, K̃ and Ṽ are
+ * the float32 (or float16) inputs rounded to bfloat16 (8 significant bits, to nearest even), with
+ * the same masks, causal mask, softcap, grouped-query heads and zero rows as the float32 kernel.
+ * The products are exact and summed in float32; the scores, the mask (kept in float32, not
+ * rounded), the softcap and the online softmax are float32; the softmax's weights are rounded to
+ * bfloat16 before their product with Ṽ and its denominator is the sum of the rounded weights. Each
+ * query row and each key/value head is scaled by a power of two before it is rounded (and the power
+ * taken out afterwards), so that rounding never overflows or flushes a small input to zero (the
+ * bfloat16 instructions treat subnormal numbers as zero). Error against float64: about 2^-8 of the
+ * output's scale (see docs/performance.md); the float32 kernel's is about 2^-24.
  *
  * <p>Threads, scratch memory and the work split are those of {@link NativeAttentionKernel}
- * (libtorch's OpenMP team, or the kernel helper threads). {@code
- * -Ddjl.attention.native.bfloat16=false} turns it off (bfloat16 calls then take libtorch's bfloat16
- * path); {@code -Ddjl.attention.native=false} turns off both native kernels. On CPUs with AMX tiles
- * the dispatcher keeps libtorch's bfloat16 path, which uses them (see {@link #preferredFor});
- * {@code -Ddjl.attention.native.bfloat16=true} picks this kernel there too. The kernel has no AMX
- * code of its own.
+ * (libtorch's OpenMP team, or the kernel helper threads). The dispatcher takes the AMX kernel where
+ * it runs; on other CPUs with AVX512_BF16 the AVX512_BF16 kernel. {@code
+ * -Ddjl.attention.native.amx=false} turns the AMX kernel off, and the AVX512_BF16 kernel is then
+ * not preferred on an AMX CPU (libtorch's bfloat16 path, which uses the tiles through oneDNN,
+ * measured faster there: docs/performance.md) unless {@code -Ddjl.attention.native.bfloat16=true};
+ * {@code -Ddjl.attention.native.bfloat16=false} turns off both, {@code
+ * -Ddjl.attention.native=false} every native kernel.
  *
  * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
  * size, Dv value head size.
  */
 final class NativeBfloat16Kernel extends TensorKernel {
 
-  /** The kernel, for the dispatcher's list. */
-  static final NativeBfloat16Kernel INSTANCE = new NativeBfloat16Kernel();
+  /** The kernel with its products on AVX512_BF16, for the dispatcher's list. */
+  static final NativeBfloat16Kernel INSTANCE = new NativeBfloat16Kernel(false);
 
-  /** System property that turns the kernel off when set to {@code false}. */
+  /** The kernel with its products on AMX tiles, for the dispatcher's list. */
+  static final NativeBfloat16Kernel AMX = new NativeBfloat16Kernel(true);
+
+  /** System property that turns both kernels off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.native.bfloat16";
+
+  /** System property that turns the AMX kernel off when set to {@code false}. */
+  static final String AMX_PROPERTY = "djl.attention.native.amx";
 
   /** Asks the CPU once, after the library loaded; holds why it cannot run the kernel, or null. */
   private static final class Cpu {
     private static final String UNSUPPORTED = check();
 
-    /** Whether the CPU has AMX-BF16 tiles, which libtorch's bfloat16 path uses. */
+    /** Whether the CPU has AMX-BF16 tiles that the OS supports. */
     private static final boolean AMX = UNSUPPORTED == null && cpuHasAmx();
+
+    /** Whether Linux granted this process the tile data (asked once, here). */
+    private static final boolean AMX_GRANTED = AMX && amxSupported();
 
     private static String check() {
       try {
@@ -75,7 +97,12 @@ final class NativeBfloat16Kernel extends TensorKernel {
           NativeBfloat16Kernel::work,
           NativeBfloat16Kernel::release);
 
-  private NativeBfloat16Kernel() {}
+  /** Whether the products run on AMX tiles (else on AVX512_BF16). */
+  private final boolean tiles;
+
+  private NativeBfloat16Kernel(boolean tiles) {
+    this.tiles = tiles;
+  }
 
   /** Returns whether the kernel is loaded, supported by this CPU and not turned off. */
   static boolean available() {
@@ -94,9 +121,46 @@ final class NativeBfloat16Kernel extends TensorKernel {
     return Cpu.UNSUPPORTED;
   }
 
+  /** Returns whether the AMX kernel is loaded, supported by this CPU and OS and not turned off. */
+  static boolean amxAvailable() {
+    return amxStatus() == null;
+  }
+
+  /** Returns why the AMX kernel is not used, or null when it is. */
+  static String amxStatus() {
+    String status = status();
+    if (status != null) {
+      return status;
+    }
+    if ("false".equalsIgnoreCase(System.getProperty(AMX_PROPERTY))) {
+      return "turned off by -D" + AMX_PROPERTY + "=false";
+    }
+    if (!Cpu.AMX) {
+      return "this CPU has no AMX-BF16 tiles that the OS supports (CPUID, XCR0)";
+    }
+    return Cpu.AMX_GRANTED
+        ? null
+        : "Linux did not grant this process the AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM)";
+  }
+
+  /** Returns why this instance does not run, or null when it does. */
+  String kernelStatus() {
+    return tiles ? amxStatus() : status();
+  }
+
+  /** Returns whether this instance runs here. */
+  boolean runs() {
+    return kernelStatus() == null;
+  }
+
+  /** Names the unit that runs the products: "AMX" or "AVX512_BF16". */
+  String unit() {
+    return tiles ? "AMX" : "AVX512_BF16";
+  }
+
   @Override
   public String name() {
-    return "NATIVE_BFLOAT16";
+    return tiles ? "NATIVE_AMX" : "NATIVE_BFLOAT16";
   }
 
   @Override
@@ -105,17 +169,18 @@ final class NativeBfloat16Kernel extends TensorKernel {
   }
 
   /**
-   * Preferred on CPUs without AMX (measured there: docs/performance.md). On CPUs with AMX-BF16
-   * tiles libtorch's bfloat16 path runs on them (oneDNN), and was measured at 1.86 to 1.99 times
-   * the float32 kernel's speed on such a Xeon, while this kernel uses AVX512_BF16 only and was not
-   * measured there: libtorch's path is kept, unless {@code -Ddjl.attention.native.bfloat16=true}.
+   * The AMX kernel is preferred wherever it runs: 3.6 to 5 times the AVX512_BF16 kernel at S = 4096
+   * on this project's Sapphire Rapids machine (docs/performance.md). The AVX512_BF16 kernel is
+   * preferred on CPUs without AMX; on CPUs with AMX tiles (where the AMX kernel is turned off or
+   * not granted) libtorch's bfloat16 path runs on them through oneDNN and was measured faster than
+   * {@code vdpbf16ps}, so it is kept unless {@code -Ddjl.attention.native.bfloat16=true}.
    */
   @Override
   public boolean preferredFor(AttentionCall call) {
-    return preferredOnThisCpu();
+    return tiles || preferredOnThisCpu();
   }
 
-  /** Whether the dispatcher picks this kernel for the bfloat16 calls it can serve. */
+  /** Whether the dispatcher picks the AVX512_BF16 kernel for the bfloat16 calls it can serve. */
   static boolean preferredOnThisCpu() {
     return "true".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY)) || !hasAmx();
   }
@@ -134,12 +199,12 @@ final class NativeBfloat16Kernel extends TensorKernel {
    */
   @Override
   public String unsupported(AttentionCall call) {
-    String status = status();
+    String status = kernelStatus();
     if (status != null) {
-      return "the bfloat16 kernel is not available: " + status;
+      return "the " + unit() + " bfloat16 kernel is not available: " + status;
     }
     if (!call.bfloat16()) {
-      return "the bfloat16 kernel computes only calls that ask for bfloat16 products"
+      return "the bfloat16 kernels compute only calls that ask for bfloat16 products"
           + " (Precision.BFLOAT16) on float16 or float32 inputs, got "
           + call.precision()
           + " on "
@@ -151,7 +216,7 @@ final class NativeBfloat16Kernel extends TensorKernel {
   @Override
   NDArray run(Tensors t, AttentionCall call, NDManager scope) {
     // The fast path aligns the causal mask to the top left: query i sees keys j <= i.
-    return run(
+    return compute(
         t.query(),
         t.key(),
         t.value(),
@@ -180,7 +245,7 @@ final class NativeBfloat16Kernel extends TensorKernel {
    * @return the output (B, H, S, Dv) float32
    * @throws IllegalStateException when the kernel is not available, or cannot allocate its memory
    */
-  static NDArray run(
+  NDArray compute(
       NDArray query,
       NDArray key,
       NDArray value,
@@ -190,9 +255,10 @@ final class NativeBfloat16Kernel extends TensorKernel {
       double scale,
       Double softcap,
       NDManager manager) {
-    String status = status();
+    String status = kernelStatus();
     if (status != null) {
-      throw new IllegalStateException("the bfloat16 attention kernel is not available: " + status);
+      throw new IllegalStateException(
+          "the " + unit() + " bfloat16 attention kernel is not available: " + status);
     }
     Shape q = query.getShape();
     Shape k = key.getShape();
@@ -215,6 +281,7 @@ final class NativeBfloat16Kernel extends TensorKernel {
               causal,
               causalOffset,
               workers,
+              tiles,
               mask == null ? null : NativeInputs.buffer(mask),
               NativeInputs.maskType(mask, "bfloat16"),
               NativeInputs.maskStrides(mask),
@@ -223,7 +290,7 @@ final class NativeBfloat16Kernel extends TensorKernel {
           job,
           usesOpenMp(),
           workers,
-          "the bfloat16 attention kernel",
+          "the " + unit() + " bfloat16 attention kernel",
           q,
           "B, H, G, S, T, D, Dv",
           dims);
@@ -246,6 +313,8 @@ final class NativeBfloat16Kernel extends TensorKernel {
 
   private static native boolean cpuHasAmx();
 
+  private static native boolean amxSupported();
+
   private static native long plan(
       ByteBuffer query,
       ByteBuffer key,
@@ -257,6 +326,7 @@ final class NativeBfloat16Kernel extends TensorKernel {
       boolean causal,
       long causalOffset,
       int workers,
+      boolean amx,
       ByteBuffer mask,
       int maskType,
       long[] maskStrides,

@@ -218,11 +218,13 @@ class ExtremeValuesTest {
   @ParameterizedTest
   @EnumSource(
       value = Kernel.class,
-      names = {"TORCHSCRIPT", "NATIVE_BFLOAT16"})
+      names = {"TORCHSCRIPT", "NATIVE_BFLOAT16", "NATIVE_AMX"})
   void hugeMasksStayFiniteInBfloat16(Kernel kernel) {
-    assumeTrue(
-        kernel != Kernel.NATIVE_BFLOAT16 || NativeBfloat16Kernel.available(),
-        () -> "the AVX512_BF16 kernel does not run here: " + NativeBfloat16Kernel.status());
+    if (kernel.implementation() instanceof NativeBfloat16Kernel bf16) {
+      assumeTrue(
+          bf16.runs(),
+          () -> "the " + bf16.unit() + " kernel does not run here: " + bf16.kernelStatus());
+    }
     try (NDManager m = manager.newSubManager()) {
       NDArray q = floats(m, new float[] {1}, 1, 1);
       NDArray k = floats(m, new float[] {1, 2, 3}, 3, 1);

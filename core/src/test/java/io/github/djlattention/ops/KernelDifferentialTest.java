@@ -195,7 +195,7 @@ class KernelDifferentialTest {
 
   /**
    * Whether {@code kernel} may decline a call with these options: the native kernel where it is not
-   * available or for float64; the bfloat16 kernel always (these calls use Precision.INPUT); the
+   * available or for float64; the bfloat16 kernels always (these calls use Precision.INPUT); the
    * fused kernel with autograd for a softcap. Every other kernel must take every case of the
    * generators.
    */
@@ -208,7 +208,9 @@ class KernelDifferentialTest {
       case DECODE:
         return !NativeAttentionKernel.available() || dtype == DataType.FLOAT64;
       case NATIVE_BFLOAT16:
-        // it computes only Precision.BFLOAT16 calls; NativeBfloat16KernelTest checks those
+      case NATIVE_AMX:
+        // they compute only Precision.BFLOAT16 calls; NativeBfloat16KernelTest and
+        // AmxBfloat16KernelTest check those
         return true;
       case NATIVE:
         return !NativeAttentionKernel.available() || dtype == DataType.FLOAT64 || positional;

@@ -3,8 +3,6 @@ package io.github.djlattention.ops;
 import static io.github.djlattention.testing.TestTensors.doubles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertSame;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -38,10 +36,11 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The bfloat16 kernel ({@link NativeBfloat16Kernel}, AVX512_BF16) against the float64 reference,
- * against libtorch's bfloat16 path, and on cases whose result it must compute exactly. Tests that
- * need the instructions skip, naming why, on CPUs without them; the dispatcher's choice is tested
- * everywhere.
+ * The bfloat16 kernel ({@link NativeBfloat16Kernel}, AVX512_BF16; {@link AmxBfloat16KernelTest}
+ * runs the same tests on its AMX instance) against the float64 reference, against libtorch's
+ * bfloat16 path, and on cases whose result it must compute exactly. Tests that need the
+ * instructions skip, naming why, on CPUs without them; {@link Bfloat16DispatchTest} tests the
+ * dispatcher's choice everywhere.
  *
  * <p>The tolerances are error bounds derived from what the kernel rounds (u = 2⁻⁸, the unit
  * roundoff of bfloat16's 8 significant bits), computed per output element, not fixed numbers:
@@ -88,10 +87,27 @@ class NativeBfloat16KernelTest {
     manager.close();
   }
 
-  private static void assumeKernel() {
+  /**
+   * The kernel under test: the AVX512_BF16 instance here; {@link AmxBfloat16KernelTest} runs every
+   * test of this class on the AMX instance.
+   */
+  Kernel kernel() {
+    return Kernel.NATIVE_BFLOAT16;
+  }
+
+  final NativeBfloat16Kernel implementation() {
+    return (NativeBfloat16Kernel) kernel().implementation();
+  }
+
+  final void assumeKernel() {
+    NativeBfloat16Kernel kernel = implementation();
     assumeTrue(
-        NativeBfloat16Kernel.available(),
-        () -> "the AVX512_BF16 kernel does not run here: " + NativeBfloat16Kernel.status());
+        kernel.runs(),
+        () ->
+            "the "
+                + kernel.unit()
+                + " bfloat16 kernel does not run here: "
+                + kernel.kernelStatus());
   }
 
   /**
@@ -142,7 +158,7 @@ class NativeBfloat16KernelTest {
                     }));
   }
 
-  private static void checkRandomCase(RandomAttentionCase c, NDManager m) {
+  private void checkRandomCase(RandomAttentionCase c, NDManager m) {
     NDArray q = c.query(m);
     NDArray k = c.key(m);
     NDArray v = c.value(m);
@@ -158,7 +174,7 @@ class NativeBfloat16KernelTest {
             c.key4d(),
             c.value4d(),
             c.referenceOptions(mask));
-    NDArray actual = bfloat16(q, k, v, options, Kernel.NATIVE_BFLOAT16);
+    NDArray actual = bfloat16(q, k, v, options, kernel());
     assertEquals(c.dtype(), actual.getDataType());
     assertEquals(new Shape(c.outputShape()), actual.getShape());
     double[] out = doubles(actual);
@@ -178,8 +194,7 @@ class NativeBfloat16KernelTest {
                       assumeKernel();
                       try (NDManager m = manager.newSubManager()) {
                         Larger c = Larger.generate(seed, m);
-                        double[] out =
-                            doubles(bfloat16(c.q, c.k, c.v, c.options, Kernel.NATIVE_BFLOAT16));
+                        double[] out = doubles(bfloat16(c.q, c.k, c.v, c.options, kernel()));
                         c.problem.assertWithinRoundedBound("rounded inputs", out, 1e-6);
                         c.problem.assertWithinOriginalBound("float64", out, 1e-6);
                       }
@@ -228,7 +243,7 @@ class NativeBfloat16KernelTest {
                                     options.causal(),
                                     options.scale(),
                                     options.softcap()));
-                        double[] out = doubles(bfloat16(q, k, v, options, Kernel.NATIVE_BFLOAT16));
+                        double[] out = doubles(bfloat16(q, k, v, options, kernel()));
                         double largest = Arrays.stream(p.v).map(Math::abs).max().orElse(1);
                         p.assertWithinRoundedBound(
                             "rounded inputs", out, c.atol() / Math.max(1, largest), false);
@@ -296,7 +311,7 @@ class NativeBfloat16KernelTest {
       } else if (maskKind.equals("float")) {
         builder.optMask(TestTensors.create(m, additive, DataType.FLOAT32, batch, 1, queries, keys));
       }
-      double[] actual = doubles(bfloat16(q, k, v, builder.build(), Kernel.NATIVE_BFLOAT16));
+      double[] actual = doubles(bfloat16(q, k, v, builder.build(), kernel()));
       double[] expected = new double[batch * heads * queries * valueDim];
       int group = heads / groups;
       for (int b = 0; b < batch; b++) {
@@ -363,7 +378,7 @@ class NativeBfloat16KernelTest {
       NDArray v = TestTensors.create(m, value, DataType.FLOAT32, batch, groups, keys, valueDim);
       double scale = 2.0 / Math.sqrt(dim); // concentrated weights: a misplaced key shows
       double[] actual =
-          doubles(NativeBfloat16Kernel.run(q, k, v, null, true, offset, scale, null, m));
+          doubles(implementation().compute(q, k, v, null, true, offset, scale, null, m));
       Problem p =
           new Problem(
               "offset " + offset,
@@ -431,9 +446,9 @@ class NativeBfloat16KernelTest {
                         })));
   }
 
-  private static void compareWithLibtorch(
+  private void compareWithLibtorch(
       Problem p, NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-    double[] ours = doubles(bfloat16(q, k, v, options, Kernel.NATIVE_BFLOAT16));
+    double[] ours = doubles(bfloat16(q, k, v, options, kernel()));
     double[] libtorch = doubles(bfloat16(q, k, v, options, Kernel.TORCHSCRIPT));
     double[] ourBound = p.originalBound(false);
     double[] theirBound = p.originalBound(true);
@@ -453,8 +468,7 @@ class NativeBfloat16KernelTest {
     assumeKernel();
     try (NDManager m = manager.newSubManager()) {
       Larger c = Larger.generate(3, m);
-      Supplier<double[]> call =
-          () -> doubles(bfloat16(c.q, c.k, c.v, c.options, Kernel.NATIVE_BFLOAT16));
+      Supplier<double[]> call = () -> doubles(bfloat16(c.q, c.k, c.v, c.options, kernel()));
       double[] serial = call.get();
       List<CompletableFuture<double[]>> futures = new ArrayList<>();
       for (int t = 0; t < 3; t++) {
@@ -473,10 +487,10 @@ class NativeBfloat16KernelTest {
     String before = System.getProperty(NativeAttentionKernel.THREADS_PROPERTY);
     try (NDManager m = manager.newSubManager()) {
       Larger c = Larger.generate(7, m);
-      double[] first = doubles(bfloat16(c.q, c.k, c.v, c.options, Kernel.NATIVE_BFLOAT16));
+      double[] first = doubles(bfloat16(c.q, c.k, c.v, c.options, kernel()));
       System.setProperty(NativeAttentionKernel.THREADS_PROPERTY, "java");
       assertTrue(!NativeBfloat16Kernel.usesOpenMp());
-      double[] helpers = doubles(bfloat16(c.q, c.k, c.v, c.options, Kernel.NATIVE_BFLOAT16));
+      double[] helpers = doubles(bfloat16(c.q, c.k, c.v, c.options, kernel()));
       assertArrayEquals(first, helpers);
     } finally {
       if (before == null) {
@@ -485,138 +499,6 @@ class NativeBfloat16KernelTest {
         System.setProperty(NativeAttentionKernel.THREADS_PROPERTY, before);
       }
     }
-  }
-
-  @Test
-  void theDispatcherPicksItForBfloat16CallsOnly() {
-    assumeKernel();
-    assumeTrue(
-        NativeBfloat16Kernel.preferredOnThisCpu(),
-        "this CPU has AMX tiles: libtorch's bfloat16 path is preferred (tested below)");
-    try (NDManager m = manager.newSubManager()) {
-      // S = 32: a prefill shape (S <= 8 takes the decode kernel in float32)
-      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 32, 16));
-      AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
-      assertSame(NativeBfloat16Kernel.INSTANCE, chosen(x, options, Precision.BFLOAT16));
-      assertSame(
-          NativeBfloat16Kernel.INSTANCE,
-          chosen(x.toType(DataType.FLOAT16, false), options, Precision.BFLOAT16));
-      AttentionKernel float32 =
-          NativeAttentionKernel.available()
-              ? NativeAttentionKernel.INSTANCE
-              : TorchScriptKernel.INFERENCE;
-      assertSame(float32, chosen(x, options, Precision.INPUT));
-    }
-  }
-
-  /**
-   * A call that records gradients never takes the kernel (it writes outside autograd): the
-   * dispatcher takes a kernel that records, and forcing this one is refused. Holds on every CPU.
-   */
-  @Test
-  void callsThatRecordGradientsDoNotTakeIt() {
-    try (NDManager m = manager.newSubManager()) {
-      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 8, 16));
-      AttentionOptions training =
-          AttentionOptions.builder().optReturnWeights(false).optTraining(true).build();
-      AttentionCall call =
-          FastAttention.call(
-              x, x, x, training, Precision.BFLOAT16, FastAttention.DEFAULT_TILE_ELEMENTS);
-      AttentionKernel kernel = FastAttention.choose(call, Kernel.AUTO);
-      assertTrue(kernel.recordsGradients(), "took " + kernel);
-      IllegalArgumentException e =
-          assertThrows(
-              IllegalArgumentException.class,
-              () ->
-                  FastAttention.output(
-                      x,
-                      x,
-                      x,
-                      training,
-                      Precision.BFLOAT16,
-                      Kernel.NATIVE_BFLOAT16,
-                      FastAttention.DEFAULT_TILE_ELEMENTS));
-      assertTrue(e.getMessage().contains("records no gradients"), e.getMessage());
-    }
-  }
-
-  /**
-   * On a CPU with AMX the dispatcher keeps libtorch's bfloat16 path unless the property asks for
-   * the kernel; on others it picks the kernel either way.
-   */
-  @Test
-  void onAmxCpusLibtorchIsPreferredUnlessAskedOtherwise() {
-    assumeKernel();
-    String before = System.getProperty(NativeBfloat16Kernel.ENABLED_PROPERTY);
-    try (NDManager m = manager.newSubManager()) {
-      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 8, 16));
-      AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
-      AttentionKernel expected =
-          NativeBfloat16Kernel.hasAmx()
-              ? TorchScriptKernel.INFERENCE
-              : NativeBfloat16Kernel.INSTANCE;
-      assertSame(expected, chosen(x, options, Precision.BFLOAT16));
-      System.setProperty(NativeBfloat16Kernel.ENABLED_PROPERTY, "true");
-      assertSame(NativeBfloat16Kernel.INSTANCE, chosen(x, options, Precision.BFLOAT16));
-      assertTrue(FastAttention.bfloat16Kernel().startsWith("native AVX512_BF16"));
-    } finally {
-      if (before == null) {
-        System.clearProperty(NativeBfloat16Kernel.ENABLED_PROPERTY);
-      } else {
-        System.setProperty(NativeBfloat16Kernel.ENABLED_PROPERTY, before);
-      }
-    }
-  }
-
-  /** Turned off (or on a CPU without AVX512_BF16), bfloat16 calls take libtorch's path. */
-  @Test
-  void withoutTheKernelBfloat16CallsTakeLibtorch() {
-    String before = System.getProperty(NativeBfloat16Kernel.ENABLED_PROPERTY);
-    System.setProperty(NativeBfloat16Kernel.ENABLED_PROPERTY, "false");
-    try (NDManager m = manager.newSubManager()) {
-      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 8, 16));
-      AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
-      assertSame(TorchScriptKernel.INFERENCE, chosen(x, options, Precision.BFLOAT16));
-      String refusal =
-          FastAttention.refusal(x, x, x, options, Precision.BFLOAT16, Kernel.NATIVE_BFLOAT16);
-      assertTrue(refusal.contains("-Ddjl.attention.native.bfloat16=false"), refusal);
-      assertTrue(FastAttention.bfloat16Kernel().startsWith("libtorch"));
-    } finally {
-      if (before == null) {
-        System.clearProperty(NativeBfloat16Kernel.ENABLED_PROPERTY);
-      } else {
-        System.setProperty(NativeBfloat16Kernel.ENABLED_PROPERTY, before);
-      }
-    }
-  }
-
-  /** The kernel declines what it does not compute, naming it. */
-  @Test
-  void itDeclinesFloat64AndTheInputPrecision() {
-    try (NDManager m = manager.newSubManager()) {
-      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 8, 16));
-      AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
-      if (NativeBfloat16Kernel.available()) {
-        String input =
-            FastAttention.refusal(x, x, x, options, Precision.INPUT, Kernel.NATIVE_BFLOAT16);
-        assertTrue(input.contains("Precision.BFLOAT16"), input);
-        NDArray wide = x.toType(DataType.FLOAT64, false);
-        String float64 =
-            FastAttention.refusal(
-                wide, wide, wide, options, Precision.BFLOAT16, Kernel.NATIVE_BFLOAT16);
-        assertTrue(float64.contains("float16 or float32"), float64);
-      } else {
-        String refusal =
-            FastAttention.refusal(x, x, x, options, Precision.BFLOAT16, Kernel.NATIVE_BFLOAT16);
-        assertTrue(refusal.contains("not available"), refusal);
-      }
-    }
-  }
-
-  private static AttentionKernel chosen(NDArray x, AttentionOptions options, Precision precision) {
-    return FastAttention.choose(
-        FastAttention.call(x, x, x, options, precision, FastAttention.DEFAULT_TILE_ELEMENTS),
-        Kernel.AUTO);
   }
 
   private static NDArray bfloat16(
