@@ -11,6 +11,11 @@
  *   dimensions); P V as PV_ROWS rows x up to 64 value columns, against the values packed by pairs
  *   of keys ([T/2][Dv][2]). The weights are written as bfloat16 by the softmax, which rounds
  *   them with vcvtne2ps2bf16 (to nearest even) and sums the rounded weights.
+ * - Or, for a job with amx set, both run on AMX tiles (tdpbf16ps: 16 x 16 float32 sums of 16
+ *   pairs each per instruction): those panels and value pairs are already the tiles' right-hand
+ *   layout, and the rounded query rows and weights their left-hand one, so the packing is the same
+ *   but for zeros up to 32 dimensions and 32 keys. Q K^T is stored unscaled and each row's factor
+ *   applied before the softcap (scale_row); everything after the products is shared.
  * - The keys and values of a key/value head are rounded and packed once per call, by whichever
  *   thread first needs them (the others wait); each query block is rounded by its thread.
  * - Every query row and every key/value head is first multiplied by the power of two that brings
