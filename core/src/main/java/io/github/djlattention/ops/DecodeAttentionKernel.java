@@ -41,13 +41,15 @@ final class DecodeAttentionKernel extends TensorKernel {
 
   /**
    * The most queries for which the dispatcher prefers this kernel without a window or counts: the
-   * crossover {@code bench --dispatch} measured (H = 32, G = 8, D = 128, T = 4096), after the
-   * kernel's four-row Q·Kᵀ: this kernel 5.5–6.1 ms against the native kernel's 6.5–6.9 at S = 12,
-   * 6.3–7.0 against 7.6–8.4 at S = 16, 12.8–13.1 against 13.6–13.7 at S = 32 and 23.8–25.1 against
-   * 23.5–23.8 at S = 64 in two runs (docs/performance.md). 16 is the last length both runs gave it
-   * by a margin beyond their noise; it was 8 before the four-row Q·Kᵀ.
+   * crossover {@code bench --dispatch} measured (H = 32, G = 8, D = 128, T = 4096) on both machines
+   * this project has run on (docs/performance.md). On the AMD EPYC (Zen 4): this kernel 12.8–13.1
+   * ms against the native kernel's 13.6–13.7 at S = 32, and 23.8–25.1 against 23.5–23.8 at S = 64,
+   * in two runs. On the Intel Xeon with AMX: 14.7, 12.5 and 11.3 ms against 18.8, 15.1 and 14.7 at
+   * S = 32 (1.21 to 1.30 times faster), and 32.4, 23.2 and 22.7 against 32.5, 23.4 and 23.1 at S =
+   * 64 (within the noise), in three runs. 32 is the last length that every run gave it; it was 16
+   * before the Intel runs, and 8 before the kernel's four-row Q·Kᵀ.
    */
-  static final long MAX_QUERIES = 16;
+  static final long MAX_QUERIES = 32;
 
   /** How a planned job of this kernel runs. */
   private static final NativeJob JOB =

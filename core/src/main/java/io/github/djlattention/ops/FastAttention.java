@@ -87,7 +87,7 @@ public final class FastAttention {
   public enum Kernel {
     /** The dispatcher's choice. */
     AUTO(null),
-    /** The project's C decode kernel: few queries (S ≤ 16), valid key counts, windows. */
+    /** The project's C decode kernel: few queries (S ≤ 32), valid key counts, windows. */
     DECODE(DecodeAttentionKernel.INSTANCE),
     /** The project's C kernel (float32, AVX-512). */
     NATIVE(NativeAttentionKernel.INSTANCE),

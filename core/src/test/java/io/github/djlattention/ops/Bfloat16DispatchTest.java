@@ -50,8 +50,9 @@ class Bfloat16DispatchTest {
   @Test
   void bfloat16CallsTakeTheKernelThisCpuRunsBest() {
     try (NDManager m = manager.newSubManager()) {
-      // S = 32: a prefill shape (S <= 16 takes the decode kernel in float32)
-      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 32, 16));
+      // S = 64: a prefill shape (S <= DecodeAttentionKernel.MAX_QUERIES takes the decode kernel in
+      // float32)
+      NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 64, 16));
       AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
       AttentionKernel expected = expectedBfloat16Kernel();
       assertSame(expected, chosen(x, options, Precision.BFLOAT16));
