@@ -694,11 +694,16 @@ static BF16 int64_t apply_mask(const bf16_job *job, int64_t row_offset, int64_t 
  * (for small |c|), otherwise the difference comes first, as in the float32 kernel.
  */
 static BF16 INLINE __m512 weights_pass(const float *scores, uint16_t *weights, int64_t valid,
-                                       int64_t padded, __m512 max, __m512 c, const int fast) {
-  const __m512 log2e = _mm512_set1_ps(LOG2E);
+                                       int64_t padded, __m512 max, __m512 c, float factor,
+                                       const int fast) {
+  /* the scores are raw * factor; factor = 1 for scores already scaled */
+  const __m512 log2e = _mm512_set1_ps(fast ? LOG2E * factor : LOG2E);
+  const __m512 f = _mm512_set1_ps(factor);
   const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3F80); /* bfloat16 1.0 */
-#define WEIGHT(s) \
-  exp2_weight(fast ? _mm512_fmadd_ps((s), log2e, c) : _mm512_mul_ps(_mm512_sub_ps((s), max), log2e))
+#define WEIGHT(s)                                                 \
+  exp2_weight(fast ? _mm512_fmadd_ps((s), log2e, c)               \
+                   : _mm512_mul_ps(_mm512_sub_ps(factor == 1.0f ? (s) : _mm512_mul_ps((s), f), max), \
+                                   log2e))
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
   int64_t t = 0;
   for (; t + 64 <= valid; t += 64) {
@@ -729,12 +734,13 @@ static BF16 INLINE __m512 weights_pass(const float *scores, uint16_t *weights, i
 }
 
 /*
- * One online-softmax step for a row: turns its `valid` scores into bfloat16 weights (zeros up to
- * `padded`, a multiple of 32), updates the running maximum and sum, and returns the factor by
- * which the row's partial output must be rescaled.
+ * One online-softmax step for a row: turns its `valid` scores, times `factor` (1 for scores
+ * already scaled; a normal positive float32 otherwise), into bfloat16 weights (zeros up to
+ * `padded`, a multiple of 32), updates the running maximum and sum (of the scaled scores), and
+ * returns the factor by which the row's partial output must be rescaled.
  */
-static BF16 float softmax_step(const float *scores, uint16_t *weights, int64_t valid,
-                               int64_t padded, float *row_max, float *row_sum) {
+static BF16 float softmax_step(const float *scores, float factor, uint16_t *weights,
+                               int64_t valid, int64_t padded, float *row_max, float *row_sum) {
   __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
   int64_t t = 0;
   for (; t + 64 <= valid; t += 64) {
@@ -749,8 +755,9 @@ static BF16 float softmax_step(const float *scores, uint16_t *weights, int64_t v
   if (t < valid) {
     m1 = _mm512_mask_max_ps(m1, lanes(valid - t), m1, _mm512_loadu_ps(scores + t));
   }
+  /* the largest scaled score: rounding is monotonic, so max(s) * factor = max(s * factor) */
   float block_max =
-      _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
+      _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3))) * factor;
   float new_max = block_max > *row_max ? block_max : *row_max;
   /* the old partial sums' factor; 0 below 2^-126, like the weights */
   float shift_down = (*row_max - new_max) * LOG2E;
@@ -759,10 +766,10 @@ static BF16 float softmax_step(const float *scores, uint16_t *weights, int64_t v
   __m512 sum;
   if (c > -FUSED_MAX && c < FUSED_MAX) {
     sum = weights_pass(scores, weights, valid, padded, _mm512_set1_ps(new_max),
-                       _mm512_set1_ps(c), 1);
+                       _mm512_set1_ps(c), factor, 1);
   } else { /* large or huge scores, a mask of -FLT_MAX on every key, or max = +inf (NaN, 0) */
     sum = weights_pass(scores, weights, valid, padded, _mm512_set1_ps(new_max),
-                       _mm512_setzero_ps(), 0);
+                       _mm512_setzero_ps(), factor, 0);
   }
   *row_sum = *row_sum * rescale + _mm512_reduce_add_ps(sum);
   *row_max = new_max;
@@ -994,8 +1001,16 @@ static AMX void compute_item(bf16_job *job, int64_t item, scratch *s) {
         memset(weights, 0, sizeof(uint16_t) * padded);
         continue;
       }
+      /* the AMX products are unscaled: the factor goes into the softmax where nothing comes
+       * between (a normal float32 factor, no softcap, no mask), else it is applied first */
+      float factor = 1.0f;
       if (job->amx) {
-        scale_row(scores, valid, job->qk_mantissa, exponent[r], factors == NULL ? NULL : factors + r);
+        if (factors != NULL && job->softcap == 0.0f && job->mask_type == BF16_MASK_NONE) {
+          factor = factors[r];
+        } else {
+          scale_row(scores, valid, job->qk_mantissa, exponent[r],
+                    factors == NULL ? NULL : factors + r);
+        }
       }
       if (job->softcap != 0.0f) {
         softcap_row(scores, valid, job->softcap);
@@ -1003,7 +1018,8 @@ static AMX void compute_item(bf16_job *job, int64_t item, scratch *s) {
       if (job->mask_type != BF16_MASK_NONE) {
         visible[r] += apply_mask(job, mask_base + r * job->mask_stride[2], k0, valid, scores);
       }
-      float rescale = softmax_step(scores, weights, valid, padded, &row_max[r], &row_sum[r]);
+      float rescale =
+          softmax_step(scores, factor, weights, valid, padded, &row_max[r], &row_sum[r]);
       if (rescale != 1.0f) {
         float *out = s->out + r * s->out_stride;
         __m512 factor = _mm512_set1_ps(rescale);
