@@ -50,6 +50,10 @@ public final class FewRowLinear {
    */
   public static final long MIN_WEIGHT_ELEMENTS = 1L << 18;
 
+  /**
+   * System property: {@code false} turns the kernel off; {@code true} takes it wherever it fits,
+   * whatever {@link #preferred} says (for tests and measurements).
+   */
   static final String ENABLED_PROPERTY = "djl.attention.linear";
 
   private FewRowLinear() {}
@@ -136,8 +140,9 @@ public final class FewRowLinear {
   /**
    * Returns whether the kernel computes this product (else {@link #linear} is libtorch's): it is on
    * and loaded, the arrays are float32 PyTorch-engine CPU arrays whose shapes fit (x (…, in) with
-   * at most {@link #MAX_ROWS} rows, W (out, in) with at least {@link #MIN_WEIGHT_ELEMENTS}
-   * elements, b (out)), each under 2 GiB, and libtorch would record nothing.
+   * at most {@link #MAX_ROWS} rows, W (out, in), b (out)), each under 2 GiB, libtorch would record
+   * nothing, and the kernel was measured faster for this size on this kind of CPU ({@link
+   * #preferred}). {@code -Ddjl.attention.linear=true} takes the kernel wherever it fits.
    *
    * @param x (…, in)
    * @param weight (out, in)
@@ -148,7 +153,55 @@ public final class FewRowLinear {
     if (!fits(x, weight, bias)) {
       return false;
     }
-    return weight.getShape().size() >= MIN_WEIGHT_ELEMENTS;
+    if ("true".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
+      return true;
+    }
+    long weights = weight.getShape().size();
+    return preferred(x.getShape().size() / weight.getShape().get(1), weights);
+  }
+
+  /**
+   * Whether the dispatcher prefers the kernel for {@code rows} rows against {@code weights} weight
+   * elements on this CPU: the crossovers against libtorch's product measured on the two kinds of
+   * machine this project has run on (docs/performance.md, issue 14's third and fifth passes).
+   *
+   * <ul>
+   *   <li>Intel (a Xeon with AMX, whose oneDNN product is strong): 9 to 32 rows (E = 512: 0.084 and
+   *       0.134 ms at 16 and 32 rows against libtorch's 0.132 and 0.174), and 2 to 8 rows against
+   *       at least 2²² weights (4096 × 4096, 8 rows: 3.1 ms against 4.8). libtorch's product was
+   *       faster at one row (E = 512: 0.018 ms against 0.028; E = 4096: 1.35 against 1.46), at 8
+   *       rows of E = 512 (0.039 against 0.053) and from 64 rows (E = 512: 0.214 against 0.257; E =
+   *       4096: 10.3 against 13.7).
+   *   <li>Other CPUs (measured on an AMD EPYC, Zen 4): 1 to {@link #MAX_ROWS} rows against at least
+   *       {@link #MIN_WEIGHT_ELEMENTS} weights, where the kernel was faster at every size measured.
+   * </ul>
+   */
+  static boolean preferred(long rows, long weights) {
+    if (weights < MIN_WEIGHT_ELEMENTS || rows < 1 || rows > MAX_ROWS) {
+      return false;
+    }
+    if (!Cpu.INTEL) {
+      return true;
+    }
+    return rows <= 32 && (rows > 8 || (rows > 1 && weights >= 1L << 22));
+  }
+
+  /** The CPU's vendor, read once from /proc/cpuinfo (Linux, where the kernel runs). */
+  private static final class Cpu {
+    private static final boolean INTEL = "GenuineIntel".equals(vendor());
+
+    private static String vendor() {
+      try (java.util.stream.Stream<String> lines =
+          java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+        return lines
+            .filter(line -> line.startsWith("vendor_id"))
+            .map(line -> line.substring(line.indexOf(':') + 1).trim())
+            .findFirst()
+            .orElse("");
+      } catch (java.io.IOException | java.io.UncheckedIOException | SecurityException e) {
+        return ""; // not Linux, or unreadable: the rule measured on the AMD
+      }
+    }
   }
 
   /** {@link #serves} without the size threshold: what the kernel can compute. */

@@ -172,25 +172,64 @@ class FewRowLinearTest {
     }
   }
 
+  /**
+   * The measured preference: 9 to 32 rows against 2^18 weights or more on every CPU kind, never
+   * below 2^18 weights or outside 1 to MAX_ROWS rows; {@code -Ddjl.attention.linear=true} takes the
+   * kernel wherever it fits, {@code false} nowhere.
+   */
+  @Test
+  void thePreferenceFollowsTheMeasuredRowsAndThePropertyOverridesIt() {
+    for (long rows : new long[] {9, 16, 32}) {
+      assertTrue(FewRowLinear.preferred(rows, 1L << 18), rows + " rows");
+    }
+    assertFalse(FewRowLinear.preferred(16, (1L << 18) - 1));
+    assertFalse(FewRowLinear.preferred(0, 1L << 20));
+    assertFalse(FewRowLinear.preferred(FewRowLinear.MAX_ROWS + 1, 1L << 24));
+    assumeKernel();
+    String before = System.getProperty(FewRowLinear.ENABLED_PROPERTY);
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(10);
+      NDArray x = uniform(scope, random, new Shape(1, 64));
+      NDArray tiny = uniform(scope, random, new Shape(8, 64)); // far below 2^18
+      assertFalse(FewRowLinear.serves(x, tiny, null));
+      System.setProperty(FewRowLinear.ENABLED_PROPERTY, "true");
+      assertTrue(FewRowLinear.serves(x, tiny, null), "pinned: wherever it fits");
+      System.setProperty(FewRowLinear.ENABLED_PROPERTY, "false");
+      assertFalse(FewRowLinear.serves(x, tiny, null), "turned off");
+    } finally {
+      if (before == null) {
+        System.clearProperty(FewRowLinear.ENABLED_PROPERTY);
+      } else {
+        System.setProperty(FewRowLinear.ENABLED_PROPERTY, before);
+      }
+    }
+  }
+
   @Test
   void libtorchsProductKeepsGradientsAndSmallWeights() {
     assumeKernel();
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(9);
       NDArray x = uniform(scope, random, new Shape(1, 1, 1024));
+      NDArray sixteen = uniform(scope, random, new Shape(16, 1024)); // preferred on every CPU kind
       NDArray big = uniform(scope, random, new Shape(1024, 1024)); // 2^20 weights: served
       NDArray small = uniform(scope, random, new Shape(128, 1024)); // below 2^18
-      assertTrue(FewRowLinear.serves(x, big, null));
+      assertTrue(FewRowLinear.serves(sixteen, big, null));
+      assertEquals(FewRowLinear.preferred(1, 1L << 20), FewRowLinear.serves(x, big, null));
       assertFalse(FewRowLinear.serves(x, small, null), "libtorch is faster for small weights");
+      assertFalse(
+          FewRowLinear.serves(sixteen, small, null), "libtorch is faster for small weights");
       NDArray many = uniform(scope, random, new Shape(FewRowLinear.MAX_ROWS, 1024));
       NDArray quarter = uniform(scope, random, new Shape(256, 1024)); // 2^18
-      assertTrue(FewRowLinear.serves(x, quarter, null), "one row: 2^18 weights are enough");
-      assertTrue(FewRowLinear.serves(many, quarter, null), "as many rows as the kernel takes");
+      assertTrue(FewRowLinear.serves(sixteen, quarter, null), "2^18 weights are enough");
+      assertEquals(
+          FewRowLinear.preferred(FewRowLinear.MAX_ROWS, 1L << 18),
+          FewRowLinear.serves(many, quarter, null));
       NDArray rows = uniform(scope, random, new Shape(FewRowLinear.MAX_ROWS + 1, 1024));
       assertFalse(FewRowLinear.serves(rows, big, null), "more rows than the kernel takes");
       big.setRequiresGradient(true);
       try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-        assertFalse(FewRowLinear.serves(x, big, null), "grad mode on: libtorch records it");
+        assertFalse(FewRowLinear.serves(sixteen, big, null), "grad mode on: libtorch records it");
         NDArray y = FewRowLinear.linear(x, big, null);
         collector.backward(y.sum());
       }
