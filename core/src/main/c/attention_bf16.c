@@ -14,8 +14,9 @@
  * - Or, for a job with amx set, both run on AMX tiles (tdpbf16ps: 16 x 16 float32 sums of 16
  *   pairs each per instruction): those panels and value pairs are already the tiles' right-hand
  *   layout, and the rounded query rows and weights their left-hand one, so the packing is the same
- *   but for zeros up to 32 dimensions and 32 keys. Q K^T is stored unscaled and each row's factor
- *   applied before the softcap (scale_row); everything after the products is shared.
+ *   but for zeros up to 32 dimensions and 32 keys. Q K^T is stored unscaled: each row's factor
+ *   goes into the softmax where nothing comes between (no softcap, no mask, a normal float32
+ *   factor), else it is applied before the softcap (scale_row); everything else is shared.
  * - The keys and values of a key/value head are rounded and packed once per call, by whichever
  *   thread first needs them (the others wait); each query block is rounded by its thread.
  * - Every query row and every key/value head is first multiplied by the power of two that brings
@@ -696,14 +697,13 @@ static BF16 int64_t apply_mask(const bf16_job *job, int64_t row_offset, int64_t 
 static BF16 INLINE __m512 weights_pass(const float *scores, uint16_t *weights, int64_t valid,
                                        int64_t padded, __m512 max, __m512 c, float factor,
                                        const int fast) {
-  /* the scores are raw * factor; factor = 1 for scores already scaled */
+  /* the scores are raw * factor; factor = 1 for scores already scaled (a product by 1 is exact) */
   const __m512 log2e = _mm512_set1_ps(fast ? LOG2E * factor : LOG2E);
   const __m512 f = _mm512_set1_ps(factor);
   const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3F80); /* bfloat16 1.0 */
-#define WEIGHT(s)                                                 \
-  exp2_weight(fast ? _mm512_fmadd_ps((s), log2e, c)               \
-                   : _mm512_mul_ps(_mm512_sub_ps(factor == 1.0f ? (s) : _mm512_mul_ps((s), f), max), \
-                                   log2e))
+#define WEIGHT(s)                                                                          \
+  exp2_weight(fast ? _mm512_fmadd_ps((s), log2e, c)                                        \
+                   : _mm512_mul_ps(_mm512_sub_ps(_mm512_mul_ps((s), f), max), log2e))
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
   int64_t t = 0;
   for (; t + 64 <= valid; t += 64) {
@@ -775,7 +775,6 @@ static BF16 float softmax_step(const float *scores, float factor, uint16_t *weig
   *row_max = new_max;
   return rescale;
 }
-
 
 /*
  * The AMX tiles' shapes: every tile 16 rows of 64 bytes (16 float32 sums, or 16 pairs of bfloat16
@@ -971,6 +970,10 @@ static AMX void compute_item(bf16_job *job, int64_t item, scratch *s) {
     int64_t last = first_row + rows + job->causal_offset; /* one past the last visible key */
     key_end = last < 0 ? 0 : last < keys ? last : keys;
   }
+  /* the AMX products are unscaled: each row's factor goes into the softmax where nothing comes
+   * between (a normal float32 factor, no softcap, no mask), else scale_row applies it first */
+  const int fold = job->amx && factors != NULL && job->softcap == 0.0f &&
+                   job->mask_type == BF16_MASK_NONE;
   for (int64_t k0 = 0; k0 < key_end; k0 += BLOCK_KEYS) {
     const int64_t n = key_end - k0 < BLOCK_KEYS ? key_end - k0 : BLOCK_KEYS;
     const int64_t panels = (n + 15) / 16;
@@ -1001,17 +1004,11 @@ static AMX void compute_item(bf16_job *job, int64_t item, scratch *s) {
         memset(weights, 0, sizeof(uint16_t) * padded);
         continue;
       }
-      /* the AMX products are unscaled: the factor goes into the softmax where nothing comes
-       * between (a normal float32 factor, no softcap, no mask), else it is applied first */
-      float factor = 1.0f;
-      if (job->amx) {
-        if (factors != NULL && job->softcap == 0.0f && job->mask_type == BF16_MASK_NONE) {
-          factor = factors[r];
-        } else {
-          scale_row(scores, valid, job->qk_mantissa, exponent[r],
-                    factors == NULL ? NULL : factors + r);
-        }
+      if (job->amx && !fold) {
+        scale_row(scores, valid, job->qk_mantissa, exponent[r],
+                  factors == NULL ? NULL : factors + r);
       }
+      const float factor = fold ? factors[r] : 1.0f;
       if (job->softcap != 0.0f) {
         softcap_row(scores, valid, job->softcap);
       }

@@ -1,7 +1,8 @@
 /*
  * djl-attention bfloat16 kernel: scaled dot-product attention whose two matrix products run on
  * bfloat16 inputs with float32 accumulation (AVX512_BF16's vdpbf16ps, or AMX-BF16's tdpbf16ps),
- * the scores, mask and softmax staying in float32. The inputs are float32; the kernel rounds them to bfloat16 as it packs them.
+ * the scores, mask and softmax staying in float32. The inputs are float32; the kernel rounds them
+ * to bfloat16 as it packs them.
  *
  * Shape legend: B batch, H query heads, G key/value heads (H a multiple of G), S query length,
  * T key length, D query/key head size, Dv value head size. All tensors are dense, C order:

@@ -428,8 +428,14 @@ public final class AttentionBenchmark {
         ms[i] = errors[i] == null ? null : timedMs[next++];
       }
       double float32Ms = timedMs[0];
+      // the dispatcher's pick among the timed kernels, as it names it, not read from the text
       int picked =
-          kernel.startsWith("native AMX") ? 0 : kernel.startsWith("native AVX512_BF16") ? 1 : 2;
+          Arrays.asList(kernels)
+              .indexOf(FastAttention.chosenKernel(q, k, v, NO_WEIGHTS, Precision.BFLOAT16));
+      if (picked < 0 || ms[picked] == null) {
+        throw new IllegalStateException(
+            "the bfloat16 mode took a kernel this series does not time: " + kernel);
+      }
       String[] names = {"native AMX", "native AVX512_BF16", "libtorch bfloat16"};
       StringBuilder line = new StringBuilder();
       for (int i = 0; i < kernels.length; i++) {

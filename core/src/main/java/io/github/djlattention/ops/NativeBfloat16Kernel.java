@@ -169,11 +169,12 @@ final class NativeBfloat16Kernel extends TensorKernel {
   }
 
   /**
-   * The AMX kernel is preferred wherever it runs: 3.6 to 5 times the AVX512_BF16 kernel at S = 4096
-   * on this project's Sapphire Rapids machine (docs/performance.md). The AVX512_BF16 kernel is
-   * preferred on CPUs without AMX; on CPUs with AMX tiles (where the AMX kernel is turned off or
-   * not granted) libtorch's bfloat16 path runs on them through oneDNN and was measured faster than
-   * {@code vdpbf16ps}, so it is kept unless {@code -Ddjl.attention.native.bfloat16=true}.
+   * The AMX kernel is preferred wherever it runs: 4.2 to 5.4 times the AVX512_BF16 kernel at S =
+   * 4096 on the Intel Xeon of issue 14's fifth pass (3.4 to 4.3 times float32 there;
+   * docs/performance.md). The AVX512_BF16 kernel is preferred on CPUs without AMX; on CPUs with AMX
+   * tiles (where the AMX kernel is turned off or not granted) libtorch's bfloat16 path runs on them
+   * through oneDNN and was measured faster than {@code vdpbf16ps}, so it is kept unless {@code
+   * -Ddjl.attention.native.bfloat16=true}.
    */
   @Override
   public boolean preferredFor(AttentionCall call) {
