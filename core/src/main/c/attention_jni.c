@@ -10,11 +10,12 @@
 #include "decode_kernel.h"
 #include "jni_buffers.h"
 
-JNIEXPORT jboolean JNICALL
-Java_io_github_djlattention_ops_NativeAttentionKernel_cpuSupported(JNIEnv *env, jclass cls) {
+/* 2: AVX-512 (avx512f), 1: AVX2 and FMA, 0: neither (decode_cpu_level). */
+JNIEXPORT jint JNICALL
+Java_io_github_djlattention_ops_NativeAttentionKernel_cpuLevel(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  return attention_cpu_supported() ? JNI_TRUE : JNI_FALSE;
+  return decode_cpu_level();
 }
 
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
@@ -24,8 +25,8 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
     jlongArray mask_strides, jlong mask_elements) {
   (void)cls;
   jlong d[7];
-  if ((*env)->GetArrayLength(env, dims) != 7) {
-    return 0;
+  if ((*env)->GetArrayLength(env, dims) != 7 || decode_cpu_level() < 2) {
+    return 0; /* the prefill kernel is AVX-512 only */
   }
   (*env)->GetLongArrayRegion(env, dims, 0, 7, d);
   /* B, H, G, S, T, D, Dv */
@@ -130,8 +131,8 @@ JNIEXPORT void JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_rel
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
     jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jlong left, jlong right,
-    jlongArray valid, jint workers, jobject mask, jint mask_type, jlongArray mask_strides,
-    jlong mask_elements) {
+    jlongArray valid, jint workers, jboolean avx2, jobject mask, jint mask_type,
+    jlongArray mask_strides, jlong mask_elements) {
   (void)cls;
   jlong d[7];
   if ((*env)->GetArrayLength(env, dims) != 7) {
@@ -143,7 +144,9 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_pl
   const float *k = jni_floats(env, key, d[0] * d[2] * d[4] * d[5]);
   const float *v = jni_floats(env, value, d[0] * d[2] * d[4] * d[6]);
   float *out = jni_floats(env, output, d[0] * d[1] * d[3] * d[6]);
-  if (!q || !k || !v || !out || d[2] <= 0 || d[1] % d[2] != 0) {
+  /* the AVX-512 variant only where the CPU has it, whatever the caller asks */
+  const int level = decode_cpu_level();
+  if (!q || !k || !v || !out || d[2] <= 0 || d[1] % d[2] != 0 || level == 0) {
     return 0;
   }
   if (valid != NULL && (*env)->GetArrayLength(env, valid) != d[0]) {
@@ -194,6 +197,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_pl
   job->left = left;
   job->right = right;
   job->workers = workers;
+  job->avx2 = avx2 == JNI_TRUE || level < 2;
   job->mask = mask_data;
   job->mask_type = mask_type;
   for (int i = 0; i < 4; i++) {

@@ -112,9 +112,6 @@ int64_t attention_work_openmp(attention_job *job);
  */
 int64_t attention_team_run(int64_t (*work)(void *), void *job, int workers);
 
-/* Whether this CPU runs the kernel (AVX-512 F). */
-int attention_cpu_supported(void);
-
 /* The work items of a job: one per (batch, head, block of query rows). */
 int64_t attention_items(const attention_job *job);
 

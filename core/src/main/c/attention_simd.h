@@ -14,13 +14,11 @@
 #include <stdlib.h>
 
 #include "attention_kernel.h"
+#include "attention_scalar.h"
 
-#define SCORE_KEYS 512                  /* keys of a block of scores (one online-softmax step) */
-#define SCORE_STRIDE (SCORE_KEYS + 32)  /* floats between the rows of a block of scores */
 #define PV_ROWS 6                       /* rows of the P V micro-kernel (x 64 value columns) */
 
 #define AVX512 __attribute__((target("avx512f,fma")))
-#define INLINE __attribute__((always_inline)) inline
 
 /*
  * 2^x * down per lane, for x <= 0 (softmax weights), where down = 2^-shift for an integer shift
@@ -183,9 +181,6 @@ static AVX512 void pv_tile(int rows, int64_t n, const float *weights, const floa
   }
 }
 
-/* log2(e) as the float32 that every product with it uses */
-#define LOG2E 1.44269504088896341f
-
 /*
  * The weights of a block, 2^((s - max) log2(e)) * down per lane: FAST computes the exponent as
  * s log2(e) + c with c = -(max log2(e)) rounded once, in one fused multiply-add (its product is
@@ -233,11 +228,6 @@ static AVX512 INLINE __m512 weights_pass(float *scores, int64_t valid, int64_t p
   }
   return _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
 }
-
-/* Below this |max log2(e)| the fused exponent s log2(e) - max log2(e) is used: the rounding of
- * max log2(e), a factor common to the block's weights, is then at most 2^-17, of the order of the
- * scores' own rounding; above it, the same rounding would distort the weights. */
-#define FUSED_MAX 256.0f
 
 /*
  * One online-softmax step for a row: turns the row's `valid` scores (natural units) into the
@@ -328,52 +318,6 @@ static AVX512 int64_t mask_scores(const void *mask, int mask_type, int64_t strid
     }
   }
   return visible;
-}
-
-/* The address of a mask's element `offset` (in elements of its type). */
-static inline const void *mask_at(const void *mask, int mask_type, int64_t offset) {
-  return mask_type == MASK_BOOL ? (const void *)((const uint8_t *)mask + offset)
-                                : (const void *)((const float *)mask + offset);
-}
-
-/*
- * The score factors of a call (see attention_job in attention_kernel.h): the products Q K^T are
- * multiplied by qk_factor (scale, or scale / c folded in when that is a normal float32), before
- * the product on the query when qk_factor <= 1, else (qk_after) on each product; with a softcap
- * the scores then become c * tanh(scores * tanh_inner). weight_down = 2^-weight_shift <= 1/T.
- */
-typedef struct {
-  float qk_factor;
-  int qk_after;
-  float tanh_inner;
-  float weight_shift;
-  float weight_down;
-} score_factors;
-
-static inline score_factors derive_score_factors(float scale, float softcap, int64_t keys) {
-  score_factors f;
-  double folded = softcap != 0.0f ? (double)scale / softcap : scale;
-  if (softcap == 0.0f || (folded >= FLT_MIN && folded <= FLT_MAX)) {
-    f.qk_factor = (float)folded;
-    f.tanh_inner = 1.0f;
-  } else { /* scale / c is subnormal or overflows: 1/c (finite for a normal c) goes on the tanh */
-    f.qk_factor = scale;
-    f.tanh_inner = (float)(1.0 / softcap);
-  }
-  f.qk_after = f.qk_factor > 1.0f;
-  int shift = 0;
-  while (shift < 63 && ((int64_t)1 << shift) < keys) {
-    shift++;
-  }
-  f.weight_shift = (float)shift;
-  f.weight_down = ldexpf(1.0f, -shift);
-  return f;
-}
-
-/* aligned_alloc wants a size that is a multiple of the alignment */
-static inline float *alloc_floats(int64_t count) {
-  size_t bytes = ((size_t)count * sizeof(float) + 63) / 64 * 64;
-  return aligned_alloc(64, bytes == 0 ? 64 : bytes);
 }
 
 #endif

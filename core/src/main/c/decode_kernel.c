@@ -15,9 +15,9 @@
 #include <string.h>
 
 #include "attention_simd.h"
+#include "decode_internal.h"
 #include "simd_reduce.h"
 
-#define DECODE_ROWS 64        /* rows (R heads x S queries) per work item */
 #define DECODE_MIN_CHUNK 512  /* fewest keys per chunk when the keys are split */
 #define ITEMS_PER_WORKER 4    /* split the keys until there are this many items per thread */
 #define KEY_PREFETCH_ROWS 64  /* how far ahead of the 16 keys in use the key rows are fetched */
@@ -172,20 +172,11 @@ static AVX512 INLINE void qk_rows4(const float *const *query, const float *keys,
   _mm_storeu_ps(scores + 3 * SCORE_STRIDE, _mm512_extractf32x4_ps(sums, 3));
 }
 
-static void fill(float *scores, int64_t from, int64_t to, float value) {
+void decode_fill(float *scores, int64_t from, int64_t to, float value) {
   for (int64_t t = from; t < to; t++) {
     scores[t] = value;
   }
 }
-
-typedef struct {
-  float *query;   /* (DECODE_ROWS, D), scaled */
-  float *scores;  /* (DECODE_ROWS, SCORE_STRIDE) */
-  float *out;     /* (DECODE_ROWS, out_stride), the unnormalized output */
-  float *zero;    /* D zeros */
-  int64_t dim;
-  int64_t out_stride;
-} decode_scratch;
 
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -311,76 +302,116 @@ static void merge(const decode_job *job, int64_t block, int64_t b, int64_t g, in
   }
 }
 
-static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s) {
-  const int64_t dim = job->dim, value_dim = job->value_dim, keys = job->keys;
+void decode_item_begin(const decode_job *job, int64_t item, decode_scratch *s, decode_item *it) {
+  const int64_t dim = job->dim, keys = job->keys;
   const int64_t group = job->heads / job->groups;
-  const int64_t chunk = item % job->chunks;
-  const int64_t block = item / job->chunks; /* (b G + g) row_blocks + rb */
-  const int64_t rb = block % job->row_blocks;
-  const int64_t b = block / job->row_blocks / job->groups;
-  const int64_t g = block / job->row_blocks % job->groups;
-  const int64_t first_row = rb * job->block_rows;
-  const int rows = (int)(job->group_rows - first_row < job->block_rows ? job->group_rows - first_row
-                                                                       : job->block_rows);
+  it->chunk = item % job->chunks;
+  it->block = item / job->chunks; /* (b G + g) row_blocks + rb */
+  it->rb = it->block % job->row_blocks;
+  it->b = it->block / job->row_blocks / job->groups;
+  it->g = it->block / job->row_blocks % job->groups;
+  const int64_t b = it->b, g = it->g, first_row = it->rb * job->block_rows;
+  it->rows = (int)(job->group_rows - first_row < job->block_rows ? job->group_rows - first_row
+                                                                 : job->block_rows);
   /* each row's keys, and their union */
-  int64_t lo[DECODE_ROWS], hi[DECODE_ROWS], mask_row[DECODE_ROWS];
   int64_t union_lo = keys, union_hi = 0;
-  const float *query[DECODE_ROWS];
-  for (int r = 0; r < rows; r++) {
+  for (int r = 0; r < it->rows; r++) {
     int64_t row = first_row + r, q = row / group, head = g * group + row % group;
-    row_keys(job, b, q, &lo[r], &hi[r]);
-    if (hi[r] > lo[r]) {
-      union_lo = lo[r] < union_lo ? lo[r] : union_lo;
-      union_hi = hi[r] > union_hi ? hi[r] : union_hi;
+    row_keys(job, b, q, &it->lo[r], &it->hi[r]);
+    if (it->hi[r] > it->lo[r]) {
+      union_lo = it->lo[r] < union_lo ? it->lo[r] : union_lo;
+      union_hi = it->hi[r] > union_hi ? it->hi[r] : union_hi;
     }
-    query[r] = job->query + ((b * job->heads + head) * job->queries + q) * dim;
-    mask_row[r] = b * job->mask_stride[0] + head * job->mask_stride[1] + q * job->mask_stride[2];
+    it->query[r] = job->query + ((b * job->heads + head) * job->queries + q) * dim;
+    it->mask_row[r] =
+        b * job->mask_stride[0] + head * job->mask_stride[1] + q * job->mask_stride[2];
   }
-  int64_t c0 = 0, c1 = 0; /* this chunk's share of the union */
+  it->c0 = 0; /* this chunk's share of the union */
+  it->c1 = 0;
   if (union_hi > union_lo) {
     int64_t length = union_hi - union_lo;
-    c0 = union_lo + length * chunk / job->chunks;
-    c1 = union_lo + length * (chunk + 1) / job->chunks;
+    it->c0 = union_lo + length * it->chunk / job->chunks;
+    it->c1 = union_lo + length * (it->chunk + 1) / job->chunks;
   }
   /* the products' factor goes on the query when it is at most 1, else on each product */
-  const float after = job->qk_after ? job->qk_factor : 1.0f;
+  it->after = job->qk_after ? job->qk_factor : 1.0f;
   if (!job->qk_after) {
-    for (int r = 0; r < rows; r++) {
+    for (int r = 0; r < it->rows; r++) {
       float *scaled = s->query + r * dim;
       for (int64_t d = 0; d < dim; d++) {
-        scaled[d] = query[r][d] * job->qk_factor;
+        scaled[d] = it->query[r][d] * job->qk_factor;
       }
-      query[r] = scaled;
+      it->query[r] = scaled;
     }
   }
-  float row_max[DECODE_ROWS], row_sum[DECODE_ROWS];
-  int64_t visible[DECODE_ROWS];
-  for (int r = 0; r < rows; r++) {
-    row_max[r] = -INFINITY;
-    row_sum[r] = 0.0f;
-    visible[r] = 0;
+  for (int r = 0; r < it->rows; r++) {
+    it->row_max[r] = -INFINITY;
+    it->row_sum[r] = 0.0f;
+    it->visible[r] = 0;
   }
-  memset(s->out, 0, sizeof(float) * rows * job->out_stride);
+  memset(s->out, 0, sizeof(float) * it->rows * job->out_stride);
   const int64_t kv_head = b * job->groups + g;
-  const float *key = job->key + kv_head * keys * dim;
-  const float *value = job->value + kv_head * keys * value_dim;
-  for (int64_t k0 = c0; k0 < c1; k0 += SCORE_KEYS) {
-    int64_t n = c1 - k0 < SCORE_KEYS ? c1 - k0 : SCORE_KEYS;
-    int64_t from[DECODE_ROWS], to[DECODE_ROWS];
-    int64_t u0 = n, u1 = 0;
-    for (int r = 0; r < rows; r++) {
-      from[r] = (lo[r] > k0 ? lo[r] : k0) - k0;
-      to[r] = (hi[r] < k0 + n ? hi[r] : k0 + n) - k0;
-      if (to[r] > from[r]) {
-        u0 = from[r] < u0 ? from[r] : u0;
-        u1 = to[r] > u1 ? to[r] : u1;
-      }
+  it->key = job->key + kv_head * keys * dim;
+  it->value = job->value + kv_head * keys * job->value_dim;
+}
+
+int decode_block_of(const decode_item *it, int64_t k0, decode_block *block) {
+  int64_t n = it->c1 - k0 < SCORE_KEYS ? it->c1 - k0 : SCORE_KEYS;
+  int64_t u0 = n, u1 = 0;
+  for (int r = 0; r < it->rows; r++) {
+    block->from[r] = (it->lo[r] > k0 ? it->lo[r] : k0) - k0;
+    block->to[r] = (it->hi[r] < k0 + n ? it->hi[r] : k0 + n) - k0;
+    if (block->to[r] > block->from[r]) {
+      u0 = block->from[r] < u0 ? block->from[r] : u0;
+      u1 = block->to[r] > u1 ? block->to[r] : u1;
     }
-    if (u1 <= u0) {
+  }
+  block->k0 = k0;
+  block->n = n;
+  block->u0 = u0 & ~(int64_t)15;
+  block->u1 = u1;
+  return u1 > u0;
+}
+
+void decode_item_end(decode_job *job, int64_t item, const decode_scratch *s,
+                     const decode_item *it) {
+  if (job->chunks == 1) {
+    for (int r = 0; r < it->rows; r++) {
+      finish_row(output_row(job, it->b, it->g, it->rb, r), s->out + r * job->out_stride,
+                 it->row_sum[r], it->visible[r], job->mask_type != MASK_NONE, job->value_dim);
+    }
+    return;
+  }
+  for (int r = 0; r < it->rows; r++) {
+    int64_t at = item * job->block_rows + r;
+    job->partial_max[at] = it->row_max[r];
+    job->partial_sum[at] = it->row_sum[r];
+    job->partial_visible[at] = it->visible[r];
+    memcpy(job->partial_out + at * job->out_stride, s->out + r * job->out_stride,
+           sizeof(float) * job->value_dim);
+  }
+  /* the thread that finishes the block's last chunk merges them (release: our partials; acquire:
+   * the other chunks') */
+  if (__atomic_add_fetch(&job->arrivals[it->block], 1, __ATOMIC_ACQ_REL) == job->chunks) {
+    merge(job, it->block, it->b, it->g, it->rb, it->rows);
+  }
+}
+
+static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s) {
+  const int64_t dim = job->dim, value_dim = job->value_dim;
+  decode_item it;
+  decode_item_begin(job, item, s, &it);
+  const int rows = it.rows;
+  const float *const *query = it.query;
+  const float after = it.after;
+  const float *key = it.key, *value = it.value;
+  decode_block blk;
+  for (int64_t k0 = it.c0; k0 < it.c1; k0 += SCORE_KEYS) {
+    if (!decode_block_of(&it, k0, &blk)) {
       continue; /* no row sees a key of this block */
     }
-    u0 &= ~(int64_t)15;
-    int64_t width = u1 - u0;
+    const int64_t *from = blk.from, *to = blk.to;
+    const int64_t u0 = blk.u0, u1 = blk.u1, width = u1 - u0;
     /* Q K^T 16 keys at a time for every row that sees them: the 16 key rows stay in L1 while
      * the rows of the group use them, so K streams from memory once, beside the arithmetic */
     for (int64_t t = u0; t < u1; t += 16) {
@@ -420,22 +451,22 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
     for (int r = 0; r < rows; r++) {
       float *scores = s->scores + r * SCORE_STRIDE;
       if (to[r] <= from[r]) {
-        fill(scores, u0, u1, -INFINITY);
+        decode_fill(scores, u0, u1, -INFINITY);
       } else {
-        fill(scores, u0, from[r], -INFINITY);
-        fill(scores, to[r], u1, -INFINITY);
+        decode_fill(scores, u0, from[r], -INFINITY);
+        decode_fill(scores, to[r], u1, -INFINITY);
         if (job->softcap != 0.0f) {
           softcap_row(scores + from[r], to[r] - from[r], job->tanh_inner, job->softcap);
         }
         if (job->mask_type != MASK_NONE) {
           int64_t stride = job->mask_stride[3];
-          visible[r] += mask_scores(
-              mask_at(job->mask, job->mask_type, mask_row[r] + (k0 + from[r]) * stride),
+          it.visible[r] += mask_scores(
+              mask_at(job->mask, job->mask_type, it.mask_row[r] + (k0 + from[r]) * stride),
               job->mask_type, stride, to[r] - from[r], scores + from[r]);
         }
       }
       float rescale = softmax_step(scores + u0, width, (width + 15) / 16 * 16, job->weight_shift,
-                                   job->weight_down, &row_max[r], &row_sum[r]);
+                                   job->weight_down, &it.row_max[r], &it.row_sum[r]);
       if (rescale != 1.0f) {
         float *out = s->out + r * job->out_stride;
         __m512 factor = _mm512_set1_ps(rescale);
@@ -457,26 +488,15 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
       }
     }
   }
-  if (job->chunks == 1) {
-    for (int r = 0; r < rows; r++) {
-      finish_row(output_row(job, b, g, rb, r), s->out + r * job->out_stride, row_sum[r],
-                 visible[r], job->mask_type != MASK_NONE, value_dim);
-    }
-    return;
+  decode_item_end(job, item, s, &it);
+}
+
+int decode_cpu_level(void) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    return 2;
   }
-  for (int r = 0; r < rows; r++) {
-    int64_t at = item * job->block_rows + r;
-    job->partial_max[at] = row_max[r];
-    job->partial_sum[at] = row_sum[r];
-    job->partial_visible[at] = visible[r];
-    memcpy(job->partial_out + at * job->out_stride, s->out + r * job->out_stride,
-           sizeof(float) * value_dim);
-  }
-  /* the thread that finishes the block's last chunk merges them (release: our partials; acquire:
-   * the other chunks') */
-  if (__atomic_add_fetch(&job->arrivals[block], 1, __ATOMIC_ACQ_REL) == job->chunks) {
-    merge(job, block, b, g, rb, rows);
-  }
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
 int64_t decode_items(const decode_job *job) {
@@ -580,7 +600,13 @@ void decode_free(decode_job *job) {
   job->valid = NULL;
 }
 
-static void compute_any(void *job, int64_t item, void *s) { compute_item(job, item, s); }
+static void compute_any(void *job, int64_t item, void *s) {
+  if (((decode_job *)job)->avx2) {
+    decode_compute_avx2(job, item, s);
+  } else {
+    compute_item(job, item, s);
+  }
+}
 
 int64_t decode_work(decode_job *job) {
   decode_scratch *s = thread_scratch(job);

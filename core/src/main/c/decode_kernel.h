@@ -1,6 +1,7 @@
 /*
  * djl-attention decode kernel: float32 attention for few queries against many keys (decoding one
- * token, or a few speculative ones, over a KV cache), for x86-64 CPUs with AVX-512.
+ * token, or a few speculative ones, over a KV cache), for x86-64 CPUs with AVX-512 or with AVX2
+ * and FMA (a variant of its own, decode_avx2.c).
  *
  * Shape legend: B batch, H query heads, G key/value heads (H a multiple of G, R = H / G query heads
  * per group), S query length, T key length, D query/key head size, Dv value head size. All
@@ -40,6 +41,7 @@ typedef struct {
   int mask_type;
   int64_t mask_stride[4];
   int workers;
+  int avx2; /* 1: the AVX2 variant (decode_avx2.c), on a CPU without AVX-512 or when asked */
   /* derived by decode_alloc */
   float qk_factor;
   int qk_after;
@@ -82,5 +84,8 @@ int64_t decode_work(decode_job *job);
 
 /* Runs decode_work on `job->workers` threads of libtorch's OpenMP team (attention_team_run). */
 int64_t decode_work_openmp(decode_job *job);
+
+/* Which variant this CPU runs: 2 for AVX-512 (avx512f), 1 for AVX2 and FMA, 0 for neither. */
+int decode_cpu_level(void);
 
 #endif

@@ -8,16 +8,16 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * The float32 arithmetic ceiling of this machine: the rate of 512-bit fused multiply-adds that
- * {@code threads} cores sustain together on registers alone (twelve independent chains per core, no
- * memory access; {@code core/src/main/c/cpu_peak.c}). No float32 kernel can compute faster, so a
- * benchmark can say how far a kernel is from it, and how fast another library would have to be for
- * a ratio to be reachable at all.
+ * The float32 arithmetic ceiling of this machine: the rate of fused multiply-adds (512 bits wide
+ * with AVX-512, else 256 with AVX2) that {@code threads} cores sustain together on registers alone
+ * (twelve independent chains per core, no memory access; {@code core/src/main/c/cpu_peak.c}). No
+ * float32 kernel can compute faster, so a benchmark can say how far a kernel is from it, and how
+ * fast another library would have to be for a ratio to be reachable at all.
  */
 public final class CpuPeak {
 
-  /** Multiply-adds per round of the C loop: 12 chains of 16 lanes, 2 flops each. */
-  private static final double FLOPS_PER_ROUND = 12 * 16 * 2;
+  /** Chains of multiply-adds per round of the C loop (each of fmaLanes() lanes, 2 flops). */
+  private static final int CHAINS = 12;
 
   /** How long the caller waits for the threads of one run. */
   private static final long RUN_TIMEOUT_SECONDS = 120;
@@ -32,12 +32,13 @@ public final class CpuPeak {
    * @param millis about how long each run takes
    * @param tries how many runs (the best is returned)
    * @return GFLOP/s of all threads together
-   * @throws IllegalStateException where the native library is not loaded or this CPU lacks AVX-512
+   * @throws IllegalStateException where the native library is not loaded or this CPU lacks both
+   *     AVX-512 and AVX2 with FMA
    */
   public static double float32FmaGflops(int threads, int millis, int tries) {
-    if (!NativeAttentionKernel.libraryLoaded()) {
-      throw new IllegalStateException(
-          "the FMA peak needs the native library: " + NativeAttentionKernel.status());
+    String status = NativeAttentionKernel.vectorStatus();
+    if (status != null) {
+      throw new IllegalStateException("the FMA peak needs the native library: " + status);
     }
     if (threads < 1 || millis < 1 || tries < 1) {
       throw new IllegalArgumentException(
@@ -86,7 +87,7 @@ public final class CpuPeak {
       for (Thread worker : workers) {
         worker.join();
       }
-      return threads * rounds * FLOPS_PER_ROUND / seconds / 1e9;
+      return threads * rounds * (CHAINS * fmaLanes() * 2.0) / seconds / 1e9;
     } catch (TimeoutException | BrokenBarrierException e) {
       throw new IllegalStateException("the FMA peak's threads did not finish", e);
     } catch (InterruptedException e) {
@@ -96,4 +97,7 @@ public final class CpuPeak {
   }
 
   private static native float fmaRounds(long rounds);
+
+  /** The lanes of each multiply-add of fmaRounds on this CPU: 16 (AVX-512) or 8 (AVX2). */
+  private static native int fmaLanes();
 }

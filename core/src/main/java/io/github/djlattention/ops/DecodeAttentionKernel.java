@@ -9,7 +9,9 @@ import java.nio.ByteBuffer;
  * The decode kernel of {@link FastAttention}: float32 attention in C for few queries against many
  * keys ({@code src/main/c/decode_kernel.c}), the shape of generating text one token (or a few
  * speculative ones) at a time over a KV cache. It is in the same library as {@link
- * NativeAttentionKernel}, loaded the same way, on the same threads.
+ * NativeAttentionKernel}, loaded the same way, on the same threads; it has an AVX-512 variant and
+ * an AVX2 one ({@code decode_avx2.c}, for CPUs with AVX2 and FMA but not AVX-512), picked at run
+ * time.
  *
  * <p>How: the R = H / G query heads of a key/value group and the S queries form the R·S rows of one
  * work item, so every key and value row is read once per group (not once per query head), straight
@@ -33,8 +35,15 @@ import java.nio.ByteBuffer;
  */
 final class DecodeAttentionKernel extends TensorKernel {
 
-  /** The kernel, for the dispatcher's list. */
-  static final DecodeAttentionKernel INSTANCE = new DecodeAttentionKernel();
+  /** The kernel, for the dispatcher's list: the AVX-512 variant where the CPU has it, else AVX2. */
+  static final DecodeAttentionKernel INSTANCE = new DecodeAttentionKernel(false);
+
+  /**
+   * The AVX2 variant on every CPU that has AVX2 and FMA, also where the CPU has AVX-512: the tests
+   * and {@code bench --decode} run it there beside the AVX-512 variant. Not in the dispatcher's
+   * list.
+   */
+  static final DecodeAttentionKernel AVX2 = new DecodeAttentionKernel(true);
 
   /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.decode";
@@ -59,11 +68,31 @@ final class DecodeAttentionKernel extends TensorKernel {
           DecodeAttentionKernel::work,
           DecodeAttentionKernel::release);
 
-  private DecodeAttentionKernel() {}
+  /** Whether this instance runs the AVX2 variant wherever the CPU has it. */
+  private final boolean avx2;
+
+  private DecodeAttentionKernel(boolean avx2) {
+    this.avx2 = avx2;
+  }
 
   @Override
   public String name() {
-    return "DECODE";
+    return avx2 ? "DECODE_AVX2" : "DECODE";
+  }
+
+  /**
+   * Names the variant that {@link #INSTANCE} runs on this CPU, or why none runs.
+   *
+   * @return {@code AVX-512}, {@code AVX2}, or the reason the kernel is not available
+   */
+  static String instructionSet() {
+    String status = NativeAttentionKernel.vectorStatus();
+    if (status != null) {
+      return "not available: " + status;
+    }
+    return NativeAttentionKernel.cpuLevelFound() >= NativeAttentionKernel.LEVEL_AVX512
+        ? "AVX-512"
+        : "AVX2";
   }
 
   @Override
@@ -76,13 +105,17 @@ final class DecodeAttentionKernel extends TensorKernel {
     if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
       return "the decode kernel is turned off by -D" + ENABLED_PROPERTY + "=false";
     }
-    return NativeAttentionKernel.unsupportedInputs(call, "decode");
+    return NativeAttentionKernel.unsupportedInputs(
+        call, "decode", NativeAttentionKernel.vectorStatus());
   }
 
-  /** Few queries, or a call with valid key counts or a window, which only this kernel reads. */
+  /**
+   * Few queries, or a call with valid key counts or a window, which only this kernel reads; never
+   * for {@link #AVX2}, which {@link #INSTANCE} runs where it is the variant to run.
+   */
   @Override
   public boolean preferredFor(AttentionCall call) {
-    return call.shape().queryLength() <= MAX_QUERIES || call.positional();
+    return !avx2 && (call.shape().queryLength() <= MAX_QUERIES || call.positional());
   }
 
   @Override
@@ -110,6 +143,7 @@ final class DecodeAttentionKernel extends TensorKernel {
             call.rightWindow(),
             call.validKeys(),
             workers,
+            avx2,
             mask == null ? null : NativeInputs.buffer(mask),
             NativeInputs.maskType(mask, "decode"),
             NativeInputs.maskStrides(mask),
@@ -138,6 +172,7 @@ final class DecodeAttentionKernel extends TensorKernel {
       long right,
       long[] validKeys,
       int workers,
+      boolean avx2,
       ByteBuffer mask,
       int maskType,
       long[] maskStrides,

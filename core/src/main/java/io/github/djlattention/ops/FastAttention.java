@@ -89,6 +89,11 @@ public final class FastAttention {
     AUTO(null),
     /** The project's C decode kernel: few queries (S ≤ 32), valid key counts, windows. */
     DECODE(DecodeAttentionKernel.INSTANCE),
+    /**
+     * The decode kernel's AVX2 variant on any CPU with AVX2 and FMA; never the dispatcher's pick
+     * ({@link #DECODE} runs it where the CPU lacks AVX-512): tests and benchmarks pin it.
+     */
+    DECODE_AVX2(DecodeAttentionKernel.AVX2),
     /** The project's C kernel (float32, AVX-512). */
     NATIVE(NativeAttentionKernel.INSTANCE),
     /** The project's bfloat16 C kernel on AMX tiles, for calls that ask for bfloat16. */
@@ -128,18 +133,28 @@ public final class FastAttention {
 
   /**
    * Names the kernel that float32 attention on PyTorch-engine CPU arrays takes on this machine: the
-   * native AVX-512 kernel, or libtorch's and why.
+   * native AVX-512 kernel, or libtorch's and why (and, on a CPU with AVX2 but not AVX-512, the
+   * decode kernel's AVX2 variant for the calls it takes).
    *
    * @return a one-line description
    */
   public static String float32Kernel() {
+    String threads =
+        NativeAttentionKernel.usesOpenMp()
+            ? " on libtorch's OpenMP threads"
+            : " on its own threads";
     String status = NativeAttentionKernel.status();
     if (status != null) {
-      return "libtorch fused kernel (native kernel unavailable: " + status + ")";
+      String decode =
+          NativeAttentionKernel.vectorStatus() == null
+              ? "; few queries, windows and valid key counts: the native decode kernel ("
+                  + DecodeAttentionKernel.instructionSet()
+                  + ")"
+                  + threads
+              : "";
+      return "libtorch fused kernel (native kernel unavailable: " + status + ")" + decode;
     }
-    return NativeAttentionKernel.usesOpenMp()
-        ? "native AVX-512 kernel on libtorch's OpenMP threads"
-        : "native AVX-512 kernel on its own threads";
+    return "native AVX-512 kernel" + threads;
   }
 
   /**

@@ -59,9 +59,13 @@ final class NativeAttentionKernel extends TensorKernel {
 
   private static final String LIBRARY = "native/linux-x86_64/libdjlattention.so";
 
-  /** Loads the library on first use; holds why it is unavailable, or null. */
+  /**
+   * Loads the library on first use; holds why it is unavailable, or null, and the instruction set
+   * its kernels find: {@link #LEVEL_AVX512}, {@link #LEVEL_AVX2} or 0.
+   */
   private static final class Library {
     private static final String UNAVAILABLE = load();
+    private static final int LEVEL = UNAVAILABLE == null ? cpuLevel() : 0;
 
     private static String load() {
       String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
@@ -87,7 +91,7 @@ final class NativeAttentionKernel extends TensorKernel {
               Utils.getCacheDir().resolve("djl-attention"))) {
         String failure = loadFrom(directory, library);
         if (failure == null) {
-          return cpuSupported() ? null : "this CPU lacks AVX-512 (avx512f)";
+          return null;
         }
         failures.add(failure);
       }
@@ -150,9 +154,47 @@ final class NativeAttentionKernel extends TensorKernel {
 
   private NativeAttentionKernel() {}
 
+  /** {@link #cpuLevel()} of a CPU with AVX-512 (avx512f): every kernel of the library runs. */
+  static final int LEVEL_AVX512 = 2;
+
+  /**
+   * {@link #cpuLevel()} of a CPU with AVX2 and FMA but not AVX-512: the decode kernel runs (its
+   * AVX2 variant), the prefill and bfloat16 kernels do not.
+   */
+  static final int LEVEL_AVX2 = 1;
+
   /** Returns whether the kernel is loaded, supported by this CPU and not turned off. */
   static boolean available() {
     return status() == null;
+  }
+
+  /**
+   * Returns why the kernels that have an AVX2 variant (the decode kernel) are not used, or null
+   * when they are: the library must be loaded, the CPU have AVX2 and FMA at least, and {@code
+   * -Ddjl.attention.native=false} not be set.
+   */
+  static String vectorStatus() {
+    String library = libraryStatus();
+    if (library != null) {
+      return library;
+    }
+    return Library.LEVEL >= LEVEL_AVX2 ? null : "this CPU lacks AVX2 and FMA (and AVX-512)";
+  }
+
+  /**
+   * Returns the instruction set the library's kernels find on this CPU: {@link #LEVEL_AVX512},
+   * {@link #LEVEL_AVX2}, or 0 for neither or where the library is not loaded.
+   */
+  static int cpuLevelFound() {
+    return Library.LEVEL;
+  }
+
+  /** Why the library is not used (not loaded, or turned off), or null. */
+  private static String libraryStatus() {
+    if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
+      return "turned off by -D" + ENABLED_PROPERTY + "=false";
+    }
+    return Library.UNAVAILABLE;
   }
 
   /** Returns whether the native library is loaded (whether or not the kernel is turned off). */
@@ -162,10 +204,11 @@ final class NativeAttentionKernel extends TensorKernel {
 
   /** Returns why the kernel is not used, or null when it is. */
   static String status() {
-    if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
-      return "turned off by -D" + ENABLED_PROPERTY + "=false";
+    String library = libraryStatus();
+    if (library != null) {
+      return library;
     }
-    return Library.UNAVAILABLE;
+    return Library.LEVEL >= LEVEL_AVX512 ? null : "this CPU lacks AVX-512 (avx512f)";
   }
 
   @Override
@@ -215,7 +258,14 @@ final class NativeAttentionKernel extends TensorKernel {
    * @param kernel the kernel's name in messages, e.g. {@code native}
    */
   static String unsupportedInputs(AttentionCall call, String kernel) {
-    String status = status();
+    return unsupportedInputs(call, kernel, status());
+  }
+
+  /**
+   * As {@link #unsupportedInputs(AttentionCall, String)}, for a kernel whose availability is {@code
+   * status} (null when it is available).
+   */
+  static String unsupportedInputs(AttentionCall call, String kernel, String status) {
     if (status != null) {
       return "the " + kernel + " kernel is not available: " + status;
     }
@@ -323,7 +373,8 @@ final class NativeAttentionKernel extends TensorKernel {
     return Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors());
   }
 
-  private static native boolean cpuSupported();
+  /** 2: AVX-512 (avx512f), 1: AVX2 and FMA, 0: neither (the C side's decode_cpu_level). */
+  private static native int cpuLevel();
 
   private static native long plan(
       ByteBuffer query,

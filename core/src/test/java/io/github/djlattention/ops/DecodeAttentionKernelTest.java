@@ -47,10 +47,15 @@ class DecodeAttentionKernelTest {
     manager.close();
   }
 
+  /** The kernel under test: the dispatcher's (AVX-512 where the CPU has it, else AVX2). */
+  DecodeAttentionKernel kernel() {
+    return DecodeAttentionKernel.INSTANCE;
+  }
+
   private static void assumeKernel() {
     assumeTrue(
-        NativeAttentionKernel.available(),
-        () -> "native kernels not available: " + NativeAttentionKernel.status());
+        NativeAttentionKernel.vectorStatus() == null,
+        () -> "the decode kernel is not available: " + NativeAttentionKernel.vectorStatus());
   }
 
   /** B, H, G, S, T, D, Dv, causal, left, right, valid keys (or null). */
@@ -184,14 +189,19 @@ class DecodeAttentionKernelTest {
       NDArray kv = scope.ones(new Shape(1, 2, 100, 8));
       NDArray prefill = scope.ones(new Shape(1, 4, 64, 8));
       AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
+      // prefill: the native kernel where the CPU has AVX-512, else libtorch's fused kernel
+      AttentionKernel prefillKernel =
+          NativeAttentionKernel.available()
+              ? NativeAttentionKernel.INSTANCE
+              : TorchScriptKernel.INFERENCE;
       assertSame(DecodeAttentionKernel.INSTANCE, chosen(q, kv, options));
-      assertSame(NativeAttentionKernel.INSTANCE, chosen(prefill, kv, options));
+      assertSame(prefillKernel, chosen(prefill, kv, options));
       String before = System.getProperty(DecodeAttentionKernel.ENABLED_PROPERTY);
       System.setProperty(DecodeAttentionKernel.ENABLED_PROPERTY, "false");
       try {
         // the native prefill kernel was measured slower than libtorch's at decode shapes
         assertSame(TorchScriptKernel.INFERENCE, chosen(q, kv, options));
-        assertSame(NativeAttentionKernel.INSTANCE, chosen(prefill, kv, options));
+        assertSame(prefillKernel, chosen(prefill, kv, options));
         AttentionOptions windowed = options.toBuilder().optWindow(4, 0).build();
         assertSame(StepByStepKernel.INSTANCE, chosen(q, kv, windowed));
         IllegalArgumentException e =
@@ -216,8 +226,14 @@ class DecodeAttentionKernelTest {
     return FastAttention.choose(call, Kernel.AUTO);
   }
 
-  private static NDArray decode(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
-    return FastAttention.output(
-        q, k, v, options, Precision.INPUT, Kernel.DECODE, FastAttention.DEFAULT_TILE_ELEMENTS);
+  /** The kernel under test on the call, refusing it as the dispatcher would with its reason. */
+  private NDArray decode(NDArray q, NDArray k, NDArray v, AttentionOptions options) {
+    AttentionCall call =
+        FastAttention.call(q, k, v, options, Precision.INPUT, FastAttention.DEFAULT_TILE_ELEMENTS);
+    String refusal = kernel().unsupported(call);
+    if (refusal != null) {
+      throw new IllegalArgumentException(refusal);
+    }
+    return kernel().compute(call);
   }
 }

@@ -55,9 +55,16 @@ class ExtremeValuesTest {
     CHAIN,
     AUTO,
     NATIVE,
+    DECODE,
+    DECODE_AVX2,
     TORCHSCRIPT,
     NDARRAY_TILES,
-    TORCHSCRIPT_AUTOGRAD
+    TORCHSCRIPT_AUTOGRAD;
+
+    /** Whether the path's kernel computes in float32 only (the C kernels). */
+    boolean float32Only() {
+      return this == NATIVE || this == DECODE || this == DECODE_AVX2;
+    }
   }
 
   private static NDArray output(
@@ -69,9 +76,7 @@ class ExtremeValuesTest {
         return Attention.attention(q, k, v, options.toBuilder().optReturnWeights(false).build())
             .output();
       default:
-        assumeTrue(
-            path != Path.NATIVE || NativeAttentionKernel.available(),
-            () -> "native kernel not available: " + NativeAttentionKernel.status());
+        assumeAvailable(path);
 
         return FastAttention.output(
             q,
@@ -82,6 +87,16 @@ class ExtremeValuesTest {
             Kernel.valueOf(path.name()),
             FastAttention.DEFAULT_TILE_ELEMENTS);
     }
+  }
+
+  /** Skips, naming why, where the path's kernel does not run on this CPU. */
+  private static void assumeAvailable(Path path) {
+    boolean decode = path == Path.DECODE || path == Path.DECODE_AVX2;
+    String status =
+        path == Path.NATIVE
+            ? NativeAttentionKernel.status()
+            : decode ? NativeAttentionKernel.vectorStatus() : null;
+    assumeTrue(status == null, () -> path + " kernel not available: " + status);
   }
 
   /**
@@ -117,9 +132,7 @@ class ExtremeValuesTest {
   /** Asserts that {@code path} refuses the options with a message naming each part. */
   private static void assertRefused(
       Path path, NDArray q, NDArray k, NDArray v, AttentionOptions options, String... parts) {
-    if (path == Path.NATIVE) {
-      assumeTrue(NativeAttentionKernel.available(), "native kernel not available");
-    }
+    assumeAvailable(path);
     IllegalArgumentException e =
         assertThrows(
             IllegalArgumentException.class,
@@ -457,7 +470,7 @@ class ExtremeValuesTest {
   @ParameterizedTest
   @EnumSource(Path.class)
   void aScaleBeyondFloat32IsFineForFloat64Inputs(Path path) {
-    assumeTrue(path != Path.NATIVE, "the native kernel computes in float32 only");
+    assumeTrue(!path.float32Only(), () -> path + " computes in float32 only");
     try (NDManager m = manager.newSubManager()) {
       NDArray q = m.create(new double[] {1e-20}, new Shape(1, 1));
       NDArray k = m.create(new double[] {1e-19, 2e-19}, new Shape(2, 1));
@@ -477,7 +490,7 @@ class ExtremeValuesTest {
   @ParameterizedTest
   @EnumSource(Path.class)
   void aScaleOutsideFloat64IsRefusedForFloat64Inputs(Path path) {
-    assumeTrue(path != Path.NATIVE, "the native kernel computes in float32 only");
+    assumeTrue(!path.float32Only(), () -> path + " computes in float32 only");
     try (NDManager m = manager.newSubManager()) {
       NDArray x = m.create(new double[] {1, 2}, new Shape(2, 1));
       assertRefused(
@@ -498,7 +511,7 @@ class ExtremeValuesTest {
         .flatMap(
             c ->
                 Stream.of(Path.values())
-                    .filter(p -> p != Path.NATIVE || c.dtype() == DataType.FLOAT32)
+                    .filter(p -> !p.float32Only() || c.dtype() == DataType.FLOAT32)
                     .map(p -> Arguments.of(c, p)));
   }
 
@@ -538,7 +551,7 @@ class ExtremeValuesTest {
         .flatMap(
             r ->
                 Stream.of(Path.values())
-                    .filter(p -> p != Path.NATIVE || r.computeType().equals("float32"))
+                    .filter(p -> !p.float32Only() || r.computeType().equals("float32"))
                     .map(p -> Arguments.of(r, p)));
   }
 

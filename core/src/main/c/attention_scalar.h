@@ -1,0 +1,75 @@
+/*
+ * The scalar definitions the float32 kernels share whatever their instruction set (attention_simd.h
+ * for AVX-512, attention_simd_avx2.h for AVX2): the block of scores, log2(e), the threshold of the
+ * fused exponent, the address of a mask element, the score factors and aligned allocation.
+ */
+#ifndef DJL_ATTENTION_SCALAR_H
+#define DJL_ATTENTION_SCALAR_H
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "attention_kernel.h"
+
+#define SCORE_KEYS 512                  /* keys of a block of scores (one online-softmax step) */
+#define SCORE_STRIDE (SCORE_KEYS + 32)  /* floats between the rows of a block of scores */
+
+#define INLINE __attribute__((always_inline)) inline
+
+/* log2(e) as the float32 that every product with it uses */
+#define LOG2E 1.44269504088896341f
+
+/* Below this |max log2(e)| the fused exponent s log2(e) - max log2(e) is used: the rounding of
+ * max log2(e), a factor common to the block's weights, is then at most 2^-17, of the order of the
+ * scores' own rounding; above it, the same rounding would distort the weights. */
+#define FUSED_MAX 256.0f
+
+/* The address of a mask's element `offset` (in elements of its type). */
+static inline const void *mask_at(const void *mask, int mask_type, int64_t offset) {
+  return mask_type == MASK_BOOL ? (const void *)((const uint8_t *)mask + offset)
+                                : (const void *)((const float *)mask + offset);
+}
+
+/*
+ * The score factors of a call (see attention_job in attention_kernel.h): the products Q K^T are
+ * multiplied by qk_factor (scale, or scale / c folded in when that is a normal float32), before
+ * the product on the query when qk_factor <= 1, else (qk_after) on each product; with a softcap
+ * the scores then become c * tanh(scores * tanh_inner). weight_down = 2^-weight_shift <= 1/T.
+ */
+typedef struct {
+  float qk_factor;
+  int qk_after;
+  float tanh_inner;
+  float weight_shift;
+  float weight_down;
+} score_factors;
+
+static inline score_factors derive_score_factors(float scale, float softcap, int64_t keys) {
+  score_factors f;
+  double folded = softcap != 0.0f ? (double)scale / softcap : scale;
+  if (softcap == 0.0f || (folded >= FLT_MIN && folded <= FLT_MAX)) {
+    f.qk_factor = (float)folded;
+    f.tanh_inner = 1.0f;
+  } else { /* scale / c is subnormal or overflows: 1/c (finite for a normal c) goes on the tanh */
+    f.qk_factor = scale;
+    f.tanh_inner = (float)(1.0 / softcap);
+  }
+  f.qk_after = f.qk_factor > 1.0f;
+  int shift = 0;
+  while (shift < 63 && ((int64_t)1 << shift) < keys) {
+    shift++;
+  }
+  f.weight_shift = (float)shift;
+  f.weight_down = ldexpf(1.0f, -shift);
+  return f;
+}
+
+/* aligned_alloc wants a size that is a multiple of the alignment */
+static inline float *alloc_floats(int64_t count) {
+  size_t bytes = ((size_t)count * sizeof(float) + 63) / 64 * 64;
+  return aligned_alloc(64, bytes == 0 ? 64 : bytes);
+}
+
+#endif

@@ -1,0 +1,170 @@
+/*
+ * The decode kernel's AVX2 variant (decode_kernel.h), for CPUs with AVX2 and FMA but without
+ * AVX-512: the work items, chunks, key ranges, merge and output of decode_kernel.c
+ * (decode_internal.h), with products eight lanes wide. Per block of SCORE_KEYS keys: Q K^T 16
+ * keys at a time for every row of the group while those key rows are in L1, as dot products along
+ * D (two rows by four keys, eight accumulators summed across lanes together; a last odd row by
+ * eight keys), then the softcap, the mask, the online-softmax step and P V
+ * (attention_simd_avx2.h), so each key and value row is read from memory once per group.
+ */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "attention_simd_avx2.h"
+#include "decode_internal.h"
+
+#define KEY_PREFETCH_ROWS 64 /* how far ahead of the 16 keys in use the key rows are fetched */
+
+/*
+ * scores0[0, 4) and scores1[0, 4) = (query row . key[c]) * after for two query rows and four key
+ * rows (missing keys point at the zero row; their scores land in the slack).
+ */
+static AVX2 INLINE void qk_2x4(const float *q0, const float *q1, const float *const *key,
+                               int64_t dim, float after, float *scores0, float *scores1) {
+  __m256 acc[8];
+  for (int i = 0; i < 8; i++) {
+    acc[i] = _mm256_setzero_ps();
+  }
+  int64_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    __m256 a0 = _mm256_loadu_ps(q0 + d), a1 = _mm256_loadu_ps(q1 + d);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+      __m256 k = _mm256_loadu_ps(key[c] + d);
+      acc[c] = _mm256_fmadd_ps(a0, k, acc[c]);
+      acc[4 + c] = _mm256_fmadd_ps(a1, k, acc[4 + c]);
+    }
+  }
+  if (d < dim) {
+    __m256i m = lanes8(dim - d);
+    __m256 a0 = _mm256_maskload_ps(q0 + d, m), a1 = _mm256_maskload_ps(q1 + d, m);
+    for (int c = 0; c < 4; c++) {
+      __m256 k = _mm256_maskload_ps(key[c] + d, m);
+      acc[c] = _mm256_fmadd_ps(a0, k, acc[c]);
+      acc[4 + c] = _mm256_fmadd_ps(a1, k, acc[4 + c]);
+    }
+  }
+  __m256 sums = reduce8(acc); /* lane 4 r + c */
+  if (after != 1.0f) {
+    sums = _mm256_mul_ps(sums, _mm256_set1_ps(after));
+  }
+  _mm_storeu_ps(scores0, _mm256_castps256_ps128(sums));
+  _mm_storeu_ps(scores1, _mm256_extractf128_ps(sums, 1));
+}
+
+/* scores[0, 8) = (query . key[c]) * after for one query row and eight key rows. */
+static AVX2 INLINE void qk_1x8(const float *query, const float *const *key, int64_t dim,
+                               float after, float *scores) {
+  __m256 acc[8];
+  for (int i = 0; i < 8; i++) {
+    acc[i] = _mm256_setzero_ps();
+  }
+  int64_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    __m256 q = _mm256_loadu_ps(query + d);
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+      acc[c] = _mm256_fmadd_ps(q, _mm256_loadu_ps(key[c] + d), acc[c]);
+    }
+  }
+  if (d < dim) {
+    __m256i m = lanes8(dim - d);
+    __m256 q = _mm256_maskload_ps(query + d, m);
+    for (int c = 0; c < 8; c++) {
+      acc[c] = _mm256_fmadd_ps(q, _mm256_maskload_ps(key[c] + d, m), acc[c]);
+    }
+  }
+  __m256 sums = reduce8(acc);
+  if (after != 1.0f) {
+    sums = _mm256_mul_ps(sums, _mm256_set1_ps(after));
+  }
+  _mm256_storeu_ps(scores, sums);
+}
+
+/*
+ * Q K^T for the 16 keys from t (count of them exist) for every row that sees one of them; the key
+ * rows KEY_PREFETCH_ROWS ahead are fetched into L2, spread over the products.
+ */
+static AVX2 void qk_keys16(const decode_item *it, const decode_block *blk, int64_t t,
+                           int64_t count, int64_t dim, const float *zero, float *scores) {
+  const float *group_keys = it->key + (blk->k0 + t) * dim;
+  const float *key[16];
+  for (int j = 0; j < 16; j++) {
+    key[j] = j < count ? group_keys + j * dim : zero;
+  }
+  const char *ahead = (const char *)(group_keys + KEY_PREFETCH_ROWS * dim);
+  const int64_t bytes = 16 * dim * (int64_t)sizeof(float);
+  int64_t fetched = 0;
+  int r = 0;
+  for (; r + 2 <= it->rows; r += 2) {
+    for (int j0 = 0; j0 < 16; j0 += 4) {
+      for (int64_t stop = bytes * (j0 + 4) / 16; fetched < stop; fetched += 64) {
+        _mm_prefetch(ahead + fetched, _MM_HINT_T1);
+      }
+      float *s0 = scores + r * SCORE_STRIDE + t + j0;
+      qk_2x4(it->query[r], it->query[r + 1], key + j0, dim, it->after, s0, s0 + SCORE_STRIDE);
+    }
+  }
+  for (; fetched < bytes; fetched += 64) {
+    _mm_prefetch(ahead + fetched, _MM_HINT_T1);
+  }
+  if (r < it->rows && t + 16 > blk->from[r] && t < blk->to[r]) {
+    qk_1x8(it->query[r], key, dim, it->after, scores + r * SCORE_STRIDE + t);
+    qk_1x8(it->query[r], key + 8, dim, it->after, scores + r * SCORE_STRIDE + t + 8);
+  }
+}
+
+AVX2 void decode_compute_avx2(decode_job *job, int64_t item, decode_scratch *s) {
+  const int64_t dim = job->dim, value_dim = job->value_dim;
+  decode_item it;
+  decode_item_begin(job, item, s, &it);
+  decode_block blk;
+  for (int64_t k0 = it.c0; k0 < it.c1; k0 += SCORE_KEYS) {
+    if (!decode_block_of(&it, k0, &blk)) {
+      continue; /* no row sees a key of this block */
+    }
+    const int64_t u0 = blk.u0, u1 = blk.u1, width = u1 - u0;
+    for (int64_t t = u0; t < u1; t += 16) {
+      qk_keys16(&it, &blk, t, u1 - t < 16 ? u1 - t : 16, dim, s->zero, s->scores);
+    }
+    for (int r = 0; r < it.rows; r++) {
+      float *scores = s->scores + r * SCORE_STRIDE;
+      const int64_t from = blk.from[r], to = blk.to[r];
+      if (to <= from) {
+        decode_fill(scores, u0, u1, -INFINITY);
+      } else {
+        decode_fill(scores, u0, from, -INFINITY);
+        decode_fill(scores, to, u1, -INFINITY);
+        if (job->softcap != 0.0f) {
+          softcap_row_avx2(scores + from, to - from, job->tanh_inner, job->softcap);
+        }
+        if (job->mask_type != MASK_NONE) {
+          int64_t stride = job->mask_stride[3];
+          it.visible[r] += mask_scores_avx2(
+              mask_at(job->mask, job->mask_type, it.mask_row[r] + (k0 + from) * stride),
+              job->mask_type, stride, to - from, scores + from);
+        }
+      }
+      float rescale = softmax_step_avx2(scores + u0, width, (width + 15) / 16 * 16,
+                                        job->weight_shift, job->weight_down, &it.row_max[r],
+                                        &it.row_sum[r]);
+      if (rescale != 1.0f) {
+        float *out = s->out + r * job->out_stride;
+        const __m256 factor = _mm256_set1_ps(rescale);
+        for (int64_t c = 0; c < job->out_stride; c += 8) {
+          _mm256_store_ps(out + c, _mm256_mul_ps(_mm256_load_ps(out + c), factor));
+        }
+      }
+    }
+    const float *values = it.value + (k0 + u0) * value_dim;
+    for (int r = 0; r < it.rows; r += 4) {
+      const int rows = it.rows - r < 4 ? it.rows - r : 4;
+      const int columns = pv8_columns(rows);
+      for (int64_t c = 0; c < value_dim; c += columns) {
+        pv8_tile(rows, width, s->scores + r * SCORE_STRIDE + u0, values + c, value_dim,
+                 s->out + r * job->out_stride + c, job->out_stride, value_dim - c);
+      }
+    }
+  }
+  decode_item_end(job, item, s, &it);
+}
