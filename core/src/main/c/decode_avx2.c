@@ -13,7 +13,9 @@
 #include "attention_simd_avx2.h"
 #include "decode_internal.h"
 
-#define KEY_PREFETCH_ROWS 64 /* how far ahead of the 16 keys in use the key rows are fetched */
+#define KEY_PREFETCH_ROWS 64  /* how far ahead of the 16 keys in use the key rows are fetched */
+#define PV_KEYS 16            /* value rows of a run of P V */
+#define VALUE_PREFETCH_RUNS 4 /* how far ahead of the run in use the value rows are fetched */
 
 /*
  * scores0[0, 4) and scores1[0, 4) = (query row . key[c]) * after for two query rows and four key
@@ -156,13 +158,25 @@ AVX2 void decode_compute_avx2(decode_job *job, int64_t item, decode_scratch *s) 
         }
       }
     }
+    /* P V over runs of PV_KEYS value rows (contiguous, in L1 while every tile of the rows
+     * reads its columns of them), the runs VALUE_PREFETCH_RUNS ahead fetched into L2: V streams
+     * from memory once, in order, as K does */
     const float *values = it.value + (k0 + u0) * value_dim;
-    for (int r = 0; r < it.rows; r += 4) {
-      const int rows = it.rows - r < 4 ? it.rows - r : 4;
-      const int columns = pv8_columns(rows);
-      for (int64_t c = 0; c < value_dim; c += columns) {
-        pv8_tile(rows, width, s->scores + r * SCORE_STRIDE + u0, values + c, value_dim,
-                 s->out + r * job->out_stride + c, job->out_stride, value_dim - c);
+    const int64_t run_bytes = PV_KEYS * value_dim * (int64_t)sizeof(float);
+    for (int64_t t0 = 0; t0 < width; t0 += PV_KEYS) {
+      const int64_t n = width - t0 < PV_KEYS ? width - t0 : PV_KEYS;
+      const float *run = values + t0 * value_dim;
+      const char *ahead = (const char *)(run + VALUE_PREFETCH_RUNS * PV_KEYS * value_dim);
+      for (int64_t at = 0; at < run_bytes; at += 64) {
+        _mm_prefetch(ahead + at, _MM_HINT_T1);
+      }
+      for (int r = 0; r < it.rows; r += 4) {
+        const int rows = it.rows - r < 4 ? it.rows - r : 4;
+        const int columns = pv8_columns(rows);
+        for (int64_t c = 0; c < value_dim; c += columns) {
+          pv8_tile(rows, n, s->scores + r * SCORE_STRIDE + u0 + t0, run + c, value_dim,
+                   s->out + r * job->out_stride + c, job->out_stride, value_dim - c);
+        }
       }
     }
   }
