@@ -10,12 +10,12 @@
 #include "decode_kernel.h"
 #include "jni_buffers.h"
 
-/* 2: AVX-512 (avx512f), 1: AVX2 and FMA, 0: neither (decode_cpu_level). */
+/* 2: AVX-512 (avx512f), 1: AVX2 and FMA, 0: neither (cpu_level). */
 JNIEXPORT jint JNICALL
 Java_io_github_djlattention_ops_NativeAttentionKernel_cpuLevel(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  return decode_cpu_level();
+  return cpu_level();
 }
 
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
@@ -25,7 +25,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
     jlongArray mask_strides, jlong mask_elements) {
   (void)cls;
   jlong d[7];
-  if ((*env)->GetArrayLength(env, dims) != 7 || decode_cpu_level() < 2) {
+  if ((*env)->GetArrayLength(env, dims) != 7 || cpu_level() < 2) {
     return 0; /* the prefill kernel is AVX-512 only */
   }
   (*env)->GetLongArrayRegion(env, dims, 0, 7, d);
@@ -145,7 +145,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_pl
   const float *v = jni_floats(env, value, d[0] * d[2] * d[4] * d[6]);
   float *out = jni_floats(env, output, d[0] * d[1] * d[3] * d[6]);
   /* the AVX-512 variant only where the CPU has it, whatever the caller asks */
-  const int level = decode_cpu_level();
+  const int level = cpu_level();
   if (!q || !k || !v || !out || d[2] <= 0 || d[1] % d[2] != 0 || level == 0) {
     return 0;
   }

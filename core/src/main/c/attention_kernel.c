@@ -38,6 +38,14 @@
 #define BLOCK_KEYS SCORE_KEYS /* keys per online-softmax step */
 #define QK_ROWS 8       /* rows of the Q K^T micro-kernel (x 32 keys) */
 
+int cpu_level(void) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) {
+    return 2;
+  }
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+}
+
 /* key (T, D) -> panels of 16 keys, [T/16][D][16], the last panel padded with zeros */
 static void pack_keys(const float *key, int64_t keys, int64_t dim, float *packed) {
   int64_t panels = (keys + 15) / 16;

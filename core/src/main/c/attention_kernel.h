@@ -112,6 +112,12 @@ int64_t attention_work_openmp(attention_job *job);
  */
 int64_t attention_team_run(int64_t (*work)(void *), void *job, int workers);
 
+/*
+ * The instruction set the library's float32 kernels find on this CPU: 2 for AVX-512 (avx512f; every
+ * kernel), 1 for AVX2 and FMA (the decode and linear kernels' AVX2 variants), 0 for neither.
+ */
+int cpu_level(void);
+
 /* The work items of a job: one per (batch, head, block of query rows). */
 int64_t attention_items(const attention_job *job);
 

@@ -8,7 +8,7 @@
 #include <immintrin.h>
 #include <jni.h>
 
-#include "decode_kernel.h"
+#include "attention_kernel.h"
 
 #define CHAINS 12
 
@@ -59,7 +59,7 @@ __attribute__((target("avx2,fma"))) static float fma_rounds_avx2(jlong iteration
 JNIEXPORT jint JNICALL Java_io_github_djlattention_ops_CpuPeak_fmaLanes(JNIEnv *env, jclass cls) {
   (void)env;
   (void)cls;
-  int level = decode_cpu_level();
+  int level = cpu_level();
   return level == 2 ? 16 : level == 1 ? 8 : 0;
 }
 
@@ -67,6 +67,6 @@ JNIEXPORT jfloat JNICALL Java_io_github_djlattention_ops_CpuPeak_fmaRounds(JNIEn
                                                                           jlong iterations) {
   (void)env;
   (void)cls;
-  int level = decode_cpu_level();
+  int level = cpu_level();
   return level == 2 ? fma_rounds(iterations) : level == 1 ? fma_rounds_avx2(iterations) : 0.0f;
 }

@@ -491,14 +491,6 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
   decode_item_end(job, item, s, &it);
 }
 
-int decode_cpu_level(void) {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) {
-    return 2;
-  }
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
-}
-
 int64_t decode_items(const decode_job *job) {
   return job->batch * job->groups * job->row_blocks * job->chunks;
 }

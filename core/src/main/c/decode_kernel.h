@@ -85,7 +85,4 @@ int64_t decode_work(decode_job *job);
 /* Runs decode_work on `job->workers` threads of libtorch's OpenMP team (attention_team_run). */
 int64_t decode_work_openmp(decode_job *job);
 
-/* Which variant this CPU runs: 2 for AVX-512 (avx512f), 1 for AVX2 and FMA, 0 for neither. */
-int decode_cpu_level(void);
-
 #endif

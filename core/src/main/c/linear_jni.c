@@ -7,15 +7,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "attention_kernel.h"
 #include "linear_kernel.h"
 #include "jni_buffers.h"
 
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_FewRowLinear_plan(
     JNIEnv *env, jclass cls, jobject x, jobject weight, jobject bias, jobject y, jlong rows,
-    jlong in, jlong out) {
+    jlong in, jlong out, jboolean avx2) {
   (void)cls;
-  if (rows <= 0 || in <= 0 || out <= 0) {
+  /* the AVX-512 variant only where the CPU has it, whatever the caller asks */
+  const int level = cpu_level();
+  if (rows <= 0 || in <= 0 || out <= 0 || level == 0) {
     return 0;
   }
   const float *xs = jni_floats(env, x, rows * in);
@@ -36,6 +39,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_FewRowLinear_plan(
   job->rows = rows;
   job->in = in;
   job->out = out;
+  job->avx2 = avx2 == JNI_TRUE || level < 2;
   if (linear_plan(job) != 0) {
     free(job);
     return 0;

@@ -7,6 +7,7 @@
 #include "simd_reduce.h"
 
 #define AVX512 __attribute__((target("avx512f,fma")))
+#define AVX2 __attribute__((target("avx2,fma")))
 
 int linear_plan(linear_job *job) {
   if (job->rows <= 0 || job->in <= 0 || job->out <= 0) {
@@ -141,6 +142,107 @@ static void tiles(const linear_job *job, int64_t o0, int64_t o1) {
   }
 }
 
+/* The sum of x's 8 lanes. */
+static AVX2 inline float sum8(__m256 x) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* Lanes below `count` (0 to 8): the mask of maskload. */
+static AVX2 inline __m256i lanes8(int64_t count) {
+  int32_t n = count <= 0 ? 0 : count >= 8 ? 8 : (int32_t)count;
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+static inline void store_y(const linear_job *job, int64_t m, int64_t o, float sum) {
+  job->y[m * job->out + o] = job->bias != NULL ? sum + job->bias[o] : sum;
+}
+
+/*
+ * The AVX2 variant for rows m0 .. m0 + rows - 1 of x (1 to 4) against the W rows o0 .. o1 - 1, in
+ * tiles of those rows by FEATURES (2, or 4 for a single row of x: four streams of W, as one_row)
+ * rows of W: each 8 weights are loaded once for every row of x, each 8 of x once for the tile's
+ * features.
+ */
+#define AVX2_TILE(ROWS, FEATURES)                                                              \
+  static AVX2 void avx2_tile_##ROWS##_##FEATURES(const linear_job *job, int64_t m0, int64_t o,   \
+                                                 int features) {                               \
+    const int64_t in = job->in, full = in - in % 8;                                            \
+    const __m256i tail = lanes8(in % 8);                                                       \
+    const float *w[FEATURES], *x[ROWS];                                                        \
+    for (int f = 0; f < FEATURES; f++) {                                                       \
+      w[f] = job->weight + (o + (f < features ? f : features - 1)) * in;                       \
+    }                                                                                          \
+    for (int m = 0; m < ROWS; m++) {                                                           \
+      x[m] = job->x + (m0 + m) * in;                                                           \
+    }                                                                                          \
+    __m256 acc[ROWS][FEATURES];                                                                \
+    for (int m = 0; m < ROWS; m++) {                                                           \
+      for (int f = 0; f < FEATURES; f++) {                                                     \
+        acc[m][f] = _mm256_setzero_ps();                                                       \
+      }                                                                                        \
+    }                                                                                          \
+    for (int64_t k = 0; k < full; k += 8) {                                                    \
+      __m256 wv[FEATURES];                                                                     \
+      for (int f = 0; f < FEATURES; f++) {                                                     \
+        wv[f] = _mm256_loadu_ps(w[f] + k);                                                     \
+      }                                                                                        \
+      for (int m = 0; m < ROWS; m++) {                                                         \
+        __m256 xv = _mm256_loadu_ps(x[m] + k);                                                 \
+        for (int f = 0; f < FEATURES; f++) {                                                   \
+          acc[m][f] = _mm256_fmadd_ps(wv[f], xv, acc[m][f]);                                   \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+    if (full < in) {                                                                           \
+      __m256 wv[FEATURES];                                                                     \
+      for (int f = 0; f < FEATURES; f++) {                                                     \
+        wv[f] = _mm256_maskload_ps(w[f] + full, tail);                                         \
+      }                                                                                        \
+      for (int m = 0; m < ROWS; m++) {                                                         \
+        __m256 xv = _mm256_maskload_ps(x[m] + full, tail);                                     \
+        for (int f = 0; f < FEATURES; f++) {                                                   \
+          acc[m][f] = _mm256_fmadd_ps(wv[f], xv, acc[m][f]);                                   \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+    for (int m = 0; m < ROWS; m++) {                                                           \
+      for (int f = 0; f < features; f++) {                                                     \
+        store_y(job, m0 + m, o + f, sum8(acc[m][f]));                                          \
+      }                                                                                        \
+    }                                                                                          \
+  }
+AVX2_TILE(1, 4)
+AVX2_TILE(2, 2)
+AVX2_TILE(3, 2)
+AVX2_TILE(4, 2)
+
+/* y for all rows of x against the W rows o0 .. o1 - 1 with the AVX2 tiles. */
+static void avx2_rows(const linear_job *job, int64_t o0, int64_t o1) {
+  for (int64_t m0 = 0; m0 < job->rows; m0 += 4) {
+    const int64_t rows = job->rows - m0 < 4 ? job->rows - m0 : 4;
+    const int step = rows == 1 ? 4 : 2;
+    for (int64_t o = o0; o < o1; o += step) {
+      const int features = (int)(o1 - o < step ? o1 - o : step);
+      switch (rows) {
+        case 1:
+          avx2_tile_1_4(job, m0, o, features);
+          break;
+        case 2:
+          avx2_tile_2_2(job, m0, o, features);
+          break;
+        case 3:
+          avx2_tile_3_2(job, m0, o, features);
+          break;
+        default:
+          avx2_tile_4_2(job, m0, o, features);
+          break;
+      }
+    }
+  }
+}
+
 int64_t linear_work(linear_job *job) {
   int64_t done = 0;
   for (;;) {
@@ -150,7 +252,9 @@ int64_t linear_work(linear_job *job) {
     }
     int64_t o0 = item * LINEAR_FEATURES;
     int64_t o1 = o0 + LINEAR_FEATURES < job->out ? o0 + LINEAR_FEATURES : job->out;
-    if (job->rows == 1) {
+    if (job->avx2) {
+      avx2_rows(job, o0, o1);
+    } else if (job->rows == 1) {
       one_row(job, o0, o1);
     } else if (job->rows >= LINEAR_TILE_ROWS) {
       tiles(job, o0, o1);

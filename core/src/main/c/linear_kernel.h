@@ -1,6 +1,8 @@
 /*
  * djl-attention few-row linear kernel: y = x W^T + b in float32 for a few rows of x (a generated
- * token's projections, a short prompt's), for x86-64 CPUs with AVX-512.
+ * token's projections, a short prompt's), for x86-64 CPUs with AVX-512, or with AVX2 and FMA (a
+ * variant of its own: four rows of W against x for one row, tiles of 4 rows of x by 2 rows of W
+ * for more, 8 accumulators each).
  *
  * Shapes: x (M, K), W (N, K) as torch.nn.Linear and DJL's Linear store it, b (N) or none, y (M, N);
  * all dense, C order. Every product is a dot product along K, where both x and W are contiguous,
@@ -30,6 +32,7 @@ typedef struct {
   const float *bias; /* NULL for none */
   float *y;
   int64_t rows, in, out; /* M, K, N */
+  int avx2;              /* 1: the AVX2 variant (no AVX-512, or asked for) */
   int64_t items;
   int64_t next; /* the next item, advanced atomically */
 } linear_job;

@@ -74,11 +74,19 @@ public final class FewRowLinear {
           ? Linear.linear(x, weight).singletonOrThrow()
           : Linear.linear(x, weight, bias).singletonOrThrow();
     }
-    return run(x, weight, bias);
+    return run(x, weight, bias, false);
   }
 
   /** Runs the kernel on a product it {@link #fits} (tests call it below the size threshold). */
   static NDArray compute(NDArray x, NDArray weight, NDArray bias) {
+    return compute(x, weight, bias, false);
+  }
+
+  /**
+   * As {@link #compute(NDArray, NDArray, NDArray)}; {@code avx2} runs the AVX2 variant also where
+   * the CPU has AVX-512 (it always runs where the CPU has AVX2 but not AVX-512).
+   */
+  static NDArray compute(NDArray x, NDArray weight, NDArray bias, boolean avx2) {
     if (!fits(x, weight, bias)) {
       throw new IllegalArgumentException(
           "the few-row linear kernel does not take x "
@@ -88,11 +96,11 @@ public final class FewRowLinear {
               + (bias == null ? "" : ", b " + bias.getShape())
               + " here");
     }
-    return run(x, weight, bias);
+    return run(x, weight, bias, avx2);
   }
 
   /** Runs the kernel on a product already checked to fit. */
-  private static NDArray run(NDArray x, NDArray weight, NDArray bias) {
+  private static NDArray run(NDArray x, NDArray weight, NDArray bias, boolean avx2) {
     Shape shape = x.getShape();
     long in = weight.getShape().get(1);
     long out = weight.getShape().get(0);
@@ -113,7 +121,8 @@ public final class FewRowLinear {
               NativeInputs.buffer(y),
               rows,
               in,
-              out);
+              out,
+              avx2);
       int workers = NativeAttentionKernel.workers();
       new NativeJob(
               FewRowLinear::items,
@@ -160,30 +169,66 @@ public final class FewRowLinear {
     return preferred(x.getShape().size() / weight.getShape().get(1), weights);
   }
 
+  /** The kinds of CPU whose crossovers against libtorch's product were measured. */
+  enum CpuKind {
+    /** An Intel CPU with AVX-512 (measured on a Xeon with AMX, whose oneDNN product is strong). */
+    INTEL_AVX512,
+    /** Another CPU with AVX-512 (measured on an AMD EPYC, Zen 4). */
+    AVX512,
+    /** A CPU with AVX2 and FMA but not AVX-512: the AVX2 variant (measured on an AMD EPYC). */
+    AVX2;
+
+    /** This machine's kind, from the instruction set the library finds and the CPU's vendor. */
+    static CpuKind here() {
+      if (NativeAttentionKernel.cpuLevelFound() < NativeAttentionKernel.LEVEL_AVX512) {
+        return AVX2;
+      }
+      return Cpu.INTEL ? INTEL_AVX512 : AVX512;
+    }
+  }
+
   /**
    * Whether the dispatcher prefers the kernel for {@code rows} rows against {@code weights} weight
-   * elements on this CPU: the crossovers against libtorch's product measured on the two kinds of
-   * machine this project has run on (docs/performance.md, issue 14's third and fifth passes).
-   *
-   * <ul>
-   *   <li>Intel (a Xeon with AMX, whose oneDNN product is strong): 9 to 32 rows (E = 512: 0.084 and
-   *       0.134 ms at 16 and 32 rows against libtorch's 0.132 and 0.174), and 2 to 8 rows against
-   *       at least 2²² weights (4096 × 4096, 8 rows: 3.1 ms against 4.8). libtorch's product was
-   *       faster at one row (E = 512: 0.018 ms against 0.028; E = 4096: 1.35 against 1.46), at 8
-   *       rows of E = 512 (0.039 against 0.053) and from 64 rows (E = 512: 0.214 against 0.257; E =
-   *       4096: 10.3 against 13.7).
-   *   <li>Other CPUs (measured on an AMD EPYC, Zen 4): 1 to {@link #MAX_ROWS} rows against at least
-   *       {@link #MIN_WEIGHT_ELEMENTS} weights, where the kernel was faster at every size measured.
-   * </ul>
+   * elements on this CPU ({@link #preferred(long, long, CpuKind)} of {@link CpuKind#here()}).
    */
   static boolean preferred(long rows, long weights) {
+    return preferred(rows, weights, CpuKind.here());
+  }
+
+  /**
+   * Whether the dispatcher prefers the kernel for {@code rows} rows against {@code weights} weight
+   * elements on a CPU of this kind: the crossovers against libtorch's product measured on the
+   * machines this project has run on (docs/performance.md, issue 14's third, fifth and sixth
+   * passes).
+   *
+   * <ul>
+   *   <li>{@link CpuKind#INTEL_AVX512}: 9 to 32 rows (E = 512: 0.084 and 0.134 ms at 16 and 32 rows
+   *       against libtorch's 0.132 and 0.174), and 2 to 8 rows against at least 2²² weights (4096 ×
+   *       4096, 8 rows: 3.1 ms against 4.8). libtorch's product was faster at one row (E = 512:
+   *       0.018 ms against 0.028; E = 4096: 1.35 against 1.46), at 8 rows of E = 512 (0.039 against
+   *       0.053) and from 64 rows (E = 512: 0.214 against 0.257; E = 4096: 10.3 against 13.7).
+   *   <li>{@link CpuKind#AVX512}: 1 to {@link #MAX_ROWS} rows against at least {@link
+   *       #MIN_WEIGHT_ELEMENTS} weights, where the kernel was faster at every size measured.
+   *   <li>{@link CpuKind#AVX2} (the AVX2 variant, on an AMD EPYC without AVX-512): every row count
+   *       against at least 2²² weights (4096 × 4096: 0.20 to 0.78 of libtorch's time from 1 to 128
+   *       rows), 1 to 16 rows against at least 2²⁰ (2048 × 512: 0.42 to 0.93) and 2 to 16 against
+   *       at least 2¹⁸ (512 × 512: 0.52 to 0.98 from 2 to 8 rows, 0.88 to 1.08 at 16); libtorch's
+   *       product was faster at one row of 512 × 512 (1.42) and from 32 rows below 2²² weights (512
+   *       × 512: 1.07 to 1.13; 2048 × 512: 1.16).
+   * </ul>
+   */
+  static boolean preferred(long rows, long weights, CpuKind kind) {
     if (weights < MIN_WEIGHT_ELEMENTS || rows < 1 || rows > MAX_ROWS) {
       return false;
     }
-    if (!Cpu.INTEL) {
-      return true;
+    switch (kind) {
+      case INTEL_AVX512:
+        return rows <= 32 && (rows > 8 || (rows > 1 && weights >= 1L << 22));
+      case AVX2:
+        return weights >= 1L << 22 || (rows <= 16 && (rows > 1 || weights >= 1L << 20));
+      default:
+        return true;
     }
-    return rows <= 32 && (rows > 8 || (rows > 1 && weights >= 1L << 22));
   }
 
   /** The CPU's vendor, read once from /proc/cpuinfo (Linux, where the kernel runs). */
@@ -207,7 +252,7 @@ public final class FewRowLinear {
   /** {@link #serves} without the size threshold: what the kernel can compute. */
   static boolean fits(NDArray x, NDArray weight, NDArray bias) {
     if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))
-        || !NativeAttentionKernel.available()) {
+        || NativeAttentionKernel.vectorStatus() != null) {
       return false;
     }
     for (NDArray array : new NDArray[] {x, weight, bias}) {
@@ -259,7 +304,8 @@ public final class FewRowLinear {
       java.nio.ByteBuffer y,
       long rows,
       long in,
-      long out);
+      long out,
+      boolean avx2);
 
   private static native long items(long job);
 

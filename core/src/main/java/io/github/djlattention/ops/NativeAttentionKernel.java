@@ -373,7 +373,7 @@ final class NativeAttentionKernel extends TensorKernel {
     return Math.min(JniUtils.getNumThreads(), Runtime.getRuntime().availableProcessors());
   }
 
-  /** 2: AVX-512 (avx512f), 1: AVX2 and FMA, 0: neither (the C side's decode_cpu_level). */
+  /** 2: AVX-512 (avx512f), 1: AVX2 and FMA, 0: neither (the C side's cpu_level). */
   private static native int cpuLevel();
 
   private static native long plan(

@@ -48,10 +48,20 @@ class FewRowLinearTest {
     manager.close();
   }
 
+  /** Whether the tests run the kernel's AVX2 variant also where the CPU has AVX-512. */
+  boolean avx2() {
+    return false;
+  }
+
+  /** The kernel under test on a product it fits. */
+  private NDArray compute(NDArray x, NDArray w, NDArray b) {
+    return FewRowLinear.compute(x, w, b, avx2());
+  }
+
   private static void assumeKernel() {
     assumeTrue(
-        NativeAttentionKernel.available(),
-        "the native library is not available here: " + NativeAttentionKernel.status());
+        NativeAttentionKernel.vectorStatus() == null,
+        () -> "the native library is not available here: " + NativeAttentionKernel.vectorStatus());
   }
 
   @TestFactory
@@ -88,9 +98,9 @@ class FewRowLinearTest {
       NDArray x = wide.transpose();
       NDArray w = uniform(scope, random, new Shape(21, 40));
       NDArray b = uniform(scope, random, new Shape(21));
-      assertClose(reference(x, w, b), FewRowLinear.compute(x, w, b), x, w, b);
+      assertClose(reference(x, w, b), compute(x, w, b), x, w, b);
       NDArray wT = uniform(scope, random, new Shape(40, 21)).transpose(); // a strided weight
-      assertClose(reference(x, wT, b), FewRowLinear.compute(x, wT, b), x, wT, b);
+      assertClose(reference(x, wT, b), compute(x, wT, b), x, wT, b);
     }
   }
 
@@ -107,7 +117,7 @@ class FewRowLinearTest {
         NDArray x = uniform(scope, random, new Shape(rows, 20));
         x.set(new ai.djl.ndarray.index.NDIndex("1, 5"), Float.NaN);
         NDArray w = uniform(scope, random, new Shape(6, 20));
-        float[] y = FewRowLinear.compute(x, w, null).toFloatArray();
+        float[] y = compute(x, w, null).toFloatArray();
         for (int m = 0; m < rows; m++) {
           for (int o = 0; o < 6; o++) {
             float value = y[m * 6 + o];
@@ -129,7 +139,7 @@ class FewRowLinearTest {
       NDArray b = uniform(caller, random, new Shape(17));
       float[] xBefore = x.toFloatArray();
       float[] wBefore = w.toFloatArray();
-      NDArray y = FewRowLinear.compute(x, w, b);
+      NDArray y = compute(x, w, b);
       assertSame(x.getManager(), y.getManager(), "the result belongs to x's manager");
       assertEquals(new Shape(1, 2, 17), y.getShape());
       assertArrayEquals(xBefore, x.toFloatArray());
@@ -148,7 +158,7 @@ class FewRowLinearTest {
       NDArray x = uniform(scope, random, new Shape(4, 300));
       NDArray w = uniform(scope, random, new Shape(130, 300));
       NDArray b = uniform(scope, random, new Shape(130));
-      float[] expected = FewRowLinear.compute(x, w, b).toFloatArray();
+      float[] expected = compute(x, w, b).toFloatArray();
       ExecutorService pool = Executors.newFixedThreadPool(4);
       try {
         List<Future<float[]>> results = new ArrayList<>();
@@ -157,7 +167,7 @@ class FewRowLinearTest {
               pool.submit(
                   () -> {
                     try (NDManager own = scope.newSubManager()) {
-                      NDArray y = FewRowLinear.compute(x, w, b);
+                      NDArray y = compute(x, w, b);
                       y.attach(own);
                       return y.toFloatArray();
                     }
@@ -179,12 +189,24 @@ class FewRowLinearTest {
    */
   @Test
   void thePreferenceFollowsTheMeasuredRowsAndThePropertyOverridesIt() {
-    for (long rows : new long[] {9, 16, 32}) {
-      assertTrue(FewRowLinear.preferred(rows, 1L << 18), rows + " rows");
+    for (FewRowLinear.CpuKind kind : FewRowLinear.CpuKind.values()) {
+      for (long rows : new long[] {9, 16}) {
+        assertTrue(FewRowLinear.preferred(rows, 1L << 18, kind), kind + ": " + rows + " rows");
+      }
+      assertFalse(FewRowLinear.preferred(16, (1L << 18) - 1, kind), kind.toString());
+      assertFalse(FewRowLinear.preferred(0, 1L << 20, kind), kind.toString());
+      assertFalse(FewRowLinear.preferred(FewRowLinear.MAX_ROWS + 1, 1L << 24, kind), kind.name());
     }
-    assertFalse(FewRowLinear.preferred(16, (1L << 18) - 1));
-    assertFalse(FewRowLinear.preferred(0, 1L << 20));
-    assertFalse(FewRowLinear.preferred(FewRowLinear.MAX_ROWS + 1, 1L << 24));
+    // the rows each kind measured faster on libtorch's side
+    assertFalse(FewRowLinear.preferred(1, 1L << 24, FewRowLinear.CpuKind.INTEL_AVX512));
+    assertFalse(FewRowLinear.preferred(64, 1L << 24, FewRowLinear.CpuKind.INTEL_AVX512));
+    assertTrue(FewRowLinear.preferred(32, 1L << 18, FewRowLinear.CpuKind.INTEL_AVX512));
+    assertFalse(FewRowLinear.preferred(1, 1L << 18, FewRowLinear.CpuKind.AVX2));
+    assertTrue(FewRowLinear.preferred(1, 1L << 20, FewRowLinear.CpuKind.AVX2));
+    assertFalse(FewRowLinear.preferred(32, 1L << 20, FewRowLinear.CpuKind.AVX2));
+    assertTrue(FewRowLinear.preferred(128, 1L << 22, FewRowLinear.CpuKind.AVX2));
+    assertTrue(FewRowLinear.preferred(128, 1L << 18, FewRowLinear.CpuKind.AVX512));
+    assertTrue(FewRowLinear.preferred(1, 1L << 18, FewRowLinear.CpuKind.AVX512));
     assumeKernel();
     String before = System.getProperty(FewRowLinear.ENABLED_PROPERTY);
     try (NDManager scope = manager.newSubManager()) {
@@ -248,14 +270,14 @@ class FewRowLinearTest {
       NDArray w = scope.ones(new Shape(3, 4));
       assertFalse(FewRowLinear.fits(x, w, null));
       IllegalArgumentException e =
-          assertThrows(IllegalArgumentException.class, () -> FewRowLinear.compute(x, w, null));
+          assertThrows(IllegalArgumentException.class, () -> compute(x, w, null));
       assertTrue(e.getMessage().contains("(2, 5)"), e.getMessage());
       assertThrows(RuntimeException.class, () -> FewRowLinear.linear(x, w, null)); // libtorch's
     }
   }
 
   /** One seeded product against the float64 reference and libtorch's product. */
-  private static void check(int seed, Shape xShape, long out, boolean withBias, float scale) {
+  private void check(int seed, Shape xShape, long out, boolean withBias, float scale) {
     assumeKernel();
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(seed);
@@ -263,7 +285,7 @@ class FewRowLinearTest {
       NDArray x = uniform(scope, random, xShape).mul(scale);
       NDArray w = uniform(scope, random, new Shape(out, in)).mul(scale);
       NDArray b = withBias ? uniform(scope, random, new Shape(out)).mul(scale * scale) : null;
-      NDArray y = FewRowLinear.compute(x, w, b);
+      NDArray y = compute(x, w, b);
       assertEquals(xShape.slice(0, xShape.dimension() - 1).add(out), y.getShape());
       assertClose(reference(x, w, b), y, x, w, b);
       NDArray torch =
