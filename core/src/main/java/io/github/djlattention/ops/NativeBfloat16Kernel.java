@@ -114,7 +114,8 @@ final class NativeBfloat16Kernel extends TensorKernel {
     if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
       return "turned off by -D" + ENABLED_PROPERTY + "=false";
     }
-    String library = NativeAttentionKernel.status(); // also loads the library on first use
+    // also loads the library on first use; the CPU check below names a missing AVX-512
+    String library = NativeAttentionKernel.vectorStatus();
     if (library != null) {
       return "the native library is not available: " + library;
     }

@@ -51,16 +51,20 @@ class Bfloat16DispatchTest {
   void bfloat16CallsTakeTheKernelThisCpuRunsBest() {
     try (NDManager m = manager.newSubManager()) {
       // S = 64: a prefill shape (S <= DecodeAttentionKernel.MAX_QUERIES takes the decode kernel in
-      // float32)
+      // float32 everywhere)
       NDArray x = m.randomUniform(-1, 1, new Shape(1, 2, 64, 16));
       AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
       AttentionKernel expected = expectedBfloat16Kernel();
       assertSame(expected, chosen(x, options, Precision.BFLOAT16));
       assertSame(expected, chosen(x.toType(DataType.FLOAT16, false), options, Precision.BFLOAT16));
+      // float32: the native prefill kernel; without AVX-512 the decode kernel's AVX2 variant, which
+      // takes up to DecodeAttentionKernel.AVX2_MAX_GROUP_ROWS rows per group (64 here)
       AttentionKernel float32 =
           NativeAttentionKernel.available()
               ? NativeAttentionKernel.INSTANCE
-              : TorchScriptKernel.INFERENCE;
+              : NativeAttentionKernel.vectorStatus() == null
+                  ? DecodeAttentionKernel.INSTANCE
+                  : TorchScriptKernel.INFERENCE;
       assertSame(float32, chosen(x, options, Precision.INPUT));
       String described = FastAttention.bfloat16Kernel();
       if (expected == NativeBfloat16Kernel.AMX) {

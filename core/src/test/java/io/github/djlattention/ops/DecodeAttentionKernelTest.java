@@ -187,15 +187,19 @@ class DecodeAttentionKernelTest {
     try (NDManager scope = manager.newSubManager()) {
       NDArray q = scope.ones(new Shape(1, 4, 1, 8));
       NDArray kv = scope.ones(new Shape(1, 2, 100, 8));
-      NDArray prefill = scope.ones(new Shape(1, 4, 64, 8));
+      NDArray prefill = scope.ones(new Shape(1, 4, 65, 8)); // 2 heads x 65 queries per group
+      NDArray short64 = scope.ones(new Shape(1, 4, 64, 8)); // 128 rows per group
       AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
-      // prefill: the native kernel where the CPU has AVX-512, else libtorch's fused kernel
+      // prefill: the native kernel where the CPU has AVX-512, else libtorch's fused kernel, and
+      // this kernel (its AVX2 variant) up to AVX2_MAX_GROUP_ROWS rows per group
+      boolean avx512 = NativeAttentionKernel.available();
       AttentionKernel prefillKernel =
-          NativeAttentionKernel.available()
-              ? NativeAttentionKernel.INSTANCE
-              : TorchScriptKernel.INFERENCE;
+          avx512 ? NativeAttentionKernel.INSTANCE : TorchScriptKernel.INFERENCE;
       assertSame(DecodeAttentionKernel.INSTANCE, chosen(q, kv, options));
       assertSame(prefillKernel, chosen(prefill, kv, options));
+      assertSame(
+          avx512 ? NativeAttentionKernel.INSTANCE : DecodeAttentionKernel.INSTANCE,
+          chosen(short64, kv, options));
       String before = System.getProperty(DecodeAttentionKernel.ENABLED_PROPERTY);
       System.setProperty(DecodeAttentionKernel.ENABLED_PROPERTY, "false");
       try {
