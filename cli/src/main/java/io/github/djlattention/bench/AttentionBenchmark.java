@@ -262,9 +262,9 @@ public final class AttentionBenchmark {
     try {
       double peak = CpuPeak.float32FmaGflops(cores, quick ? 150 : 300, 3);
       say(
-          "ceiling: float32 FMA peak %.1f GFLOP/s (%d threads of register-bound 512-bit"
+          "ceiling: float32 FMA peak %.1f GFLOP/s (%d threads of register-bound %d-bit"
               + " multiply-adds, no memory access: no float32 kernel computes faster)%n",
-          peak, cores);
+          peak, cores, CpuPeak.vectorBits());
       return peak;
     } catch (IllegalStateException e) {
       say("ceiling: float32 FMA peak not measured: %s%n", e.getMessage());

@@ -57,6 +57,20 @@ public final class CpuPeak {
     return best;
   }
 
+  /**
+   * The width of the multiply-adds {@link #float32FmaGflops} runs on this CPU.
+   *
+   * @return 512 (AVX-512) or 256 (AVX2)
+   * @throws IllegalStateException where the native library is not loaded or this CPU lacks both
+   */
+  public static int vectorBits() {
+    String status = NativeAttentionKernel.vectorStatus();
+    if (status != null) {
+      throw new IllegalStateException("the FMA peak needs the native library: " + status);
+    }
+    return fmaLanes() * Float.SIZE;
+  }
+
   /** One run: every thread's loop starts at one barrier; the wall time until the last ends. */
   private static double run(int threads, long rounds) {
     CyclicBarrier barrier = new CyclicBarrier(threads + 1);
