@@ -28,6 +28,8 @@ final class ThreadChoiceProbe {
     System.out.println(
         "result available="
             + NativeAttentionKernel.available()
+            + "|vector="
+            + (NativeAttentionKernel.vectorStatus() == null)
             + "|openmp="
             + NativeAttentionKernel.usesOpenMp()
             + "|libgomp="
