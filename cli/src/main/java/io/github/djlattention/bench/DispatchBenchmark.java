@@ -29,8 +29,15 @@ import java.util.Random;
  */
 final class DispatchBenchmark {
 
-  /** The kernels measured: those that compute float32 inference on this engine. */
-  static final List<Kernel> KERNELS = List.of(Kernel.DECODE, Kernel.NATIVE, Kernel.TORCHSCRIPT);
+  /**
+   * The kernels measured: those that compute float32 inference on this engine, and the decode
+   * kernel's AVX2 variant beside its AVX-512 one where the CPU has AVX-512 (elsewhere {@code
+   * DECODE} is that variant already).
+   */
+  static final List<Kernel> KERNELS =
+      FastAttention.decodeInstructionSet().equals("AVX-512")
+          ? List.of(Kernel.DECODE, Kernel.DECODE_AVX2, Kernel.NATIVE, Kernel.TORCHSCRIPT)
+          : List.of(Kernel.DECODE, Kernel.NATIVE, Kernel.TORCHSCRIPT);
 
   /** A kernel whose first call takes longer than this is not timed at that shape. */
   private static final double SLOWEST_MS = 1500;

@@ -81,9 +81,10 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--dispatch",
       description = {
-        "Only the dispatch series: each float32 kernel of the fast path (DECODE, NATIVE,",
-        "TORCHSCRIPT) pinned and timed per shape class (small, prefill, few queries,",
-        "decode, causal prefill) beside the kernel the dispatcher picks."
+        "Only the dispatch series: each float32 kernel of the fast path (DECODE,",
+        "DECODE_AVX2 on CPUs with AVX-512, NATIVE, TORCHSCRIPT) pinned and timed per",
+        "shape class (small, prefill, few queries, decode, causal prefill) beside the",
+        "kernel the dispatcher picks."
       })
   private boolean dispatch;
 

@@ -158,6 +158,15 @@ public final class FastAttention {
   }
 
   /**
+   * Names the decode kernel's variant on this machine ({@link Kernel#DECODE}).
+   *
+   * @return {@code AVX-512}, {@code AVX2}, or {@code not available: } and why
+   */
+  public static String decodeInstructionSet() {
+    return DecodeAttentionKernel.instructionSet();
+  }
+
+  /**
    * Names the kernel that {@link Precision#BFLOAT16} calls on PyTorch-engine CPU arrays take on
    * this machine: the native AMX or AVX512_BF16 kernel, or libtorch's bfloat16 path and why.
    *
