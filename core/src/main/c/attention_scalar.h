@@ -26,6 +26,34 @@
  * scores' own rounding; above it, the same rounding would distort the weights. */
 #define FUSED_MAX 256.0f
 
+/*
+ * The scalar part of an online-softmax step, the same for every instruction set: after a block
+ * whose largest score is block_max, the row's new maximum; the factor for the old partial sums and
+ * output, 0 below 2^-126 like the weights (and where old - new overflows to -inf); the exponent's
+ * offset c = -(max log2(e)), 0 for a row of only -inf so far (every weight is then 0); the lowest
+ * exponent of the weights, -126 + shift; and whether the fused exponent s log2(e) + c applies
+ * (|c| < FUSED_MAX; otherwise large or huge scores, a mask of -FLT_MAX on every key, or max = +inf,
+ * which gives NaN or 0, take (s - max) log2(e)).
+ */
+typedef struct {
+  float max;
+  float rescale;
+  float c;
+  float lo;
+  int fused;
+} softmax_update;
+
+static inline softmax_update softmax_update_of(float row_max, float block_max, float shift) {
+  softmax_update u;
+  u.max = block_max > row_max ? block_max : row_max;
+  float shift_down = (row_max - u.max) * LOG2E;
+  u.rescale = row_max == -INFINITY || shift_down < -126.0f ? 0.0f : exp2f(shift_down);
+  u.c = u.max == -INFINITY ? 0.0f : -(u.max * LOG2E);
+  u.lo = -126.0f + shift;
+  u.fused = u.c > -FUSED_MAX && u.c < FUSED_MAX;
+  return u;
+}
+
 /* The address of a mask's element `offset` (in elements of its type). */
 static inline const void *mask_at(const void *mask, int mask_type, int64_t offset) {
   return mask_type == MASK_BOOL ? (const void *)((const uint8_t *)mask + offset)

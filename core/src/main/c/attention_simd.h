@@ -253,25 +253,14 @@ static AVX512 float softmax_step(float *scores, int64_t valid, int64_t padded, f
     m1 = _mm512_mask_max_ps(m1, lanes(valid - t), m1, _mm512_loadu_ps(scores + t));
   }
   float block_max = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
-  float new_max = block_max > *row_max ? block_max : *row_max;
-  /* the old partial sums' factor; 0 below 2^-126, like the weights (and where old - new
-   * overflows to -inf) */
-  float shift_down = (*row_max - new_max) * LOG2E;
-  float rescale = *row_max == -INFINITY || shift_down < -126.0f ? 0.0f : exp2f(shift_down);
-  /* a row of only -inf so far: every weight is 0 (with c = 0) */
-  float c = new_max == -INFINITY ? 0.0f : -(new_max * LOG2E);
-  float lo = -126.0f + shift;
-  __m512 sum;
-  if (c > -FUSED_MAX && c < FUSED_MAX) {
-    sum = weights_pass(scores, valid, padded, _mm512_set1_ps(new_max), _mm512_set1_ps(c), lo, down,
-                       1);
-  } else { /* large or huge scores, a mask of -FLT_MAX on every key, or max = +inf (NaN, 0) */
-    sum = weights_pass(scores, valid, padded, _mm512_set1_ps(new_max), _mm512_setzero_ps(), lo,
-                       down, 0);
-  }
-  *row_sum = *row_sum * rescale + _mm512_reduce_add_ps(sum);
-  *row_max = new_max;
-  return rescale;
+  softmax_update u = softmax_update_of(*row_max, block_max, shift);
+  __m512 sum = u.fused ? weights_pass(scores, valid, padded, _mm512_set1_ps(u.max),
+                                      _mm512_set1_ps(u.c), u.lo, down, 1)
+                       : weights_pass(scores, valid, padded, _mm512_set1_ps(u.max),
+                                      _mm512_setzero_ps(), u.lo, down, 0);
+  *row_sum = *row_sum * u.rescale + _mm512_reduce_add_ps(sum);
+  *row_max = u.max;
+  return u.rescale;
 }
 
 /*

@@ -16,36 +16,14 @@
 
 #include "attention_kernel.h"
 #include "attention_scalar.h"
+#include "simd_reduce.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
-
-/* All lanes below `count` (0 to 8) set: the mask of maskload and maskstore. */
-static AVX2 INLINE __m256i lanes8(int64_t count) {
-  int32_t n = count <= 0 ? 0 : count >= 8 ? 8 : (int32_t)count;
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-static AVX2 INLINE float sum8(__m256 x) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
 
 static AVX2 INLINE float max8(__m256 x) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
   s = _mm_max_ps(s, _mm_movehl_ps(s, s));
   return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
-
-/*
- * Sums each of 8 vectors across its lanes: lane i of the result is the sum of x[i]. Two levels of
- * horizontal adds within the 128-bit halves, then the halves added.
- */
-static AVX2 INLINE __m256 reduce8(const __m256 *x) {
-  __m256 a = _mm256_hadd_ps(x[0], x[1]), b = _mm256_hadd_ps(x[2], x[3]);
-  __m256 c = _mm256_hadd_ps(x[4], x[5]), d = _mm256_hadd_ps(x[6], x[7]);
-  __m256 lo = _mm256_hadd_ps(a, b), hi = _mm256_hadd_ps(c, d);
-  return _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
 }
 
 /*
@@ -175,22 +153,14 @@ static AVX2 float softmax_step_avx2(float *scores, int64_t valid, int64_t padded
     m1 = _mm256_max_ps(m1, tail);
   }
   float block_max = max8(_mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
-  float new_max = block_max > *row_max ? block_max : *row_max;
-  float shift_down = (*row_max - new_max) * LOG2E;
-  float rescale = *row_max == -INFINITY || shift_down < -126.0f ? 0.0f : exp2f(shift_down);
-  float c = new_max == -INFINITY ? 0.0f : -(new_max * LOG2E);
-  float lo = -126.0f + shift;
-  __m256 sum;
-  if (c > -FUSED_MAX && c < FUSED_MAX) {
-    sum = weights_pass_avx2(scores, valid, padded, _mm256_set1_ps(new_max), _mm256_set1_ps(c), lo,
-                            down, 1);
-  } else {
-    sum = weights_pass_avx2(scores, valid, padded, _mm256_set1_ps(new_max), _mm256_setzero_ps(),
-                            lo, down, 0);
-  }
-  *row_sum = *row_sum * rescale + sum8(sum);
-  *row_max = new_max;
-  return rescale;
+  softmax_update u = softmax_update_of(*row_max, block_max, shift);
+  __m256 sum = u.fused ? weights_pass_avx2(scores, valid, padded, _mm256_set1_ps(u.max),
+                                           _mm256_set1_ps(u.c), u.lo, down, 1)
+                       : weights_pass_avx2(scores, valid, padded, _mm256_set1_ps(u.max),
+                                           _mm256_setzero_ps(), u.lo, down, 0);
+  *row_sum = *row_sum * u.rescale + sum8(sum);
+  *row_max = u.max;
+  return u.rescale;
 }
 
 /*

@@ -40,7 +40,7 @@ typedef struct {
 /* A block of keys [k0, k0 + n) as the rows see it: row r's keys [from, to) relative to k0, and
  * their union [u0, u1), u0 rounded down to a multiple of 16. */
 typedef struct {
-  int64_t k0, n;
+  int64_t k0;
   int64_t from[DECODE_ROWS], to[DECODE_ROWS];
   int64_t u0, u1;
 } decode_block;

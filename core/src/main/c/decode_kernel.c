@@ -367,7 +367,6 @@ int decode_block_of(const decode_item *it, int64_t k0, decode_block *block) {
     }
   }
   block->k0 = k0;
-  block->n = n;
   block->u0 = u0 & ~(int64_t)15;
   block->u1 = u1;
   return u1 > u0;

@@ -142,19 +142,6 @@ static void tiles(const linear_job *job, int64_t o0, int64_t o1) {
   }
 }
 
-/* The sum of x's 8 lanes. */
-static AVX2 inline float sum8(__m256 x) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-
-/* Lanes below `count` (0 to 8): the mask of maskload. */
-static AVX2 inline __m256i lanes8(int64_t count) {
-  int32_t n = count <= 0 ? 0 : count >= 8 ? 8 : (int32_t)count;
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 static inline void store_y(const linear_job *job, int64_t m, int64_t o, float sum) {
   job->y[m * job->out + o] = job->bias != NULL ? sum + job->bias[o] : sum;
 }

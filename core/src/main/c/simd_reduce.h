@@ -2,7 +2,7 @@
  * Sixteen dot products summed across their lanes at once, for the kernels that compute products
  * along a contiguous axis (the decode kernel's Q K^T, the linear kernel's x W^T): a tree of shuffles
  * and adds over 16 accumulators instead of 16 separate horizontal sums, and the 4 x 4 tile of such
- * products both kernels use.
+ * products both kernels use; then the AVX2 counterparts (a mask, one sum and eight sums at once).
  */
 #ifndef DJL_ATTENTION_SIMD_REDUCE_H
 #define DJL_ATTENTION_SIMD_REDUCE_H
@@ -77,5 +77,33 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 dot4x4(
   return reduce16(acc);
 }
 #undef DOT4X4_STEP
+
+/* The AVX2 counterparts, eight lanes wide, for the decode and linear kernels' AVX2 variants. */
+#define AVX2_REDUCE __attribute__((target("avx2,fma"), always_inline)) static inline
+
+/* All lanes below `count` (0 to 8) set: the mask of maskload and maskstore. */
+AVX2_REDUCE __m256i lanes8(int64_t count) {
+  int32_t n = count <= 0 ? 0 : count >= 8 ? 8 : (int32_t)count;
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* The sum of x's 8 lanes. */
+AVX2_REDUCE float sum8(__m256 x) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/*
+ * Sums each of 8 vectors across its lanes: lane i of the result is the sum of x[i]. Two levels of
+ * horizontal adds within the 128-bit halves, then the halves added.
+ */
+AVX2_REDUCE __m256 reduce8(const __m256 *x) {
+  __m256 a = _mm256_hadd_ps(x[0], x[1]), b = _mm256_hadd_ps(x[2], x[3]);
+  __m256 c = _mm256_hadd_ps(x[4], x[5]), d = _mm256_hadd_ps(x[6], x[7]);
+  __m256 lo = _mm256_hadd_ps(a, b), hi = _mm256_hadd_ps(c, d);
+  return _mm256_add_ps(_mm256_permute2f128_ps(lo, hi, 0x20), _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+#undef AVX2_REDUCE
 
 #endif
