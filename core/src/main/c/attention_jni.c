@@ -21,12 +21,14 @@ Java_io_github_djlattention_ops_NativeAttentionKernel_cpuLevel(JNIEnv *env, jcla
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
-    jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jint workers, jobject mask, jint mask_type,
-    jlongArray mask_strides, jlong mask_elements) {
+    jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jint workers, jboolean avx2,
+    jobject mask, jint mask_type, jlongArray mask_strides, jlong mask_elements) {
   (void)cls;
   jlong d[7];
-  if ((*env)->GetArrayLength(env, dims) != 7 || cpu_level() < 2) {
-    return 0; /* the prefill kernel is AVX-512 only */
+  /* the AVX-512 variant only where the CPU has it, whatever the caller asks */
+  const int level = cpu_level();
+  if ((*env)->GetArrayLength(env, dims) != 7 || level == 0) {
+    return 0;
   }
   (*env)->GetLongArrayRegion(env, dims, 0, 7, d);
   /* B, H, G, S, T, D, Dv */
@@ -73,6 +75,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   job->softcap = softcap;
   job->causal = causal == JNI_TRUE;
   job->workers = workers;
+  job->avx2 = avx2 == JNI_TRUE || level < 2;
   job->mask = mask_data;
   job->mask_type = mask_type;
   for (int i = 0; i < 4; i++) {

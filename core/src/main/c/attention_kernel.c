@@ -1,5 +1,6 @@
 /*
- * Flash-style float32 attention with AVX-512: for each (batch, head, block of BLOCK_ROWS query
+ * Flash-style float32 attention (the prefill kernel) with AVX-512, and its driver shared with the
+ * AVX2 variant (prefill_avx2.c, through prefill_internal.h): for each (batch, head, block of BLOCK_ROWS query
  * rows) the keys are visited in blocks of BLOCK_KEYS; the block's scores stay in a per-thread
  * buffer (about 128 KiB, resident in L2), the softmax is kept online (running row maximum and sum,
  * the partial output rescaled when the maximum grows), and nothing of size S x T is ever held.
@@ -18,11 +19,13 @@
  * The two products run as register-blocked micro-kernels: Q K^T as 8 query rows x 32 keys against
  * K packed into panels of 16 keys ([panel][D][16], packed once per key/value head by whichever
  * thread first needs it, while the others wait for it);
- * P V as 6 query rows x 64 value columns straight from V's rows.
+ * P V as 6 query rows x 64 value columns straight from V's rows. The AVX2 variant keeps the
+ * packing and the driver and runs 8-lane tiles (6 rows x 16 keys, 6 rows x 16 value columns).
  */
 #define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NOLOAD */
 #include "attention_kernel.h"
 #include "attention_simd.h"
+#include "prefill_internal.h"
 
 #include <dlfcn.h>
 #include <float.h>
@@ -34,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK_ROWS 64   /* query rows per work item */
+#define BLOCK_ROWS PREFILL_ROWS /* query rows per work item */
 #define BLOCK_KEYS SCORE_KEYS /* keys per online-softmax step */
 #define QK_ROWS 8       /* rows of the Q K^T micro-kernel (x 32 keys) */
 
@@ -114,13 +117,40 @@ static AVX512 void qk_tile(int rows, int64_t dim, const float *query, const floa
   }
 }
 
-/* Applies the mask to a row's `valid` scores of the block starting at key k0 (mask_scores). */
-static AVX512 int64_t apply_mask(const attention_job *job, int64_t row_offset, int64_t k0,
-                                 int64_t valid, float *scores) {
-  const int64_t stride = job->mask_stride[3];
-  return mask_scores(mask_at(job->mask, job->mask_type, row_offset + k0 * stride), job->mask_type,
-                     stride, valid, scores);
+/* qk_block of prefill_ops: the panels in pairs, QK_ROWS rows at a time */
+static AVX512 void qk_block_avx512(int rows, int64_t dim, const float *query, const float *panels,
+                                   int64_t panel_count, float after, float *scores) {
+  for (int64_t p = 0; p < panel_count; p += 2) {
+    const float *panel0 = panels + p * dim * 16;
+    /* an odd last panel is paired with itself: its second half lands in the padding */
+    const float *panel1 = p + 1 < panel_count ? panel0 + dim * 16 : panel0;
+    for (int r = 0; r < rows; r += QK_ROWS) {
+      qk_tile(rows - r < QK_ROWS ? rows - r : QK_ROWS, dim, query + r * dim, panel0, panel1,
+              after, scores + r * SCORE_STRIDE + p * 16);
+    }
+  }
 }
+
+static AVX512 void rescale_avx512(float *out, int64_t floats, float factor) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int64_t c = 0; c < floats; c += 16) {
+    _mm512_store_ps(out + c, _mm512_mul_ps(_mm512_load_ps(out + c), f));
+  }
+}
+
+/* pv_block of prefill_ops: 64 value columns at a time, PV_ROWS rows at a time */
+static AVX512 void pv_block_avx512(int rows, int64_t n, const float *weights, const float *value,
+                                   int64_t value_dim, float *out, int64_t out_stride) {
+  for (int64_t c = 0; c < value_dim; c += 64) {
+    for (int r = 0; r < rows; r += PV_ROWS) {
+      pv_tile(rows - r < PV_ROWS ? rows - r : PV_ROWS, n, weights + r * SCORE_STRIDE, value + c,
+              value_dim, out + r * out_stride + c, out_stride, value_dim - c);
+    }
+  }
+}
+
+const prefill_ops prefill_avx512 = {qk_block_avx512, softcap_row,     mask_scores,
+                                    softmax_step,    rescale_avx512, pv_block_avx512};
 
 int64_t attention_items(const attention_job *job) {
   return job->batch * job->heads * ((job->queries + BLOCK_ROWS - 1) / BLOCK_ROWS);
@@ -265,7 +295,8 @@ static const float *packed_keys(attention_job *job, int64_t kv_head) {
   return packed;
 }
 
-static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
+static void compute_item(attention_job *job, int64_t item, scratch *s) {
+  const prefill_ops *ops = job->avx2 ? &prefill_avx2 : &prefill_avx512;
   const int64_t dim = job->dim, value_dim = job->value_dim, keys = job->keys;
   const int64_t queries = job->queries, group = job->heads / job->groups;
   const int64_t blocks = (queries + BLOCK_ROWS - 1) / BLOCK_ROWS;
@@ -307,15 +338,7 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
   for (int64_t k0 = 0; k0 < key_end; k0 += BLOCK_KEYS) {
     int64_t n = key_end - k0 < BLOCK_KEYS ? key_end - k0 : BLOCK_KEYS;
     int64_t panels = (n + 15) / 16;
-    for (int64_t p = 0; p < panels; p += 2) {
-      const float *panel0 = key_panels + (k0 / 16 + p) * dim * 16;
-      /* an odd last panel is paired with itself: its second half lands in the padding */
-      const float *panel1 = p + 1 < panels ? panel0 + dim * 16 : panel0;
-      for (int r = 0; r < rows; r += QK_ROWS) {
-        qk_tile(rows - r < QK_ROWS ? rows - r : QK_ROWS, dim, query + r * dim, panel0, panel1,
-                after, s->scores + r * SCORE_STRIDE + p * 16);
-      }
-    }
+    ops->qk_block(rows, dim, query, key_panels + (k0 / 16) * dim * 16, panels, after, s->scores);
     for (int r = 0; r < rows; r++) {
       float *scores = s->scores + r * SCORE_STRIDE;
       int64_t valid = n;
@@ -327,28 +350,21 @@ static AVX512 void compute_item(attention_job *job, int64_t item, scratch *s) {
         continue;
       }
       if (job->softcap != 0.0f) {
-        softcap_row(scores, valid, job->tanh_inner, job->softcap);
+        ops->softcap_row(scores, valid, job->tanh_inner, job->softcap);
       }
       if (job->mask_type != MASK_NONE) {
-        visible[r] += apply_mask(job, mask_base + r * job->mask_stride[2], k0, valid, scores);
+        const int64_t stride = job->mask_stride[3];
+        const int64_t offset = mask_base + r * job->mask_stride[2] + k0 * stride;
+        visible[r] += ops->mask_scores(mask_at(job->mask, job->mask_type, offset), job->mask_type,
+                                       stride, valid, scores);
       }
-      float rescale = softmax_step(scores, valid, panels * 16, job->weight_shift, job->weight_down,
+      float rescale = ops->softmax_step(scores, valid, panels * 16, job->weight_shift, job->weight_down,
                                    &row_max[r], &row_sum[r]);
       if (rescale != 1.0f) {
-        float *out = s->out + r * s->out_stride;
-        __m512 factor_v = _mm512_set1_ps(rescale);
-        for (int64_t c = 0; c < s->out_stride; c += 16) {
-          _mm512_store_ps(out + c, _mm512_mul_ps(_mm512_load_ps(out + c), factor_v));
-        }
+        ops->rescale(s->out + r * s->out_stride, s->out_stride, rescale);
       }
     }
-    for (int64_t c = 0; c < value_dim; c += 64) {
-      for (int r = 0; r < rows; r += PV_ROWS) {
-        pv_tile(rows - r < PV_ROWS ? rows - r : PV_ROWS, n, s->scores + r * SCORE_STRIDE,
-                value + k0 * value_dim + c, value_dim, s->out + r * s->out_stride + c,
-                s->out_stride, value_dim - c);
-      }
-    }
+    ops->pv_block(rows, n, s->scores, value + k0 * value_dim, value_dim, s->out, s->out_stride);
   }
   float *output = job->output + (head * queries + first_row) * value_dim;
   for (int r = 0; r < rows; r++) {

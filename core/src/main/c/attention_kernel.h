@@ -1,5 +1,6 @@
 /*
- * djl-attention native kernel: float32 scaled dot-product attention for x86-64 CPUs with AVX-512.
+ * djl-attention native kernel: float32 scaled dot-product attention for x86-64 CPUs with AVX-512,
+ * or AVX2 and FMA (the AVX2 variant).
  *
  * Shape legend: B batch, H query heads, G key/value heads (H a multiple of G), S query length,
  * T key length, D query/key head size, Dv value head size. All tensors are dense, C order:
@@ -77,6 +78,7 @@ typedef struct {
   int mask_type;
   int64_t mask_stride[4];
   int workers;          /* how many threads will call attention_work, 1 to MAX_WORKERS */
+  int avx2;             /* run the AVX2 variant (prefill_avx2.c); 0 needs AVX-512 */
   work_split split;     /* the items among those threads */
   float *packed_keys;   /* (B * G, T/16 panels, D, 16): each key/value head packed once */
   int64_t packed_floats; /* the size of the packed_keys buffer */
@@ -114,7 +116,8 @@ int64_t attention_team_run(int64_t (*work)(void *), void *job, int workers);
 
 /*
  * The instruction set the library's float32 kernels find on this CPU: 2 for AVX-512 (avx512f; every
- * kernel), 1 for AVX2 and FMA (the decode and linear kernels' AVX2 variants), 0 for neither.
+ * kernel), 1 for AVX2 and FMA (the prefill, decode and linear kernels' AVX2 variants), 0 for
+ * neither.
  */
 int cpu_level(void);
 

@@ -1,5 +1,6 @@
 /*
- * AVX2 building blocks of the float32 kernels for CPUs without AVX-512 (decode_avx2.c): the
+ * AVX2 building blocks of the float32 kernels for CPUs without AVX-512 (decode_avx2.c,
+ * prefill_avx2.c): the
  * exponential and tanh polynomials, the softcap, the online-softmax step over a row of scores, the
  * mask of a row and the P V micro-kernel, eight lanes wide. The numerics are those of
  * attention_simd.h (the same polynomials, the same clamping of the weights below 2^-126, the same
@@ -246,13 +247,15 @@ PV8_TILES(1, 4)
 PV8_TILES(2, 4)
 PV8_TILES(3, 2)
 PV8_TILES(4, 2)
+PV8_TILES(5, 2)
+PV8_TILES(6, 2)
 
-/* The columns of a tile of `rows` rows (1 to 4): 32 for one or two rows, else 16; both divide the
+/* The columns of a tile of `rows` rows (1 to 6): 32 for one or two rows, else 16; both divide the
  * 64 floats by which the output rows are padded. */
 static inline int pv8_columns(int rows) { return rows <= 2 ? 32 : 16; }
 
 /*
- * out[r][c0, c0 + w) += weights[r] . value[.][c0, c0 + w) for one tile: `rows` (1 to 4) rows of
+ * out[r][c0, c0 + w) += weights[r] . value[.][c0, c0 + w) for one tile: `rows` (1 to 6) rows of
  * weights (SCORE_STRIDE apart) and the w = pv8_columns(rows) columns of `value` from its first
  * (those below `columns` exist). out rows are out_stride floats apart, 32-byte aligned, and hold
  * w floats from out.
@@ -281,8 +284,14 @@ static AVX2 void pv8_tile(int rows, int64_t n, const float *weights, const float
     case 3:
       PV8_CASE(3, 2)
       break;
-    default:
+    case 4:
       PV8_CASE(4, 2)
+      break;
+    case 5:
+      PV8_CASE(5, 2)
+      break;
+    default:
+      PV8_CASE(6, 2)
       break;
   }
 #undef PV8_CASE

@@ -30,13 +30,18 @@ import java.util.Random;
 final class DispatchBenchmark {
 
   /**
-   * The kernels measured: those that compute float32 inference on this engine, and the decode
-   * kernel's AVX2 variant beside its AVX-512 one where the CPU has AVX-512 (elsewhere {@code
-   * DECODE} is that variant already).
+   * The kernels measured: those that compute float32 inference on this engine, and the native
+   * kernels' AVX2 variants beside their AVX-512 ones where the CPU has AVX-512 (elsewhere {@code
+   * DECODE} and {@code NATIVE} are those variants already).
    */
   static final List<Kernel> KERNELS =
       FastAttention.decodeInstructionSet().equals("AVX-512")
-          ? List.of(Kernel.DECODE, Kernel.DECODE_AVX2, Kernel.NATIVE, Kernel.TORCHSCRIPT)
+          ? List.of(
+              Kernel.DECODE,
+              Kernel.DECODE_AVX2,
+              Kernel.NATIVE,
+              Kernel.NATIVE_AVX2,
+              Kernel.TORCHSCRIPT)
           : List.of(Kernel.DECODE, Kernel.NATIVE, Kernel.TORCHSCRIPT);
 
   /** A kernel whose first call takes longer than this is not timed at that shape. */

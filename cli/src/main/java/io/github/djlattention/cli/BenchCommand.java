@@ -81,8 +81,8 @@ final class BenchCommand implements Callable<Integer> {
   @Option(
       names = "--dispatch",
       description = {
-        "Only the dispatch series: each float32 kernel of the fast path (DECODE,",
-        "DECODE_AVX2 on CPUs with AVX-512, NATIVE, TORCHSCRIPT) pinned and timed per",
+        "Only the dispatch series: each float32 kernel of the fast path (DECODE, NATIVE,",
+        "their AVX2 variants on CPUs with AVX-512, TORCHSCRIPT) pinned and timed per",
         "shape class (small, prefill, few queries, decode, causal prefill) beside the",
         "kernel the dispatcher picks."
       })

@@ -36,7 +36,7 @@ public final class CpuPeak {
    *     AVX-512 and AVX2 with FMA
    */
   public static double float32FmaGflops(int threads, int millis, int tries) {
-    String status = NativeAttentionKernel.vectorStatus();
+    String status = NativeAttentionKernel.status();
     if (status != null) {
       throw new IllegalStateException("the FMA peak needs the native library: " + status);
     }
@@ -64,7 +64,7 @@ public final class CpuPeak {
    * @throws IllegalStateException where the native library is not loaded or this CPU lacks both
    */
   public static int vectorBits() {
-    String status = NativeAttentionKernel.vectorStatus();
+    String status = NativeAttentionKernel.status();
     if (status != null) {
       throw new IllegalStateException("the FMA peak needs the native library: " + status);
     }

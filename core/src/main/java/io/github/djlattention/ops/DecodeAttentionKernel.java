@@ -86,13 +86,7 @@ final class DecodeAttentionKernel extends TensorKernel {
    * @return {@code AVX-512}, {@code AVX2}, or the reason the kernel is not available
    */
   static String instructionSet() {
-    String status = NativeAttentionKernel.vectorStatus();
-    if (status != null) {
-      return "not available: " + status;
-    }
-    return NativeAttentionKernel.cpuLevelFound() >= NativeAttentionKernel.LEVEL_AVX512
-        ? "AVX-512"
-        : "AVX2";
+    return NativeAttentionKernel.instructionSet(); // the same library, the same CPU check
   }
 
   @Override
@@ -105,37 +99,20 @@ final class DecodeAttentionKernel extends TensorKernel {
     if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))) {
       return "the decode kernel is turned off by -D" + ENABLED_PROPERTY + "=false";
     }
-    return NativeAttentionKernel.unsupportedInputs(
-        call, "decode", NativeAttentionKernel.vectorStatus());
+    return NativeAttentionKernel.unsupportedInputs(call, "decode", NativeAttentionKernel.status());
   }
 
   /**
-   * The most rows of a group (R = H / G query heads times S queries) for which the dispatcher
-   * prefers this kernel beyond {@link #MAX_QUERIES} on a CPU without AVX-512, where the native
-   * prefill kernel does not run and libtorch's fused kernel is the alternative. Measured with
-   * {@code bench --dispatch} on the AMD EPYC without AVX-512 (docs/performance.md, issue 14's sixth
-   * pass): S = T = 64 and 128 with R = 1 took 0.288 and 0.588 ms against libtorch's 0.442 and
-   * 0.696; 512 rows (S = T = 512, R = 1: 8.80 against 6.97) and 256 (S = 64, R = 4, T = 4096: 65.1
-   * against 62.9) were libtorch's.
-   */
-  static final long AVX2_MAX_GROUP_ROWS = 128;
-
-  /**
-   * Few queries, or a call with valid key counts or a window, which only this kernel reads, and, on
-   * a CPU without AVX-512, up to {@link #AVX2_MAX_GROUP_ROWS} rows per group; never for {@link
-   * #AVX2}, which {@link #INSTANCE} runs where it is the variant to run.
+   * Few queries, or a call with valid key counts or a window, which only this kernel reads; never
+   * for {@link #AVX2}, which {@link #INSTANCE} runs where it is the variant to run. On a CPU
+   * without AVX-512 the rule is the same since the native kernel got its AVX2 variant: {@code bench
+   * --dispatch} measured that variant faster from S = 64 (R = 1: 0.200 against 0.245 ms; S = 128:
+   * 0.471 against 0.566; R = 4, T = 4096: 55.2 against 61.5), where this kernel had been preferred
+   * up to 128 rows per group against libtorch (docs/performance.md, issue 14's seventh pass).
    */
   @Override
   public boolean preferredFor(AttentionCall call) {
-    if (avx2) {
-      return false;
-    }
-    AttentionShape shape = call.shape();
-    if (shape.queryLength() <= MAX_QUERIES || call.positional()) {
-      return true;
-    }
-    return NativeAttentionKernel.cpuLevelFound() < NativeAttentionKernel.LEVEL_AVX512
-        && shape.groupSize() * shape.queryLength() <= AVX2_MAX_GROUP_ROWS;
+    return !avx2 && (call.shape().queryLength() <= MAX_QUERIES || call.positional());
   }
 
   @Override

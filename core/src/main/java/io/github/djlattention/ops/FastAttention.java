@@ -94,8 +94,13 @@ public final class FastAttention {
      * ({@link #DECODE} runs it where the CPU lacks AVX-512): tests and benchmarks pin it.
      */
     DECODE_AVX2(DecodeAttentionKernel.AVX2),
-    /** The project's C kernel (float32, AVX-512). */
+    /** The project's C kernel (float32; AVX-512, or AVX2 on a CPU without it). */
     NATIVE(NativeAttentionKernel.INSTANCE),
+    /**
+     * The native kernel's AVX2 variant on any CPU with AVX2 and FMA; never the dispatcher's pick
+     * ({@link #NATIVE} runs it where the CPU lacks AVX-512): tests and benchmarks pin it.
+     */
+    NATIVE_AVX2(NativeAttentionKernel.AVX2),
     /** The project's bfloat16 C kernel on AMX tiles, for calls that ask for bfloat16. */
     NATIVE_AMX(NativeBfloat16Kernel.AMX),
     /** The project's bfloat16 C kernel (AVX512_BF16), for calls that ask for bfloat16. */
@@ -133,8 +138,8 @@ public final class FastAttention {
 
   /**
    * Names the kernel that float32 attention on PyTorch-engine CPU arrays takes on this machine: the
-   * native AVX-512 kernel, or libtorch's and why (and, on a CPU with AVX2 but not AVX-512, the
-   * decode kernel's AVX2 variant for the calls it takes).
+   * project's native kernels and their instruction set (AVX-512, or AVX2 on a CPU without it), or
+   * libtorch's and why.
    *
    * @return a one-line description
    */
@@ -145,16 +150,9 @@ public final class FastAttention {
             : " on its own threads";
     String status = NativeAttentionKernel.status();
     if (status != null) {
-      String decode =
-          NativeAttentionKernel.vectorStatus() == null
-              ? "; few queries, windows and valid key counts: the native decode kernel ("
-                  + DecodeAttentionKernel.instructionSet()
-                  + ")"
-                  + threads
-              : "";
-      return "libtorch fused kernel (native kernel unavailable: " + status + ")" + decode;
+      return "libtorch fused kernel (native kernel unavailable: " + status + ")";
     }
-    return "native AVX-512 kernel" + threads;
+    return "native " + NativeAttentionKernel.instructionSet() + " kernel" + threads;
   }
 
   /**

@@ -252,7 +252,7 @@ public final class FewRowLinear {
   /** {@link #serves} without the size threshold: what the kernel can compute. */
   static boolean fits(NDArray x, NDArray weight, NDArray bias) {
     if ("false".equalsIgnoreCase(System.getProperty(ENABLED_PROPERTY))
-        || NativeAttentionKernel.vectorStatus() != null) {
+        || NativeAttentionKernel.status() != null) {
       return false;
     }
     for (NDArray array : new NDArray[] {x, weight, bias}) {

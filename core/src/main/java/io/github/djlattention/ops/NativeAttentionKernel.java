@@ -18,16 +18,18 @@ import java.util.Locale;
 
 /**
  * The native kernel of {@link FastAttention}: float32 attention written in C for x86-64 CPUs with
- * AVX-512 ({@code src/main/c}), built by Maven with gcc into the jar and loaded from it. It reads
- * and writes the PyTorch engine's tensors in place (no copies between Java and native memory).
+ * AVX-512, or AVX2 and FMA ({@code src/main/c}: {@code attention_kernel.c}, and its AVX2 variant
+ * {@code prefill_avx2.c}, picked at run time), built by Maven with gcc into the jar and loaded from
+ * it. It reads and writes the PyTorch engine's tensors in place (no copies between Java and native
+ * memory).
  *
  * <p>What it computes: softmax(softcap(scale·Q·Kᵀ) + mask)·V per head, with grouped-query heads,
  * the causal mask (query i sees keys j ≤ i), an optional softcap (c·tanh(x/c)) and a boolean or
  * additive mask broadcast to (B, H, S, T); a row whose keys the masks hide entirely gets zeros, as
  * in ONNX. How: per (batch, head, block of 64 query rows) the keys are visited in blocks of 512
  * with an online softmax, so the scores in flight are one 64×512 block per thread, which stays in
- * the L2 cache; both products are register-blocked AVX-512 micro-kernels, and the exponential and
- * tanh are polynomials evaluated in registers.
+ * the L2 cache; both products are register-blocked micro-kernels (AVX-512, or eight lanes wide on a
+ * CPU without it), and the exponential and tanh are polynomials evaluated in registers.
  *
  * <p>Threads: libtorch's intra-op thread count of them, each taking work items from its own range
  * first and then from the others' (so a descheduled thread slows the call down by the item it holds
@@ -37,16 +39,24 @@ import java.util.Locale;
  * {@code -Ddjl.attention.native.threads=java}, the caller and daemon helper threads of {@link
  * KernelThreads} do the work instead.
  *
- * <p>It is used when the library loads and the CPU has AVX-512; {@code
- * -Ddjl.attention.native=false} turns it off. {@link #status()} says which and why.
+ * <p>It is used when the library loads and the CPU has AVX2 and FMA at least; {@code
+ * -Ddjl.attention.native=false} turns it off. {@link #status()} says which and why, {@link
+ * #instructionSet()} which variant runs.
  *
  * <p>Shape legend: B batch, H query heads, G key/value heads, S query length, T key length, D head
  * size, Dv value head size.
  */
 final class NativeAttentionKernel extends TensorKernel {
 
-  /** The kernel, for the dispatcher's list. */
-  static final NativeAttentionKernel INSTANCE = new NativeAttentionKernel();
+  /** The kernel, for the dispatcher's list: the AVX-512 variant where the CPU has it, else AVX2. */
+  static final NativeAttentionKernel INSTANCE = new NativeAttentionKernel(false);
+
+  /**
+   * The AVX2 variant on every CPU that has AVX2 and FMA, also where the CPU has AVX-512: the tests
+   * and {@code bench --dispatch} run it there beside the AVX-512 variant. Not in the dispatcher's
+   * list.
+   */
+  static final NativeAttentionKernel AVX2 = new NativeAttentionKernel(true);
 
   /** System property that turns the kernel off when set to {@code false}. */
   static final String ENABLED_PROPERTY = "djl.attention.native";
@@ -152,14 +162,19 @@ final class NativeAttentionKernel extends TensorKernel {
           NativeAttentionKernel::work,
           NativeAttentionKernel::release);
 
-  private NativeAttentionKernel() {}
+  /** Whether this instance runs the AVX2 variant wherever the CPU has it. */
+  private final boolean avx2;
+
+  private NativeAttentionKernel(boolean avx2) {
+    this.avx2 = avx2;
+  }
 
   /** {@link #cpuLevel()} of a CPU with AVX-512 (avx512f): every kernel of the library runs. */
   static final int LEVEL_AVX512 = 2;
 
   /**
-   * {@link #cpuLevel()} of a CPU with AVX2 and FMA but not AVX-512: the decode kernel runs (its
-   * AVX2 variant), the prefill and bfloat16 kernels do not.
+   * {@link #cpuLevel()} of a CPU with AVX2 and FMA but not AVX-512: the float32 kernels run (their
+   * AVX2 variants), the bfloat16 kernels do not.
    */
   static final int LEVEL_AVX2 = 1;
 
@@ -169,16 +184,17 @@ final class NativeAttentionKernel extends TensorKernel {
   }
 
   /**
-   * Returns why the kernels that have an AVX2 variant (the decode kernel) are not used, or null
-   * when they are: the library must be loaded, the CPU have AVX2 and FMA at least, and {@code
-   * -Ddjl.attention.native=false} not be set.
+   * Names the variant that the library's float32 kernels ({@link #INSTANCE}, {@link
+   * DecodeAttentionKernel#INSTANCE}) run on this CPU, or why none runs.
+   *
+   * @return {@code AVX-512}, {@code AVX2}, or {@code not available: } and the reason
    */
-  static String vectorStatus() {
-    String library = libraryStatus();
-    if (library != null) {
-      return library;
+  static String instructionSet() {
+    String status = status();
+    if (status != null) {
+      return "not available: " + status;
     }
-    return Library.LEVEL >= LEVEL_AVX2 ? null : "this CPU lacks AVX2 and FMA (and AVX-512)";
+    return Library.LEVEL >= LEVEL_AVX512 ? "AVX-512" : "AVX2";
   }
 
   /**
@@ -202,18 +218,22 @@ final class NativeAttentionKernel extends TensorKernel {
     return Library.UNAVAILABLE == null;
   }
 
-  /** Returns why the kernel is not used, or null when it is. */
+  /**
+   * Returns why the library's float32 kernels (this one and {@link DecodeAttentionKernel}) are not
+   * used, or null when they are: the library must be loaded, the CPU have AVX2 and FMA at least,
+   * and {@code -Ddjl.attention.native=false} not be set.
+   */
   static String status() {
     String library = libraryStatus();
     if (library != null) {
       return library;
     }
-    return Library.LEVEL >= LEVEL_AVX512 ? null : "this CPU lacks AVX-512 (avx512f)";
+    return Library.LEVEL >= LEVEL_AVX2 ? null : "this CPU lacks AVX2 and FMA (and AVX-512)";
   }
 
   @Override
   public String name() {
-    return "NATIVE";
+    return avx2 ? "NATIVE_AVX2" : "NATIVE";
   }
 
   @Override
@@ -246,7 +266,7 @@ final class NativeAttentionKernel extends TensorKernel {
    */
   @Override
   public boolean preferredFor(AttentionCall call) {
-    return call.shape().queryLength() > DecodeAttentionKernel.MAX_QUERIES;
+    return !avx2 && call.shape().queryLength() > DecodeAttentionKernel.MAX_QUERIES;
   }
 
   /**
@@ -285,6 +305,7 @@ final class NativeAttentionKernel extends TensorKernel {
         call.causal(),
         call.scale(),
         call.softcap(),
+        avx2,
         scope);
   }
 
@@ -299,6 +320,7 @@ final class NativeAttentionKernel extends TensorKernel {
    * @param causal whether query i sees only keys j ≤ i
    * @param scale the score factor
    * @param softcap the softcap c (scores become c·tanh(scores/c)), or null
+   * @param avx2 whether to run the AVX2 variant also where the CPU has AVX-512
    * @param manager the manager of the result
    * @return the output (B, H, S, Dv) float32
    * @throws IllegalStateException when the kernel is not available, or cannot allocate its scratch
@@ -312,6 +334,7 @@ final class NativeAttentionKernel extends TensorKernel {
       boolean causal,
       double scale,
       Double softcap,
+      boolean avx2,
       NDManager manager) {
     String status = status(); // also loads the library on first use
     if (status != null) {
@@ -337,6 +360,7 @@ final class NativeAttentionKernel extends TensorKernel {
               softcap == null ? 0f : softcap.floatValue(),
               causal,
               workers,
+              avx2,
               mask == null ? null : NativeInputs.buffer(mask),
               NativeInputs.maskType(mask, "native"),
               NativeInputs.maskStrides(mask),
@@ -386,6 +410,7 @@ final class NativeAttentionKernel extends TensorKernel {
       float softcap,
       boolean causal,
       int workers,
+      boolean avx2,
       ByteBuffer mask,
       int maskType,
       long[] maskStrides,

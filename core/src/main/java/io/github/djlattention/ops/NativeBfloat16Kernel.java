@@ -115,7 +115,7 @@ final class NativeBfloat16Kernel extends TensorKernel {
       return "turned off by -D" + ENABLED_PROPERTY + "=false";
     }
     // also loads the library on first use; the CPU check below names a missing AVX-512
-    String library = NativeAttentionKernel.vectorStatus();
+    String library = NativeAttentionKernel.status();
     if (library != null) {
       return "the native library is not available: " + library;
     }

@@ -57,14 +57,11 @@ class Bfloat16DispatchTest {
       AttentionKernel expected = expectedBfloat16Kernel();
       assertSame(expected, chosen(x, options, Precision.BFLOAT16));
       assertSame(expected, chosen(x.toType(DataType.FLOAT16, false), options, Precision.BFLOAT16));
-      // float32: the native prefill kernel; without AVX-512 the decode kernel's AVX2 variant, which
-      // takes up to DecodeAttentionKernel.AVX2_MAX_GROUP_ROWS rows per group (64 here)
+      // float32: the native prefill kernel (its AVX-512 or AVX2 variant), else libtorch's
       AttentionKernel float32 =
           NativeAttentionKernel.available()
               ? NativeAttentionKernel.INSTANCE
-              : NativeAttentionKernel.vectorStatus() == null
-                  ? DecodeAttentionKernel.INSTANCE
-                  : TorchScriptKernel.INFERENCE;
+              : TorchScriptKernel.INFERENCE;
       assertSame(float32, chosen(x, options, Precision.INPUT));
       String described = FastAttention.bfloat16Kernel();
       if (expected == NativeBfloat16Kernel.AMX) {

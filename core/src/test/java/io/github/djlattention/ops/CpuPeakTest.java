@@ -11,8 +11,8 @@ class CpuPeakTest {
   @Test
   void measuresAPositiveFiniteRateOnEveryThread() {
     assumeTrue(
-        NativeAttentionKernel.vectorStatus() == null,
-        () -> "the native library is not available here: " + NativeAttentionKernel.vectorStatus());
+        NativeAttentionKernel.status() == null,
+        () -> "the native library is not available here: " + NativeAttentionKernel.status());
     for (int threads : new int[] {1, 2, 3}) {
       double gflops = CpuPeak.float32FmaGflops(threads, 5, 1);
       assertTrue(gflops > 0 && Double.isFinite(gflops), threads + " threads: " + gflops);
@@ -22,8 +22,8 @@ class CpuPeakTest {
   @Test
   void refusesSizesThatAreNotPositive() {
     assumeTrue(
-        NativeAttentionKernel.vectorStatus() == null,
-        () -> "the native library is not available here: " + NativeAttentionKernel.vectorStatus());
+        NativeAttentionKernel.status() == null,
+        () -> "the native library is not available here: " + NativeAttentionKernel.status());
     assertThrows(IllegalArgumentException.class, () -> CpuPeak.float32FmaGflops(0, 5, 1));
     assertThrows(IllegalArgumentException.class, () -> CpuPeak.float32FmaGflops(1, 0, 1));
     assertThrows(IllegalArgumentException.class, () -> CpuPeak.float32FmaGflops(1, 5, 0));

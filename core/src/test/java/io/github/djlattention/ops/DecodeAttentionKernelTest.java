@@ -54,8 +54,8 @@ class DecodeAttentionKernelTest {
 
   private static void assumeKernel() {
     assumeTrue(
-        NativeAttentionKernel.vectorStatus() == null,
-        () -> "the decode kernel is not available: " + NativeAttentionKernel.vectorStatus());
+        NativeAttentionKernel.status() == null,
+        () -> "the decode kernel is not available: " + NativeAttentionKernel.status());
   }
 
   /** B, H, G, S, T, D, Dv, causal, left, right, valid keys (or null). */
@@ -190,16 +190,11 @@ class DecodeAttentionKernelTest {
       NDArray prefill = scope.ones(new Shape(1, 4, 65, 8)); // 2 heads x 65 queries per group
       NDArray short64 = scope.ones(new Shape(1, 4, 64, 8)); // 128 rows per group
       AttentionOptions options = AttentionOptions.builder().optReturnWeights(false).build();
-      // prefill: the native kernel where the CPU has AVX-512, else libtorch's fused kernel, and
-      // this kernel (its AVX2 variant) up to AVX2_MAX_GROUP_ROWS rows per group
-      boolean avx512 = NativeAttentionKernel.available();
-      AttentionKernel prefillKernel =
-          avx512 ? NativeAttentionKernel.INSTANCE : TorchScriptKernel.INFERENCE;
+      // prefill: the native kernel (whichever variant this CPU runs), from S = 33
+      AttentionKernel prefillKernel = NativeAttentionKernel.INSTANCE;
       assertSame(DecodeAttentionKernel.INSTANCE, chosen(q, kv, options));
       assertSame(prefillKernel, chosen(prefill, kv, options));
-      assertSame(
-          avx512 ? NativeAttentionKernel.INSTANCE : DecodeAttentionKernel.INSTANCE,
-          chosen(short64, kv, options));
+      assertSame(NativeAttentionKernel.INSTANCE, chosen(short64, kv, options));
       String before = System.getProperty(DecodeAttentionKernel.ENABLED_PROPERTY);
       System.setProperty(DecodeAttentionKernel.ENABLED_PROPERTY, "false");
       try {

@@ -55,6 +55,7 @@ class ExtremeValuesTest {
     CHAIN,
     AUTO,
     NATIVE,
+    NATIVE_AVX2,
     DECODE,
     DECODE_AVX2,
     TORCHSCRIPT,
@@ -63,7 +64,7 @@ class ExtremeValuesTest {
 
     /** Whether the path's kernel computes in float32 only (the C kernels). */
     boolean float32Only() {
-      return this == NATIVE || this == DECODE || this == DECODE_AVX2;
+      return this == NATIVE || this == NATIVE_AVX2 || this == DECODE || this == DECODE_AVX2;
     }
   }
 
@@ -91,11 +92,7 @@ class ExtremeValuesTest {
 
   /** Skips, naming why, where the path's kernel does not run on this CPU. */
   private static void assumeAvailable(Path path) {
-    boolean decode = path == Path.DECODE || path == Path.DECODE_AVX2;
-    String status =
-        path == Path.NATIVE
-            ? NativeAttentionKernel.status()
-            : decode ? NativeAttentionKernel.vectorStatus() : null;
+    String status = path.float32Only() ? NativeAttentionKernel.status() : null;
     assumeTrue(status == null, () -> path + " kernel not available: " + status);
   }
 

@@ -57,8 +57,9 @@ class FastAttentionTest {
         .flatMap(
             seed -> {
               RandomAttentionCase c = RandomAttentionCase.generate(seed, dtype);
-              return Stream.of(Kernel.NATIVE, Kernel.TORCHSCRIPT, Kernel.NDARRAY_TILES)
-                  .filter(kernel -> kernel != Kernel.NATIVE || nativeTakes(c))
+              return Stream.of(
+                      Kernel.NATIVE, Kernel.NATIVE_AVX2, Kernel.TORCHSCRIPT, Kernel.NDARRAY_TILES)
+                  .filter(kernel -> !isNative(kernel) || nativeTakes(c))
                   .map(kernel -> Arguments.of(c, 1 + seed % 4, kernel));
             });
   }
@@ -67,13 +68,18 @@ class FastAttentionTest {
     return NativeAttentionKernel.available();
   }
 
+  /** Whether the kernel is the native prefill kernel (either variant). */
+  private static boolean isNative(Kernel kernel) {
+    return kernel == Kernel.NATIVE || kernel == Kernel.NATIVE_AVX2;
+  }
+
   private static boolean nativeTakes(RandomAttentionCase c) {
     return nativeAvailable() && c.dtype() != DataType.FLOAT64 && c.softcap() == null;
   }
 
   static Stream<Arguments> bfloat16Cases() {
     return cases(DataType.FLOAT32, 3000, 100)
-        .filter(a -> a.get()[2] != Kernel.NDARRAY_TILES && a.get()[2] != Kernel.NATIVE);
+        .filter(a -> a.get()[2] != Kernel.NDARRAY_TILES && !isNative((Kernel) a.get()[2]));
   }
 
   static Stream<Arguments> float32Cases() {
@@ -166,7 +172,7 @@ class FastAttentionTest {
       AttentionOptions options = builder.build();
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
       for (Kernel kernel : Kernel.values()) {
-        if (kernel == Kernel.NATIVE && !nativeAvailable()) {
+        if (isNative(kernel) && !nativeAvailable()) {
           continue;
         }
         if (kernel == Kernel.TORCHSCRIPT_AUTOGRAD && softcap != null) {
@@ -239,8 +245,8 @@ class FastAttentionTest {
       }
       AttentionOptions options = builder.build();
       double[] expected = doubles(Attention.attentionStepByStep(q, k, v, options).output());
-      for (Kernel kernel : new Kernel[] {Kernel.TORCHSCRIPT, Kernel.NATIVE}) {
-        if (kernel == Kernel.NATIVE && !nativeAvailable()) {
+      for (Kernel kernel : new Kernel[] {Kernel.TORCHSCRIPT, Kernel.NATIVE, Kernel.NATIVE_AVX2}) {
+        if (isNative(kernel) && !nativeAvailable()) {
           continue;
         }
         NDArray actual =
@@ -255,9 +261,9 @@ class FastAttentionTest {
   @ParameterizedTest
   @EnumSource(
       value = Kernel.class,
-      names = {"NATIVE", "TORCHSCRIPT", "NDARRAY_TILES", "TORCHSCRIPT_AUTOGRAD"})
+      names = {"NATIVE", "NATIVE_AVX2", "TORCHSCRIPT", "NDARRAY_TILES", "TORCHSCRIPT_AUTOGRAD"})
   void fullyMaskedRowsGiveZerosInEveryTile(Kernel kernel) {
-    assumeTrue(kernel != Kernel.NATIVE || nativeAvailable(), "native kernel not available");
+    assumeTrue(!isNative(kernel) || nativeAvailable(), "native kernel not available");
     try (NDManager scope = manager.newSubManager()) {
       Random random = new Random(5);
       NDArray q = random(scope, random, 1, 2, 40, 8);
@@ -350,7 +356,7 @@ class FastAttentionTest {
           DecodeAttentionKernel.INSTANCE.unsupported(
                   FastAttention.call(q, k, v, windowed, Precision.INPUT, 1L << 21))
               == null;
-      // the decode kernel where it runs (AVX-512), else the step-by-step kernel: on the fast path
+      // the decode kernel where it runs (AVX-512 or AVX2), else the step-by-step kernel
       assertTrue(FastAttention.handles(q, k, v, windowed), "a kernel of the fast path serves it");
       assertEquals(
           decode ? Kernel.DECODE : Kernel.STEP_BY_STEP,
@@ -386,7 +392,7 @@ class FastAttentionTest {
       for (Kernel kernel : new Kernel[] {Kernel.NATIVE, Kernel.TORCHSCRIPT, Kernel.NDARRAY_TILES}) {
         String refusal = FastAttention.refusal(q, k, v, windowed, Precision.INPUT, kernel);
         String absent = kernel == Kernel.NATIVE ? NativeAttentionKernel.status() : null;
-        String reason = absent != null ? absent : "window"; // on a CPU without AVX-512: that first
+        String reason = absent != null ? absent : "window"; // on a CPU without AVX2: that first
         assertTrue(refusal != null && refusal.contains(reason), kernel + ": " + refusal);
       }
     }

@@ -60,8 +60,8 @@ class FewRowLinearTest {
 
   private static void assumeKernel() {
     assumeTrue(
-        NativeAttentionKernel.vectorStatus() == null,
-        () -> "the native library is not available here: " + NativeAttentionKernel.vectorStatus());
+        NativeAttentionKernel.status() == null,
+        () -> "the native library is not available here: " + NativeAttentionKernel.status());
   }
 
   @TestFactory

@@ -207,13 +207,14 @@ class KernelDifferentialTest {
     switch (kernel) {
       case DECODE:
       case DECODE_AVX2:
-        return NativeAttentionKernel.vectorStatus() != null || dtype == DataType.FLOAT64;
+        return NativeAttentionKernel.status() != null || dtype == DataType.FLOAT64;
       case NATIVE_BFLOAT16:
       case NATIVE_AMX:
         // they compute only Precision.BFLOAT16 calls; NativeBfloat16KernelTest and
         // AmxBfloat16KernelTest check those
         return true;
       case NATIVE:
+      case NATIVE_AVX2:
         return !NativeAttentionKernel.available() || dtype == DataType.FLOAT64 || positional;
       case TORCHSCRIPT:
       case NDARRAY_TILES:

@@ -37,11 +37,12 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The native AVX-512 kernel against the float64 {@link ReferenceAttention}: shapes that cross its
- * 64-row query blocks, 512-key blocks, 16-key panels and 64-column value tiles by one, grouped
- * heads, the causal mask with S ≠ T, strided inputs, special values and concurrent callers. On a
- * Linux x86-64 CPU with AVX-512, in a build that compiled the kernel, it must be available (a build
- * that lost it fails here); elsewhere these tests are skipped visibly.
+ * The native kernel against the float64 {@link ReferenceAttention}: shapes that cross its 64-row
+ * query blocks, 512-key blocks, 16-key panels and 64-column value tiles by one, grouped heads, the
+ * causal mask with S ≠ T, strided inputs, special values and concurrent callers. On a Linux x86-64
+ * CPU with AVX2 and FMA, in a build that compiled the kernel, it must be available (a build that
+ * lost it fails here); elsewhere these tests are skipped visibly. {@link
+ * Avx2NativeAttentionKernelTest} runs the same cases on the AVX2 variant.
  */
 class NativeAttentionKernelTest {
 
@@ -57,15 +58,18 @@ class NativeAttentionKernelTest {
     manager.close();
   }
 
-  /** Whether this machine should run the kernel: Linux, x86-64, and avx512f in /proc/cpuinfo. */
-  private static boolean machineHasAvx512() throws IOException {
+  /** The kernel the cases pin: {@link Kernel#NATIVE}, the variant this CPU runs. */
+  Kernel kernel() {
+    return Kernel.NATIVE;
+  }
+
+  /** The flags of /proc/cpuinfo on Linux x86-64, else an empty string. */
+  private static String cpuFlags() throws IOException {
     String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
     String arch = System.getProperty("os.arch", "");
     Path cpuinfo = Path.of("/proc/cpuinfo");
-    return os.contains("linux")
-        && (arch.equals("amd64") || arch.equals("x86_64"))
-        && Files.isReadable(cpuinfo)
-        && Files.readString(cpuinfo).contains(" avx512f");
+    boolean linuxX86 = os.contains("linux") && (arch.equals("amd64") || arch.equals("x86_64"));
+    return linuxX86 && Files.isReadable(cpuinfo) ? Files.readString(cpuinfo) : "";
   }
 
   private static void assumeKernel() {
@@ -75,11 +79,17 @@ class NativeAttentionKernelTest {
   }
 
   @Test
-  void kernelIsAvailableOnLinuxWithAvx512() throws IOException {
-    assumeTrue(machineHasAvx512(), "not a Linux x86-64 machine with AVX-512");
+  void kernelIsAvailableOnLinuxWithAvx2AndNamesItsInstructionSet() throws IOException {
+    String flags = cpuFlags();
+    assumeTrue(
+        flags.contains(" avx2") && flags.contains(" fma"),
+        "not a Linux x86-64 machine with AVX2 and FMA");
     // set by the build: false with -DskipNative (or outside Maven)
     assumeTrue(Boolean.getBoolean("djl.attention.native.built"), "built without the kernel");
     assertNull(NativeAttentionKernel.status(), "the native kernel should load here");
+    String expected = flags.contains(" avx512f") ? "AVX-512" : "AVX2";
+    assertEquals(expected, NativeAttentionKernel.instructionSet());
+    assertEquals("native " + expected + " kernel", FastAttention.float32Kernel().split(" on ")[0]);
   }
 
   /** B, H, G, S, T, D, Dv, causal. */
@@ -385,7 +395,7 @@ class NativeAttentionKernelTest {
                       doubles,
                       AttentionOptions.defaults(),
                       Precision.INPUT,
-                      Kernel.NATIVE,
+                      kernel(),
                       1 << 20));
       assertEquals("the native kernel computes in float32 only", e.getMessage());
     }
@@ -428,16 +438,9 @@ class NativeAttentionKernelTest {
     }
   }
 
-  private static NDArray native32(
-      NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+  private NDArray native32(NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     return FastAttention.output(
-        query,
-        key,
-        value,
-        options,
-        Precision.INPUT,
-        Kernel.NATIVE,
-        FastAttention.DEFAULT_TILE_ELEMENTS);
+        query, key, value, options, Precision.INPUT, kernel(), FastAttention.DEFAULT_TILE_ELEMENTS);
   }
 
   private static NDArray random(NDManager m, Random random, long... shape) {

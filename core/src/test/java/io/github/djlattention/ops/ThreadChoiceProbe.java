@@ -28,8 +28,8 @@ final class ThreadChoiceProbe {
     System.out.println(
         "result available="
             + NativeAttentionKernel.available()
-            + "|vector="
-            + (NativeAttentionKernel.vectorStatus() == null)
+            + "|instructions="
+            + NativeAttentionKernel.instructionSet()
             + "|openmp="
             + NativeAttentionKernel.usesOpenMp()
             + "|libgomp="
