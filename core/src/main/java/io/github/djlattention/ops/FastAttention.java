@@ -211,9 +211,9 @@ public final class FastAttention {
    * Returns whether {@link Attention#attention(NDArray, NDArray, NDArray, AttentionOptions)} takes
    * the fast path for this call: as {@link #handles(NDArray, AttentionOptions)}, and, for a call
    * with valid key counts or a sliding window, when a kernel of the fast path serves it: the decode
-   * kernel (float32 PyTorch-engine CPU arrays on a CPU with AVX-512, not recording gradients), else
-   * the step-by-step kernel; false when the arrays do not fit together, and the step-by-step chain
-   * then names what does not fit.
+   * kernel (float32 PyTorch-engine CPU arrays on a CPU with AVX2 and FMA at least, not recording
+   * gradients), else the step-by-step kernel; false when the arrays do not fit together, and the
+   * step-by-step chain then names what does not fit.
    *
    * @param query the query
    * @param key the key
