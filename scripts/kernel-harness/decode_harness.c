@@ -1,0 +1,102 @@
+/*
+ * Times the native decode kernel (decode_kernel.c, decode_avx2.c) without the JVM: one step of
+ * H = 32, G = 8, D = 128 against T keys, K and V on transparent huge pages, decode_work on
+ * `threads` pthreads; prints the best and mean of `reps` steps after the first and the read rate
+ * of K and V at the best.
+ *
+ *   decode_harness T threads reps avx2 [S]
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "attention_kernel.h"
+#include "decode_kernel.h"
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static void *worker(void *job) {
+  decode_work(job);
+  return NULL;
+}
+
+/* n floats, uniform in [-0.5, 0.5), on 2 MiB pages where the kernel grants them */
+static float *uniform(int64_t n) {
+  size_t bytes = ((size_t)n * 4 + (2u << 20) - 1) / (2u << 20) * (2u << 20);
+  float *p = aligned_alloc(2u << 20, bytes);
+  madvise(p, bytes, MADV_HUGEPAGE);
+  for (int64_t i = 0; i < n; i++) {
+    p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+  }
+  return p;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 5) {
+    fprintf(stderr, "usage: decode_harness T threads reps avx2 [S]\n");
+    return 2;
+  }
+  const int64_t T = atol(argv[1]), H = 32, G = 8, D = 128;
+  const int threads = atoi(argv[2]), reps = atoi(argv[3]), avx2 = atoi(argv[4]);
+  const int64_t S = argc > 5 ? atol(argv[5]) : 1;
+  if (T < 1 || S < 1 || threads < 1 || threads > 64 || reps < 2 || cpu_level() < 1 ||
+      (cpu_level() < 2 && !avx2)) {
+    fprintf(stderr, "bad arguments, or this CPU lacks the variant (cpu_level %d)\n", cpu_level());
+    return 2;
+  }
+  srand(1);
+  float *q = uniform(H * S * D), *k = uniform(G * T * D), *v = uniform(G * T * D);
+  float *o = uniform(H * S * D);
+  double best = 1e300, total = 0;
+  for (int r = 0; r < reps; r++) {
+    decode_job job;
+    memset(&job, 0, sizeof job);
+    job.query = q;
+    job.key = k;
+    job.value = v;
+    job.output = o;
+    job.batch = 1;
+    job.heads = H;
+    job.groups = G;
+    job.queries = S;
+    job.keys = T;
+    job.dim = D;
+    job.value_dim = D;
+    job.scale = 0.0883883f;
+    job.left = -1;
+    job.right = -1;
+    job.workers = threads;
+    job.avx2 = avx2;
+    double start = now_ms();
+    if (decode_alloc(&job) != 0) {
+      fprintf(stderr, "out of memory\n");
+      return 1;
+    }
+    pthread_t helper[64];
+    for (int i = 1; i < job.workers; i++) {
+      pthread_create(&helper[i], NULL, worker, &job);
+    }
+    decode_work(&job);
+    for (int i = 1; i < job.workers; i++) {
+      pthread_join(helper[i], NULL);
+    }
+    decode_free(&job);
+    double ms = now_ms() - start;
+    if (r > 0) {
+      total += ms;
+      best = ms < best ? ms : best;
+    }
+  }
+  double bytes = 2.0 * G * T * D * 4;
+  printf("decode T=%ld S=%ld threads=%d avx2=%d: best %.3f ms (%.1f GB/s), mean %.3f ms\n",
+         (long)T, (long)S, threads, avx2, best, bytes / best / 1e6, total / (reps - 1));
+  return 0;
+}
