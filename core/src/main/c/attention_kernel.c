@@ -131,13 +131,6 @@ static AVX512 void qk_block_avx512(int rows, int64_t dim, const float *query, co
   }
 }
 
-static AVX512 void rescale_avx512(float *out, int64_t floats, float factor) {
-  const __m512 f = _mm512_set1_ps(factor);
-  for (int64_t c = 0; c < floats; c += 16) {
-    _mm512_store_ps(out + c, _mm512_mul_ps(_mm512_load_ps(out + c), f));
-  }
-}
-
 /* pv_block of prefill_ops: 64 value columns at a time, PV_ROWS rows at a time */
 static AVX512 void pv_block_avx512(int rows, int64_t n, const float *weights, const float *value,
                                    int64_t value_dim, float *out, int64_t out_stride) {
@@ -149,8 +142,8 @@ static AVX512 void pv_block_avx512(int rows, int64_t n, const float *weights, co
   }
 }
 
-const prefill_ops prefill_avx512 = {qk_block_avx512, softcap_row,     mask_scores,
-                                    softmax_step,    rescale_avx512, pv_block_avx512};
+const prefill_ops prefill_avx512 = {qk_block_avx512, softcap_row, mask_scores,
+                                    softmax_step,    rescale_row, pv_block_avx512};
 
 int64_t attention_items(const attention_job *job) {
   return job->batch * job->heads * ((job->queries + BLOCK_ROWS - 1) / BLOCK_ROWS);

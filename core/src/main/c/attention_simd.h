@@ -181,6 +181,15 @@ static AVX512 void pv_tile(int rows, int64_t n, const float *weights, const floa
   }
 }
 
+/* out[0, floats) *= factor: a row's partial output after its maximum grew (floats a multiple of
+ * 16, out 64-byte aligned) */
+static AVX512 void rescale_row(float *out, int64_t floats, float factor) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int64_t c = 0; c < floats; c += 16) {
+    _mm512_store_ps(out + c, _mm512_mul_ps(_mm512_load_ps(out + c), f));
+  }
+}
+
 /*
  * The weights of a block, 2^((s - max) log2(e)) * down per lane: FAST computes the exponent as
  * s log2(e) + c with c = -(max log2(e)) rounded once, in one fused multiply-add (its product is

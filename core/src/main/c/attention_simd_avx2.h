@@ -82,6 +82,15 @@ static AVX2 void softcap_row_avx2(float *scores, int64_t n, float inner, float c
   }
 }
 
+/* out[0, floats) *= factor, as rescale_row in attention_simd.h (floats a multiple of 8, out
+ * 32-byte aligned) */
+static AVX2 void rescale_row_avx2(float *out, int64_t floats, float factor) {
+  const __m256 f = _mm256_set1_ps(factor);
+  for (int64_t c = 0; c < floats; c += 8) {
+    _mm256_store_ps(out + c, _mm256_mul_ps(_mm256_load_ps(out + c), f));
+  }
+}
+
 /*
  * The weights of a block, as weights_pass in attention_simd.h: written over the scores (zeros up
  * to `padded`, a multiple of 8), their sum per lane returned. FAST is a constant in each caller.

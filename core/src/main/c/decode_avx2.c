@@ -151,11 +151,7 @@ AVX2 void decode_compute_avx2(decode_job *job, int64_t item, decode_scratch *s) 
                                         job->weight_shift, job->weight_down, &it.row_max[r],
                                         &it.row_sum[r]);
       if (rescale != 1.0f) {
-        float *out = s->out + r * job->out_stride;
-        const __m256 factor = _mm256_set1_ps(rescale);
-        for (int64_t c = 0; c < job->out_stride; c += 8) {
-          _mm256_store_ps(out + c, _mm256_mul_ps(_mm256_load_ps(out + c), factor));
-        }
+        rescale_row_avx2(s->out + r * job->out_stride, job->out_stride, rescale);
       }
     }
     /* P V over runs of PV_KEYS value rows (contiguous, in L1 while every tile of the rows

@@ -467,11 +467,7 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
       float rescale = softmax_step(scores + u0, width, (width + 15) / 16 * 16, job->weight_shift,
                                    job->weight_down, &it.row_max[r], &it.row_sum[r]);
       if (rescale != 1.0f) {
-        float *out = s->out + r * job->out_stride;
-        __m512 factor = _mm512_set1_ps(rescale);
-        for (int64_t c = 0; c < job->out_stride; c += 16) {
-          _mm512_store_ps(out + c, _mm512_mul_ps(_mm512_load_ps(out + c), factor));
-        }
+        rescale_row(s->out + r * job->out_stride, job->out_stride, rescale);
       }
     }
     if (value_dim > 64 && value_dim <= 128 && rows <= WHOLE_ROWS_MAX) {

@@ -83,13 +83,6 @@ static AVX2 void qk_block_avx2(int rows, int64_t dim, const float *query, const 
   }
 }
 
-static AVX2 void rescale_avx2(float *out, int64_t floats, float factor) {
-  const __m256 f = _mm256_set1_ps(factor);
-  for (int64_t c = 0; c < floats; c += 8) {
-    _mm256_store_ps(out + c, _mm256_mul_ps(_mm256_load_ps(out + c), f));
-  }
-}
-
 /* pv_block of prefill_ops: PV8_ROWS rows at a time, each tile across the value columns */
 static AVX2 void pv_block_avx2(int rows, int64_t n, const float *weights, const float *value,
                                int64_t value_dim, float *out, int64_t out_stride) {
@@ -104,4 +97,4 @@ static AVX2 void pv_block_avx2(int rows, int64_t n, const float *weights, const 
 }
 
 const prefill_ops prefill_avx2 = {qk_block_avx2,     softcap_row_avx2, mask_scores_avx2,
-                                  softmax_step_avx2, rescale_avx2,     pv_block_avx2};
+                                  softmax_step_avx2, rescale_row_avx2, pv_block_avx2};
