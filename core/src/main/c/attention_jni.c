@@ -18,6 +18,29 @@ Java_io_github_djlattention_ops_NativeAttentionKernel_cpuLevel(JNIEnv *env, jcla
   return cpu_level();
 }
 
+/*
+ * The mask of a job, checked, for both kernels' plans: fills in its address (NULL for MASK_NONE)
+ * and its element strides along B, H, S, T, and returns 1; returns 0 when the buffer is not direct
+ * or too small, or the last element the kernel may read lies past its end. d: B, H, G, S, T, D, Dv.
+ */
+static int plan_mask(JNIEnv *env, const jlong *d, jobject mask, jint mask_type,
+                     jlongArray mask_strides, jlong mask_elements, const void **data,
+                     jlong strides[4]) {
+  if (mask_type == MASK_NONE) {
+    return 1;
+  }
+  jlong element_size = mask_type == MASK_BOOL ? 1 : (jlong)sizeof(float);
+  *data = (*env)->GetDirectBufferAddress(env, mask);
+  if (*data == NULL || (*env)->GetArrayLength(env, mask_strides) != 4 ||
+      (*env)->GetDirectBufferCapacity(env, mask) < mask_elements * element_size) {
+    return 0;
+  }
+  (*env)->GetLongArrayRegion(env, mask_strides, 0, 4, strides);
+  jlong last = (d[0] - 1) * strides[0] + (d[1] - 1) * strides[1] + (d[3] - 1) * strides[2] +
+               (d[4] - 1) * strides[3];
+  return last < mask_elements;
+}
+
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
@@ -41,20 +64,8 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   }
   const void *mask_data = NULL;
   jlong strides[4] = {0, 0, 0, 0};
-  if (mask_type != MASK_NONE) {
-    jlong element_size = mask_type == MASK_BOOL ? 1 : (jlong)sizeof(float);
-    mask_data = (*env)->GetDirectBufferAddress(env, mask);
-    if (mask_data == NULL || (*env)->GetArrayLength(env, mask_strides) != 4 ||
-        (*env)->GetDirectBufferCapacity(env, mask) < mask_elements * element_size) {
-      return 0;
-    }
-    (*env)->GetLongArrayRegion(env, mask_strides, 0, 4, strides);
-    /* the last element the kernel may read must lie inside the buffer */
-    jlong last = (d[0] - 1) * strides[0] + (d[1] - 1) * strides[1] + (d[3] - 1) * strides[2] +
-                 (d[4] - 1) * strides[3];
-    if (last >= mask_elements) {
-      return 0;
-    }
+  if (!plan_mask(env, d, mask, mask_type, mask_strides, mask_elements, &mask_data, strides)) {
+    return 0;
   }
   attention_job *job = malloc(sizeof(attention_job));
   if (job == NULL) {
@@ -157,19 +168,8 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_pl
   }
   const void *mask_data = NULL;
   jlong strides[4] = {0, 0, 0, 0};
-  if (mask_type != MASK_NONE) {
-    jlong element_size = mask_type == MASK_BOOL ? 1 : (jlong)sizeof(float);
-    mask_data = (*env)->GetDirectBufferAddress(env, mask);
-    if (mask_data == NULL || (*env)->GetArrayLength(env, mask_strides) != 4 ||
-        (*env)->GetDirectBufferCapacity(env, mask) < mask_elements * element_size) {
-      return 0;
-    }
-    (*env)->GetLongArrayRegion(env, mask_strides, 0, 4, strides);
-    jlong last = (d[0] - 1) * strides[0] + (d[1] - 1) * strides[1] + (d[3] - 1) * strides[2] +
-                 (d[4] - 1) * strides[3];
-    if (last >= mask_elements) {
-      return 0;
-    }
+  if (!plan_mask(env, d, mask, mask_type, mask_strides, mask_elements, &mask_data, strides)) {
+    return 0;
   }
   decode_job *job = calloc(1, sizeof(decode_job));
   if (job == NULL) {
