@@ -35,7 +35,7 @@ final class DispatchBenchmark {
    * DECODE} and {@code NATIVE} are those variants already).
    */
   static final List<Kernel> KERNELS =
-      FastAttention.decodeInstructionSet().equals("AVX-512")
+      FastAttention.float32InstructionSet().equals("AVX-512")
           ? List.of(
               Kernel.DECODE,
               Kernel.DECODE_AVX2,

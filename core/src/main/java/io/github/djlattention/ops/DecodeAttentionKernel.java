@@ -80,15 +80,6 @@ final class DecodeAttentionKernel extends TensorKernel {
     return avx2 ? "DECODE_AVX2" : "DECODE";
   }
 
-  /**
-   * Names the variant that {@link #INSTANCE} runs on this CPU, or why none runs.
-   *
-   * @return {@code AVX-512}, {@code AVX2}, or the reason the kernel is not available
-   */
-  static String instructionSet() {
-    return NativeAttentionKernel.instructionSet(); // the same library, the same CPU check
-  }
-
   @Override
   public boolean recordsGradients() {
     return false; // it writes its output outside autograd

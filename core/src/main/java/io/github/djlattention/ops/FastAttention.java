@@ -156,12 +156,13 @@ public final class FastAttention {
   }
 
   /**
-   * Names the decode kernel's variant on this machine ({@link Kernel#DECODE}).
+   * Names the variant the native float32 kernels ({@link Kernel#NATIVE}, {@link Kernel#DECODE}) run
+   * on this machine.
    *
    * @return {@code AVX-512}, {@code AVX2}, or {@code not available: } and why
    */
-  public static String decodeInstructionSet() {
-    return DecodeAttentionKernel.instructionSet();
+  public static String float32InstructionSet() {
+    return NativeAttentionKernel.instructionSet();
   }
 
   /**
