@@ -6,38 +6,15 @@
  *
  *   decode_harness T threads reps avx2 [S]
  */
-#define _GNU_SOURCE
-#include <pthread.h>
+#include "harness.h" /* first: it defines _GNU_SOURCE */
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <time.h>
 
 #include "attention_kernel.h"
 #include "decode_kernel.h"
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static void *worker(void *job) {
-  decode_work(job);
-  return NULL;
-}
-
-/* n floats, uniform in [-0.5, 0.5), on 2 MiB pages where the kernel grants them */
-static float *uniform(int64_t n) {
-  size_t bytes = ((size_t)n * 4 + (2u << 20) - 1) / (2u << 20) * (2u << 20);
-  float *p = aligned_alloc(2u << 20, bytes);
-  madvise(p, bytes, MADV_HUGEPAGE);
-  for (int64_t i = 0; i < n; i++) {
-    p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
-  }
-  return p;
-}
+static int64_t work(void *job) { return decode_work(job); }
 
 int main(int argc, char **argv) {
   if (argc < 5) {
@@ -53,8 +30,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   srand(1);
-  float *q = uniform(H * S * D), *k = uniform(G * T * D), *v = uniform(G * T * D);
-  float *o = uniform(H * S * D);
+  float *q = uniform(H * S * D, 1), *k = uniform(G * T * D, 1), *v = uniform(G * T * D, 1);
+  float *o = uniform(H * S * D, 1);
   double best = 1e300, total = 0;
   for (int r = 0; r < reps; r++) {
     decode_job job;
@@ -80,14 +57,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "out of memory\n");
       return 1;
     }
-    pthread_t helper[64];
-    for (int i = 1; i < job.workers; i++) {
-      pthread_create(&helper[i], NULL, worker, &job);
-    }
-    decode_work(&job);
-    for (int i = 1; i < job.workers; i++) {
-      pthread_join(helper[i], NULL);
-    }
+    run_on_threads(work, &job, job.workers);
     decode_free(&job);
     double ms = now_ms() - start;
     if (r > 0) {

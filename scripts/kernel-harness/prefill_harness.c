@@ -8,34 +8,15 @@
  * avx2 1 runs the AVX2 variant (the only one on a CPU without AVX-512), 0 the AVX-512 one. Built
  * and run by run.sh.
  */
-#define _GNU_SOURCE
+#include "harness.h" /* first: it defines _GNU_SOURCE */
+
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "attention_kernel.h"
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static void *worker(void *job) {
-  attention_work(job);
-  return NULL;
-}
-
-static float *uniform(int64_t n) {
-  float *p = aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
-  for (int64_t i = 0; i < n; i++) {
-    p[i] = (float)rand() / (float)RAND_MAX - 0.5f;
-  }
-  return p;
-}
+static int64_t work(void *job) { return attention_work(job); }
 
 int main(int argc, char **argv) {
   if (argc < 5) {
@@ -51,8 +32,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   srand(1);
-  float *q = uniform(B * H * S * D), *k = uniform(B * G * T * D), *v = uniform(B * G * T * D);
-  float *o = uniform(B * H * S * D);
+  float *q = uniform(B * H * S * D, 0), *o = uniform(B * H * S * D, 0);
+  float *k = uniform(B * G * T * D, 0), *v = uniform(B * G * T * D, 0);
   double best = 1e300, total = 0;
   for (int r = 0; r < reps; r++) {
     attention_job job;
@@ -77,14 +58,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "out of memory\n");
       return 1;
     }
-    pthread_t helper[64];
-    for (int i = 1; i < job.workers; i++) {
-      pthread_create(&helper[i], NULL, worker, &job);
-    }
-    attention_work(&job);
-    for (int i = 1; i < job.workers; i++) {
-      pthread_join(helper[i], NULL);
-    }
+    run_on_threads(work, &job, job.workers);
     attention_free(&job);
     double ms = now_ms() - start;
     if (r > 0) { /* the first call pays for page faults and the scratch */
