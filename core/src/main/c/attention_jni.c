@@ -41,11 +41,26 @@ static int plan_mask(JNIEnv *env, const jlong *d, jobject mask, jint mask_type,
   return last < mask_elements;
 }
 
+/*
+ * The rows of both kernels' dense tensors, d: B, H, G, S, T, D, Dv: query (B, H, S, D), key
+ * (B, G, T, D), value (B, G, T, Dv), output (B, H, S, Dv), or, sequence first, each with its
+ * sequence and head axes swapped (the same sizes, so the buffers' checks hold for both).
+ */
+static void plan_strides(const jlong *d, jboolean sequence_first, tensor_strides *query,
+                         tensor_strides *key, tensor_strides *value, tensor_strides *output) {
+  const int first = sequence_first == JNI_TRUE;
+  *query = dense_strides(d[1], d[3], d[5], first);
+  *key = dense_strides(d[2], d[4], d[5], first);
+  *value = dense_strides(d[2], d[4], d[6], first);
+  *output = dense_strides(d[1], d[3], d[6], first);
+}
+
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
-    jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jint workers, jboolean avx2,
-    jobject mask, jint mask_type, jlongArray mask_strides, jlong mask_elements) {
+    jlongArray dims, jboolean sequence_first, jfloat scale, jfloat softcap, jboolean causal,
+    jint workers, jboolean avx2, jobject mask, jint mask_type, jlongArray mask_strides,
+    jlong mask_elements) {
   (void)cls;
   jlong d[7];
   /* the AVX-512 variant only where the CPU has it, whatever the caller asks */
@@ -82,6 +97,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   job->keys = d[4];
   job->dim = d[5];
   job->value_dim = d[6];
+  plan_strides(d, sequence_first, &job->query_at, &job->key_at, &job->value_at, &job->output_at);
   job->scale = scale;
   job->softcap = softcap;
   job->causal = causal == JNI_TRUE;
@@ -144,7 +160,8 @@ JNIEXPORT void JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_rel
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
-    jlongArray dims, jfloat scale, jfloat softcap, jboolean causal, jlong left, jlong right,
+    jlongArray dims, jboolean sequence_first, jfloat scale, jfloat softcap, jboolean causal,
+    jlong left, jlong right,
     jlongArray valid, jint workers, jboolean avx2, jobject mask, jint mask_type,
     jlongArray mask_strides, jlong mask_elements) {
   (void)cls;
@@ -194,6 +211,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_pl
   job->keys = d[4];
   job->dim = d[5];
   job->value_dim = d[6];
+  plan_strides(d, sequence_first, &job->query_at, &job->key_at, &job->value_at, &job->output_at);
   job->scale = scale;
   job->softcap = softcap;
   job->causal = causal == JNI_TRUE;

@@ -50,13 +50,14 @@ int cpu_level(void) {
 }
 
 /* key (T, D) -> panels of 16 keys, [T/16][D][16], the last panel padded with zeros */
-static void pack_keys(const float *key, int64_t keys, int64_t dim, float *packed) {
+static void pack_keys(const float *key, int64_t keys, int64_t dim, int64_t row_stride,
+                      float *packed) {
   int64_t panels = (keys + 15) / 16;
   for (int64_t p = 0; p < panels; p++) {
     float *panel = packed + p * dim * 16;
     int64_t count = keys - p * 16 < 16 ? keys - p * 16 : 16;
     for (int64_t j = 0; j < 16; j++) {
-      const float *row = key + (p * 16 + j) * dim;
+      const float *row = key + (j < count ? (p * 16 + j) * row_stride : 0);
       for (int64_t d = 0; d < dim; d++) {
         panel[d * 16 + j] = j < count ? row[d] : 0.0f;
       }
@@ -133,11 +134,12 @@ static AVX512 void qk_block_avx512(int rows, int64_t dim, const float *query, co
 
 /* pv_block of prefill_ops: 64 value columns at a time, PV_ROWS rows at a time */
 static AVX512 void pv_block_avx512(int rows, int64_t n, const float *weights, const float *value,
-                                   int64_t value_dim, float *out, int64_t out_stride) {
+                                   int64_t value_dim, int64_t value_stride, float *out,
+                                   int64_t out_stride) {
   for (int64_t c = 0; c < value_dim; c += 64) {
     for (int r = 0; r < rows; r += PV_ROWS) {
       pv_tile(rows - r < PV_ROWS ? rows - r : PV_ROWS, n, weights + r * SCORE_STRIDE, value + c,
-              value_dim, out + r * out_stride + c, out_stride, value_dim - c);
+              value_stride, out + r * out_stride + c, out_stride, value_dim - c);
     }
   }
 }
@@ -274,7 +276,9 @@ static const float *packed_keys(attention_job *job, int64_t kv_head) {
   int *state = &job->packed_state[kv_head];
   int expected = 0;
   if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-    pack_keys(job->key + kv_head * job->keys * job->dim, job->keys, job->dim, packed);
+    const int64_t b = kv_head / job->groups, g = kv_head % job->groups;
+    pack_keys(job->key + b * job->key_at.batch + g * job->key_at.head, job->keys, job->dim,
+              job->key_at.row, packed);
     __atomic_store_n(state, 2, __ATOMIC_RELEASE);
   } else {
     for (int spins = 0; __atomic_load_n(state, __ATOMIC_ACQUIRE) != 2; spins++) {
@@ -296,16 +300,23 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
   const int64_t head = item / blocks; /* b * H + h */
   const int64_t first_row = (item % blocks) * BLOCK_ROWS;
   const int rows = (int)(queries - first_row < BLOCK_ROWS ? queries - first_row : BLOCK_ROWS);
-  const int64_t kv_head = (head / job->heads) * job->groups + (head % job->heads) / group;
-  const float *value = job->value + kv_head * keys * value_dim;
+  const int64_t b = head / job->heads, h = head % job->heads, g = h / group;
+  const int64_t kv_head = b * job->groups + g;
+  const float *value = job->value + b * job->value_at.batch + g * job->value_at.head;
+  const int64_t value_stride = job->value_at.row;
   const float *key_panels = packed_keys(job, kv_head);
-  /* the products' factor goes on the query when it is at most 1, else on each product */
-  const float *query = job->query + (head * queries + first_row) * dim; /* (rows, D) */
+  /* the products' factor goes on the query when it is at most 1, else on each product; the rows
+   * are copied (rows D apart) when scaled or when they do not lie D apart */
+  const float *query = job->query + b * job->query_at.batch + h * job->query_at.head +
+                       first_row * job->query_at.row;
+  const int64_t query_stride = job->query_at.row;
   const float after = job->qk_after ? job->qk_factor : 1.0f;
-  if (!job->qk_after) {
-    const float factor = job->qk_factor;
-    for (int64_t i = 0; i < rows * dim; i++) {
-      s->query[i] = query[i] * factor;
+  if (!job->qk_after || query_stride != dim) {
+    const float factor = job->qk_after ? 1.0f : job->qk_factor;
+    for (int r = 0; r < rows; r++) {
+      for (int64_t d = 0; d < dim; d++) {
+        s->query[r * dim + d] = query[r * query_stride + d] * factor;
+      }
     }
     query = s->query;
   }
@@ -357,20 +368,23 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
         ops->rescale(s->out + r * s->out_stride, s->out_stride, rescale);
       }
     }
-    ops->pv_block(rows, n, s->scores, value + k0 * value_dim, value_dim, s->out, s->out_stride);
+    ops->pv_block(rows, n, s->scores, value + k0 * value_stride, value_dim, value_stride, s->out,
+                  s->out_stride);
   }
-  float *output = job->output + (head * queries + first_row) * value_dim;
+  float *output = job->output + b * job->output_at.batch + h * job->output_at.head +
+                  first_row * job->output_at.row;
   for (int r = 0; r < rows; r++) {
+    float *row = output + r * job->output_at.row;
     if ((job->mask_type != MASK_NONE && visible[r] == 0) || row_sum[r] == 0.0f) {
       /* a row the mask hides entirely gets zeros, as in ONNX (not 0/0, nor a hidden key's NaN),
        * and so does a row whose scores are all -inf (a sum of 0: a finite mask that took the
        * scores below -FLT_MAX), as in the step-by-step chain */
-      memset(output + r * value_dim, 0, sizeof(float) * value_dim);
+      memset(row, 0, sizeof(float) * value_dim);
       continue;
     }
     float inverse = 1.0f / row_sum[r];
     for (int64_t c = 0; c < value_dim; c++) {
-      output[r * value_dim + c] = s->out[r * s->out_stride + c] * inverse;
+      row[c] = s->out[r * s->out_stride + c] * inverse;
     }
   }
 }

@@ -3,8 +3,10 @@
  * or AVX2 and FMA (the AVX2 variant).
  *
  * Shape legend: B batch, H query heads, G key/value heads (H a multiple of G), S query length,
- * T key length, D query/key head size, Dv value head size. All tensors are dense, C order:
- * query (B, H, S, D), key (B, G, T, D), value (B, G, T, Dv), output (B, H, S, Dv).
+ * T key length, D query/key head size, Dv value head size. Each tensor is four axes whose last
+ * (D or Dv floats) is contiguous, its rows placed by tensor_strides: query (B, H, S, D), key
+ * (B, G, T, D), value (B, G, T, Dv) and output (B, H, S, Dv) heads first, or each with its
+ * sequence and head axes swapped (B, S, H, D), as a block's projections lay them out.
  */
 #ifndef DJL_ATTENTION_KERNEL_H
 #define DJL_ATTENTION_KERNEL_H
@@ -16,6 +18,25 @@
 #define MASK_NONE 0
 #define MASK_BOOL 1
 #define MASK_FLOAT 2
+
+/*
+ * Where a tensor's rows lie: element strides between batches, heads and positions (its last axis
+ * contiguous). Dense heads first (B, N, L, W): {N L W, L W, W}; dense sequence first (B, L, N, W):
+ * {L N W, W, N W}.
+ */
+typedef struct {
+  int64_t batch, head, row;
+} tensor_strides;
+
+/* The strides of a dense (B, N, L, W) tensor, or of a dense (B, L, N, W) one when sequence_first. */
+static inline tensor_strides dense_strides(int64_t heads, int64_t length, int64_t width,
+                                           int sequence_first) {
+  tensor_strides at;
+  at.batch = heads * length * width;
+  at.head = sequence_first ? width : length * width;
+  at.row = sequence_first ? heads * width : width;
+  return at;
+}
 
 /*
  * A job's work items shared among the threads that compute it, the one way every kernel of the
@@ -50,6 +71,7 @@ typedef struct {
   const float *value;
   float *output;
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
+  tensor_strides query_at, key_at, value_at, output_at; /* where each tensor's rows lie */
   float scale;   /* the score factor, usually 1/sqrt(D); a normal float32 (checked in Java) */
   float softcap; /* 0, or c: scores become c * tanh(scores / c) before the mask; normal too */
   int causal;    /* query i sees keys j <= i */

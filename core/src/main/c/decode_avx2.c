@@ -89,26 +89,29 @@ static AVX2 INLINE void qk_1x8(const float *query, const float *const *key, int6
  */
 static AVX2 void qk_keys16(const decode_item *it, const decode_block *blk, int64_t t,
                            int64_t count, int64_t dim, const float *zero, float *scores) {
-  const float *group_keys = it->key + (blk->k0 + t) * dim;
+  const int64_t key_stride = it->key_stride;
+  const float *group_keys = it->key + (blk->k0 + t) * key_stride;
   const float *key[16];
   for (int j = 0; j < 16; j++) {
-    key[j] = j < count ? group_keys + j * dim : zero;
+    key[j] = j < count ? group_keys + j * key_stride : zero;
   }
-  const char *ahead = (const char *)(group_keys + KEY_PREFETCH_ROWS * dim);
-  const int64_t bytes = 16 * dim * (int64_t)sizeof(float);
+  const char *ahead = (const char *)(group_keys + KEY_PREFETCH_ROWS * key_stride);
+  const int64_t row_bytes = dim * (int64_t)sizeof(float);
+  const int64_t stride_bytes = key_stride * (int64_t)sizeof(float);
+  const int64_t bytes = 16 * row_bytes;
   int64_t fetched = 0;
   int r = 0;
   for (; r + 2 <= it->rows; r += 2) {
     for (int j0 = 0; j0 < 16; j0 += 4) {
       for (int64_t stop = bytes * (j0 + 4) / 16; fetched < stop; fetched += 64) {
-        _mm_prefetch(ahead + fetched, _MM_HINT_T1);
+        _mm_prefetch(row_byte(ahead, fetched, row_bytes, stride_bytes), _MM_HINT_T1);
       }
       float *s0 = scores + r * SCORE_STRIDE + t + j0;
       qk_2x4(it->query[r], it->query[r + 1], key + j0, dim, it->after, s0, s0 + SCORE_STRIDE);
     }
   }
   for (; fetched < bytes; fetched += 64) {
-    _mm_prefetch(ahead + fetched, _MM_HINT_T1);
+    _mm_prefetch(row_byte(ahead, fetched, row_bytes, stride_bytes), _MM_HINT_T1);
   }
   if (r < it->rows && t + 16 > blk->from[r] && t < blk->to[r]) {
     qk_1x8(it->query[r], key, dim, it->after, scores + r * SCORE_STRIDE + t);
@@ -157,20 +160,23 @@ AVX2 void decode_compute_avx2(decode_job *job, int64_t item, decode_scratch *s) 
     /* P V over runs of PV_KEYS value rows (contiguous, in L1 while every tile of the rows
      * reads its columns of them), the runs VALUE_PREFETCH_RUNS ahead fetched into L2: V streams
      * from memory once, in order, as K does */
-    const float *values = it.value + (k0 + u0) * value_dim;
-    const int64_t run_bytes = PV_KEYS * value_dim * (int64_t)sizeof(float);
+    const int64_t value_stride = it.value_stride;
+    const float *values = it.value + (k0 + u0) * value_stride;
+    const int64_t row_bytes = value_dim * (int64_t)sizeof(float);
+    const int64_t stride_bytes = value_stride * (int64_t)sizeof(float);
+    const int64_t run_bytes = PV_KEYS * row_bytes;
     for (int64_t t0 = 0; t0 < width; t0 += PV_KEYS) {
       const int64_t n = width - t0 < PV_KEYS ? width - t0 : PV_KEYS;
-      const float *run = values + t0 * value_dim;
-      const char *ahead = (const char *)(run + VALUE_PREFETCH_RUNS * PV_KEYS * value_dim);
+      const float *run = values + t0 * value_stride;
+      const char *ahead = (const char *)(run + VALUE_PREFETCH_RUNS * PV_KEYS * value_stride);
       for (int64_t at = 0; at < run_bytes; at += 64) {
-        _mm_prefetch(ahead + at, _MM_HINT_T1);
+        _mm_prefetch(row_byte(ahead, at, row_bytes, stride_bytes), _MM_HINT_T1);
       }
       for (int r = 0; r < it.rows; r += 4) {
         const int rows = it.rows - r < 4 ? it.rows - r : 4;
         const int columns = pv8_columns(rows);
         for (int64_t c = 0; c < value_dim; c += columns) {
-          pv8_tile(rows, n, s->scores + r * SCORE_STRIDE + u0 + t0, run + c, value_dim,
+          pv8_tile(rows, n, s->scores + r * SCORE_STRIDE + u0 + t0, run + c, value_stride,
                    s->out + r * job->out_stride + c, job->out_stride, value_dim - c);
         }
       }

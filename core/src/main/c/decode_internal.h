@@ -33,6 +33,7 @@ typedef struct {
   int64_t c0, c1;                           /* this chunk's keys */
   float after;                              /* the factor on each product, 1 when none */
   const float *key, *value;                 /* the group's K and V */
+  int64_t key_stride, value_stride;         /* floats from one key (value) row to the next */
   float row_max[DECODE_ROWS], row_sum[DECODE_ROWS];
   int64_t visible[DECODE_ROWS];
 } decode_item;
@@ -51,6 +52,16 @@ void decode_item_begin(const decode_job *job, int64_t item, decode_scratch *s, d
 
 /* The block of keys from k0 for the item's rows; returns 0 when no row sees a key of it. */
 int decode_block_of(const decode_item *it, int64_t k0, decode_block *block);
+
+/*
+ * Byte `at` of rows of `row_bytes` bytes that lie `stride_bytes` apart from `first` (the rows a
+ * prefetch loop walks through, contiguous or not).
+ */
+static inline const char *row_byte(const char *first, int64_t at, int64_t row_bytes,
+                                   int64_t stride_bytes) {
+  return stride_bytes == row_bytes ? first + at
+                                   : first + at / row_bytes * stride_bytes + at % row_bytes;
+}
 
 /* Fills scores [from, to) with `value`. */
 void decode_fill(float *scores, int64_t from, int64_t to, float value);

@@ -32,11 +32,12 @@
  * `dim` floats apart); the missing keys of a last group read the zero row, their scores land in
  * the row's slack.
  */
-static AVX512 INLINE void qk_group(const float *query, const float *keys, int64_t count,
-                                   int64_t dim, float after, const float *zero, float *scores) {
+static AVX512 INLINE void qk_group(const float *query, const float *keys, int64_t key_stride,
+                                   int64_t count, int64_t dim, float after, const float *zero,
+                                   float *scores) {
   const float *rows[16];
   for (int j = 0; j < 16; j++) {
-    rows[SLOT(j)] = j < count ? keys + j * dim : zero;
+    rows[SLOT(j)] = j < count ? keys + j * key_stride : zero;
   }
   __m512 acc[16];
   for (int j = 0; j < 16; j++) {
@@ -86,7 +87,8 @@ static AVX512 INLINE void qk_group(const float *query, const float *keys, int64_
  */
 static AVX512 INLINE void pv_whole_rows_of(const int vectors, int rows, int64_t n,
                                             const float *weights, const float *value,
-                                            int64_t value_dim, float *out, int64_t out_stride) {
+                                            int64_t value_dim, int64_t value_stride, float *out,
+                                            int64_t out_stride) {
   const __mmask16 last = lanes(value_dim - 16 * (vectors - 1));
   for (int r0 = 0; r0 < rows; r0 += 2) {
     const int two = r0 + 1 < rows;
@@ -99,9 +101,9 @@ static AVX512 INLINE void pv_whole_rows_of(const int vectors, int rows, int64_t 
       b[c] = _mm512_load_ps(out1 + 16 * c);
     }
     for (int64_t t = 0; t < n; t++) {
-      const float *row = value + t * value_dim;
+      const float *row = value + t * value_stride;
       if (r0 == 0) {
-        const char *ahead = (const char *)(row + VALUE_PREFETCH_ROWS * value_dim);
+        const char *ahead = (const char *)(row + VALUE_PREFETCH_ROWS * value_stride);
 #pragma GCC unroll 8
         for (int c = 0; c < vectors; c++) {
           _mm_prefetch(ahead + 64 * c, _MM_HINT_T1);
@@ -130,19 +132,20 @@ static AVX512 INLINE void pv_whole_rows_of(const int vectors, int rows, int64_t 
  * in registers: with the count known only at run time they lived on the stack, and the loop spent
  * about 40 % of a decode step storing and reloading them (perf, T = 256, one thread). */
 static AVX512 void pv_whole_rows(int rows, int64_t n, const float *weights, const float *value,
-                                 int64_t value_dim, float *out, int64_t out_stride) {
+                                 int64_t value_dim, int64_t value_stride, float *out,
+                                 int64_t out_stride) {
   switch ((value_dim + 15) / 16) {
     case 5:
-      pv_whole_rows_of(5, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(5, rows, n, weights, value, value_dim, value_stride, out, out_stride);
       break;
     case 6:
-      pv_whole_rows_of(6, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(6, rows, n, weights, value, value_dim, value_stride, out, out_stride);
       break;
     case 7:
-      pv_whole_rows_of(7, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(7, rows, n, weights, value, value_dim, value_stride, out, out_stride);
       break;
     default:
-      pv_whole_rows_of(8, rows, n, weights, value, value_dim, out, out_stride);
+      pv_whole_rows_of(8, rows, n, weights, value, value_dim, value_stride, out, out_stride);
       break;
   }
 }
@@ -156,11 +159,12 @@ static AVX512 void pv_whole_rows(int rows, int64_t n, const float *weights, cons
  * whole call 0.289 to 0.319 ms against 0.321 to 0.358 with qk_group for every row; 4 queries per
  * head 0.663 to 0.676 against 0.747 to 0.830.
  */
-static AVX512 INLINE void qk_rows4(const float *const *query, const float *keys, int64_t count,
-                                   int64_t dim, float after, const float *zero, float *scores) {
+static AVX512 INLINE void qk_rows4(const float *const *query, const float *keys,
+                                   int64_t key_stride, int64_t count, int64_t dim, float after,
+                                   const float *zero, float *scores) {
   const float *key[4];
   for (int j = 0; j < 4; j++) {
-    key[j] = j < count ? keys + j * dim : zero;
+    key[j] = j < count ? keys + j * key_stride : zero;
   }
   __m512 sums = dot4x4(query, key, dim);
   if (after != 1.0f) {
@@ -262,7 +266,8 @@ static float *output_row(const decode_job *job, int64_t b, int64_t g, int64_t rb
   int64_t group = job->heads / job->groups;
   int64_t row = rb * job->block_rows + r; /* query i = row / R, head g R + row % R */
   int64_t head = g * group + row % group;
-  return job->output + ((b * job->heads + head) * job->queries + row / group) * job->value_dim;
+  return job->output + b * job->output_at.batch + head * job->output_at.head +
+         row / group * job->output_at.row;
 }
 
 /* Merges the chunks of (b, g, rb): rescales each to the largest maximum, sums, normalizes. */
@@ -322,7 +327,8 @@ void decode_item_begin(const decode_job *job, int64_t item, decode_scratch *s, d
       union_lo = it->lo[r] < union_lo ? it->lo[r] : union_lo;
       union_hi = it->hi[r] > union_hi ? it->hi[r] : union_hi;
     }
-    it->query[r] = job->query + ((b * job->heads + head) * job->queries + q) * dim;
+    it->query[r] =
+        job->query + b * job->query_at.batch + head * job->query_at.head + q * job->query_at.row;
     it->mask_row[r] =
         b * job->mask_stride[0] + head * job->mask_stride[1] + q * job->mask_stride[2];
   }
@@ -350,9 +356,10 @@ void decode_item_begin(const decode_job *job, int64_t item, decode_scratch *s, d
     it->visible[r] = 0;
   }
   memset(s->out, 0, sizeof(float) * it->rows * job->out_stride);
-  const int64_t kv_head = b * job->groups + g;
-  it->key = job->key + kv_head * keys * dim;
-  it->value = job->value + kv_head * keys * job->value_dim;
+  it->key = job->key + b * job->key_at.batch + g * job->key_at.head;
+  it->value = job->value + b * job->value_at.batch + g * job->value_at.head;
+  it->key_stride = job->key_at.row;
+  it->value_stride = job->value_at.row;
 }
 
 int decode_block_of(const decode_item *it, int64_t k0, decode_block *block) {
@@ -404,6 +411,9 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
   const float *const *query = it.query;
   const float after = it.after;
   const float *key = it.key, *value = it.value;
+  const int64_t key_stride = it.key_stride, value_stride = it.value_stride;
+  const int64_t row_bytes = dim * (int64_t)sizeof(float);
+  const int64_t stride_bytes = key_stride * (int64_t)sizeof(float);
   decode_block blk;
   for (int64_t k0 = it.c0; k0 < it.c1; k0 += SCORE_KEYS) {
     if (!decode_block_of(&it, k0, &blk)) {
@@ -415,15 +425,15 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
      * the rows of the group use them, so K streams from memory once, beside the arithmetic */
     for (int64_t t = u0; t < u1; t += 16) {
       int64_t count = u1 - t < 16 ? u1 - t : 16;
-      const float *group_keys = key + (k0 + t) * dim;
+      const float *group_keys = key + (k0 + t) * key_stride;
       /* the key rows four groups ahead are fetched into L2 (past the end: harmless), a quarter
        * of their lines before each four keys' products, so that the arithmetic hides the
        * fetches. Into L1 and two groups ahead read K at 59 to 67 % of a plain read's rate at
        * T = 16384, four groups ahead into L2 at 81 to 82 %; all 128 lines of a group at once
        * left the fetches waiting for the core's miss buffers with the products queued behind
        * them: spread out, the step went from 5.24-5.38 ms to 4.27-4.60 (docs/performance.md) */
-      const char *ahead = (const char *)(group_keys + KEY_PREFETCH_ROWS * dim);
-      const int64_t lines = 16 * dim * (int64_t)sizeof(float); /* bytes, in 64-byte lines */
+      const char *ahead = (const char *)(group_keys + KEY_PREFETCH_ROWS * key_stride);
+      const int64_t lines = 16 * row_bytes; /* bytes, in 64-byte lines */
       int64_t fetched = 0;
       /* four rows at a time (a row's scores outside its keys are overwritten with -inf below),
        * the rest one by one */
@@ -431,18 +441,18 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
       for (; first + 4 <= rows; first += 4) {
         for (int64_t j0 = 0; j0 < 16; j0 += 4) {
           for (int64_t stop = lines * (j0 + 4) / 16; fetched < stop; fetched += 64) {
-            _mm_prefetch(ahead + fetched, _MM_HINT_T1);
+            _mm_prefetch(row_byte(ahead, fetched, row_bytes, stride_bytes), _MM_HINT_T1);
           }
-          qk_rows4(query + first, group_keys + j0 * dim, count - j0, dim, after, s->zero,
-                   s->scores + first * SCORE_STRIDE + t + j0);
+          qk_rows4(query + first, group_keys + j0 * key_stride, key_stride, count - j0, dim,
+                   after, s->zero, s->scores + first * SCORE_STRIDE + t + j0);
         }
       }
       for (; fetched < lines; fetched += 64) {
-        _mm_prefetch(ahead + fetched, _MM_HINT_T1);
+        _mm_prefetch(row_byte(ahead, fetched, row_bytes, stride_bytes), _MM_HINT_T1);
       }
       for (int r = first; r < rows; r++) {
         if (t + 16 > from[r] && t < to[r]) {
-          qk_group(query[r], group_keys, count, dim, after, s->zero,
+          qk_group(query[r], group_keys, key_stride, count, dim, after, s->zero,
                    s->scores + r * SCORE_STRIDE + t);
         }
       }
@@ -471,15 +481,15 @@ static AVX512 void compute_item(decode_job *job, int64_t item, decode_scratch *s
       }
     }
     if (value_dim > 64 && value_dim <= 128 && rows <= WHOLE_ROWS_MAX) {
-      pv_whole_rows(rows, width, s->scores + u0, value + (k0 + u0) * value_dim, value_dim, s->out,
-                    job->out_stride);
+      pv_whole_rows(rows, width, s->scores + u0, value + (k0 + u0) * value_stride, value_dim,
+                    value_stride, s->out, job->out_stride);
       continue;
     }
     for (int64_t c = 0; c < value_dim; c += 64) {
       for (int r = 0; r < rows; r += PV_ROWS) {
         pv_tile(rows - r < PV_ROWS ? rows - r : PV_ROWS, width, s->scores + r * SCORE_STRIDE + u0,
-                value + (k0 + u0) * value_dim + c, value_dim, s->out + r * job->out_stride + c,
-                job->out_stride, value_dim - c);
+                value + (k0 + u0) * value_stride + c, value_stride,
+                s->out + r * job->out_stride + c, job->out_stride, value_dim - c);
       }
     }
   }

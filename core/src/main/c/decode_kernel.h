@@ -4,9 +4,9 @@
  * and FMA (a variant of its own, decode_avx2.c).
  *
  * Shape legend: B batch, H query heads, G key/value heads (H a multiple of G, R = H / G query heads
- * per group), S query length, T key length, D query/key head size, Dv value head size. All
- * tensors are dense, C order: query (B, H, S, D), key (B, G, T, D), value (B, G, T, Dv), output
- * (B, H, S, Dv).
+ * per group), S query length, T key length, D query/key head size, Dv value head size. The
+ * tensors' rows lie as tensor_strides place them (attention_kernel.h): query (B, H, S, D), key
+ * (B, G, T, D), value (B, G, T, Dv), output (B, H, S, Dv), heads first or sequence first.
  *
  * The R * S query rows of a group (its R heads times the S queries) are computed together, so
  * each key and value row is read once per group, straight from the caller's memory (no packing);
@@ -32,6 +32,7 @@ typedef struct {
   const float *value;
   float *output;
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
+  tensor_strides query_at, key_at, value_at, output_at; /* where each tensor's rows lie */
   float scale;   /* the score factor; a normal float32 (checked in Java) */
   float softcap; /* 0, or c: scores become c * tanh(scores / c) before the mask */
   int causal;

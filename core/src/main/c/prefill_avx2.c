@@ -85,12 +85,13 @@ static AVX2 void qk_block_avx2(int rows, int64_t dim, const float *query, const 
 
 /* pv_block of prefill_ops: PV8_ROWS rows at a time, each tile across the value columns */
 static AVX2 void pv_block_avx2(int rows, int64_t n, const float *weights, const float *value,
-                               int64_t value_dim, float *out, int64_t out_stride) {
+                               int64_t value_dim, int64_t value_stride, float *out,
+                               int64_t out_stride) {
   for (int r = 0; r < rows; r += PV8_ROWS) {
     const int tile = rows - r < PV8_ROWS ? rows - r : PV8_ROWS;
     const int width = pv8_columns(tile);
     for (int64_t c = 0; c < value_dim; c += width) {
-      pv8_tile(tile, n, weights + r * SCORE_STRIDE, value + c, value_dim,
+      pv8_tile(tile, n, weights + r * SCORE_STRIDE, value + c, value_stride,
                out + r * out_stride + c, out_stride, value_dim - c);
     }
   }

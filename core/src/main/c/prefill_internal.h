@@ -33,10 +33,11 @@ typedef struct {
   void (*rescale)(float *out, int64_t floats, float factor);
   /*
    * out[r][0, value_dim) += weights[r][0, n) . value[0, n)[0, value_dim) for `rows` rows (weights
-   * SCORE_STRIDE apart, out rows out_stride apart, out_stride a multiple of 64)
+   * SCORE_STRIDE apart, value rows value_stride apart, out rows out_stride apart, out_stride a
+   * multiple of 64)
    */
   void (*pv_block)(int rows, int64_t n, const float *weights, const float *value,
-                   int64_t value_dim, float *out, int64_t out_stride);
+                   int64_t value_dim, int64_t value_stride, float *out, int64_t out_stride);
 } prefill_ops;
 
 extern const prefill_ops prefill_avx512; /* attention_kernel.c */

@@ -163,7 +163,7 @@ public record BenchmarkReport(
    * @param ratio projectMs / djlMs (at most 1: no slower)
    * @param projectionsMs the project's four projections alone (its parameters)
    * @param attentionMs the project's attention call alone, on the (B, H, S, D) views
-   * @param restMs projectMs − projectionsMs − attentionMs: checks, reshapes, transposes, scopes
+   * @param restMs projectMs − projectionsMs − attentionMs: checks, reshapes, scopes
    * @param maxAbsDiffVsDjl the largest |project − DJL| over the output
    */
   public record SmallCallResult(

@@ -190,6 +190,9 @@ public final class Attention {
   public static AttentionResult attention(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
     // Fast-path dispatch (issue 5): keep this block small; the steps stay in attentionStepByStep.
+    if (options.sequenceFirst() && !FastAttention.takes(query, options)) {
+      return SequenceFirst.attention(query, key, value, options, false); // on heads-first views
+    }
     if (options.cache() != null) {
       return options.cache().attend(query, key, value, options, false); // appends, then attends
     }
@@ -220,6 +223,9 @@ public final class Attention {
    */
   public static AttentionResult attentionStepByStep(
       NDArray query, NDArray key, NDArray value, AttentionOptions options) {
+    if (options.sequenceFirst()) {
+      return SequenceFirst.attention(query, key, value, options, true); // on heads-first views
+    }
     if (options.cache() != null) {
       return options.cache().attend(query, key, value, options, true); // appends, then the chain
     }

@@ -87,7 +87,7 @@ record AttentionCall(
       AttentionOptions options,
       Precision precision,
       long tileElements) {
-    AttentionShape shape = AttentionShape.of(query, key, value);
+    AttentionShape shape = AttentionShape.of(query, key, value, options.sequenceFirst());
     NDArray mask = options.mask();
     Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
     MaskKind maskKind =
@@ -117,6 +117,16 @@ record AttentionCall(
         precision,
         tileElements,
         new Inputs(query, key, value, options));
+  }
+
+  /**
+   * Whether the 4-D inputs and the output are sequence first, (B, S, H, D) ({@link
+   * AttentionOptions.Builder#optSequenceFirst}): only a kernel that {@link
+   * AttentionKernel#readsSequenceFirst() reads that layout} gets such a call; the others get the
+   * heads-first views of the same arrays ({@link SequenceFirst}).
+   */
+  boolean sequenceFirst() {
+    return inputs.options().sequenceFirst();
   }
 
   /** Whether a sliding window limits the keys a query sees. */

@@ -58,6 +58,18 @@ interface AttentionKernel {
   }
 
   /**
+   * Returns whether {@link #compute} takes sequence-first calls ({@link
+   * AttentionCall#sequenceFirst()}) as they are, reading (B, S, H, D) and writing (B, S, H, Dv)
+   * where they lie; a kernel that does not (the default) is handed heads-first views by {@link
+   * SequenceFirst}.
+   *
+   * @return whether the kernel reads the sequence-first layout
+   */
+  default boolean readsSequenceFirst() {
+    return false;
+  }
+
+  /**
    * Computes the call's output.
    *
    * @param call a call that {@link #unsupported} accepted

@@ -30,6 +30,8 @@ import ai.djl.ndarray.types.DataType;
  *       returned</td></tr>
  *   <tr><td>{@link Builder#optTraining}</td><td>{@code false}</td><td>gradients are recorded when
  *       the engine records them (inside a {@code GradientCollector}, for tracked inputs)</td></tr>
+ *   <tr><td>{@link Builder#optSequenceFirst}</td><td>{@code false}</td><td>4-D inputs and the
+ *       output are heads first: (B, H, S, D)</td></tr>
  * </table>
  *
  * <p>The blocks in {@code io.github.djlattention.blocks} build their options themselves and ask for
@@ -80,9 +82,11 @@ public final class AttentionOptions {
   private final ScoresOutput scoresOutput;
   private final boolean training;
   private final KvCache.Layer cache;
+  private final boolean sequenceFirst;
 
   private AttentionOptions(Builder builder) {
     this.cache = builder.cache;
+    this.sequenceFirst = builder.sequenceFirst;
     this.pastKey = builder.pastKey;
     this.pastValue = builder.pastValue;
     this.nonPadKeyLengths = builder.nonPadKeyLengths;
@@ -125,6 +129,7 @@ public final class AttentionOptions {
     builder.scoresOutput = scoresOutput;
     builder.training = training;
     builder.cache = cache;
+    builder.sequenceFirst = sequenceFirst;
     return builder;
   }
 
@@ -199,6 +204,14 @@ public final class AttentionOptions {
     return scoresOutput;
   }
 
+  /**
+   * Returns whether 4-D inputs and the output are sequence first, (B, S, H, D), rather than heads
+   * first.
+   */
+  public boolean sequenceFirst() {
+    return sequenceFirst;
+  }
+
   /** Returns the in-place KV cache layer the call appends to, or {@code null} for none. */
   public KvCache.Layer cache() {
     return cache;
@@ -220,6 +233,7 @@ public final class AttentionOptions {
     private boolean returnWeights = true;
     private boolean training;
     private KvCache.Layer cache;
+    private boolean sequenceFirst;
 
     private Builder() {}
 
@@ -383,6 +397,24 @@ public final class AttentionOptions {
      */
     public Builder optTraining(boolean training) {
       this.training = training;
+      return this;
+    }
+
+    /**
+     * Sets the layout of 4-D inputs and of the output (default false: heads first, (B, H, S, D)).
+     * Sequence first, the query is (B, S, H, D), the key (B, T, G, D), the value (B, T, G, Dv), the
+     * output (B, S, H, Dv), and past keys and values (and the present ones returned) (B, P, G, D):
+     * the layout that a projection's (B, S, H·D) output has once reshaped, as FlashAttention and
+     * ONNX Runtime's {@code MultiHeadAttention} take their inputs. The mask, the weights and the
+     * scores stay (B, H, S, T). The native kernels read and write this layout where it lies; the
+     * other kernels and the step-by-step chain compute on heads-first views of the same arrays, so
+     * every path gives the results it gives heads first, in this layout.
+     *
+     * @param sequenceFirst whether 4-D inputs and the output are (B, S, H, D)
+     * @return this builder
+     */
+    public Builder optSequenceFirst(boolean sequenceFirst) {
+      this.sequenceFirst = sequenceFirst;
       return this;
     }
 

@@ -26,10 +26,32 @@ record AttentionShape(
    * @throws IllegalArgumentException naming the shapes when they do not fit together
    */
   static AttentionShape of(NDArray query, NDArray key, NDArray value) {
+    return of(query, key, value, false);
+  }
+
+  /**
+   * Validates query, key and value against each other, in either layout of 4-D inputs.
+   *
+   * @param sequenceFirst whether the inputs are (B, S, H, D), (B, T, G, D), (B, T, G, Dv) ({@link
+   *     AttentionOptions.Builder#optSequenceFirst}) rather than heads first
+   * @throws IllegalArgumentException naming the shapes when they do not fit together, or when
+   *     sequence-first inputs are not 4-D
+   */
+  static AttentionShape of(NDArray query, NDArray key, NDArray value, boolean sequenceFirst) {
     Shape q = query.getShape();
     Shape k = key.getShape();
     Shape v = value.getShape();
     int rank = q.dimension();
+    if (sequenceFirst && (rank != 4 || k.dimension() != 4 || v.dimension() != 4)) {
+      throw new IllegalArgumentException(
+          "sequence-first attention takes 4-D query (B, S, H, D), key (B, T, G, D) and value"
+              + " (B, T, G, Dv); got query "
+              + q
+              + ", key "
+              + k
+              + ", value "
+              + v);
+    }
     if (rank < 2 || rank > 4 || k.dimension() != rank || v.dimension() != rank) {
       throw new IllegalArgumentException(
           "query, key and value must all be (S, D), (B, S, D) or (B, H, S, D); got query "
@@ -48,11 +70,13 @@ record AttentionShape(
               + ", "
               + value.getDataType());
     }
+    int headAxis = sequenceFirst ? 2 : 1;
+    int lengthAxis = sequenceFirst ? 1 : rank - 2;
     long batch = rank >= 3 ? q.get(0) : 1;
-    long heads = rank == 4 ? q.get(1) : 1;
-    long kvHeads = rank == 4 ? k.get(1) : 1;
-    long queryLength = q.get(rank - 2);
-    long keyLength = k.get(rank - 2);
+    long heads = rank == 4 ? q.get(headAxis) : 1;
+    long kvHeads = rank == 4 ? k.get(headAxis) : 1;
+    long queryLength = q.get(lengthAxis);
+    long keyLength = k.get(lengthAxis);
     long headSize = q.get(rank - 1);
     if (rank >= 3 && (k.get(0) != batch || v.get(0) != batch)) {
       throw new IllegalArgumentException(
@@ -69,7 +93,7 @@ record AttentionShape(
               + " vs "
               + k.get(rank - 1));
     }
-    if (v.get(rank - 2) != keyLength) {
+    if (v.get(lengthAxis) != keyLength) {
       throw new IllegalArgumentException(
           "key "
               + k
@@ -78,11 +102,18 @@ record AttentionShape(
               + " differ in length: "
               + keyLength
               + " vs "
-              + v.get(rank - 2));
+              + v.get(lengthAxis));
     }
-    if (rank == 4 && v.get(1) != kvHeads) {
+    if (rank == 4 && v.get(headAxis) != kvHeads) {
       throw new IllegalArgumentException(
-          "key " + k + " and value " + v + " differ in head count: " + kvHeads + " vs " + v.get(1));
+          "key "
+              + k
+              + " and value "
+              + v
+              + " differ in head count: "
+              + kvHeads
+              + " vs "
+              + v.get(headAxis));
     }
     if (kvHeads == 0 || heads % kvHeads != 0) {
       throw new IllegalArgumentException(

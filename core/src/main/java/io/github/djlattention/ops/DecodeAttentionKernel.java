@@ -2,7 +2,6 @@ package io.github.djlattention.ops;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import java.nio.ByteBuffer;
 
 /**
@@ -106,15 +105,17 @@ final class DecodeAttentionKernel extends TensorKernel {
     return !avx2 && (call.shape().queryLength() <= MAX_QUERIES || call.positional());
   }
 
+  /** Reads sequence-first calls where they lie: the C kernel takes either layout. */
+  @Override
+  public boolean readsSequenceFirst() {
+    return true;
+  }
+
   @Override
   NDArray run(Tensors t, AttentionCall call, NDManager scope) {
     NativeAttentionKernel.status(); // loads the library on first use
-    Shape q = t.query().getShape();
-    Shape k = t.key().getShape();
-    long[] dims = {
-      q.get(0), q.get(1), k.get(1), q.get(2), k.get(2), q.get(3), t.value().getShape().get(3)
-    }; // B, H, G, S, T, D, Dv
-    NDArray output = scope.create(new Shape(dims[0], dims[1], dims[3], dims[6])); // (B,H,S,Dv)
+    long[] dims = NativeInputs.dims(call.shape()); // B, H, G, S, T, D, Dv
+    NDArray output = scope.create(NativeInputs.outputShape(call));
     NDArray mask = t.mask();
     int workers = NativeAttentionKernel.workers();
     long job =
@@ -124,6 +125,7 @@ final class DecodeAttentionKernel extends TensorKernel {
             NativeInputs.buffer(t.value()),
             NativeInputs.buffer(output),
             dims,
+            call.sequenceFirst(),
             (float) call.scale(),
             call.softcap() == null ? 0f : call.softcap().floatValue(),
             call.causal(),
@@ -141,7 +143,7 @@ final class DecodeAttentionKernel extends TensorKernel {
         NativeAttentionKernel.usesOpenMp(),
         workers,
         "the decode attention kernel",
-        q,
+        t.query().getShape(),
         "B, H, G, S, T, D, Dv",
         dims);
     return output; // in the scope: the base class returns a copy in the caller's dtype and rank
@@ -153,6 +155,7 @@ final class DecodeAttentionKernel extends TensorKernel {
       ByteBuffer value,
       ByteBuffer output,
       long[] dims,
+      boolean sequenceFirst,
       float scale,
       float softcap,
       boolean causal,

@@ -250,7 +250,17 @@ public final class FastAttention {
     }
     AttentionCall call = positionalCall(query, key, value, options);
     AttentionKernel kernel = call == null ? null : positionalKernel(call);
-    return kernel == null ? null : kernel.compute(call);
+    return kernel == null ? null : compute(kernel, call);
+  }
+
+  /**
+   * The kernel's output for the call: a sequence-first call that the kernel does not read as it
+   * lies is computed on heads-first views ({@link SequenceFirst}).
+   */
+  private static NDArray compute(AttentionKernel kernel, AttentionCall call) {
+    return call.sequenceFirst() && !kernel.readsSequenceFirst()
+        ? SequenceFirst.output(call, kernel)
+        : kernel.compute(call);
   }
 
   /** The call with valid key counts or a window, or null when it does not fit (the chain says). */
@@ -418,7 +428,7 @@ public final class FastAttention {
       Kernel kernel,
       long tileElements) {
     AttentionCall call = call(query, key, value, options, precision, tileElements);
-    return choose(call, kernel).compute(call);
+    return compute(choose(call, kernel), call);
   }
 
   /**

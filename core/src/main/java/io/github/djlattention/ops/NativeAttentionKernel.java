@@ -4,7 +4,6 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.util.Utils;
 import java.io.IOException;
@@ -295,70 +294,45 @@ final class NativeAttentionKernel extends TensorKernel {
     return NativeInputs.unsupportedArrays(call, kernel);
   }
 
+  /** Reads sequence-first calls where they lie: the C kernel takes either layout. */
   @Override
-  NDArray run(Tensors t, AttentionCall call, NDManager scope) {
-    return run(
-        t.query(),
-        t.key(),
-        t.value(),
-        t.mask(),
-        call.causal(),
-        call.scale(),
-        call.softcap(),
-        avx2,
-        scope);
+  public boolean readsSequenceFirst() {
+    return true;
   }
 
   /**
-   * Runs the attention.
+   * Runs the attention on the prepared arrays (float32, 4-D, in the call's layout: (B, H, S, D)
+   * heads first, (B, S, H, D) sequence first); the mask is 4-D, each axis 1 or the size of (B, H,
+   * S, T): boolean (true = the key takes part) or float32 (added to the scores), or null.
    *
-   * @param query (B, H, S, D) float32
-   * @param key (B, G, T, D) float32
-   * @param value (B, G, T, Dv) float32
-   * @param mask 4-D, each axis 1 or the size of (B, H, S, T): boolean (true = the key takes part)
-   *     or float32 (added to the scores); or null
-   * @param causal whether query i sees only keys j ≤ i
-   * @param scale the score factor
-   * @param softcap the softcap c (scores become c·tanh(scores/c)), or null
-   * @param avx2 whether to run the AVX2 variant also where the CPU has AVX-512
-   * @param manager the manager of the result
-   * @return the output (B, H, S, Dv) float32
+   * @return the output (B, H, S, Dv) float32, or (B, S, H, Dv) for a sequence-first call
    * @throws IllegalStateException when the kernel is not available, or cannot allocate its scratch
    *     memory
    */
-  static NDArray run(
-      NDArray query,
-      NDArray key,
-      NDArray value,
-      NDArray mask,
-      boolean causal,
-      double scale,
-      Double softcap,
-      boolean avx2,
-      NDManager manager) {
+  @Override
+  NDArray run(Tensors t, AttentionCall call, NDManager scope) {
     String status = status(); // also loads the library on first use
     if (status != null) {
       throw new IllegalStateException("the native attention kernel is not available: " + status);
     }
-    Shape q = query.getShape();
-    Shape k = key.getShape();
-    long[] dims = {
-      q.get(0), q.get(1), k.get(1), q.get(2), k.get(2), q.get(3), value.getShape().get(3)
-    }; // B, H, G, S, T, D, Dv
-    NDArray output = manager.create(new Shape(dims[0], dims[1], dims[3], dims[6])); // (B,H,S,Dv)
+    NDArray mask = t.mask();
+    Double softcap = call.softcap();
+    long[] dims = NativeInputs.dims(call.shape()); // B, H, G, S, T, D, Dv
+    NDArray output = scope.create(NativeInputs.outputShape(call));
     int workers = workers();
     boolean done = false;
     try {
       long job =
           plan(
-              NativeInputs.buffer(query),
-              NativeInputs.buffer(key),
-              NativeInputs.buffer(value),
+              NativeInputs.buffer(t.query()),
+              NativeInputs.buffer(t.key()),
+              NativeInputs.buffer(t.value()),
               NativeInputs.buffer(output),
               dims,
-              (float) scale,
+              call.sequenceFirst(),
+              (float) call.scale(),
               softcap == null ? 0f : softcap.floatValue(),
-              causal,
+              call.causal(),
               workers,
               avx2,
               mask == null ? null : NativeInputs.buffer(mask),
@@ -370,7 +344,7 @@ final class NativeAttentionKernel extends TensorKernel {
           usesOpenMp(),
           workers,
           "the native attention kernel",
-          q,
+          t.query().getShape(),
           "B, H, G, S, T, D, Dv",
           dims);
       done = true;
@@ -406,6 +380,7 @@ final class NativeAttentionKernel extends TensorKernel {
       ByteBuffer value,
       ByteBuffer output,
       long[] dims,
+      boolean sequenceFirst,
       float scale,
       float softcap,
       boolean causal,

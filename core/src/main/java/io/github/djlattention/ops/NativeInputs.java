@@ -27,6 +27,27 @@ final class NativeInputs {
     return JniUtils.getByteBuffer((PtNDArray) array, true);
   }
 
+  /** The sizes a kernel's plan takes: B, H, G, S, T, D, Dv. */
+  static long[] dims(AttentionShape shape) {
+    return new long[] {
+      shape.batch(),
+      shape.heads(),
+      shape.kvHeads(),
+      shape.queryLength(),
+      shape.keyLength(),
+      shape.headSize(),
+      shape.valueHeadSize()
+    };
+  }
+
+  /** The output a kernel writes: (B, H, S, Dv), or (B, S, H, Dv) for a sequence-first call. */
+  static Shape outputShape(AttentionCall call) {
+    AttentionShape shape = call.shape();
+    return call.sequenceFirst()
+        ? new Shape(shape.batch(), shape.queryLength(), shape.heads(), shape.valueHeadSize())
+        : shape.output4d();
+  }
+
   /**
    * The kernels' code for the mask's type: 0 none, 1 boolean, 2 float32.
    *

@@ -19,9 +19,9 @@ abstract class TensorKernel implements AttentionKernel {
   /**
    * The prepared arrays.
    *
-   * @param query (B, H, S, D) in the compute type
-   * @param key (B, G, T, D) in the compute type
-   * @param value (B, G, T, Dv) in the compute type
+   * @param query (B, H, S, D) in the compute type; (B, S, H, D) for a sequence-first call
+   * @param key (B, G, T, D) in the compute type; (B, T, G, D) for a sequence-first call
+   * @param value (B, G, T, Dv) in the compute type; (B, T, G, Dv) for a sequence-first call
    * @param mask (B|1, H|1, S|1, T|1): boolean, or floating point in the compute type; or null
    */
   record Tensors(NDArray query, NDArray key, NDArray value, NDArray mask) {}
@@ -37,16 +37,26 @@ abstract class TensorKernel implements AttentionKernel {
       NDArray key = Attention.borrow(scope, inputs.key());
       NDArray value = Attention.borrow(scope, inputs.value());
       NDArray mask = Attention.borrow(scope, inputs.options().mask());
-      NDArray q = shaped(query.toType(computeType, false), shape.query4d()); // (B, H, S, D)
-      NDArray k = shaped(key.toType(computeType, false), shape.key4d()); // (B, G, T, D)
-      NDArray v = shaped(value.toType(computeType, false), shape.value4d()); // (B, G, T, Dv)
+      // Sequence-first calls reach only kernels that read them (B, S, H, D) as they are.
+      boolean first = call.sequenceFirst();
+      NDArray q = query.toType(computeType, false);
+      NDArray k = key.toType(computeType, false);
+      NDArray v = value.toType(computeType, false);
+      if (!first) {
+        q = shaped(q, shape.query4d()); // (B, H, S, D)
+        k = shaped(k, shape.key4d()); // (B, G, T, D)
+        v = shaped(v, shape.value4d()); // (B, G, T, Dv)
+      }
       NDArray m = null;
       if (mask != null) {
         m = shaped(mask, call.mask4d()); // broadcastable to (B, H, S, T)
         m = m.getDataType() == DataType.BOOLEAN ? m : m.toType(computeType, false);
       }
-      NDArray output = run(new Tensors(q, k, v, m), call, scope); // (B, H, S, Dv)
-      output = shaped(output, shape.outputShape()).toType(call.dtype(), false); // caller's rank
+      NDArray output = run(new Tensors(q, k, v, m), call, scope); // (B, H, S, Dv) or (B, S, H, Dv)
+      if (!first) {
+        output = shaped(output, shape.outputShape()); // the caller's rank
+      }
+      output = output.toType(call.dtype(), false);
       output.attach(parent);
       return output;
     }
@@ -68,7 +78,7 @@ abstract class TensorKernel implements AttentionKernel {
    * @param tensors the 4-D arrays, owned by {@code scope}
    * @param call the call
    * @param scope the manager of the call's temporaries (the result may stay in it)
-   * @return the output (B, H, S, Dv) in the compute type
+   * @return the output (B, H, S, Dv) in the compute type; (B, S, H, Dv) for a sequence-first call
    */
   abstract NDArray run(Tensors tensors, AttentionCall call, NDManager scope);
 

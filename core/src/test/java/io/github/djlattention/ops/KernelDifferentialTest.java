@@ -3,6 +3,7 @@ package io.github.djlattention.ops;
 import static io.github.djlattention.testing.TestTensors.assertClose;
 import static io.github.djlattention.testing.TestTensors.doubles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.engine.Engine;
@@ -10,6 +11,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import io.github.djlattention.ops.FastAttention.Kernel;
 import io.github.djlattention.ops.FastAttention.Precision;
@@ -162,7 +164,52 @@ class KernelDifferentialTest {
       if (seed % 16 == 0) {
         checkSharedAcrossThreads(what, q, k, v, options);
       }
+      if (c.rank() == 4 && seed % 2 == 1) {
+        checkSequenceFirst(what, seed, r, m, q, k, v, mask, options, expected, tolerance);
+      }
     }
+  }
+
+  /**
+   * The same case sequence first ({@link AttentionOptions.Builder#optSequenceFirst}): the inputs
+   * (B, S, H, D), each in a random layout again, on every path; the output, swapped back to (B, H,
+   * S, Dv), must match the same reference. Every 8th such case also checks gradients.
+   */
+  private static void checkSequenceFirst(
+      String what,
+      long seed,
+      Random r,
+      NDManager m,
+      NDArray q,
+      NDArray k,
+      NDArray v,
+      NDArray mask,
+      AttentionOptions options,
+      double[] expected,
+      double tolerance) {
+    NDArray qs = Layouts.as(m, swapped(q), randomLayout(r));
+    NDArray ks = Layouts.as(m, swapped(k), randomLayout(r));
+    NDArray vs = Layouts.as(m, swapped(v), randomLayout(r));
+    AttentionOptions sequenceFirst = options.toBuilder().optSequenceFirst(true).build();
+    long tileElements = 1L << (4 + r.nextInt(10));
+    for (Path path : paths(qs, ks, vs, sequenceFirst, qs.getDataType(), tileElements)) {
+      NDArray output = path.run.get();
+      String name = what + " sequence first " + path.name;
+      Shape shape = qs.getShape(); // (B, S, H, D)
+      assertEquals(
+          new Shape(shape.get(0), shape.get(1), shape.get(2), vs.getShape().get(3)),
+          output.getShape(),
+          name);
+      assertClose(name, expected, doubles(swapped(output)), tolerance, tolerance);
+    }
+    if (seed % 16 == 1) {
+      checkGradients(what + " sequence first", qs, ks, vs, mask, sequenceFirst);
+    }
+  }
+
+  /** (B, H, S, D) to (B, S, H, D) and back: axes 1 and 2 swapped. */
+  private static NDArray swapped(NDArray array) {
+    return array.transpose(0, 2, 1, 3);
   }
 
   private static Layout randomLayout(Random r) {
