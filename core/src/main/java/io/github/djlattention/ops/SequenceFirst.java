@@ -24,9 +24,18 @@ final class SequenceFirst {
     return array == null ? null : array.transpose(0, 2, 1, 3);
   }
 
-  /** The heads-first view of a caller's array, owned by {@code scope}, or null for null. */
+  /**
+   * The heads-first view of a caller's array, owned by {@code scope}, or null for null: a new
+   * handle of ours, as {@link Attention#borrow} makes one (the transpose is the new handle, so a
+   * decode step pays one JNI call per input here, not two).
+   */
   private static NDArray headsFirst(NDManager scope, NDArray array) {
-    return swapped(Attention.borrow(scope, array));
+    if (array == null) {
+      return null;
+    }
+    NDArray view = swapped(array); // a new handle, in the caller's manager ...
+    view.attach(scope); // ... moved to ours: the caller's array itself is only read
+    return view;
   }
 
   /** The options for the heads-first views: the past keys and values swapped too. */

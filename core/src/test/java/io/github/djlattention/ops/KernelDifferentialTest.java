@@ -173,7 +173,8 @@ class KernelDifferentialTest {
   /**
    * The same case sequence first ({@link AttentionOptions.Builder#optSequenceFirst}): the inputs
    * (B, S, H, D), each in a random layout again, on every path; the output, swapped back to (B, H,
-   * S, Dv), must match the same reference. Every 8th such case also checks gradients.
+   * S, Dv), must match the same reference. Every 8th such case also checks gradients, and every 8th
+   * other one two threads sharing the inputs.
    */
   private static void checkSequenceFirst(
       String what,
@@ -204,6 +205,9 @@ class KernelDifferentialTest {
     }
     if (seed % 16 == 1) {
       checkGradients(what + " sequence first", qs, ks, vs, mask, sequenceFirst);
+    }
+    if (seed % 16 == 9) {
+      checkSharedAcrossThreads(what + " sequence first", qs, ks, vs, sequenceFirst);
     }
   }
 
