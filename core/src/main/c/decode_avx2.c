@@ -4,8 +4,10 @@
  * (decode_internal.h), with products eight lanes wide. Per block of SCORE_KEYS keys: Q K^T 16
  * keys at a time for every row of the group while those key rows are in L1, as dot products along
  * D (two rows by four keys, eight accumulators summed across lanes together; a last odd row by
- * eight keys), then the softcap, the mask, the online-softmax step and P V
- * (attention_simd_avx2.h), so each key and value row is read from memory once per group.
+ * eight keys), then the softcap, the mask, the online-softmax step (attention_simd_avx2.h) and
+ * P V: for up to four rows (one query per head of a group of four) over whole value rows, four at
+ * a time (pv_whole_rows_avx2), for more rows in runs of 16 value rows that tiles of up to 6 rows
+ * read from L1 (pv8_tile). Each key and value row is read from memory once per group.
  */
 #define _GNU_SOURCE
 #include <string.h>
@@ -16,6 +18,8 @@
 #define KEY_PREFETCH_ROWS 64  /* how far ahead of the 16 keys in use the key rows are fetched */
 #define PV_KEYS 16            /* value rows of a run of P V */
 #define VALUE_PREFETCH_RUNS 4 /* how far ahead of the run in use the value rows are fetched */
+#define WHOLE_ROWS_MAX 4      /* the most rows whose P V reads whole value rows */
+#define VALUE_PREFETCH_ROWS 16 /* how far ahead of the rows in use pv_whole_rows_avx2 fetches */
 
 /*
  * scores0[0, 4) and scores1[0, 4) = (query row . key[c]) * after for two query rows and four key
@@ -119,6 +123,89 @@ static AVX2 void qk_keys16(const decode_item *it, const decode_block *blk, int64
   }
 }
 
+/*
+ * out[r][0, Dv) += sum over t < n of weights[r][t] * value[t][0, Dv) for `rows` (1 to 4) rows,
+ * four value rows at a time over their whole length: the accumulators of a row pair live in the
+ * output rows (L1), the 2 x 4 weights in registers, and each value row is read from the start to
+ * the end, as the hardware prefetcher follows it. A row's sums run over t in order, as pv8_tile's.
+ */
+static AVX2 void pv_whole_rows_avx2(int rows, int64_t n, const float *weights, const float *value,
+                                    int64_t value_dim, int64_t value_stride, float *out,
+                                    int64_t out_stride) {
+  const int64_t full = value_dim / 8 * 8;
+  const __m256i last = lanes8(value_dim - full);
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    const float *v0 = value + t * value_stride, *v1 = v0 + value_stride;
+    const float *v2 = v1 + value_stride, *v3 = v2 + value_stride;
+    const char *ahead = (const char *)(v0 + VALUE_PREFETCH_ROWS * value_stride);
+    for (int r = 0; r < rows; r += 2) {
+      const float *w0 = weights + r * SCORE_STRIDE + t;
+      const float *w1 = r + 1 < rows ? w0 + SCORE_STRIDE : w0;
+      float *o0 = out + r * out_stride;
+      float *o1 = r + 1 < rows ? o0 + out_stride : o0;
+      const __m256 a0 = _mm256_broadcast_ss(w0), a1 = _mm256_broadcast_ss(w0 + 1);
+      const __m256 a2 = _mm256_broadcast_ss(w0 + 2), a3 = _mm256_broadcast_ss(w0 + 3);
+      const __m256 b0 = _mm256_broadcast_ss(w1), b1 = _mm256_broadcast_ss(w1 + 1);
+      const __m256 b2 = _mm256_broadcast_ss(w1 + 2), b3 = _mm256_broadcast_ss(w1 + 3);
+      int64_t c = 0;
+      for (; c < full; c += 8) {
+        if (r == 0 && (c & 15) == 0) { /* the four rows' next line, VALUE_PREFETCH_ROWS ahead */
+          const char *line = ahead + c * (int64_t)sizeof(float);
+          const int64_t step = value_stride * (int64_t)sizeof(float);
+          _mm_prefetch(line, _MM_HINT_T1);
+          _mm_prefetch(line + step, _MM_HINT_T1);
+          _mm_prefetch(line + 2 * step, _MM_HINT_T1);
+          _mm_prefetch(line + 3 * step, _MM_HINT_T1);
+        }
+        __m256 x = _mm256_load_ps(o0 + c), y = _mm256_load_ps(o1 + c);
+        __m256 v = _mm256_loadu_ps(v0 + c);
+        x = _mm256_fmadd_ps(a0, v, x);
+        y = _mm256_fmadd_ps(b0, v, y);
+        v = _mm256_loadu_ps(v1 + c);
+        x = _mm256_fmadd_ps(a1, v, x);
+        y = _mm256_fmadd_ps(b1, v, y);
+        v = _mm256_loadu_ps(v2 + c);
+        x = _mm256_fmadd_ps(a2, v, x);
+        y = _mm256_fmadd_ps(b2, v, y);
+        v = _mm256_loadu_ps(v3 + c);
+        x = _mm256_fmadd_ps(a3, v, x);
+        y = _mm256_fmadd_ps(b3, v, y);
+        _mm256_store_ps(o0 + c, x);
+        _mm256_store_ps(o1 + c, y);
+      }
+      if (c < value_dim) {
+        __m256 x = _mm256_load_ps(o0 + c), y = _mm256_load_ps(o1 + c);
+        __m256 v = _mm256_maskload_ps(v0 + c, last);
+        x = _mm256_fmadd_ps(a0, v, x);
+        y = _mm256_fmadd_ps(b0, v, y);
+        v = _mm256_maskload_ps(v1 + c, last);
+        x = _mm256_fmadd_ps(a1, v, x);
+        y = _mm256_fmadd_ps(b1, v, y);
+        v = _mm256_maskload_ps(v2 + c, last);
+        x = _mm256_fmadd_ps(a2, v, x);
+        y = _mm256_fmadd_ps(b2, v, y);
+        v = _mm256_maskload_ps(v3 + c, last);
+        x = _mm256_fmadd_ps(a3, v, x);
+        y = _mm256_fmadd_ps(b3, v, y);
+        _mm256_store_ps(o0 + c, x);
+        _mm256_store_ps(o1 + c, y);
+      }
+    }
+  }
+  for (; t < n; t++) { /* the last keys one at a time */
+    const float *v0 = value + t * value_stride;
+    for (int r = 0; r < rows; r++) {
+      const __m256 a0 = _mm256_broadcast_ss(weights + r * SCORE_STRIDE + t);
+      float *o0 = out + r * out_stride;
+      for (int64_t c = 0; c < value_dim; c += 8) {
+        __m256 v = c < full ? _mm256_loadu_ps(v0 + c) : _mm256_maskload_ps(v0 + c, last);
+        _mm256_store_ps(o0 + c, _mm256_fmadd_ps(a0, v, _mm256_load_ps(o0 + c)));
+      }
+    }
+  }
+}
+
 AVX2 void decode_compute_avx2(decode_job *job, int64_t item, decode_scratch *s) {
   const int64_t dim = job->dim, value_dim = job->value_dim;
   decode_item it;
@@ -162,6 +249,11 @@ AVX2 void decode_compute_avx2(decode_job *job, int64_t item, decode_scratch *s) 
      * from memory once, in order, as K does */
     const int64_t value_stride = it.value_stride;
     const float *values = it.value + (k0 + u0) * value_stride;
+    if (it.rows <= WHOLE_ROWS_MAX) {
+      pv_whole_rows_avx2(it.rows, width, s->scores + u0, values, value_dim, value_stride, s->out,
+                         job->out_stride);
+      continue;
+    }
     const int64_t row_bytes = value_dim * (int64_t)sizeof(float);
     const int64_t stride_bytes = value_stride * (int64_t)sizeof(float);
     const int64_t run_bytes = PV_KEYS * row_bytes;
