@@ -443,6 +443,7 @@ final class GenerationBenchmark {
               .optCache(cache.layer(0))
               .optCausal(true)
               .optReturnWeights(false)
+              .optSequenceFirst(true) // as the block passes its heads
               .build();
       cache.reset();
       for (int i = 0; i < tokens; i++) {
@@ -467,8 +468,7 @@ final class GenerationBenchmark {
         for (int i = 0; i < tokens; i++) {
           qkv[p][i] =
               all.get(new NDIndex(":, {}:{}", i, i + 1)) // (1, 1, heads·D)
-                  .reshape(1, 1, headCounts[p], headDim())
-                  .transpose(0, 2, 1, 3); // (1, heads, 1, D), as the block lays it out
+                  .reshape(1, 1, headCounts[p], headDim()); // (1, 1, heads, D), as the block
         }
       }
       projected = qkv;
