@@ -96,7 +96,8 @@ class KernelDifferentialTest {
   /**
    * {@link ExtremeCases} (padding at the type's lowest value, huge masks, scales near overflow,
    * cancelling queries, tiny and huge softcaps, values near the largest) on every kernel, against
-   * the chain and the float64 reference; every 5th case in float64.
+   * the chain and the float64 reference; every 5th case in float64. Each case runs heads first and
+   * again sequence first.
    */
   @TestFactory
   Stream<DynamicTest> everyKernelAgreesOnExtremeCases() {
@@ -124,6 +125,18 @@ class KernelDifferentialTest {
         double[] actual = doubles(path.run.get());
         assertClose(c + " " + path.name + " vs the chain", chain, actual, c.atol(), 0);
         assertClose(c + " " + path.name + " vs float64", reference, actual, c.atol(), 0);
+      }
+      if (q.getShape().dimension() == 4) { // and sequence first, on every path
+        AttentionOptions first = options.toBuilder().optSequenceFirst(true).build();
+        NDArray qs = swapped(q).duplicate();
+        NDArray ks = swapped(k).duplicate();
+        NDArray vs = swapped(v).duplicate();
+        for (Path path : paths(qs, ks, vs, first, c.dtype(), tiles)) {
+          double[] actual = doubles(swapped(path.run.get()));
+          String name = c + " sequence first " + path.name;
+          assertClose(name + " vs the chain", chain, actual, c.atol(), 0);
+          assertClose(name + " vs float64", reference, actual, c.atol(), 0);
+        }
       }
     }
   }
