@@ -208,6 +208,24 @@ class SequenceFirstTest {
   }
 
   @Test
+  void emptyQueriesOrKeysGiveAnEmptyOrZeroOutputInTheLayout() {
+    try (NDManager m = manager.newSubManager()) {
+      Random random = new Random(6);
+      AttentionOptions first =
+          AttentionOptions.builder().optSequenceFirst(true).optReturnWeights(false).build();
+      NDArray noQueries = random(m, random, B, 0, H, D);
+      NDArray k = random(m, random, B, T, G, D);
+      assertEquals(
+          new Shape(B, 0, H, D), Attention.attention(noQueries, k, k, first).output().getShape());
+      NDArray q = random(m, random, B, S, H, D);
+      NDArray noKeys = random(m, random, B, 0, G, D);
+      NDArray out = Attention.attention(q, noKeys, noKeys, first).output();
+      assertEquals(new Shape(B, S, H, D), out.getShape());
+      assertClose("no keys", new double[B * S * H * D], doubles(out), 0, 0);
+    }
+  }
+
+  @Test
   void theCallersArraysStayTheCallers() {
     try (NDManager m = manager.newSubManager()) {
       Random random = new Random(5);
