@@ -3,8 +3,9 @@
  * AVX-512: the work items, chunks, key ranges, merge and output of decode_kernel.c
  * (decode_internal.h), with products eight lanes wide. Per block of SCORE_KEYS keys: Q K^T 16
  * keys at a time for every row of the group while those key rows are in L1, as dot products along
- * D (two rows by four keys, eight accumulators summed across lanes together; a last odd row by
- * eight keys), then the softcap, the mask, the online-softmax step (attention_simd_avx2.h) and
+ * D (four rows by two keys, eight accumulators summed across lanes together, so each key row is
+ * loaded once per four rows; the rows left over two by four keys, a last odd one by eight keys),
+ * then the softcap, the mask, the online-softmax step (attention_simd_avx2.h) and
  * P V: for up to four rows (one query per head of a group of four) over whole value rows, four at
  * a time (pv_whole_rows_avx2), for more rows in runs of 16 value rows that tiles of up to 6 rows
  * read from L1 (pv8_tile). Each key and value row is read from memory once per group.
@@ -58,6 +59,48 @@ static AVX2 INLINE void qk_2x4(const float *q0, const float *q1, const float *co
   _mm_storeu_ps(scores1, _mm256_extractf128_ps(sums, 1));
 }
 
+/*
+ * scores[r * SCORE_STRIDE + c] = (query[r] . key[c]) * after for four query rows and two key
+ * rows: each key chunk is loaded once for the four rows (qk_2x4 loads it once per row pair). The
+ * sums are qk_2x4's to the bit: the same products in the same order, the same tree across lanes.
+ */
+static AVX2 INLINE void qk_4x2(const float *const *query, const float *const *key, int64_t dim,
+                               float after, float *scores) {
+  __m256 acc[8];
+  for (int i = 0; i < 8; i++) {
+    acc[i] = _mm256_setzero_ps();
+  }
+  int64_t d = 0;
+  for (; d + 8 <= dim; d += 8) {
+    __m256 k0 = _mm256_loadu_ps(key[0] + d), k1 = _mm256_loadu_ps(key[1] + d);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+      __m256 a = _mm256_loadu_ps(query[r] + d);
+      acc[2 * r] = _mm256_fmadd_ps(a, k0, acc[2 * r]);
+      acc[2 * r + 1] = _mm256_fmadd_ps(a, k1, acc[2 * r + 1]);
+    }
+  }
+  if (d < dim) {
+    __m256i m = lanes8(dim - d);
+    __m256 k0 = _mm256_maskload_ps(key[0] + d, m), k1 = _mm256_maskload_ps(key[1] + d, m);
+    for (int r = 0; r < 4; r++) {
+      __m256 a = _mm256_maskload_ps(query[r] + d, m);
+      acc[2 * r] = _mm256_fmadd_ps(a, k0, acc[2 * r]);
+      acc[2 * r + 1] = _mm256_fmadd_ps(a, k1, acc[2 * r + 1]);
+    }
+  }
+  __m256 sums = reduce8(acc); /* lane 2 r + c */
+  if (after != 1.0f) {
+    sums = _mm256_mul_ps(sums, _mm256_set1_ps(after));
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, sums);
+  for (int r = 0; r < 4; r++) {
+    scores[r * SCORE_STRIDE] = lanes[2 * r];
+    scores[r * SCORE_STRIDE + 1] = lanes[2 * r + 1];
+  }
+}
+
 /* scores[0, 8) = (query . key[c]) * after for one query row and eight key rows. */
 static AVX2 INLINE void qk_1x8(const float *query, const float *const *key, int64_t dim,
                                float after, float *scores) {
@@ -105,6 +148,14 @@ static AVX2 void qk_keys16(const decode_item *it, const decode_block *blk, int64
   const int64_t bytes = 16 * row_bytes;
   int64_t fetched = 0;
   int r = 0;
+  for (; r + 4 <= it->rows; r += 4) {
+    for (int j0 = 0; j0 < 16; j0 += 2) {
+      for (int64_t stop = bytes * (j0 + 2) / 16; fetched < stop; fetched += 64) {
+        _mm_prefetch(row_byte(ahead, fetched, row_bytes, stride_bytes), _MM_HINT_T1);
+      }
+      qk_4x2(it->query + r, key + j0, dim, it->after, scores + r * SCORE_STRIDE + t + j0);
+    }
+  }
   for (; r + 2 <= it->rows; r += 2) {
     for (int j0 = 0; j0 < 16; j0 += 4) {
       for (int64_t stop = bytes * (j0 + 4) / 16; fetched < stop; fetched += 64) {
