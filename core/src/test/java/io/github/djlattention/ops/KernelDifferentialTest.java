@@ -296,9 +296,29 @@ class KernelDifferentialTest {
     double[][] chain = gradients(q0, k0, v0, mask, options, true);
     double[][] dispatcher = gradients(q0, k0, v0, mask, options, false);
     double tolerance = q0.getDataType() == DataType.FLOAT64 ? 1e-10 : 2e-5;
-    for (int i = 0; i < chain.length; i++) {
-      assertClose(what + " gradient " + i, chain[i], dispatcher[i], tolerance, tolerance);
+    // The absolute tolerance scales with the step's largest gradient element (of q, k or v): the
+    // loss weighs the output's columns 1 to Dv, and the fused kernel's backward subtracts terms of
+    // that size (dP - rowsum(dO * O)), so where the exact gradient is 0 (a query that sees one key
+    // alone) float32 leaves a residue of their rounding. Decode-shaped cases (Dv up to 130, up to
+    // 8 heads a group) showed 4e-5 to 3e-4 there (seeds 101489, 101712, 101856, 102416, 102737,
+    // 102912 of scripts/differential.sh); a wrong gradient is off by the order of the gradients.
+    double scale = 1;
+    for (double[] gradient : chain) {
+      scale = Math.max(scale, maxAbs(gradient));
     }
+    for (int i = 0; i < chain.length; i++) {
+      assertClose(what + " gradient " + i, chain[i], dispatcher[i], tolerance * scale, tolerance);
+    }
+  }
+
+  private static double maxAbs(double[] values) {
+    double max = 0;
+    for (double value : values) {
+      if (Double.isFinite(value)) {
+        max = Math.max(max, Math.abs(value));
+      }
+    }
+    return max;
   }
 
   private static double[][] gradients(
