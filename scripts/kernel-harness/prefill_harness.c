@@ -49,10 +49,7 @@ int main(int argc, char **argv) {
     job.keys = T;
     job.dim = D;
     job.value_dim = D;
-    job.query_at = dense_strides(job.heads, job.queries, job.dim, 0);
-    job.key_at = dense_strides(job.groups, job.keys, job.dim, 0);
-    job.value_at = dense_strides(job.groups, job.keys, job.value_dim, 0);
-    job.output_at = dense_strides(job.heads, job.queries, job.value_dim, 0);
+    job.at = dense_layout(job.heads, job.groups, job.queries, job.keys, job.dim, job.value_dim, 0);
     job.scale = 1.0f / sqrtf((float)D);
     job.causal = causal;
     job.workers = threads;

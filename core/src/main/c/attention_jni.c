@@ -41,20 +41,6 @@ static int plan_mask(JNIEnv *env, const jlong *d, jobject mask, jint mask_type,
   return last < mask_elements;
 }
 
-/*
- * The rows of both kernels' dense tensors, d: B, H, G, S, T, D, Dv: query (B, H, S, D), key
- * (B, G, T, D), value (B, G, T, Dv), output (B, H, S, Dv), or, sequence first, each with its
- * sequence and head axes swapped (the same sizes, so the buffers' checks hold for both).
- */
-static void plan_strides(const jlong *d, jboolean sequence_first, tensor_strides *query,
-                         tensor_strides *key, tensor_strides *value, tensor_strides *output) {
-  const int first = sequence_first == JNI_TRUE;
-  *query = dense_strides(d[1], d[3], d[5], first);
-  *key = dense_strides(d[2], d[4], d[5], first);
-  *value = dense_strides(d[2], d[4], d[6], first);
-  *output = dense_strides(d[1], d[3], d[6], first);
-}
-
 /* Returns the job's handle, 0 when a buffer is not direct or too small, -1 when out of memory. */
 JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_plan(
     JNIEnv *env, jclass cls, jobject query, jobject key, jobject value, jobject output,
@@ -97,7 +83,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_NativeAttentionKernel_pl
   job->keys = d[4];
   job->dim = d[5];
   job->value_dim = d[6];
-  plan_strides(d, sequence_first, &job->query_at, &job->key_at, &job->value_at, &job->output_at);
+  job->at = dense_layout(d[1], d[2], d[3], d[4], d[5], d[6], sequence_first == JNI_TRUE);
   job->scale = scale;
   job->softcap = softcap;
   job->causal = causal == JNI_TRUE;
@@ -211,7 +197,7 @@ JNIEXPORT jlong JNICALL Java_io_github_djlattention_ops_DecodeAttentionKernel_pl
   job->keys = d[4];
   job->dim = d[5];
   job->value_dim = d[6];
-  plan_strides(d, sequence_first, &job->query_at, &job->key_at, &job->value_at, &job->output_at);
+  job->at = dense_layout(d[1], d[2], d[3], d[4], d[5], d[6], sequence_first == JNI_TRUE);
   job->scale = scale;
   job->softcap = softcap;
   job->causal = causal == JNI_TRUE;

@@ -277,8 +277,8 @@ static const float *packed_keys(attention_job *job, int64_t kv_head) {
   int expected = 0;
   if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
     const int64_t b = kv_head / job->groups, g = kv_head % job->groups;
-    pack_keys(job->key + b * job->key_at.batch + g * job->key_at.head, job->keys, job->dim,
-              job->key_at.row, packed);
+    pack_keys(job->key + b * job->at.key.batch + g * job->at.key.head, job->keys, job->dim,
+              job->at.key.row, packed);
     __atomic_store_n(state, 2, __ATOMIC_RELEASE);
   } else {
     for (int spins = 0; __atomic_load_n(state, __ATOMIC_ACQUIRE) != 2; spins++) {
@@ -302,14 +302,14 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
   const int rows = (int)(queries - first_row < BLOCK_ROWS ? queries - first_row : BLOCK_ROWS);
   const int64_t b = head / job->heads, h = head % job->heads, g = h / group;
   const int64_t kv_head = b * job->groups + g;
-  const float *value = job->value + b * job->value_at.batch + g * job->value_at.head;
-  const int64_t value_stride = job->value_at.row;
+  const float *value = job->value + b * job->at.value.batch + g * job->at.value.head;
+  const int64_t value_stride = job->at.value.row;
   const float *key_panels = packed_keys(job, kv_head);
   /* the products' factor goes on the query when it is at most 1, else on each product; the rows
    * are copied (rows D apart) when scaled or when they do not lie D apart */
-  const float *query = job->query + b * job->query_at.batch + h * job->query_at.head +
-                       first_row * job->query_at.row;
-  const int64_t query_stride = job->query_at.row;
+  const float *query = job->query + b * job->at.query.batch + h * job->at.query.head +
+                       first_row * job->at.query.row;
+  const int64_t query_stride = job->at.query.row;
   const float after = job->qk_after ? job->qk_factor : 1.0f;
   if (!job->qk_after || query_stride != dim) {
     const float factor = job->qk_after ? 1.0f : job->qk_factor;
@@ -371,10 +371,10 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
     ops->pv_block(rows, n, s->scores, value + k0 * value_stride, value_dim, value_stride, s->out,
                   s->out_stride);
   }
-  float *output = job->output + b * job->output_at.batch + h * job->output_at.head +
-                  first_row * job->output_at.row;
+  float *output = job->output + b * job->at.output.batch + h * job->at.output.head +
+                  first_row * job->at.output.row;
   for (int r = 0; r < rows; r++) {
-    float *row = output + r * job->output_at.row;
+    float *row = output + r * job->at.output.row;
     if ((job->mask_type != MASK_NONE && visible[r] == 0) || row_sum[r] == 0.0f) {
       /* a row the mask hides entirely gets zeros, as in ONNX (not 0/0, nor a hidden key's NaN),
        * and so does a row whose scores are all -inf (a sum of 0: a finite mask that took the

@@ -38,6 +38,27 @@ static inline tensor_strides dense_strides(int64_t heads, int64_t length, int64_
   return at;
 }
 
+/* Where the rows of a call's four tensors lie. */
+typedef struct {
+  tensor_strides query, key, value, output;
+} tensor_layout;
+
+/*
+ * The layout of a call's dense tensors, query (B, H, S, D), key (B, G, T, D), value (B, G, T, Dv)
+ * and output (B, H, S, Dv), or, sequence first, each with its sequence and head axes swapped: the
+ * same sizes either way, so a buffer's size check holds for both.
+ */
+static inline tensor_layout dense_layout(int64_t heads, int64_t groups, int64_t queries,
+                                         int64_t keys, int64_t dim, int64_t value_dim,
+                                         int sequence_first) {
+  tensor_layout at;
+  at.query = dense_strides(heads, queries, dim, sequence_first);
+  at.key = dense_strides(groups, keys, dim, sequence_first);
+  at.value = dense_strides(groups, keys, value_dim, sequence_first);
+  at.output = dense_strides(heads, queries, value_dim, sequence_first);
+  return at;
+}
+
 /*
  * A job's work items shared among the threads that compute it, the one way every kernel of the
  * library hands them out: range w starts as items [w n / W, (w + 1) n / W); each thread takes
@@ -71,7 +92,7 @@ typedef struct {
   const float *value;
   float *output;
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
-  tensor_strides query_at, key_at, value_at, output_at; /* where each tensor's rows lie */
+  tensor_layout at; /* where each tensor's rows lie */
   float scale;   /* the score factor, usually 1/sqrt(D); a normal float32 (checked in Java) */
   float softcap; /* 0, or c: scores become c * tanh(scores / c) before the mask; normal too */
   int causal;    /* query i sees keys j <= i */

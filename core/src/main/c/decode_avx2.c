@@ -175,6 +175,26 @@ static AVX2 void qk_keys16(const decode_item *it, const decode_block *blk, int64
 }
 
 /*
+ * o0[0, 8) += a0 v0 + a1 v1 + a2 v2 + a3 v3 and o1[0, 8) likewise with b0 to b3, in that order:
+ * eight columns of four value rows (loaded by the caller, whole or masked) for a pair of rows.
+ */
+static AVX2 INLINE void pv_pair8(__m256 v0, __m256 v1, __m256 v2, __m256 v3, __m256 a0, __m256 a1,
+                                 __m256 a2, __m256 a3, __m256 b0, __m256 b1, __m256 b2, __m256 b3,
+                                 float *o0, float *o1) {
+  __m256 x = _mm256_load_ps(o0), y = _mm256_load_ps(o1);
+  x = _mm256_fmadd_ps(a0, v0, x);
+  y = _mm256_fmadd_ps(b0, v0, y);
+  x = _mm256_fmadd_ps(a1, v1, x);
+  y = _mm256_fmadd_ps(b1, v1, y);
+  x = _mm256_fmadd_ps(a2, v2, x);
+  y = _mm256_fmadd_ps(b2, v2, y);
+  x = _mm256_fmadd_ps(a3, v3, x);
+  y = _mm256_fmadd_ps(b3, v3, y);
+  _mm256_store_ps(o0, x);
+  _mm256_store_ps(o1, y);
+}
+
+/*
  * out[r][0, Dv) += sum over t < n of weights[r][t] * value[t][0, Dv) for `rows` (1 to 4) rows,
  * four value rows at a time over their whole length: the accumulators of a row pair live in the
  * output rows (L1), the 2 x 4 weights in registers, and each value row is read from the start to
@@ -209,38 +229,13 @@ static AVX2 void pv_whole_rows_avx2(int rows, int64_t n, const float *weights, c
           _mm_prefetch(line + 2 * step, _MM_HINT_T1);
           _mm_prefetch(line + 3 * step, _MM_HINT_T1);
         }
-        __m256 x = _mm256_load_ps(o0 + c), y = _mm256_load_ps(o1 + c);
-        __m256 v = _mm256_loadu_ps(v0 + c);
-        x = _mm256_fmadd_ps(a0, v, x);
-        y = _mm256_fmadd_ps(b0, v, y);
-        v = _mm256_loadu_ps(v1 + c);
-        x = _mm256_fmadd_ps(a1, v, x);
-        y = _mm256_fmadd_ps(b1, v, y);
-        v = _mm256_loadu_ps(v2 + c);
-        x = _mm256_fmadd_ps(a2, v, x);
-        y = _mm256_fmadd_ps(b2, v, y);
-        v = _mm256_loadu_ps(v3 + c);
-        x = _mm256_fmadd_ps(a3, v, x);
-        y = _mm256_fmadd_ps(b3, v, y);
-        _mm256_store_ps(o0 + c, x);
-        _mm256_store_ps(o1 + c, y);
+        pv_pair8(_mm256_loadu_ps(v0 + c), _mm256_loadu_ps(v1 + c), _mm256_loadu_ps(v2 + c),
+                 _mm256_loadu_ps(v3 + c), a0, a1, a2, a3, b0, b1, b2, b3, o0 + c, o1 + c);
       }
       if (c < value_dim) {
-        __m256 x = _mm256_load_ps(o0 + c), y = _mm256_load_ps(o1 + c);
-        __m256 v = _mm256_maskload_ps(v0 + c, last);
-        x = _mm256_fmadd_ps(a0, v, x);
-        y = _mm256_fmadd_ps(b0, v, y);
-        v = _mm256_maskload_ps(v1 + c, last);
-        x = _mm256_fmadd_ps(a1, v, x);
-        y = _mm256_fmadd_ps(b1, v, y);
-        v = _mm256_maskload_ps(v2 + c, last);
-        x = _mm256_fmadd_ps(a2, v, x);
-        y = _mm256_fmadd_ps(b2, v, y);
-        v = _mm256_maskload_ps(v3 + c, last);
-        x = _mm256_fmadd_ps(a3, v, x);
-        y = _mm256_fmadd_ps(b3, v, y);
-        _mm256_store_ps(o0 + c, x);
-        _mm256_store_ps(o1 + c, y);
+        pv_pair8(_mm256_maskload_ps(v0 + c, last), _mm256_maskload_ps(v1 + c, last),
+                 _mm256_maskload_ps(v2 + c, last), _mm256_maskload_ps(v3 + c, last), a0, a1, a2,
+                 a3, b0, b1, b2, b3, o0 + c, o1 + c);
       }
     }
   }

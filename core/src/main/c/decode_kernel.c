@@ -266,8 +266,8 @@ static float *output_row(const decode_job *job, int64_t b, int64_t g, int64_t rb
   int64_t group = job->heads / job->groups;
   int64_t row = rb * job->block_rows + r; /* query i = row / R, head g R + row % R */
   int64_t head = g * group + row % group;
-  return job->output + b * job->output_at.batch + head * job->output_at.head +
-         row / group * job->output_at.row;
+  return job->output + b * job->at.output.batch + head * job->at.output.head +
+         row / group * job->at.output.row;
 }
 
 /* Merges the chunks of (b, g, rb): rescales each to the largest maximum, sums, normalizes. */
@@ -328,7 +328,7 @@ void decode_item_begin(const decode_job *job, int64_t item, decode_scratch *s, d
       union_hi = it->hi[r] > union_hi ? it->hi[r] : union_hi;
     }
     it->query[r] =
-        job->query + b * job->query_at.batch + head * job->query_at.head + q * job->query_at.row;
+        job->query + b * job->at.query.batch + head * job->at.query.head + q * job->at.query.row;
     it->mask_row[r] =
         b * job->mask_stride[0] + head * job->mask_stride[1] + q * job->mask_stride[2];
   }
@@ -356,10 +356,10 @@ void decode_item_begin(const decode_job *job, int64_t item, decode_scratch *s, d
     it->visible[r] = 0;
   }
   memset(s->out, 0, sizeof(float) * it->rows * job->out_stride);
-  it->key = job->key + b * job->key_at.batch + g * job->key_at.head;
-  it->value = job->value + b * job->value_at.batch + g * job->value_at.head;
-  it->key_stride = job->key_at.row;
-  it->value_stride = job->value_at.row;
+  it->key = job->key + b * job->at.key.batch + g * job->at.key.head;
+  it->value = job->value + b * job->at.value.batch + g * job->at.value.head;
+  it->key_stride = job->at.key.row;
+  it->value_stride = job->at.value.row;
 }
 
 int decode_block_of(const decode_item *it, int64_t k0, decode_block *block) {

@@ -32,7 +32,7 @@ typedef struct {
   const float *value;
   float *output;
   int64_t batch, heads, groups, queries, keys, dim, value_dim;
-  tensor_strides query_at, key_at, value_at, output_at; /* where each tensor's rows lie */
+  tensor_layout at; /* where each tensor's rows lie */
   float scale;   /* the score factor; a normal float32 (checked in Java) */
   float softcap; /* 0, or c: scores become c * tanh(scores / c) before the mask */
   int causal;
