@@ -121,19 +121,15 @@ class KernelDifferentialTest {
       double[] reference = c.reference().output().data();
       double[] chain = doubles(Attention.attentionStepByStep(q, k, v, options).output());
       long tiles = 1L << (12 + new Random(seed).nextInt(10)); // 4 Ki to 2 Mi scores a tile
-      for (Path path : paths(q, k, v, options, c.dtype(), tiles)) {
-        double[] actual = doubles(path.run.get());
-        assertClose(c + " " + path.name + " vs the chain", chain, actual, c.atol(), 0);
-        assertClose(c + " " + path.name + " vs float64", reference, actual, c.atol(), 0);
-      }
-      if (q.getShape().dimension() == 4) { // and sequence first, on every path
-        AttentionOptions first = options.toBuilder().optSequenceFirst(true).build();
-        NDArray qs = swapped(q).duplicate();
-        NDArray ks = swapped(k).duplicate();
-        NDArray vs = swapped(v).duplicate();
-        for (Path path : paths(qs, ks, vs, first, c.dtype(), tiles)) {
-          double[] actual = doubles(swapped(path.run.get()));
-          String name = c + " sequence first " + path.name;
+      for (boolean first : new boolean[] {false, true}) { // heads first, then sequence first
+        AttentionOptions layout = options.toBuilder().optSequenceFirst(first).build();
+        NDArray qs = first ? swapped(q).duplicate() : q; // the cases are 4-D
+        NDArray ks = first ? swapped(k).duplicate() : k;
+        NDArray vs = first ? swapped(v).duplicate() : v;
+        for (Path path : paths(qs, ks, vs, layout, c.dtype(), tiles)) {
+          NDArray output = path.run.get();
+          double[] actual = doubles(first ? swapped(output) : output);
+          String name = c + (first ? " sequence first " : " ") + path.name;
           assertClose(name + " vs the chain", chain, actual, c.atol(), 0);
           assertClose(name + " vs float64", reference, actual, c.atol(), 0);
         }
