@@ -36,7 +36,10 @@ import java.util.Map;
  * <p>Usage: {@code MiniLmEmbeddings MODEL.onnx TOKENIZER.json [TIMING_RUNS]}. Exits 1 when an
  * embedding differs from ONNX Runtime's by more than the bounds (cosine below 0.99999 or an element
  * more than 1e-5 away). With TIMING_RUNS above 0 it then times a batch of 1 and of 32 sentences
- * padded to 128 tokens on both, each the median of that many runs after one warm-up.
+ * padded to 128 tokens on both: at batch 32 the median of that many runs after 2 warm-up runs, at
+ * batch 1 (20 times cheaper) the median of 7 times as many after 50. One warm-up run was not enough
+ * at batch 1: DJL's Java side was still being compiled, and the median of 3 read 24 to 27 ms where
+ * a warmed-up forward takes 13 to 16.
  */
 public final class MiniLmEmbeddings {
 
@@ -323,7 +326,7 @@ public final class MiniLmEmbeddings {
     return sum;
   }
 
-  /** Times one batch size on both runtimes: the median of the runs, after one warm-up each. */
+  /** Times one batch size on both runtimes: the median of the runs, after the warm-up runs. */
   private static void time(
       int size,
       int runs,
@@ -337,10 +340,13 @@ public final class MiniLmEmbeddings {
       sentences[i] = SENTENCES[i % SENTENCES.length];
     }
     Encoding[] encodings = tokenizer.batchEncode(sentences);
+    long length = 0;
+    // a batch of 1 is 20 times cheaper: more runs, and warm-up enough for the JIT to finish
+    int warmUp = size == 1 ? 50 : 2;
+    runs = size == 1 ? 7 * runs : runs;
     double[] djl = new double[runs];
     double[] onnx = new double[runs];
-    long length = 0;
-    for (int run = -1; run < runs; run++) {
+    for (int run = -warmUp; run < runs; run++) {
       // each call's inputs, and so every array of its forward, in a manager closed after it
       long start;
       try (NDManager call = manager.newSubManager()) {
@@ -366,13 +372,14 @@ public final class MiniLmEmbeddings {
     System.out.printf(
         Locale.ROOT,
         "batch %2d x %d tokens: DJL %.1f ms, ONNX Runtime %.1f ms per batch (DJL/ORT %.2f;"
-            + " median of %d, one process, interleaved)%n",
+            + " median of %d after %d warm-up runs, one process, interleaved)%n",
         size,
         length,
         djlMedian,
         onnxMedian,
         djlMedian / onnxMedian,
-        runs);
+        runs,
+        warmUp);
   }
 
   private static double median(double[] values) {
