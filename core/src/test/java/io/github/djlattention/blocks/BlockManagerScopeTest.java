@@ -18,6 +18,7 @@ import io.github.djlattention.testing.TestTensors;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -69,10 +70,7 @@ class BlockManagerScopeTest {
   void inferenceLeavesNothingInTheParametersManager(Case c) {
     try (Model model = Model.newInstance("scope", "PyTorch");
         NDManager data = NDManager.newBaseManager("PyTorch")) {
-      NDManager parameters = model.getNDManager();
-      c.block()
-          .initialize(
-              parameters, DataType.FLOAT32, new Shape(c.batch(), c.length(), c.embedding()));
+      NDManager parameters = initialize(model, c);
       int before = parameters.getManagedArrays().size();
       NDArray x = input(data, c);
       NDList out = c.block().forward(new ParameterStore(data, false), new NDList(x), false);
@@ -91,10 +89,7 @@ class BlockManagerScopeTest {
   void trainingLeavesNothingInTheParametersManager(Case c) {
     try (Model model = Model.newInstance("scope", "PyTorch");
         NDManager data = NDManager.newBaseManager("PyTorch")) {
-      NDManager parameters = model.getNDManager();
-      c.block()
-          .initialize(
-              parameters, DataType.FLOAT32, new Shape(c.batch(), c.length(), c.embedding()));
+      NDManager parameters = initialize(model, c);
       int before = parameters.getManagedArrays().size();
       NDArray x = input(data, c);
       try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
@@ -112,7 +107,7 @@ class BlockManagerScopeTest {
     }
   }
 
-  @org.junit.jupiter.api.Test
+  @Test
   void decodingWithACacheLeavesNothingInTheParametersManager() {
     MultiHeadAttentionBlock block = mha(64, 8, 2, true, AttentionWeights.NONE);
     try (Model model = Model.newInstance("scope", "PyTorch");
@@ -138,6 +133,14 @@ class BlockManagerScopeTest {
       }
       assertEquals(before, parameters.getManagedArrays().size(), "arrays left in the model's");
     }
+  }
+
+  /** Initializes the case's block in the model's manager, and returns that manager. */
+  private static NDManager initialize(Model model, Case c) {
+    NDManager parameters = model.getNDManager();
+    c.block()
+        .initialize(parameters, DataType.FLOAT32, new Shape(c.batch(), c.length(), c.embedding()));
+    return parameters;
   }
 
   private static NDArray input(NDManager data, Case c) {
