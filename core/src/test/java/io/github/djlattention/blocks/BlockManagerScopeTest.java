@@ -68,43 +68,41 @@ class BlockManagerScopeTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")
   void inferenceLeavesNothingInTheParametersManager(Case c) {
-    try (Model model = Model.newInstance("scope", "PyTorch");
-        NDManager data = NDManager.newBaseManager("PyTorch")) {
-      NDManager parameters = initialize(model, c);
-      int before = parameters.getManagedArrays().size();
-      NDArray x = input(data, c);
-      NDList out = c.block().forward(new ParameterStore(data, false), new NDList(x), false);
-      assertEquals(before, parameters.getManagedArrays().size(), "arrays left in the model's");
-      out.close();
-      if (c.block() instanceof MultiHeadAttentionBlock) {
-        NDArray padding = data.ones(new Shape(c.batch(), 1, 1, c.length()), DataType.BOOLEAN);
-        c.block().forward(new ParameterStore(data, false), new NDList(x, padding), false);
-        assertEquals(before, parameters.getManagedArrays().size(), "with a padding mask");
-      }
-    }
+    inModel(
+        c,
+        (parameters, data, x, before) -> {
+          NDList out = c.block().forward(new ParameterStore(data, false), new NDList(x), false);
+          assertEquals(before, parameters.getManagedArrays().size(), "arrays left in the model's");
+          out.close();
+          if (c.block() instanceof MultiHeadAttentionBlock) {
+            NDArray padding = data.ones(new Shape(c.batch(), 1, 1, c.length()), DataType.BOOLEAN);
+            c.block().forward(new ParameterStore(data, false), new NDList(x, padding), false);
+            assertEquals(before, parameters.getManagedArrays().size(), "with a padding mask");
+          }
+        });
   }
 
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")
   void trainingLeavesNothingInTheParametersManager(Case c) {
-    try (Model model = Model.newInstance("scope", "PyTorch");
-        NDManager data = NDManager.newBaseManager("PyTorch")) {
-      NDManager parameters = initialize(model, c);
-      int before = parameters.getManagedArrays().size();
-      NDArray x = input(data, c);
-      try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-        NDArray out =
-            c.block().forward(new ParameterStore(data, false), new NDList(x), true).get(0);
-        collector.backward(out.sum());
-      }
-      // a gradient is the parameter's own, allocated once, not an array of the forward
-      int gradients = parameters.getManagedArrays().size() - before;
-      NDArray again =
-          c.block().forward(new ParameterStore(data, false), new NDList(x), true).get(0);
-      again.close();
-      assertEquals(
-          before + gradients, parameters.getManagedArrays().size(), "arrays left in the model's");
-    }
+    inModel(
+        c,
+        (parameters, data, x, before) -> {
+          try (GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+            NDArray out =
+                c.block().forward(new ParameterStore(data, false), new NDList(x), true).get(0);
+            collector.backward(out.sum());
+          }
+          // a gradient is the parameter's own, allocated once, not an array of the forward
+          int gradients = parameters.getManagedArrays().size() - before;
+          NDArray again =
+              c.block().forward(new ParameterStore(data, false), new NDList(x), true).get(0);
+          again.close();
+          assertEquals(
+              before + gradients,
+              parameters.getManagedArrays().size(),
+              "arrays left in the model's");
+        });
   }
 
   @Test
@@ -132,6 +130,20 @@ class BlockManagerScopeTest {
             new ParameterStore(data, false), new NDList(input(data, step)), false, params);
       }
       assertEquals(before, parameters.getManagedArrays().size(), "arrays left in the model's");
+    }
+  }
+
+  /** A check on a block in a fresh model, its input x and the model's array count before it. */
+  private interface Check {
+    void run(NDManager parameters, NDManager data, NDArray x, int before);
+  }
+
+  /** Runs the check with the case's block initialized in a fresh model's manager. */
+  private static void inModel(Case c, Check check) {
+    try (Model model = Model.newInstance("scope", "PyTorch");
+        NDManager data = NDManager.newBaseManager("PyTorch")) {
+      NDManager parameters = initialize(model, c);
+      check.run(parameters, data, input(data, c), parameters.getManagedArrays().size());
     }
   }
 
