@@ -107,30 +107,32 @@ class BlockManagerScopeTest {
 
   @Test
   void decodingWithACacheLeavesNothingInTheParametersManager() {
-    MultiHeadAttentionBlock block = mha(64, 8, 2, true, AttentionWeights.NONE);
-    try (Model model = Model.newInstance("scope", "PyTorch");
-        NDManager data = NDManager.newBaseManager("PyTorch");
-        KvCache cache =
-            KvCache.builder()
-                .setManager(data)
-                .setLayers(1)
-                .setBatchSize(2)
-                .setKvHeads(2)
-                .setHeadSize(8)
-                .setCapacity(32)
-                .build()) {
-      NDManager parameters = model.getNDManager();
-      block.initialize(parameters, DataType.FLOAT32, new Shape(2, 1, 64));
-      int before = parameters.getManagedArrays().size();
-      PairList<String, Object> params =
-          new PairList<>(List.of(MultiHeadAttentionBlock.KV_CACHE), List.of(cache.layer(0)));
-      Case step = new Case("decode", block, 2, 1, 64);
-      for (int token = 0; token < 5; token++) {
-        block.forward(
-            new ParameterStore(data, false), new NDList(input(data, step)), false, params);
-      }
-      assertEquals(before, parameters.getManagedArrays().size(), "arrays left in the model's");
-    }
+    Case step = new Case("decode", mha(64, 8, 2, true, AttentionWeights.NONE), 2, 1, 64);
+    inModel(
+        step,
+        (parameters, data, x, before) -> {
+          try (KvCache cache =
+              KvCache.builder()
+                  .setManager(data)
+                  .setLayers(1)
+                  .setBatchSize(2)
+                  .setKvHeads(2)
+                  .setHeadSize(8)
+                  .setCapacity(32)
+                  .build()) {
+            PairList<String, Object> params =
+                new PairList<>(List.of(MultiHeadAttentionBlock.KV_CACHE), List.of(cache.layer(0)));
+            for (int token = 0; token < 5; token++) {
+              step.block()
+                  .forward(
+                      new ParameterStore(data, false),
+                      new NDList(input(data, step)),
+                      false,
+                      params);
+            }
+          }
+          assertEquals(before, parameters.getManagedArrays().size(), "arrays left in the model's");
+        });
   }
 
   /** A check on a block in a fresh model, its input x and the model's array count before it. */

@@ -77,7 +77,7 @@ class AtomicWriteSignalTest {
     assertEquals(6, cases);
   }
 
-  /** Whether this process ignores SIGINT (bit 2 of SigIgn in /proc/self/status). */
+  /** Whether this process ignores SIGINT (signal 2: bit 1 of SigIgn in /proc/self/status). */
   private static boolean ignoresSigint() throws IOException {
     Path status = Path.of("/proc/self/status");
     if (!Files.isReadable(status)) {

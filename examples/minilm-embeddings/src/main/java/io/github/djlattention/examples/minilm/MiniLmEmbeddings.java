@@ -340,31 +340,31 @@ public final class MiniLmEmbeddings {
       sentences[i] = SENTENCES[i % SENTENCES.length];
     }
     Encoding[] encodings = tokenizer.batchEncode(sentences);
-    long length = 0;
+    long length = encodings[0].getIds().length;
     // a batch of 1 is 20 times cheaper: more runs, and warm-up enough for the JIT to finish
     int warmUp = size == 1 ? 50 : 2;
-    runs = size == 1 ? 7 * runs : runs;
-    double[] djl = new double[runs];
-    double[] onnx = new double[runs];
-    for (int run = -warmUp; run < runs; run++) {
+    int timed = size == 1 ? 7 * runs : runs;
+    double[] djl = new double[timed];
+    double[] onnx = new double[timed];
+    for (int run = -warmUp; run < timed; run++) {
       // each call's inputs, and so every array of its forward, in a manager closed after it
-      long start;
+      long djlStart;
       try (NDManager call = manager.newSubManager()) {
         Batch batch = Batch.of(encodings, call);
-        length = batch.length();
-        start = System.nanoTime();
+        djlStart = System.nanoTime();
         predictor.predict(batch.inputs()).get(0).toFloatArray();
       }
-      long middle = System.nanoTime();
+      long djlEnd = System.nanoTime();
+      long ortStart;
       try (NDManager call = manager.newSubManager()) {
         Batch batch = Batch.of(encodings, call);
-        middle = System.nanoTime();
+        ortStart = System.nanoTime();
         ort.run(batch.named(), call).get("last_hidden_state").toFloatArray();
       }
-      long end = System.nanoTime();
+      long ortEnd = System.nanoTime();
       if (run >= 0) {
-        djl[run] = (middle - start) / 1e6;
-        onnx[run] = (end - middle) / 1e6;
+        djl[run] = (djlEnd - djlStart) / 1e6;
+        onnx[run] = (ortEnd - ortStart) / 1e6;
       }
     }
     double djlMedian = median(djl);
@@ -378,7 +378,7 @@ public final class MiniLmEmbeddings {
         djlMedian,
         onnxMedian,
         djlMedian / onnxMedian,
-        runs,
+        timed,
         warmUp);
   }
 
