@@ -70,6 +70,7 @@ static void pack_keys(const float *key, int64_t keys, int64_t dim, int64_t row_s
   static AVX512 void qk_tile_##R(int64_t dim, const float *query, const float *panel0,     \
                                  const float *panel1, float after, float *scores) {        \
     __m512 c0[R], c1[R];                                                                   \
+    UNROLL_ROWS                                                                            \
     for (int r = 0; r < R; r++) {                                                          \
       c0[r] = _mm512_setzero_ps();                                                         \
       c1[r] = _mm512_setzero_ps();                                                         \
@@ -77,6 +78,7 @@ static void pack_keys(const float *key, int64_t keys, int64_t dim, int64_t row_s
     for (int64_t d = 0; d < dim; d++) {                                                    \
       __m512 b0 = _mm512_load_ps(panel0 + d * 16);                                         \
       __m512 b1 = _mm512_load_ps(panel1 + d * 16);                                         \
+      UNROLL_ROWS                                                                          \
       for (int r = 0; r < R; r++) {                                                        \
         __m512 a = _mm512_set1_ps(query[r * dim + d]);                                     \
         c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                             \
@@ -85,11 +87,13 @@ static void pack_keys(const float *key, int64_t keys, int64_t dim, int64_t row_s
     }                                                                                      \
     if (after != 1.0f) {                                                                   \
       const __m512 f = _mm512_set1_ps(after);                                              \
+      UNROLL_ROWS                                                                          \
       for (int r = 0; r < R; r++) {                                                        \
         c0[r] = _mm512_mul_ps(c0[r], f);                                                   \
         c1[r] = _mm512_mul_ps(c1[r], f);                                                   \
       }                                                                                    \
     }                                                                                      \
+    UNROLL_ROWS                                                                            \
     for (int r = 0; r < R; r++) {                                                          \
       _mm512_storeu_ps(scores + r * SCORE_STRIDE, c0[r]);                                  \
       _mm512_storeu_ps(scores + r * SCORE_STRIDE + 16, c1[r]);                             \
