@@ -65,6 +65,86 @@ static void pack_keys(const float *key, int64_t keys, int64_t dim, int64_t row_s
   }
 }
 
+/* r[i][j] = r[j][i]: a 16 x 16 transpose in registers (in-lane unpacks and shuffles, then two
+ * rounds of 128-bit lane shuffles). */
+static AVX512 INLINE void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  UNROLL_ROWS
+  for (int i = 0; i < 8; i++) { /* rows 2i, 2i + 1, per lane: a0 b0 a1 b1 | a2 b2 a3 b3 */
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  UNROLL_ROWS
+  for (int g = 0; g < 4; g++) { /* rows 4g .. 4g + 3: u[4g + e] holds element e of each lane */
+    u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  UNROLL_ROWS
+  for (int e = 0; e < 4; e++) { /* element 4 lane + e of every row: the four groups' lanes */
+    __m512 x0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
+    __m512 x1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
+    __m512 y0 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88);
+    __m512 y1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xDD);
+    r[e] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+    r[8 + e] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+    r[4 + e] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+    r[12 + e] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+  }
+}
+
+/* pack_keys with AVX-512: 16 key rows by 16 of their columns at a time, transposed in registers
+ * (the same panels, element for element). The scalar loop stored one float per 64-byte line of
+ * the panel: 5.8 % of a prefill call at S = 128 and 2.3 % at S = 1024 on a Zen 4 (perf). */
+static AVX512 void pack_keys_avx512(const float *key, int64_t keys, int64_t dim,
+                                    int64_t row_stride, float *packed) {
+  int64_t panels = (keys + 15) / 16;
+  for (int64_t p = 0; p < panels; p++) {
+    float *panel = packed + p * dim * 16;
+    int64_t count = keys - p * 16 < 16 ? keys - p * 16 : 16;
+    for (int64_t d0 = 0; d0 < dim; d0 += 16) {
+      const int64_t width = dim - d0 < 16 ? dim - d0 : 16;
+      const __mmask16 m = lanes(width);
+      __m512 r[16];
+      UNROLL_ROWS
+      for (int j = 0; j < 16; j++) {
+        r[j] = j < count ? _mm512_maskz_loadu_ps(m, key + (p * 16 + j) * row_stride + d0)
+                         : _mm512_setzero_ps();
+      }
+      transpose16(r);
+      UNROLL_ROWS
+      for (int i = 0; i < 16; i++) {
+        if (i < width) {
+          _mm512_storeu_ps(panel + (d0 + i) * 16, r[i]);
+        }
+      }
+    }
+  }
+}
+
+/* dst[0, n) = src[0, n) * factor: the query's scale and the output's 1 / sum, 16 lanes at a time
+ * (the same products as the scalar loop of the AVX2 variant) */
+static AVX512 void scale_row_avx512(float *dst, const float *src, int64_t n, float factor) {
+  const __m512 f = _mm512_set1_ps(factor);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = lanes(n - i);
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), f));
+  }
+}
+
+/* dst[0, n) = src[0, n) * factor, with AVX-512 unless the job runs the AVX2 variant */
+static void scale_row(const attention_job *job, float *dst, const float *src, int64_t n,
+                      float factor) {
+  if (!job->avx2) {
+    scale_row_avx512(dst, src, n, factor);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    dst[i] = src[i] * factor;
+  }
+}
+
 /* scores[r][0, 32) = (query[r] . keys of two panels) * after, for R rows (after 1: none) */
 #define QK_TILE(R)                                                                         \
   static AVX512 void qk_tile_##R(int64_t dim, const float *query, const float *panel0,     \
@@ -281,8 +361,12 @@ static const float *packed_keys(attention_job *job, int64_t kv_head) {
   int expected = 0;
   if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
     const int64_t b = kv_head / job->groups, g = kv_head % job->groups;
-    pack_keys(job->key + b * job->at.key.batch + g * job->at.key.head, job->keys, job->dim,
-              job->at.key.row, packed);
+    const float *key = job->key + b * job->at.key.batch + g * job->at.key.head;
+    if (job->avx2) {
+      pack_keys(key, job->keys, job->dim, job->at.key.row, packed);
+    } else {
+      pack_keys_avx512(key, job->keys, job->dim, job->at.key.row, packed);
+    }
     __atomic_store_n(state, 2, __ATOMIC_RELEASE);
   } else {
     for (int spins = 0; __atomic_load_n(state, __ATOMIC_ACQUIRE) != 2; spins++) {
@@ -318,9 +402,7 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
   if (!job->qk_after || query_stride != dim) {
     const float factor = job->qk_after ? 1.0f : job->qk_factor;
     for (int r = 0; r < rows; r++) {
-      for (int64_t d = 0; d < dim; d++) {
-        s->query[r * dim + d] = query[r * query_stride + d] * factor;
-      }
+      scale_row(job, s->query + r * dim, query + r * query_stride, dim, factor);
     }
     query = s->query;
   }
@@ -386,10 +468,7 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
       memset(row, 0, sizeof(float) * value_dim);
       continue;
     }
-    float inverse = 1.0f / row_sum[r];
-    for (int64_t c = 0; c < value_dim; c++) {
-      row[c] = s->out[r * s->out_stride + c] * inverse;
-    }
+    scale_row(job, row, s->out + r * s->out_stride, value_dim, 1.0f / row_sum[r]);
   }
 }
 

@@ -248,6 +248,44 @@ class NativeAttentionKernelTest {
     }
   }
 
+  /**
+   * Head sizes on both sides of every 16 columns and key counts on both sides of a 16-key panel,
+   * the keys strided (sequence first, rows G·D apart, transposed to heads first): the packed key
+   * panels (the AVX-512 variant transposes 16 × 16 blocks in registers, the AVX2 one packs element
+   * by element) must hold every key column and zeros past the last key.
+   */
+  @ParameterizedTest(name = "D={0} T={1}")
+  @MethodSource("packedKeyShapes")
+  void keyPanelsHoldEveryColumnAtEveryHeadSize(int d, int t) {
+    assumeKernel();
+    try (NDManager scope = manager.newSubManager()) {
+      Random random = new Random(100L * d + t);
+      NDArray q = random(scope, random, 1, 2, 19, d); // (B, H, S, D)
+      NDArray k = random(scope, random, 1, t, 2, d).transpose(0, 2, 1, 3); // strided rows
+      NDArray v = random(scope, random, 1, 2, t, 24);
+      AttentionOptions options = AttentionOptions.builder().build();
+      NDArray actual = native32(q, k, v, options);
+      ReferenceAttention.Result expected =
+          ReferenceAttention.attention(
+              new ReferenceAttention.Tensor(doubles(q), new int[] {1, 2, 19, d}),
+              new ReferenceAttention.Tensor(doubles(k), new int[] {1, 2, t, d}),
+              new ReferenceAttention.Tensor(doubles(v), new int[] {1, 2, t, 24}),
+              new ReferenceAttention.Options(null, false, null, null));
+      assertClose("D=" + d + " T=" + t, expected.output().data(), doubles(actual), 1e-5, 0);
+    }
+  }
+
+  /** D, T. */
+  static Stream<Arguments> packedKeyShapes() {
+    Stream.Builder<Arguments> cases = Stream.builder();
+    for (int d : new int[] {1, 3, 15, 16, 17, 31, 33, 48, 63, 65, 80, 129}) {
+      for (int t : new int[] {1, 15, 16, 17, 47, 530}) {
+        cases.add(Arguments.of(d, t));
+      }
+    }
+    return cases.build();
+  }
+
   @Test
   void float16InputsComputeInFloat32() {
     assumeKernel();
