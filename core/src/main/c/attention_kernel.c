@@ -69,19 +69,19 @@ static void pack_keys(const float *key, int64_t keys, int64_t dim, int64_t row_s
  * rounds of 128-bit lane shuffles). */
 static AVX512 INLINE void transpose16(__m512 r[16]) {
   __m512 t[16], u[16];
-  UNROLL_ROWS
+  UNROLLED
   for (int i = 0; i < 8; i++) { /* rows 2i, 2i + 1, per lane: a0 b0 a1 b1 | a2 b2 a3 b3 */
     t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
   }
-  UNROLL_ROWS
+  UNROLLED
   for (int g = 0; g < 4; g++) { /* rows 4g .. 4g + 3: u[4g + e] holds element e of each lane */
     u[4 * g] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
     u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
     u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
     u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
   }
-  UNROLL_ROWS
+  UNROLLED
   for (int e = 0; e < 4; e++) { /* element 4 lane + e of every row: the four groups' lanes */
     __m512 x0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88);
     __m512 x1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
@@ -107,13 +107,13 @@ static AVX512 void pack_keys_avx512(const float *key, int64_t keys, int64_t dim,
       const int64_t width = dim - d0 < 16 ? dim - d0 : 16;
       const __mmask16 m = lanes(width);
       __m512 r[16];
-      UNROLL_ROWS
+      UNROLLED
       for (int j = 0; j < 16; j++) {
         r[j] = j < count ? _mm512_maskz_loadu_ps(m, key + (p * 16 + j) * row_stride + d0)
                          : _mm512_setzero_ps();
       }
       transpose16(r);
-      UNROLL_ROWS
+      UNROLLED
       for (int i = 0; i < 16; i++) {
         if (i < width) {
           _mm512_storeu_ps(panel + (d0 + i) * 16, r[i]);
@@ -150,7 +150,7 @@ static void scale_row(const attention_job *job, float *dst, const float *src, in
   static AVX512 void qk_tile_##R(int64_t dim, const float *query, const float *panel0,     \
                                  const float *panel1, float after, float *scores) {        \
     __m512 c0[R], c1[R];                                                                   \
-    UNROLL_ROWS                                                                            \
+    UNROLLED                                                                               \
     for (int r = 0; r < R; r++) {                                                          \
       c0[r] = _mm512_setzero_ps();                                                         \
       c1[r] = _mm512_setzero_ps();                                                         \
@@ -158,7 +158,7 @@ static void scale_row(const attention_job *job, float *dst, const float *src, in
     for (int64_t d = 0; d < dim; d++) {                                                    \
       __m512 b0 = _mm512_load_ps(panel0 + d * 16);                                         \
       __m512 b1 = _mm512_load_ps(panel1 + d * 16);                                         \
-      UNROLL_ROWS                                                                          \
+      UNROLLED                                                                             \
       for (int r = 0; r < R; r++) {                                                        \
         __m512 a = _mm512_set1_ps(query[r * dim + d]);                                     \
         c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                             \
@@ -167,13 +167,13 @@ static void scale_row(const attention_job *job, float *dst, const float *src, in
     }                                                                                      \
     if (after != 1.0f) {                                                                   \
       const __m512 f = _mm512_set1_ps(after);                                              \
-      UNROLL_ROWS                                                                          \
+      UNROLLED                                                                             \
       for (int r = 0; r < R; r++) {                                                        \
         c0[r] = _mm512_mul_ps(c0[r], f);                                                   \
         c1[r] = _mm512_mul_ps(c1[r], f);                                                   \
       }                                                                                    \
     }                                                                                      \
-    UNROLL_ROWS                                                                            \
+    UNROLLED                                                                               \
     for (int r = 0; r < R; r++) {                                                          \
       _mm512_storeu_ps(scores + r * SCORE_STRIDE, c0[r]);                                  \
       _mm512_storeu_ps(scores + r * SCORE_STRIDE + 16, c1[r]);                             \

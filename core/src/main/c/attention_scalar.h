@@ -19,13 +19,15 @@
 #define INLINE __attribute__((always_inline)) inline
 
 /*
- * Unrolls the loop that follows over the R rows of a micro-kernel's accumulator arrays. Without
- * it gcc kept the arrays on the stack outside the inner loop: two `rep stos` to zero them on
- * entry and a store and reload of every accumulator on exit, 7.5 % of the Q K^T tile's samples
- * on an AMD Zen 4 (perf, prefill harness S = 1024); unrolled, every accumulator lives in a
- * register from the first instruction to the last (docs/performance.md, issue 14's eleventh pass).
+ * Unrolls the loop that follows completely: put before a loop over a micro-kernel's accumulator
+ * array (a fixed count of rows, columns or vectors). Without it gcc kept such arrays on the stack
+ * around the inner loop: in the prefill tiles two `rep stos` zeroed them on entry and every
+ * accumulator was stored and reloaded on exit, 7.5 % of the Q K^T tile's samples on an AMD Zen 4
+ * (perf, prefill harness S = 1024); in the linear kernel's row chunks every accumulator was stored
+ * on every step of the inner loop. Unrolled, every accumulator lives in a register from the first
+ * instruction to the last (docs/performance.md, issue 14's eleventh pass).
  */
-#define UNROLL_ROWS _Pragma("GCC unroll 8")
+#define UNROLLED _Pragma("GCC unroll 16")
 
 /* log2(e) as the float32 that every product with it uses */
 #define LOG2E 1.44269504088896341f

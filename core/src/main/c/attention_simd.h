@@ -115,7 +115,7 @@ static __mmask16 lanes(int64_t count) {
     __m512 c0[R], c1[R], c2[R], c3[R];                                                       \
     __mmask16 m0 = FULL ? 0xFFFF : mask[0], m1 = FULL ? 0xFFFF : mask[1];                    \
     __mmask16 m2 = FULL ? 0xFFFF : mask[2], m3 = FULL ? 0xFFFF : mask[3];                    \
-    UNROLL_ROWS                                                                              \
+    UNROLLED                                                                                 \
     for (int r = 0; r < R; r++) {                                                            \
       c0[r] = _mm512_load_ps(out + r * out_stride);                                          \
       c1[r] = _mm512_load_ps(out + r * out_stride + 16);                                     \
@@ -128,7 +128,7 @@ static __mmask16 lanes(int64_t count) {
       __m512 b1 = FULL ? _mm512_loadu_ps(row + 16) : _mm512_maskz_loadu_ps(m1, row + 16);    \
       __m512 b2 = FULL ? _mm512_loadu_ps(row + 32) : _mm512_maskz_loadu_ps(m2, row + 32);    \
       __m512 b3 = FULL ? _mm512_loadu_ps(row + 48) : _mm512_maskz_loadu_ps(m3, row + 48);    \
-      UNROLL_ROWS                                                                            \
+      UNROLLED                                                                               \
       for (int r = 0; r < R; r++) {                                                          \
         __m512 a = _mm512_set1_ps(weights[r * SCORE_STRIDE + t]);                            \
         c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);                                               \
@@ -137,7 +137,7 @@ static __mmask16 lanes(int64_t count) {
         c3[r] = _mm512_fmadd_ps(a, b3, c3[r]);                                               \
       }                                                                                      \
     }                                                                                        \
-    UNROLL_ROWS                                                                              \
+    UNROLLED                                                                                 \
     for (int r = 0; r < R; r++) {                                                            \
       _mm512_store_ps(out + r * out_stride, c0[r]);                                          \
       _mm512_store_ps(out + r * out_stride + 16, c1[r]);                                     \

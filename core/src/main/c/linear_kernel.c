@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "attention_kernel.h"
+#include "attention_scalar.h" /* UNROLLED */
 #include "simd_reduce.h"
 
 #define AVX512 __attribute__((target("avx512f,fma")))
@@ -45,6 +46,7 @@ static AVX512 void one_row(const linear_job *job, int64_t o0, int64_t o1) {
     }
     float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
                   _mm512_reduce_add_ps(a3)};
+    UNROLLED
     for (int j = 0; j < 4; j++) {
       job->y[o + j] = job->bias != NULL ? s[j] + job->bias[o + j] : s[j];
     }
@@ -79,6 +81,7 @@ static AVX512 void chunk_rows(const linear_job *job, int64_t m0, int count, int6
     const float *w0 = job->weight + o * in;
     const float *w1 = pair ? w0 + in : w0;
     __m512 a0[LINEAR_CHUNK], a1[LINEAR_CHUNK];
+    UNROLLED
     for (int m = 0; m < LINEAR_CHUNK; m++) {
       a0[m] = _mm512_setzero_ps();
       a1[m] = _mm512_setzero_ps();
@@ -90,6 +93,7 @@ static AVX512 void chunk_rows(const linear_job *job, int64_t m0, int count, int6
       }
       __m512 v0 = _mm512_maskz_loadu_ps(lanes, w0 + k);
       __m512 v1 = _mm512_maskz_loadu_ps(lanes, w1 + k);
+      UNROLLED
       for (int m = 0; m < LINEAR_CHUNK; m++) {
         if (m < count) {
           __m512 xv = _mm512_maskz_loadu_ps(lanes, x + m * in + k);
@@ -98,7 +102,11 @@ static AVX512 void chunk_rows(const linear_job *job, int64_t m0, int count, int6
         }
       }
     }
-    for (int m = 0; m < count; m++) {
+    UNROLLED
+    for (int m = 0; m < LINEAR_CHUNK; m++) { /* a constant bound: a0, a1 stay in registers */
+      if (m >= count) {
+        break;
+      }
       float *y = job->y + (m0 + m) * out;
       float s0 = _mm512_reduce_add_ps(a0[m]);
       y[o] = job->bias != NULL ? s0 + job->bias[o] : s0;
@@ -118,6 +126,7 @@ static AVX512 void chunk_rows(const linear_job *job, int64_t m0, int count, int6
 static AVX512 void tile_4x4(const linear_job *job, int64_t m0, int rows, int64_t o0, int features) {
   const int64_t in = job->in, out = job->out;
   const float *x[4], *w[4];
+  UNROLLED
   for (int i = 0; i < 4; i++) {
     x[i] = job->x + (m0 + (i < rows ? i : rows - 1)) * in;
     w[i] = job->weight + (o0 + (i < features ? i : features - 1)) * in;
@@ -158,25 +167,32 @@ static inline void store_y(const linear_job *job, int64_t m, int64_t o, float su
     const int64_t in = job->in, full = in - in % 8;                                            \
     const __m256i tail = lanes8(in % 8);                                                       \
     const float *w[FEATURES], *x[ROWS];                                                        \
+    UNROLLED                                                                                   \
     for (int f = 0; f < FEATURES; f++) {                                                       \
       w[f] = job->weight + (o + (f < features ? f : features - 1)) * in;                       \
     }                                                                                          \
+    UNROLLED                                                                                   \
     for (int m = 0; m < ROWS; m++) {                                                           \
       x[m] = job->x + (m0 + m) * in;                                                           \
     }                                                                                          \
     __m256 acc[ROWS][FEATURES];                                                                \
+    UNROLLED                                                                                   \
     for (int m = 0; m < ROWS; m++) {                                                           \
+      UNROLLED                                                                                 \
       for (int f = 0; f < FEATURES; f++) {                                                     \
         acc[m][f] = _mm256_setzero_ps();                                                       \
       }                                                                                        \
     }                                                                                          \
     for (int64_t k = 0; k < full; k += 8) {                                                    \
       __m256 wv[FEATURES];                                                                     \
+      UNROLLED                                                                                 \
       for (int f = 0; f < FEATURES; f++) {                                                     \
         wv[f] = _mm256_loadu_ps(w[f] + k);                                                     \
       }                                                                                        \
+      UNROLLED                                                                                 \
       for (int m = 0; m < ROWS; m++) {                                                         \
         __m256 xv = _mm256_loadu_ps(x[m] + k);                                                 \
+        UNROLLED                                                                               \
         for (int f = 0; f < FEATURES; f++) {                                                   \
           acc[m][f] = _mm256_fmadd_ps(wv[f], xv, acc[m][f]);                                   \
         }                                                                                      \
@@ -184,19 +200,26 @@ static inline void store_y(const linear_job *job, int64_t m, int64_t o, float su
     }                                                                                          \
     if (full < in) {                                                                           \
       __m256 wv[FEATURES];                                                                     \
+      UNROLLED                                                                                 \
       for (int f = 0; f < FEATURES; f++) {                                                     \
         wv[f] = _mm256_maskload_ps(w[f] + full, tail);                                         \
       }                                                                                        \
+      UNROLLED                                                                                 \
       for (int m = 0; m < ROWS; m++) {                                                         \
         __m256 xv = _mm256_maskload_ps(x[m] + full, tail);                                     \
+        UNROLLED                                                                               \
         for (int f = 0; f < FEATURES; f++) {                                                   \
           acc[m][f] = _mm256_fmadd_ps(wv[f], xv, acc[m][f]);                                   \
         }                                                                                      \
       }                                                                                        \
     }                                                                                          \
+    UNROLLED                                                                                   \
     for (int m = 0; m < ROWS; m++) {                                                           \
-      for (int f = 0; f < features; f++) {                                                     \
-        store_y(job, m0 + m, o + f, sum8(acc[m][f]));                                          \
+      UNROLLED                                                                                 \
+      for (int f = 0; f < FEATURES; f++) { /* a constant bound: acc stays in registers */      \
+        if (f < features) {                                                                    \
+          store_y(job, m0 + m, o + f, sum8(acc[m][f]));                                        \
+        }                                                                                      \
       }                                                                                        \
     }                                                                                          \
   }

@@ -9,9 +9,9 @@
  * so nothing is packed:
  * - M = 1: four rows of W at a time against x; the product is bound by reading W, and this reads it
  *   at the memory's rate where libtorch's general matrix product (a GEMV) measured about half of it.
- * - M = 2, 3: two rows of W at a time against every row of x (chunk_rows).
- * - M >= LINEAR_TILE_ROWS: tiles of 4 rows of x by 4 rows of W, 16 accumulators summed across lanes
- *   together (simd_reduce.h); each load feeds 4 multiply-adds. libtorch's product measured 1.1 to
+ * - M = 2: two rows of W at a time against both rows of x (chunk_rows).
+ * - M >= LINEAR_TILE_ROWS (3): tiles of 4 rows of x by 4 rows of W, 16 accumulators summed across
+ *   lanes together (simd_reduce.h); each load feeds 4 multiply-adds. libtorch's product measured 1.1 to
  *   2.4 times slower from 4 to 128 rows on this project's machine (docs/performance.md).
  *
  * The work is split into items of LINEAR_FEATURES output features, taken by the threads from one
@@ -23,8 +23,12 @@
 #include <stdint.h>
 
 #define LINEAR_FEATURES 16 /* output features of a work item */
-#define LINEAR_CHUNK 3     /* rows of x (below LINEAR_TILE_ROWS) computed against a pair of W rows */
-#define LINEAR_TILE_ROWS 4 /* from this many rows, tiles of 4 rows x 4 features */
+#define LINEAR_CHUNK 2     /* rows of x (below LINEAR_TILE_ROWS) computed against a pair of W rows */
+/* From this many rows, tiles of 4 rows x 4 features (a last tile of fewer rows repeats its last
+ * row). At 3 rows the tiles took 0.020-0.024 ms against chunk_rows' 0.031-0.034 (K = N = 512, one
+ * thread, AMD Zen 4, C harness), at 2 rows 0.023 against 0.019-0.023; it was 4 while the tiles'
+ * accumulators still went through the stack (docs/performance.md, issue 14's eleventh pass). */
+#define LINEAR_TILE_ROWS 3
 
 typedef struct {
   const float *x;

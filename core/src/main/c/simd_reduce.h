@@ -10,20 +10,25 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "attention_scalar.h" /* UNROLLED */
+
 /*
  * Sums each of 16 vectors across its lanes: lane L of the result is the sum of x[L/4 + 4 (L%4)].
  * Four levels of shuffles and adds, 45 instructions for 16 dot products.
  */
 __attribute__((target("avx512f"), always_inline)) static inline __m512 reduce16(const __m512 *x) {
   __m512 y[8], z[4], w[2];
+  UNROLLED
   for (int i = 0; i < 8; i++) {
     y[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0x44),
                          _mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0xEE));
   }
+  UNROLLED
   for (int i = 0; i < 4; i++) {
     z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
                          _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xDD));
   }
+  UNROLLED
   for (int i = 0; i < 2; i++) {
     w[i] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
                          _mm512_shuffle_ps(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
@@ -53,6 +58,7 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 dot4x4(
   const float *r0 = a[0], *r1 = a[1], *r2 = a[2], *r3 = a[3];
   const float *c0 = b[0], *c1 = b[1], *c2 = b[2], *c3 = b[3];
   __m512 acc[16];
+  UNROLLED
   for (int i = 0; i < 16; i++) {
     acc[i] = _mm512_setzero_ps();
   }
