@@ -2,7 +2,8 @@
 # Builds the C harnesses of the native kernels (no JVM) against core/src/main/c and runs one
 # series of each on this CPU: the prefill kernel at S = 512, 1024 and 4096 (H = 8, D = 64) and the
 # decode kernel at T = 1024, 4096 and 16384 (H = 32, G = 8, D = 128), on two threads, the AVX2
-# variant and, where the CPU has AVX-512, the AVX-512 one. docs/performance.md quotes such runs.
+# variant and, where the CPU has AVX-512, the AVX-512 one; and the few-row linear kernel at M = 1, 3,
+# 16 and 64 rows (K = N = 512, one thread). docs/performance.md quotes such runs.
 #
 #   scripts/kernel-harness/run.sh [threads]
 set -euo pipefail
@@ -15,6 +16,8 @@ kernels=("$src"/attention_kernel.c "$src"/prefill_avx2.c "$src"/decode_kernel.c 
 flags=(-O3 -std=c11 -Wall -Wextra -march=x86-64 -I"$src")
 gcc "${flags[@]}" -o "$out/prefill" "$here/prefill_harness.c" "${kernels[@]}" -lm -lpthread -ldl
 gcc "${flags[@]}" -o "$out/decode" "$here/decode_harness.c" "${kernels[@]}" -lm -lpthread -ldl
+gcc "${flags[@]}" -o "$out/linear" "$here/linear_harness.c" "$src"/linear_kernel.c \
+  "$src"/attention_kernel.c "$src"/prefill_avx2.c -lm -lpthread -ldl
 variants=(1)
 if grep -q ' avx512f' /proc/cpuinfo; then
   variants=(0 1)
@@ -26,5 +29,10 @@ for avx2 in "${variants[@]}"; do
   done
   for t in 1024 4096 16384; do
     "$out/decode" "$t" "$threads" 50 "$avx2"
+  done
+done
+for avx2 in "${variants[@]}"; do
+  for m in 1 3 16 64; do
+    "$out/linear" "$m" 1 2000 "$avx2"
   done
 done
