@@ -49,22 +49,6 @@ int cpu_level(void) {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
 }
 
-/* key (T, D) -> panels of 16 keys, [T/16][D][16], the last panel padded with zeros */
-static void pack_keys(const float *key, int64_t keys, int64_t dim, int64_t row_stride,
-                      float *packed) {
-  int64_t panels = (keys + 15) / 16;
-  for (int64_t p = 0; p < panels; p++) {
-    float *panel = packed + p * dim * 16;
-    int64_t count = keys - p * 16 < 16 ? keys - p * 16 : 16;
-    for (int64_t j = 0; j < 16; j++) {
-      const float *row = key + (j < count ? (p * 16 + j) * row_stride : 0);
-      for (int64_t d = 0; d < dim; d++) {
-        panel[d * 16 + j] = j < count ? row[d] : 0.0f;
-      }
-    }
-  }
-}
-
 /* r[i][j] = r[j][i]: a 16 x 16 transpose in registers (in-lane unpacks and shuffles, then two
  * rounds of 128-bit lane shuffles). */
 static AVX512 INLINE void transpose16(__m512 r[16]) {
@@ -94,9 +78,9 @@ static AVX512 INLINE void transpose16(__m512 r[16]) {
   }
 }
 
-/* pack_keys with AVX-512: 16 key rows by 16 of their columns at a time, transposed in registers
- * (the same panels, element for element). The scalar loop stored one float per 64-byte line of
- * the panel: 5.8 % of a prefill call at S = 128 and 2.3 % at S = 1024 on a Zen 4 (perf). */
+/* pack_keys of prefill_ops: 16 key rows by 16 of their columns at a time, transposed in
+ * registers. The scalar loop it replaced stored one float per 64-byte line of the panel: 5.8 % of
+ * a prefill call at S = 128 and 2.3 % at S = 1024 on a Zen 4 (perf). */
 static AVX512 void pack_keys_avx512(const float *key, int64_t keys, int64_t dim,
                                     int64_t row_stride, float *packed) {
   int64_t panels = (keys + 15) / 16;
@@ -123,25 +107,12 @@ static AVX512 void pack_keys_avx512(const float *key, int64_t keys, int64_t dim,
   }
 }
 
-/* dst[0, n) = src[0, n) * factor: the query's scale and the output's 1 / sum, 16 lanes at a time
- * (the same products as the scalar loop of the AVX2 variant) */
+/* scale_row of prefill_ops, 16 lanes at a time */
 static AVX512 void scale_row_avx512(float *dst, const float *src, int64_t n, float factor) {
   const __m512 f = _mm512_set1_ps(factor);
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = lanes(n - i);
     _mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + i), f));
-  }
-}
-
-/* dst[0, n) = src[0, n) * factor, with AVX-512 unless the job runs the AVX2 variant */
-static void scale_row(const attention_job *job, float *dst, const float *src, int64_t n,
-                      float factor) {
-  if (!job->avx2) {
-    scale_row_avx512(dst, src, n, factor);
-    return;
-  }
-  for (int64_t i = 0; i < n; i++) {
-    dst[i] = src[i] * factor;
   }
 }
 
@@ -228,8 +199,9 @@ static AVX512 void pv_block_avx512(int rows, int64_t n, const float *weights, co
   }
 }
 
-const prefill_ops prefill_avx512 = {qk_block_avx512, softcap_row, mask_scores,
-                                    softmax_step,    rescale_row, pv_block_avx512};
+const prefill_ops prefill_avx512 = {pack_keys_avx512, scale_row_avx512, qk_block_avx512,
+                                    softcap_row,      mask_scores,      softmax_step,
+                                    rescale_row,      pv_block_avx512};
 
 int64_t attention_items(const attention_job *job) {
   return job->batch * job->heads * ((job->queries + BLOCK_ROWS - 1) / BLOCK_ROWS);
@@ -361,12 +333,9 @@ static const float *packed_keys(attention_job *job, int64_t kv_head) {
   int expected = 0;
   if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
     const int64_t b = kv_head / job->groups, g = kv_head % job->groups;
-    const float *key = job->key + b * job->at.key.batch + g * job->at.key.head;
-    if (job->avx2) {
-      pack_keys(key, job->keys, job->dim, job->at.key.row, packed);
-    } else {
-      pack_keys_avx512(key, job->keys, job->dim, job->at.key.row, packed);
-    }
+    const prefill_ops *ops = job->avx2 ? &prefill_avx2 : &prefill_avx512;
+    ops->pack_keys(job->key + b * job->at.key.batch + g * job->at.key.head, job->keys, job->dim,
+                   job->at.key.row, packed);
     __atomic_store_n(state, 2, __ATOMIC_RELEASE);
   } else {
     for (int spins = 0; __atomic_load_n(state, __ATOMIC_ACQUIRE) != 2; spins++) {
@@ -402,7 +371,7 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
   if (!job->qk_after || query_stride != dim) {
     const float factor = job->qk_after ? 1.0f : job->qk_factor;
     for (int r = 0; r < rows; r++) {
-      scale_row(job, s->query + r * dim, query + r * query_stride, dim, factor);
+      ops->scale_row(s->query + r * dim, query + r * query_stride, dim, factor);
     }
     query = s->query;
   }
@@ -468,7 +437,7 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
       memset(row, 0, sizeof(float) * value_dim);
       continue;
     }
-    scale_row(job, row, s->out + r * s->out_stride, value_dim, 1.0f / row_sum[r]);
+    ops->scale_row(row, s->out + r * s->out_stride, value_dim, 1.0f / row_sum[r]);
   }
 }
 

@@ -4,6 +4,7 @@
  * with eight-lane register tiles. Q K^T runs 6 query rows x 16 keys (one panel: two loads and six
  * broadcasts for twelve multiply-adds per step of D, 15 of the 16 vector registers); P V runs 6
  * rows x 16 value columns (pv8_tile), the weights of a tile read from L1 for every 16 columns.
+ * The keys are packed 8 rows by 8 columns at a time through a register transpose.
  */
 #include "attention_simd_avx2.h"
 #include "prefill_internal.h"
@@ -97,5 +98,71 @@ static AVX2 void pv_block_avx2(int rows, int64_t n, const float *weights, const 
   }
 }
 
-const prefill_ops prefill_avx2 = {qk_block_avx2,     softcap_row_avx2, mask_scores_avx2,
-                                  softmax_step_avx2, rescale_row_avx2, pv_block_avx2};
+/* r[i][j] = r[j][i]: an 8 x 8 transpose in registers (in-lane unpacks and shuffles, then the
+ * 128-bit halves exchanged). */
+static AVX2 INLINE void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  UNROLLED
+  for (int i = 0; i < 4; i++) { /* rows 2i, 2i + 1, per half: a0 b0 a1 b1 | a2 b2 a3 b3 */
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  UNROLLED
+  for (int g = 0; g < 2; g++) { /* rows 4g .. 4g + 3: u[4g + e] holds elements e and e + 4 */
+    u[4 * g] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+    u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+    u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+    u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+  }
+  UNROLLED
+  for (int e = 0; e < 4; e++) {
+    r[e] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x20);
+    r[4 + e] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x31);
+  }
+}
+
+/* pack_keys of prefill_ops: 8 key rows by 8 of their columns at a time, transposed in registers */
+static AVX2 void pack_keys_avx2(const float *key, int64_t keys, int64_t dim, int64_t row_stride,
+                                float *packed) {
+  int64_t panels = (keys + 15) / 16;
+  for (int64_t p = 0; p < panels; p++) {
+    float *panel = packed + p * dim * 16;
+    int64_t count = keys - p * 16 < 16 ? keys - p * 16 : 16;
+    for (int j0 = 0; j0 < 16; j0 += 8) {
+      for (int64_t d0 = 0; d0 < dim; d0 += 8) {
+        const int64_t width = dim - d0 < 8 ? dim - d0 : 8;
+        const __m256i m = lanes8(width);
+        __m256 r[8];
+        UNROLLED
+        for (int j = 0; j < 8; j++) {
+          r[j] = j0 + j < count ? _mm256_maskload_ps(key + (p * 16 + j0 + j) * row_stride + d0, m)
+                                : _mm256_setzero_ps();
+        }
+        transpose8(r);
+        UNROLLED
+        for (int i = 0; i < 8; i++) {
+          if (i < width) {
+            _mm256_storeu_ps(panel + (d0 + i) * 16 + j0, r[i]);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* scale_row of prefill_ops, 8 lanes at a time and the tail one by one (a masked store,
+ * vmaskmovps, is microcoded and slow on AMD's cores) */
+static AVX2 void scale_row_avx2(float *dst, const float *src, int64_t n, float factor) {
+  const __m256 f = _mm256_set1_ps(factor);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(dst + i, _mm256_mul_ps(_mm256_loadu_ps(src + i), f));
+  }
+  for (; i < n; i++) {
+    dst[i] = src[i] * factor;
+  }
+}
+
+const prefill_ops prefill_avx2 = {pack_keys_avx2,    scale_row_avx2,   qk_block_avx2,
+                                  softcap_row_avx2,  mask_scores_avx2, softmax_step_avx2,
+                                  rescale_row_avx2,  pv_block_avx2};

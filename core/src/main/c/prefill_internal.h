@@ -1,9 +1,9 @@
 /*
  * What the prefill kernel's instruction-set variants share (attention_kernel.c holds the driver and
  * the AVX-512 operations, prefill_avx2.c the AVX2 ones): the vector operations of one block of
- * keys, behind a table, so that one scalar driver (work items, the query's scale, the causal key
- * range, each row's online-softmax state, the fully masked rows, the normalized output) serves
- * both. A table's functions are called once per block and row, not per element.
+ * keys, the packing of the keys and the per-row scaling, behind a table, so that one scalar driver
+ * (work items, the causal key range, each row's online-softmax state, the fully masked rows)
+ * serves both. A table's functions are called once per head, block or row, not per element.
  */
 #ifndef DJL_ATTENTION_PREFILL_INTERNAL_H
 #define DJL_ATTENTION_PREFILL_INTERNAL_H
@@ -15,6 +15,14 @@
 #define PREFILL_ROWS 64 /* query rows per work item */
 
 typedef struct {
+  /*
+   * key (T, D), rows row_stride floats apart -> panels of 16 keys, [T/16][D][16], the last panel
+   * padded with zeros: the keys as the Q K^T tiles read them
+   */
+  void (*pack_keys)(const float *key, int64_t keys, int64_t dim, int64_t row_stride,
+                    float *packed);
+  /* dst[0, n) = src[0, n) * factor: the query's scale, the output's 1 / sum */
+  void (*scale_row)(float *dst, const float *src, int64_t n, float factor);
   /*
    * scores[r][0, 16 panels) = (query[r] . keys of `panels` panels of 16) * after for `rows` rows
    * (query rows dim apart, score rows SCORE_STRIDE apart; after 1: none). May write up to 16
