@@ -325,15 +325,15 @@ void attention_free(attention_job *job) {
   job->packed_state = NULL;
 }
 
-/* The packed keys of a key/value head: packs them if no thread has, waits if one is packing. */
-static const float *packed_keys(attention_job *job, int64_t kv_head) {
+/* The packed keys of a key/value head: packs them (with the job's variant, ops) if no thread has,
+ * waits if one is packing. */
+static const float *packed_keys(attention_job *job, const prefill_ops *ops, int64_t kv_head) {
   int64_t size = (job->keys + 15) / 16 * job->dim * 16;
   float *packed = job->packed_keys + kv_head * size;
   int *state = &job->packed_state[kv_head];
   int expected = 0;
   if (__atomic_compare_exchange_n(state, &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
     const int64_t b = kv_head / job->groups, g = kv_head % job->groups;
-    const prefill_ops *ops = job->avx2 ? &prefill_avx2 : &prefill_avx512;
     ops->pack_keys(job->key + b * job->at.key.batch + g * job->at.key.head, job->keys, job->dim,
                    job->at.key.row, packed);
     __atomic_store_n(state, 2, __ATOMIC_RELEASE);
@@ -361,7 +361,7 @@ static void compute_item(attention_job *job, int64_t item, scratch *s) {
   const int64_t kv_head = b * job->groups + g;
   const float *value = job->value + b * job->at.value.batch + g * job->at.value.head;
   const int64_t value_stride = job->at.value.row;
-  const float *key_panels = packed_keys(job, kv_head);
+  const float *key_panels = packed_keys(job, ops, kv_head);
   /* the products' factor goes on the query when it is at most 1, else on each product; the rows
    * are copied (rows D apart) when scaled or when they do not lie D apart */
   const float *query = job->query + b * job->at.query.batch + h * job->at.query.head +

@@ -46,7 +46,6 @@ static AVX512 void one_row(const linear_job *job, int64_t o0, int64_t o1) {
     }
     float s[4] = {_mm512_reduce_add_ps(a0), _mm512_reduce_add_ps(a1), _mm512_reduce_add_ps(a2),
                   _mm512_reduce_add_ps(a3)};
-    UNROLLED
     for (int j = 0; j < 4; j++) {
       job->y[o + j] = job->bias != NULL ? s[j] + job->bias[o + j] : s[j];
     }
