@@ -1,10 +1,14 @@
 /*
  * Times the native decode kernel (decode_kernel.c, decode_avx2.c) without the JVM: one step of
  * H = 32, G = 8, D = 128 against T keys, K and V on transparent huge pages, decode_work on
- * `threads` pthreads; prints the best and mean of `reps` steps after the first and the read rate
- * of K and V at the best.
+ * `threads` pthreads; prints the best, median and mean of `reps` steps after the first and the
+ * read rate of K and V at the best.
  *
  *   decode_harness T threads reps avx2 [S]
+ *
+ * With HARNESS_TEAM=openmp the steps run on libgomp's thread team instead (decode_work_openmp), as
+ * they do in the JVM on libtorch's threads, so that no thread is created per step; build with
+ * `-Wl,--no-as-needed -lgomp` for that (docs/performance.md, issue 14's twelfth pass).
  */
 #include "harness.h" /* first: it defines _GNU_SOURCE */
 
@@ -29,10 +33,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bad arguments, or this CPU lacks the variant (cpu_level %d)\n", cpu_level());
     return 2;
   }
+  /* HARNESS_TEAM=openmp: the steps run on libgomp's team, as in the JVM (build with -fopenmp) */
+  const char *team_env = getenv("HARNESS_TEAM");
+  const int team = team_env != NULL && strcmp(team_env, "openmp") == 0;
+  if (team && !attention_find_openmp()) {
+    fprintf(stderr, "HARNESS_TEAM=openmp, but no libgomp is loaded (build with -fopenmp)\n");
+    return 2;
+  }
   srand(1);
   float *q = uniform(H * S * D, 1), *k = uniform(G * T * D, 1), *v = uniform(G * T * D, 1);
   float *o = uniform(H * S * D, 1);
   double best = 1e300, total = 0;
+  double *times = calloc(reps, sizeof(double));
   for (int r = 0; r < reps; r++) {
     decode_job job;
     memset(&job, 0, sizeof job);
@@ -58,16 +70,24 @@ int main(int argc, char **argv) {
       fprintf(stderr, "out of memory\n");
       return 1;
     }
-    run_on_threads(work, &job, job.workers);
+    if (team) {
+      decode_work_openmp(&job);
+    } else {
+      run_on_threads(work, &job, job.workers);
+    }
     decode_free(&job);
     double ms = now_ms() - start;
     if (r > 0) {
+      times[r - 1] = ms;
       total += ms;
       best = ms < best ? ms : best;
     }
   }
   double bytes = 2.0 * G * T * D * 4;
-  printf("decode T=%ld S=%ld threads=%d avx2=%d: best %.3f ms (%.1f GB/s), mean %.3f ms\n",
-         (long)T, (long)S, threads, avx2, best, bytes / best / 1e6, total / (reps - 1));
+  qsort(times, reps - 1, sizeof(double), ascending);
+  printf("decode T=%ld S=%ld threads=%d avx2=%d%s: best %.3f ms (%.1f GB/s), median %.3f ms, mean"
+         " %.3f ms\n",
+         (long)T, (long)S, threads, avx2, team ? " openmp" : "", best, bytes / best / 1e6,
+         times[(reps - 1) / 2], total / (reps - 1));
   return 0;
 }

@@ -18,6 +18,12 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+/* qsort's order of doubles, for medians */
+static int ascending(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
 /* n floats, uniform in [-0.5, 0.5): 64-byte aligned, or (huge) 2 MiB aligned and on huge pages
  * where the kernel grants them */
 static float *uniform(int64_t n, int huge) {

@@ -14,11 +14,6 @@
 
 static int64_t work(void *job) { return linear_work(job); }
 
-static int ascending(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
   if (argc < 5) {
     fprintf(stderr, "usage: linear_harness M threads reps avx2\n");

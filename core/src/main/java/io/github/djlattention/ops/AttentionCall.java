@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import io.github.djlattention.ops.FastAttention.Precision;
+import java.nio.ByteBuffer;
 
 /**
  * One attention call of the fast path, as the kernels see it: what they need to decide whether they
@@ -72,8 +73,25 @@ record AttentionCall(
    * @param key (T, D), (B, T, D) or (B, G, T, D)
    * @param value (T, Dv), (B, T, Dv) or (B, G, T, Dv)
    * @param options the caller's options (the mask among them)
+   * @param cache the memory of a {@link KvCache} layer when key and value are its own buffers, or
+   *     null
    */
-  record Inputs(NDArray query, NDArray key, NDArray value, AttentionOptions options) {}
+  record Inputs(
+      NDArray query, NDArray key, NDArray value, AttentionOptions options, CacheMemory cache) {}
+
+  /**
+   * A {@link KvCache} layer's own buffers, for a call that {@link KvCache.Layer} makes on them:
+   * dense arrays of the library's, never replaced while the cache is open, whose memory was taken
+   * once. A kernel that {@link TensorKernel#readsMemory reads memory} takes it as it is, with
+   * neither a borrowed view nor a new buffer per call, and the call's valid key counts come from
+   * the layer's lengths rather than from its counts array (a decode step through the cache made
+   * about 25 JNI calls fewer, docs/performance.md).
+   *
+   * @param keys the memory of the key buffer (B, G, C, D)
+   * @param values the memory of the value buffer (B, G, C, Dv)
+   * @param lengths each sequence's length after the call's append: the valid key counts
+   */
+  record CacheMemory(ByteBuffer keys, ByteBuffer values, long[] lengths) {}
 
   /**
    * Describes a call, validating the shapes, the mask and the dtypes.
@@ -87,6 +105,22 @@ record AttentionCall(
       AttentionOptions options,
       Precision precision,
       long tileElements) {
+    return of(query, key, value, options, precision, tileElements, null);
+  }
+
+  /**
+   * As {@link #of(NDArray, NDArray, NDArray, AttentionOptions, Precision, long)}, for a call on a
+   * {@link KvCache} layer's own buffers ({@code key} and {@code value} are them) when {@code cache}
+   * is not null: its lengths are the valid key counts, which must also be the options' counts.
+   */
+  static AttentionCall of(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      Precision precision,
+      long tileElements,
+      CacheMemory cache) {
     AttentionShape shape = AttentionShape.of(query, key, value, options.sequenceFirst());
     NDArray mask = options.mask();
     Shape mask4d = mask == null ? null : shape.mask4d(mask.getShape());
@@ -111,12 +145,14 @@ record AttentionCall(
         scale,
         options.leftWindow(),
         options.rightWindow(),
-        validKeys(options.nonPadKeyLengths(), shape.batch()),
+        cache != null
+            ? clamped(cache.lengths().clone())
+            : validKeys(options.nonPadKeyLengths(), shape.batch()),
         options.returnWeights() || options.scoresOutput() != null,
         records,
         precision,
         tileElements,
-        new Inputs(query, key, value, options));
+        new Inputs(query, key, value, options, cache));
   }
 
   /**
@@ -167,6 +203,11 @@ record AttentionCall(
         values = wide.toLongArray();
       }
     }
+    return clamped(values);
+  }
+
+  /** The counts clamped to ±2⁵³, in place. */
+  private static long[] clamped(long[] values) {
     for (int b = 0; b < values.length; b++) {
       values[b] = Math.max(-COUNT_LIMIT, Math.min(COUNT_LIMIT, values[b]));
     }

@@ -105,6 +105,12 @@ final class DecodeAttentionKernel extends TensorKernel {
     return !avx2 && (call.shape().queryLength() <= MAX_QUERIES || call.positional());
   }
 
+  /** The C kernel reads the arrays' memory and nothing else. */
+  @Override
+  boolean readsMemory() {
+    return true;
+  }
+
   /** Reads sequence-first calls where they lie: the C kernel takes either layout. */
   @Override
   public boolean readsSequenceFirst() {
@@ -121,8 +127,8 @@ final class DecodeAttentionKernel extends TensorKernel {
     long job =
         plan(
             NativeInputs.buffer(t.query()),
-            NativeInputs.buffer(t.key()),
-            NativeInputs.buffer(t.value()),
+            t.keyMemory() != null ? t.keyMemory() : NativeInputs.buffer(t.key()),
+            t.valueMemory() != null ? t.valueMemory() : NativeInputs.buffer(t.value()),
             NativeInputs.buffer(output),
             dims,
             call.sequenceFirst(),

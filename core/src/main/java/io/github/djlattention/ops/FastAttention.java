@@ -427,8 +427,23 @@ public final class FastAttention {
       Precision precision,
       Kernel kernel,
       long tileElements) {
-    AttentionCall call = call(query, key, value, options, precision, tileElements);
+    AttentionCall call = call(query, key, value, options, precision, tileElements, null);
     return compute(choose(call, kernel), call);
+  }
+
+  /**
+   * The output of a {@link KvCache} layer's call on its own buffers ({@code key} and {@code value}
+   * are them; see {@link AttentionCall.CacheMemory}), with the dispatcher's kernel.
+   */
+  static NDArray output(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      AttentionCall.CacheMemory cache) {
+    AttentionCall call =
+        call(query, key, value, options, Precision.INPUT, DEFAULT_TILE_ELEMENTS, cache);
+    return compute(choose(call, Kernel.AUTO), call);
   }
 
   /**
@@ -445,6 +460,21 @@ public final class FastAttention {
       AttentionOptions options,
       Precision precision,
       long tileElements) {
+    return call(query, key, value, options, precision, tileElements, null);
+  }
+
+  /**
+   * {@link #call(NDArray, NDArray, NDArray, AttentionOptions, Precision, long)} on a cache's own
+   * buffers where {@code cache} is not null ({@link AttentionCall.CacheMemory}).
+   */
+  private static AttentionCall call(
+      NDArray query,
+      NDArray key,
+      NDArray value,
+      AttentionOptions options,
+      Precision precision,
+      long tileElements,
+      AttentionCall.CacheMemory cache) {
     ScalarRanges.check(query.getDataType(), options);
     if (tileElements <= 0) {
       throw new IllegalArgumentException("tileElements must be > 0, got " + tileElements);
@@ -456,7 +486,7 @@ public final class FastAttention {
               + unsupported
               + "; use Attention.attentionStepByStep");
     }
-    return AttentionCall.of(query, key, value, options, precision, tileElements);
+    return AttentionCall.of(query, key, value, options, precision, tileElements, cache);
   }
 
   /**

@@ -359,7 +359,12 @@ public final class KvCache implements AutoCloseable {
             options.toBuilder().optCache(null).optNonPadKeyLengths(counts(scope)).build();
         if (!stepByStep && FastAttention.takes(query, prefix)) {
           // the decode kernel reads each sequence's prefix of the buffers where it lies
-          return new AttentionResult(FastAttention.output(query, keys, values, prefix), null);
+          AttentionCall.CacheMemory memory =
+              keysMemory == null || valuesMemory == null
+                  ? null
+                  : new AttentionCall.CacheMemory(keysMemory, valuesMemory, lengths.clone());
+          return new AttentionResult(
+              FastAttention.output(query, keys, values, prefix, memory), null);
         }
         return Attention.attentionStepByStep(query, keys, values, prefix);
       } catch (RuntimeException e) {
@@ -440,9 +445,11 @@ public final class KvCache implements AutoCloseable {
       if (added == 0) {
         return;
       }
+      // asked of the caller's arrays, whose shape and device DJL keeps, not of new handles
+      boolean inPlace = copiesInPlace(key, value);
       NDArray newKeys = Attention.borrow(scope, key); // the caller's arrays stay the caller's
       NDArray newValues = Attention.borrow(scope, value);
-      if (copiesInPlace(newKeys, newValues)) {
+      if (inPlace) {
         copyRows(newKeys, keysMemory, added, headSize);
         copyRows(newValues, valuesMemory, added, valueHeadSize);
         return;

@@ -114,6 +114,65 @@ class KvCacheTest {
   }
 
   /**
+   * A float16 cache: its buffers are not in the compute type (float32), so the fast path reads them
+   * through converted views, where a float32 cache's buffers are read where they lie; both agree
+   * with the float64 reference, here to float16's rounding of the keys, values and output.
+   */
+  @Test
+  void aFloat16CacheIsReadThroughConvertedViewsAndAgreesWithTheReference() {
+    int capacity = 40;
+    int total = 12;
+    try (NDManager scope = manager.newSubManager();
+        KvCache cache =
+            KvCache.builder()
+                .setManager(scope)
+                .setLayers(1)
+                .setBatchSize(B)
+                .setKvHeads(G)
+                .setHeadSize(D)
+                .setCapacity(capacity)
+                .optDataType(DataType.FLOAT16)
+                .build()) {
+      Random random = new Random(16);
+      double[] allKeys = halves(TestTensors.uniform(random, B * G * total * D));
+      double[] allValues = halves(TestTensors.uniform(random, B * G * total * D));
+      for (int position = 0; position < total; position++) {
+        double[] query = halves(TestTensors.uniform(random, B * H * D));
+        NDArray q = TestTensors.create(scope, query, DataType.FLOAT16, B, H, 1, D);
+        NDArray k = slice(scope, allKeys, total, position, 1).toType(DataType.FLOAT16, false);
+        NDArray v = slice(scope, allValues, total, position, 1).toType(DataType.FLOAT16, false);
+        AttentionOptions options =
+            AttentionOptions.builder()
+                .optCache(cache.layer(0))
+                .optCausal(true)
+                .optReturnWeights(false)
+                .build();
+        NDArray out = Attention.attention(q, k, v, options).output();
+        assertEquals(DataType.FLOAT16, out.getDataType());
+        double[] expected =
+            ReferenceAttention.attention(
+                    TestTensors.tensor(query, B, H, 1, D),
+                    prefixOf(allKeys, total, position + 1),
+                    prefixOf(allValues, total, position + 1),
+                    new ReferenceAttention.Options(null, true, null, null, position, null, -1, -1))
+                .output()
+                .data();
+        assertClose("float16 step " + position, expected, doubles(out), 2e-3, 2e-3);
+      }
+    }
+  }
+
+  /** The values rounded to float16 by libtorch (exact in float32 and float64). */
+  private static double[] halves(double[] values) {
+    try (NDManager scope = manager.newSubManager()) {
+      NDArray rounded =
+          TestTensors.create(scope, values, DataType.FLOAT32, values.length)
+              .toType(DataType.FLOAT16, false);
+      return doubles(rounded);
+    }
+  }
+
+  /**
    * Two layers of one cache at different lengths, called in turn (as a model's layers are): each
    * layer's fast-path call sees its own valid counts, which every layer rewrites in place.
    */
