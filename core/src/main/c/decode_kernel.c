@@ -128,12 +128,98 @@ static AVX512 INLINE void pv_whole_rows_of(const int vectors, int rows, int64_t 
   }
 }
 
+/*
+ * pv_whole_rows_of for 4 rows of 8 vectors (Dv 113 to 128; R = 4 query heads per group at S = 1,
+ * as in H32 G8): the four rows at once over the first 6 vectors of each value row (24 sums), then
+ * over the last 2 from L2, so that a value row comes in from memory once for all four rows and its
+ * arrival overlaps 24 multiply-adds, not 16: per key 8 vector loads where the pairs of rows made
+ * 16. Sums over t in the same order: the same bits (checked on the harness's output at T = 1 to
+ * 5000). In the C harness on libgomp's team (H32 G8 D128, two threads, alternating runs) a step
+ * at T = 1024 went from a median of 0.137-0.143 ms to 0.119-0.121, one thread 0.270 to 0.236; at
+ * T = 16384 both were 4.0-6.4 ms, the machine's memory bandwidth varying more than they differ
+ * (docs/performance.md, issue 14's twelfth pass).
+ */
+static AVX512 INLINE void pv_four_rows(int64_t n, const float *weights, const float *value,
+                                       int64_t value_dim, int64_t value_stride, float *out,
+                                       int64_t out_stride) {
+  const __mmask16 last = lanes(value_dim - 112);
+  const float *w[4];
+  float *o[4];
+  for (int r = 0; r < 4; r++) {
+    w[r] = weights + r * SCORE_STRIDE;
+    o[r] = out + r * out_stride;
+  }
+  {
+    __m512 a[4][6];
+    UNROLLED
+    for (int r = 0; r < 4; r++) {
+      UNROLLED
+      for (int c = 0; c < 6; c++) {
+        a[r][c] = _mm512_load_ps(o[r] + 16 * c);
+      }
+    }
+    for (int64_t t = 0; t < n; t++) {
+      const float *row = value + t * value_stride;
+      const char *ahead = (const char *)(row + VALUE_PREFETCH_ROWS * value_stride);
+      UNROLLED
+      for (int c = 0; c < 8; c++) {
+        _mm_prefetch(ahead + 64 * c, _MM_HINT_T1);
+      }
+      __m512 v[6];
+      UNROLLED
+      for (int c = 0; c < 6; c++) {
+        v[c] = _mm512_loadu_ps(row + 16 * c);
+      }
+      UNROLLED
+      for (int r = 0; r < 4; r++) {
+        __m512 p = _mm512_set1_ps(w[r][t]);
+        UNROLLED
+        for (int c = 0; c < 6; c++) {
+          a[r][c] = _mm512_fmadd_ps(p, v[c], a[r][c]);
+        }
+      }
+    }
+    UNROLLED
+    for (int r = 0; r < 4; r++) {
+      UNROLLED
+      for (int c = 0; c < 6; c++) {
+        _mm512_store_ps(o[r] + 16 * c, a[r][c]);
+      }
+    }
+  }
+  __m512 b[4][2];
+  UNROLLED
+  for (int r = 0; r < 4; r++) {
+    b[r][0] = _mm512_load_ps(o[r] + 96);
+    b[r][1] = _mm512_load_ps(o[r] + 112);
+  }
+  for (int64_t t = 0; t < n; t++) {
+    const float *row = value + t * value_stride;
+    __m512 v0 = _mm512_loadu_ps(row + 96), v1 = _mm512_maskz_loadu_ps(last, row + 112);
+    UNROLLED
+    for (int r = 0; r < 4; r++) {
+      __m512 p = _mm512_set1_ps(w[r][t]);
+      b[r][0] = _mm512_fmadd_ps(p, v0, b[r][0]);
+      b[r][1] = _mm512_fmadd_ps(p, v1, b[r][1]);
+    }
+  }
+  UNROLLED
+  for (int r = 0; r < 4; r++) {
+    _mm512_store_ps(o[r] + 96, b[r][0]);
+    _mm512_store_ps(o[r] + 112, b[r][1]);
+  }
+}
+
 /* pv_whole_rows_of with the count of vectors per row a constant, so that the 16 accumulators stay
  * in registers: with the count known only at run time they lived on the stack, and the loop spent
  * about 40 % of a decode step storing and reloading them (perf, T = 256, one thread). */
 static AVX512 void pv_whole_rows(int rows, int64_t n, const float *weights, const float *value,
                                  int64_t value_dim, int64_t value_stride, float *out,
                                  int64_t out_stride) {
+  if (rows == 4 && value_dim > 112) {
+    pv_four_rows(n, weights, value, value_dim, value_stride, out, out_stride);
+    return;
+  }
   switch ((value_dim + 15) / 16) {
     case 5:
       pv_whole_rows_of(5, rows, n, weights, value, value_dim, value_stride, out, out_stride);

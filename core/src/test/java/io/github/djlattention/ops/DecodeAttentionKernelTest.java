@@ -76,6 +76,9 @@ class DecodeAttentionKernelTest {
         // left, a single row, a masked last vector; five rows take the 64-column tiles
         Arguments.of(1, 3, 1, 1, 700, 32, 100, false, -1, -1, null),
         Arguments.of(1, 4, 4, 1, 1300, 24, 127, true, -1, -1, new long[] {1200}),
+        // four rows of a group over whole value rows (pv_four_rows), a partial last vector
+        Arguments.of(1, 8, 2, 1, 1300, 24, 120, true, -1, -1, new long[] {1200}),
+        Arguments.of(2, 4, 1, 1, 700, 32, 113, false, 40, -1, null),
         Arguments.of(1, 5, 1, 1, 1300, 24, 127, true, -1, -1, new long[] {1200}),
         Arguments.of(1, 2, 1, 1, 600, 40, 129, false, -1, -1, null), // past 128: 64-column tiles
         // each count of vectors per value row (5 to 8) has its own specialized loop
