@@ -84,7 +84,7 @@ public final class RandomAttentionCase {
     this.kvHeads = 1 + r.nextInt(3);
     this.heads = kvHeads * (1 + r.nextInt(8));
     this.queryLength = r.nextInt(4) == 0 ? 1 + r.nextInt(16) : 1 + r.nextInt(3);
-    int[] wide = {16, 64, 80, 128, 130};
+    int[] wide = {16, 64, 80, 120, 128, 130}; // 120: a partial last vector of the widest paths
     this.headSize = r.nextInt(3) == 0 ? wide[r.nextInt(wide.length)] : 1 + r.nextInt(8);
     this.valueSize = r.nextInt(3) == 0 ? wide[r.nextInt(wide.length)] : 1 + r.nextInt(8);
     int keys = r.nextInt(3) == 0 ? 512 + r.nextInt(1600) : 1 + r.nextInt(700);
