@@ -768,13 +768,13 @@ public final class AttentionBenchmark {
     sayLine("");
     sayLine(
         "| decode (B×H×G×S×T×D) | project, KV cache ms | GQA ms | Attention-23 ms | strongest |"
-            + " project/strongest | read GB/s | % of read ceiling | % of the cache's own read |"
-            + " plain call ms | libtorch route ms |");
-    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+            + " project/strongest | read GB/s | % of read ceiling | % of the plain read in the"
+            + " same rounds | % of the cache's own read | plain call ms | libtorch route ms |");
+    sayLine("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     for (DecodeResult r : report.decode()) {
       say(
-          "| %d×%d×%d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %.0f%% | %.3f |"
-              + " %.3f |%n",
+          "| %d×%d×%d×%d×%d×%d | %.3f | %.3f | %.3f | %s | %.2f | %.1f | %.0f%% | %.0f%% | %.0f%% |"
+              + " %.3f | %.3f |%n",
           r.batch(),
           r.heads(),
           r.kvHeads(),
@@ -788,6 +788,7 @@ public final class AttentionBenchmark {
           r.ratioVsStrongest(),
           r.readGbps(),
           r.percentOfReadCeiling(),
+          r.percentOfSameRoundsRead(),
           r.percentOfCacheRead(),
           r.projectPlainMs(),
           r.projectLibtorchMs());

@@ -123,6 +123,10 @@ public record BenchmarkReport(
    * @param cacheReadGbps libtorch's sum over the cache's own K and V buffers (the memory the step
    *     reads, on the pages it has), timed in the same rounds as the step
    * @param percentOfCacheRead readGbps / cacheReadGbps, in percent
+   * @param sameRoundsReadGbps the read of a separate buffer of kvBytes on huge pages (as for
+   *     readCeilingGbps), timed in the same rounds as the step, so that both see the same minute of
+   *     the machine's memory bandwidth
+   * @param percentOfSameRoundsRead readGbps / sameRoundsReadGbps, in percent
    * @param maxAbsDiffVsGqa the largest |project − GroupQueryAttention| over the output
    */
   public record DecodeResult(
@@ -147,6 +151,8 @@ public record BenchmarkReport(
       double percentOfReadCeiling,
       double cacheReadGbps,
       double percentOfCacheRead,
+      double sameRoundsReadGbps,
+      double percentOfSameRoundsRead,
       double maxAbsDiffVsGqa) {}
 
   /**

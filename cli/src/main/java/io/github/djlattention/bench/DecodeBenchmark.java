@@ -35,7 +35,10 @@ import java.util.Random;
  *       buffer (its LLM decoding kernel; always causal on the CPU in 1.26, which hides nothing from
  *       the last query) and the standard {@code Attention} (opset 23) on the whole K and V. {@code
  *       com.microsoft.MultiHeadAttention} takes no grouped-query heads (G &lt; H): it does not
- *       apply.
+ *       apply;
+ *   <li>two reads of the step's size (libtorch's sum): over the cache's own K and V buffers, and
+ *       over a separate buffer on huge pages like the read ceiling's, which is also timed alone
+ *       before the rounds (the {@code ceilings} of the report).
  * </ul>
  *
  * <p>The strongest ONNX Runtime kernel of a row is the faster of the two that apply.
@@ -90,22 +93,30 @@ final class DecodeBenchmark {
    */
   ReadCeiling readCeiling(long bytes) {
     try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
-      NDArray buffer = manager.randomUniform(-1, 1, new Shape(bytes / Float.BYTES));
+      NDArray buffer = plainBuffer(manager, bytes);
       long huge = HugePages.collapse(buffer);
-      Runnable read =
-          () -> {
-            try (NDManager scope = manager.newSubManager()) {
-              buffer.sum().attach(scope);
-            }
-          };
       int perBlock = bytes <= (32L << 20) ? 5 : 2;
-      double ms = AttentionBenchmark.medians(rounds(), perBlock, read)[0];
+      double ms = AttentionBenchmark.medians(rounds(), perBlock, plainRead(manager, buffer))[0];
       double gbps = bytes / ms / 1e6;
       say(
           "read ceiling: %d MiB summed in %.3f ms = %.1f GB/s (%d MiB of it on huge pages)%n",
           bytes >> 20, ms, gbps, huge >> 20);
       return new ReadCeiling(bytes, ms, gbps);
     }
+  }
+
+  /** A float32 buffer of {@code bytes} of random data. */
+  private static NDArray plainBuffer(NDManager manager, long bytes) {
+    return manager.randomUniform(-1, 1, new Shape(bytes / Float.BYTES));
+  }
+
+  /** libtorch's sum over {@code buffer}: one read of it, on the intra-op threads. */
+  private static Runnable plainRead(NDManager manager, NDArray buffer) {
+    return () -> {
+      try (NDManager scope = manager.newSubManager()) {
+        buffer.sum().attach(scope);
+      }
+    };
   }
 
   private DecodeResult step(long keys, int threads, ReadCeiling ceiling) {
@@ -206,6 +217,11 @@ final class DecodeBenchmark {
               layer.values().sum().attach(scope);
             }
           };
+      // and a separate buffer of the same size on huge pages, as the read ceiling's, also in the
+      // same rounds: the ceiling alone was timed a minute earlier, and this machine's bandwidth
+      // varies from minute to minute (docs/performance.md, issue 14's twelfth pass)
+      NDArray plainBuffer = plainBuffer(manager, kvBytes(keys));
+      HugePages.collapse(plainBuffer);
       int perBlock = keys >= 16384 ? 2 : keys >= 4096 ? 5 : 10;
       double[] ms =
           AttentionBenchmark.medians(
@@ -216,14 +232,17 @@ final class DecodeBenchmark {
               standard::runDiscardingOutput,
               projectPlain,
               projectLibtorch,
-              cacheRead);
+              cacheRead,
+              plainRead(manager, plainBuffer));
       StrongestOrt strongest = StrongestOrt.of("GroupQueryAttention", ms[1], "Attention-23", ms[2]);
       long bytes = kvBytes(keys);
       double gbps = bytes / ms[0] / 1e6;
       double cacheGbps = bytes / ms[5] / 1e6;
+      double sameRoundsGbps = bytes / ms[6] / 1e6;
       say(
           "decode T=%d: project (KV cache) %.3f ms = %.1f GB/s (%.0f%% of the %.1f GB/s read;"
-              + " %.0f%% of the cache's own buffers summed in the same rounds, %.1f GB/s);"
+              + " %.0f%% of the cache's own buffers summed in the same rounds, %.1f GB/s;"
+              + " %.0f%% of the plain read in the same rounds, %.1f GB/s);"
               + " GQA %.3f ms, Attention-23 %.3f ms, strongest %s: ratio %.2f;"
               + " plain call %.3f ms, libtorch route %.3f ms; max |project - GQA| %.2e%n",
           keys,
@@ -233,6 +252,8 @@ final class DecodeBenchmark {
           ceiling.gbps(),
           100 * gbps / cacheGbps,
           cacheGbps,
+          100 * gbps / sameRoundsGbps,
+          sameRoundsGbps,
           ms[1],
           ms[2],
           strongest.name(),
@@ -262,6 +283,8 @@ final class DecodeBenchmark {
           100 * gbps / ceiling.gbps(),
           cacheGbps,
           100 * gbps / cacheGbps,
+          sameRoundsGbps,
+          100 * gbps / sameRoundsGbps,
           diff);
     }
   }

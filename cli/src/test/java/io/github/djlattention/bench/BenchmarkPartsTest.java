@@ -326,6 +326,8 @@ class BenchmarkPartsTest {
                     80,
                     45,
                     89,
+                    48,
+                    83,
                     1e-7)),
             new Ceilings(300, 232, List.of(new ReadCeiling(8L << 20, 0.17, 50))),
             new GenerationResult(
@@ -363,6 +365,7 @@ class BenchmarkPartsTest {
         List.of("keys", "project_ms", "gqa_ms", "strongest_ort", "ratio_vs_strongest")) {
       assertTrue(decode.has(field), "decode[0] lacks " + field + ": " + decode);
     }
+    assertEquals(83.0, decode.get("percent_of_same_rounds_read").asDouble(), decode::toString);
     assertEquals(
         50.0, json.get("ceilings").get("reads").get(0).get("gbps").asDouble(), "read ceiling");
     JsonNode small = json.get("small_calls").get(0);
