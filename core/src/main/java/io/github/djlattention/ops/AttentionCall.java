@@ -96,22 +96,10 @@ record AttentionCall(
   /**
    * Describes a call, validating the shapes, the mask and the dtypes.
    *
+   * @param cache null, or for a call on a {@link KvCache} layer's own buffers ({@code key} and
+   *     {@code value} are them) their memory, whose lengths are the valid key counts (and must be
+   *     the options' counts)
    * @throws IllegalArgumentException when the shapes, the mask or the dtypes do not fit together
-   */
-  static AttentionCall of(
-      NDArray query,
-      NDArray key,
-      NDArray value,
-      AttentionOptions options,
-      Precision precision,
-      long tileElements) {
-    return of(query, key, value, options, precision, tileElements, null);
-  }
-
-  /**
-   * As {@link #of(NDArray, NDArray, NDArray, AttentionOptions, Precision, long)}, for a call on a
-   * {@link KvCache} layer's own buffers ({@code key} and {@code value} are them) when {@code cache}
-   * is not null: its lengths are the valid key counts, which must also be the options' counts.
    */
   static AttentionCall of(
       NDArray query,

@@ -66,7 +66,8 @@ final class SequenceFirst {
               headsFirst(scope, in.value()),
               headsFirst(scope, in.options()),
               call.precision(),
-              call.tileElements());
+              call.tileElements(),
+              null); // heads-first views: no cache's own buffers
       return kept(swapped(kernel.compute(headsFirst)), parent); // the result landed in the scope
     }
   }
