@@ -3,7 +3,9 @@
 # series of each on this CPU: the prefill kernel at S = 512, 1024 and 4096 (H = 8, D = 64) and the
 # decode kernel at T = 1024, 4096 and 16384 (H = 32, G = 8, D = 128), on two threads, the AVX2
 # variant and, where the CPU has AVX-512, the AVX-512 one; and the few-row linear kernel at M = 1, 3,
-# 16 and 64 rows (K = N = 512, one thread). docs/performance.md quotes such runs.
+# 16 and 64 rows (K = N = 512, one thread); and, where the CPU has AVX512_BF16, the bfloat16
+# kernel's vdpbf16ps products at S = 1024 and 4096 (H = 8, D = 64). docs/performance.md quotes
+# such runs.
 #
 #   scripts/kernel-harness/run.sh [threads]
 set -euo pipefail
@@ -36,3 +38,10 @@ for avx2 in "${variants[@]}"; do
     "$out/linear" "$m" 1 2000 "$avx2"
   done
 done
+if grep -q ' avx512_bf16' /proc/cpuinfo; then
+  gcc "${flags[@]}" -o "$out/bf16" "$here/bf16_harness.c" "$src"/attention_bf16.c \
+    "$src"/attention_kernel.c "$src"/prefill_avx2.c -lm -lpthread -ldl
+  for s in 1024 4096; do
+    "$out/bf16" "$s" "$threads" "$([ "$s" -ge 4096 ] && echo 4 || echo 15)"
+  done
+fi
