@@ -1,8 +1,8 @@
 /*
  * Times the native bfloat16 kernel (attention_bf16.c, its vdpbf16ps products; AMX with amx 1)
- * without the JVM: one job of B = 1, H = G = 8, D = Dv = 64, S = T, on libgomp's team when built
- * with `-Wl,--no-as-needed -lgomp` (as in the JVM), else on `threads` pthreads; prints the best and
- * the median of `reps` calls after the first. Needs AVX512_BF16 (and AMX-BF16 for amx 1).
+ * without the JVM: one job of B = 1, H = G = 8, D = Dv = 64, S = T, on `threads` pthreads, or with
+ * HARNESS_TEAM=openmp on libgomp's team as in the JVM (harness.h); prints the best and the median
+ * of `reps` calls after the first. Needs AVX512_BF16 (and AMX-BF16 for amx 1).
  *
  *   bf16_harness S threads reps [amx]
  */
@@ -29,7 +29,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bad arguments, or this CPU lacks AVX512_BF16 (or AMX-BF16)\n");
     return 2;
   }
-  const int team = bf16_find_openmp();
+  const int team = harness_wants_team();
+  if (team && !bf16_find_openmp()) {
+    fprintf(stderr, "HARNESS_TEAM=openmp, but no libgomp is loaded (link -lgomp)\n");
+    return 2;
+  }
   srand(1);
   float *q = uniform(H * S * D, 0), *o = uniform(H * S * D, 0);
   float *k = uniform(H * T * D, 0), *v = uniform(H * T * D, 0);

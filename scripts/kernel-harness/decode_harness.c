@@ -33,11 +33,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bad arguments, or this CPU lacks the variant (cpu_level %d)\n", cpu_level());
     return 2;
   }
-  /* HARNESS_TEAM=openmp: the steps run on libgomp's team, as in the JVM (build with -fopenmp) */
-  const char *team_env = getenv("HARNESS_TEAM");
-  const int team = team_env != NULL && strcmp(team_env, "openmp") == 0;
+  const int team = harness_wants_team();
   if (team && !attention_find_openmp()) {
-    fprintf(stderr, "HARNESS_TEAM=openmp, but no libgomp is loaded (build with -fopenmp)\n");
+    fprintf(stderr, "HARNESS_TEAM=openmp, but no libgomp is loaded (link -lgomp)\n");
     return 2;
   }
   srand(1);

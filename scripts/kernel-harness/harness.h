@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -16,6 +17,16 @@ static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/*
+ * Whether HARNESS_TEAM=openmp asks for libgomp's thread team, on which the kernels run in the JVM
+ * (libtorch's threads), instead of pthreads created per call. The harness must be linked with
+ * `-Wl,--no-as-needed -lgomp` for libgomp to be there.
+ */
+static int harness_wants_team(void) {
+  const char *team = getenv("HARNESS_TEAM");
+  return team != NULL && strcmp(team, "openmp") == 0;
 }
 
 /* qsort's order of doubles, for medians */

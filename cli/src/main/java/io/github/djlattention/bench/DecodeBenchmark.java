@@ -220,7 +220,8 @@ final class DecodeBenchmark {
       // and a separate buffer of the same size on huge pages, as the read ceiling's, also in the
       // same rounds: the ceiling alone was timed a minute earlier, and this machine's bandwidth
       // varies from minute to minute (docs/performance.md, issue 14's twelfth pass)
-      NDArray plainBuffer = plainBuffer(manager, kvBytes(keys));
+      long bytes = kvBytes(keys);
+      NDArray plainBuffer = plainBuffer(manager, bytes);
       HugePages.collapse(plainBuffer);
       int perBlock = keys >= 16384 ? 2 : keys >= 4096 ? 5 : 10;
       double[] ms =
@@ -235,7 +236,6 @@ final class DecodeBenchmark {
               cacheRead,
               plainRead(manager, plainBuffer));
       StrongestOrt strongest = StrongestOrt.of("GroupQueryAttention", ms[1], "Attention-23", ms[2]);
-      long bytes = kvBytes(keys);
       double gbps = bytes / ms[0] / 1e6;
       double cacheGbps = bytes / ms[5] / 1e6;
       double sameRoundsGbps = bytes / ms[6] / 1e6;

@@ -45,14 +45,16 @@ abstract class TensorKernel implements AttentionKernel {
     try (NDManager scope = parent.newSubManager()) {
       // Sequence-first calls reach only kernels that read them (B, S, H, D) as they are.
       boolean first = call.sequenceFirst();
+      Shape key4d = first ? null : shape.key4d(); // (B, G, T, D)
+      Shape value4d = first ? null : shape.value4d(); // (B, G, T, Dv)
       // a KV cache's own buffers, read where they lie by a kernel that reads memory only
       AttentionCall.CacheMemory cache = readsMemory() && !first ? inputs.cache() : null;
       boolean direct =
           cache != null
               && inputs.key().getDataType() == computeType
               && inputs.value().getDataType() == computeType
-              && inputs.key().getShape().equals(shape.key4d())
-              && inputs.value().getShape().equals(shape.value4d());
+              && inputs.key().getShape().equals(key4d)
+              && inputs.value().getShape().equals(value4d);
       NDArray query = Attention.borrow(scope, inputs.query()); // the caller's stay the caller's
       NDArray key = direct ? inputs.key() : Attention.borrow(scope, inputs.key());
       NDArray value = direct ? inputs.value() : Attention.borrow(scope, inputs.value());
@@ -62,8 +64,8 @@ abstract class TensorKernel implements AttentionKernel {
       NDArray v = value.toType(computeType, false);
       if (!first) {
         q = shaped(q, shape.query4d()); // (B, H, S, D)
-        k = shaped(k, shape.key4d()); // (B, G, T, D)
-        v = shaped(v, shape.value4d()); // (B, G, T, Dv)
+        k = shaped(k, key4d);
+        v = shaped(v, value4d);
       }
       NDArray m = null;
       if (mask != null) {
