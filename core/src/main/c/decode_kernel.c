@@ -130,83 +130,75 @@ static AVX512 INLINE void pv_whole_rows_of(const int vectors, int rows, int64_t 
 
 /*
  * pv_whole_rows_of for 4 rows of 8 vectors (Dv 113 to 128; R = 4 query heads per group at S = 1,
- * as in H32 G8): the four rows at once over the first 6 vectors of each value row (24 sums), then
- * over the last 2 from L2, so that a value row comes in from memory once for all four rows and its
- * arrival overlaps 24 multiply-adds, not 16: per key 8 vector loads where the pairs of rows made
- * 16. Sums over t in the same order: the same bits (checked on the harness's output at T = 1 to
- * 5000). In the C harness on libgomp's team (H32 G8 D128, two threads, alternating runs) a step
- * at T = 1024 went from a median of 0.137-0.143 ms to 0.119-0.121, one thread 0.270 to 0.236; at
- * T = 16384 both were 4.0-6.4 ms, the machine's memory bandwidth varying more than they differ
- * (docs/performance.md, issue 14's twelfth pass).
+ * as in H32 G8): four value rows at a time, across their columns. For each 16 columns the four
+ * value rows' vectors are loaded once and the four rows' sums of those columns, kept in the output
+ * rows (L1), take their four multiply-adds, so each value row comes in from memory once for all
+ * four rows, and the lines of four rows are in flight at once. The value rows VALUE_PREFETCH_ROWS
+ * ahead are fetched into L2 a line of each of the four per 16 columns. Per output element the
+ * products are added over t in order, as in pv_whole_rows_of: the same bits.
+ *
+ * It replaced a version that kept 24 of the 32 sums in registers over the first 6 vectors of every
+ * value row and read the last 2 again from L2: that one computes as fast from the caches (T = 1024:
+ * 0.116-0.120 ms both) but overlapped less with memory. In the C harness (H32 G8 D128, two threads
+ * on libgomp's team, both in one process, alternated with a plain read of K and V): T = 4096
+ * 0.68-0.78 ms against 0.76-0.82, T = 16384 4.9-5.0 against 5.1-5.2 (docs/performance.md, issue
+ * 14's thirteenth pass).
  */
 static AVX512 INLINE void pv_four_rows(int64_t n, const float *weights, const float *value,
                                        int64_t value_dim, int64_t value_stride, float *out,
                                        int64_t out_stride) {
   const __mmask16 last = lanes(value_dim - 112);
-  const float *w[4];
+  const int64_t step = value_stride * (int64_t)sizeof(float);
   float *o[4];
   for (int r = 0; r < 4; r++) {
-    w[r] = weights + r * SCORE_STRIDE;
     o[r] = out + r * out_stride;
   }
-  {
-    __m512 a[4][6];
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    const float *v[4];
+    __m512 p[4][4]; /* [row][value row] */
+    UNROLLED
+    for (int k = 0; k < 4; k++) {
+      v[k] = value + (t + k) * value_stride;
+    }
     UNROLLED
     for (int r = 0; r < 4; r++) {
       UNROLLED
-      for (int c = 0; c < 6; c++) {
-        a[r][c] = _mm512_load_ps(o[r] + 16 * c);
+      for (int k = 0; k < 4; k++) {
+        p[r][k] = _mm512_set1_ps(weights[r * SCORE_STRIDE + t + k]);
       }
     }
-    for (int64_t t = 0; t < n; t++) {
-      const float *row = value + t * value_stride;
-      const char *ahead = (const char *)(row + VALUE_PREFETCH_ROWS * value_stride);
+    const char *ahead = (const char *)(v[0] + VALUE_PREFETCH_ROWS * value_stride);
+    UNROLLED
+    for (int c = 0; c < 8; c++) {
+      __m512 x[4];
       UNROLLED
-      for (int c = 0; c < 8; c++) {
-        _mm_prefetch(ahead + 64 * c, _MM_HINT_T1);
-      }
-      __m512 v[6];
-      UNROLLED
-      for (int c = 0; c < 6; c++) {
-        v[c] = _mm512_loadu_ps(row + 16 * c);
+      for (int k = 0; k < 4; k++) {
+        _mm_prefetch(ahead + k * step + 64 * c, _MM_HINT_T1);
+        x[k] = c < 7 ? _mm512_loadu_ps(v[k] + 16 * c) : _mm512_maskz_loadu_ps(last, v[k] + 112);
       }
       UNROLLED
       for (int r = 0; r < 4; r++) {
-        __m512 p = _mm512_set1_ps(w[r][t]);
+        __m512 a = _mm512_load_ps(o[r] + 16 * c);
         UNROLLED
-        for (int c = 0; c < 6; c++) {
-          a[r][c] = _mm512_fmadd_ps(p, v[c], a[r][c]);
+        for (int k = 0; k < 4; k++) {
+          a = _mm512_fmadd_ps(p[r][k], x[k], a);
         }
-      }
-    }
-    UNROLLED
-    for (int r = 0; r < 4; r++) {
-      UNROLLED
-      for (int c = 0; c < 6; c++) {
-        _mm512_store_ps(o[r] + 16 * c, a[r][c]);
+        _mm512_store_ps(o[r] + 16 * c, a);
       }
     }
   }
-  __m512 b[4][2];
-  UNROLLED
-  for (int r = 0; r < 4; r++) {
-    b[r][0] = _mm512_load_ps(o[r] + 96);
-    b[r][1] = _mm512_load_ps(o[r] + 112);
-  }
-  for (int64_t t = 0; t < n; t++) {
+  for (; t < n; t++) { /* the last value rows one at a time */
     const float *row = value + t * value_stride;
-    __m512 v0 = _mm512_loadu_ps(row + 96), v1 = _mm512_maskz_loadu_ps(last, row + 112);
     UNROLLED
-    for (int r = 0; r < 4; r++) {
-      __m512 p = _mm512_set1_ps(w[r][t]);
-      b[r][0] = _mm512_fmadd_ps(p, v0, b[r][0]);
-      b[r][1] = _mm512_fmadd_ps(p, v1, b[r][1]);
+    for (int c = 0; c < 8; c++) {
+      __m512 x = c < 7 ? _mm512_loadu_ps(row + 16 * c) : _mm512_maskz_loadu_ps(last, row + 112);
+      UNROLLED
+      for (int r = 0; r < 4; r++) {
+        __m512 p = _mm512_set1_ps(weights[r * SCORE_STRIDE + t]);
+        _mm512_store_ps(o[r] + 16 * c, _mm512_fmadd_ps(p, x, _mm512_load_ps(o[r] + 16 * c)));
+      }
     }
-  }
-  UNROLLED
-  for (int r = 0; r < 4; r++) {
-    _mm512_store_ps(o[r] + 96, b[r][0]);
-    _mm512_store_ps(o[r] + 112, b[r][1]);
   }
 }
 
