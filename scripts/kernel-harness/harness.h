@@ -24,13 +24,13 @@ static double now_ms(void) {
  * (libtorch's threads), instead of pthreads created per call. The harness must be linked with
  * `-Wl,--no-as-needed -lgomp` for libgomp to be there.
  */
-static int harness_wants_team(void) {
+static inline int harness_wants_team(void) {
   const char *team = getenv("HARNESS_TEAM");
   return team != NULL && strcmp(team, "openmp") == 0;
 }
 
 /* qsort's order of doubles, for medians */
-static int ascending(const void *a, const void *b) {
+static inline int ascending(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
@@ -55,14 +55,14 @@ typedef struct {
   void *job;
 } harness_task;
 
-static void *harness_worker(void *task) {
+static inline void *harness_worker(void *task) {
   harness_task *t = task;
   t->work(t->job);
   return NULL;
 }
 
 /* Runs work(job) on `threads` threads (at most 64): threads - 1 pthreads and the caller. */
-static void run_on_threads(int64_t (*work)(void *), void *job, int threads) {
+static inline void run_on_threads(int64_t (*work)(void *), void *job, int threads) {
   harness_task task = {work, job};
   pthread_t helper[64];
   for (int i = 1; i < threads; i++) {

@@ -2,7 +2,8 @@
 # Builds the C harnesses of the native kernels (no JVM) against core/src/main/c and runs one
 # series of each on this CPU: the prefill kernel at S = 512, 1024 and 4096 (H = 8, D = 64) and the
 # decode kernel at T = 1024, 4096 and 16384 (H = 32, G = 8, D = 128), on two threads, the AVX2
-# variant and, where the CPU has AVX-512, the AVX-512 one; and the few-row linear kernel at M = 1, 3,
+# variant and, where the CPU has AVX-512, the AVX-512 one, alone and then beside a plain read of
+# its K and V in the same rounds (on libgomp's team); and the few-row linear kernel at M = 1, 3,
 # 16 and 64 rows (K = N = 512, one thread); and, where the CPU has AVX512_BF16, the bfloat16
 # kernel's vdpbf16ps products at S = 1024 and 4096 (H = 8, D = 64). docs/performance.md quotes
 # such runs.
@@ -18,6 +19,8 @@ kernels=("$src"/attention_kernel.c "$src"/prefill_avx2.c "$src"/decode_kernel.c 
 flags=(-O3 -std=c11 -Wall -Wextra -march=x86-64 -I"$src")
 gcc "${flags[@]}" -o "$out/prefill" "$here/prefill_harness.c" "${kernels[@]}" -lm -lpthread -ldl
 gcc "${flags[@]}" -o "$out/decode" "$here/decode_harness.c" "${kernels[@]}" -lm -lpthread -ldl
+gcc "${flags[@]}" -o "$out/decode_read" "$here/decode_read_harness.c" "${kernels[@]}" -lm -lpthread \
+  -ldl -Wl,--no-as-needed -lgomp
 gcc "${flags[@]}" -o "$out/linear" "$here/linear_harness.c" "$src"/linear_kernel.c \
   "$src"/attention_kernel.c "$src"/prefill_avx2.c -lm -lpthread -ldl
 variants=(1)
@@ -32,6 +35,9 @@ for avx2 in "${variants[@]}"; do
   for t in 1024 4096 16384; do
     "$out/decode" "$t" "$threads" 50 "$avx2"
   done
+done
+for t in 1024 4096 16384; do
+  "$out/decode_read" "$t" "$threads" "$([ "$t" -ge 16384 ] && echo 30 || echo 100)"
 done
 for avx2 in "${variants[@]}"; do
   for m in 1 3 16 64; do
