@@ -48,6 +48,7 @@
 #ifndef QK_ROWS
 #define QK_ROWS 8 /* rows of the Q K^T micro-kernel (x 32 keys) */
 #endif
+_Static_assert(BLOCK_ROWS % QK_ROWS == 0, "a block's query rows are interleaved by QK_ROWS");
 #ifndef PV_ROWS
 #define PV_ROWS 8 /* rows of the P V micro-kernel (x 16 PV_VECTORS value columns) */
 #endif
@@ -154,22 +155,25 @@ static BF16 INLINE __m512 exp2_bf16(__m512 x) {
 }
 
 /*
- * The softmax's weights: 2^x as exp2_bf16 computes it, but with a degree-3 polynomial. Its
- * relative error, 7.7e-5, is 2 to 4 % of the half-step of the bfloat16 rounding that follows (2^-9
- * to 2^-8 of the value), where degree 6 buys digits the rounding throws away, on the two FMA pipes
- * that also run the products. The three multiply-adds less measured 47.3-49.2 ms against
- * 48.7-51.4 for one thread at S = 2048 (docs/performance.md). The row's largest score still gets
- * the weight 1 after rounding. Coefficients: a least-squares fit of the relative error at
- * Chebyshev nodes on [-1/2, 1/2].
+ * The softmax's weights: 2^(y - 1/2) per lane, for y = x + 1/2 with x <= 0 as the caller computes
+ * it (the half folded into its multiply-add's constant). Where the weight is rounded to bfloat16
+ * right after, a degree-6 polynomial buys digits the rounding throws away, on the two FMA pipes
+ * that also run the products, so this one has degree 3: relative error 7.7e-5, 2 to 4 % of the
+ * rounding's half-step (2^-9 to 2^-8 of the value). The range reduction is two instructions:
+ * vreduceps gives u = y - floor(y) in [0, 1] (rounded, so u = 1 where y is a tiny negative) and
+ * vscalefps multiplies by 2^floor(y) for the same y, so the pair is consistent; the polynomial is
+ * that of 2^r on [-1/2, 1/2] (a least-squares fit of the relative error at Chebyshev nodes) with
+ * r = u - 1/2 expanded into it. y = -inf gives 0 (vreduceps gives 0 there), NaN stays NaN, and
+ * below 2^-126 the weight is subnormal, which the bfloat16 rounding flushes to 0. The row's
+ * largest score still gets the weight 1 after rounding.
  */
-static BF16 INLINE __m512 exp2_weight(__m512 x) {
-  __m512 n, r;
-  __mmask16 normal = exp2_reduce(x, &n, &r);
+static BF16 INLINE __m512 exp2_weight(__m512 y) {
+  __m512 u = _mm512_reduce_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
   __m512 p = _mm512_set1_ps(5.5088683807508816e-2f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.426040514594789e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.932762416819618e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.999289403695095e-1f));
-  return _mm512_maskz_scalef_ps(normal, p, n);
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(1.5997102574821565e-1f));
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(4.919887030781145e-1f));
+  p = _mm512_fmadd_ps(p, u, _mm512_set1_ps(7.070557469174598e-1f));
+  return _mm512_scalef_ps(p, y);
 }
 
 /*
@@ -264,7 +268,8 @@ static int64_t packed_value_bytes(const bf16_job *job) {
 }
 
 typedef struct {
-  uint32_t *query;   /* (BLOCK_ROWS, dim_pairs) words: the block's rounded query rows */
+  uint32_t *query;   /* BLOCK_ROWS x dim_pairs words: the block's rounded query rows (row-major
+                      * for AMX, else interleaved by QK_ROWS rows) */
   uint32_t *row;     /* dim_pairs words (+ 16): a rounded key row while packing */
   float *scores;     /* (BLOCK_ROWS, SCORE_STRIDE) */
   uint16_t *weights; /* (BLOCK_ROWS, WEIGHT_STRIDE) bfloat16 */
@@ -486,7 +491,10 @@ static BF16 const uint16_t *packed_head(bf16_job *job, int64_t kv_head, uint32_t
 
 /*
  * scores[r][0, 32) = (query[r] . keys of two panels) * mantissa * 2^exponent[r], for R rows:
- * the query rows and panels are bfloat16 pairs, `pairs` of them. Where every row's factor
+ * the query rows and panels are bfloat16 pairs, `pairs` of them; the rows interleaved, pair d of
+ * row r at query[d * QK_ROWS + r], so that every broadcast is at a fixed offset from one pointer
+ * (row-major rows at a stride known only at run time had the compiler keep eight row pointers,
+ * some of them in vector registers). Where every row's factor
  * mantissa * 2^exponent[r] is a normal float32, factor[r] holds it and one product applies it
  * (the same result: a power of two scales exactly); otherwise factor is NULL.
  */
@@ -503,7 +511,7 @@ static BF16 const uint16_t *packed_head(bf16_job *job, int64_t kv_head, uint32_t
       __m512bh b0 = (__m512bh)_mm512_load_si512(panel0 + d * 16);                            \
       __m512bh b1 = (__m512bh)_mm512_load_si512(panel1 + d * 16);                            \
       for (int r = 0; r < R; r++) {                                                          \
-        __m512bh a = (__m512bh)_mm512_set1_epi32((int)query[r * pairs + d]);                 \
+        __m512bh a = (__m512bh)_mm512_set1_epi32((int)query[d * QK_ROWS + r]);               \
         c0[r] = _mm512_dpbf16_ps(c0[r], a, b0);                                              \
         c1[r] = _mm512_dpbf16_ps(c1[r], a, b1);                                              \
       }                                                                                      \
@@ -691,8 +699,9 @@ static BF16 int64_t apply_mask(const bf16_job *job, int64_t row_offset, int64_t 
 /*
  * The weights of a row's block, 2^((s - max) log2(e)) per lane, rounded to bfloat16 and written
  * to weights[0, padded) (zeros from `valid` on); returns the sum of the rounded weights per lane.
- * FAST computes the exponent as s log2(e) + c with c = -(max log2(e)) in one fused multiply-add
- * (for small |c|), otherwise the difference comes first, as in the float32 kernel.
+ * exp2_weight takes the exponent plus 1/2: FAST computes it as s log2(e) + c with
+ * c = 1/2 - max log2(e) in one fused multiply-add (for small |c|), otherwise the difference comes
+ * first, as in the float32 kernel, and the half is added in the multiply-add by log2(e).
  */
 static BF16 INLINE __m512 weights_pass(const float *scores, uint16_t *weights, int64_t valid,
                                        int64_t padded, __m512 max, __m512 c, float factor,
@@ -700,10 +709,11 @@ static BF16 INLINE __m512 weights_pass(const float *scores, uint16_t *weights, i
   /* the scores are raw * factor; factor = 1 for scores already scaled (a product by 1 is exact) */
   const __m512 log2e = _mm512_set1_ps(fast ? LOG2E * factor : LOG2E);
   const __m512 f = _mm512_set1_ps(factor);
+  const __m512 half = _mm512_set1_ps(0.5f);
   const __m512bh ones = (__m512bh)_mm512_set1_epi16(0x3F80); /* bfloat16 1.0 */
 #define WEIGHT(s)                                                                          \
   exp2_weight(fast ? _mm512_fmadd_ps((s), log2e, c)                                        \
-                   : _mm512_mul_ps(_mm512_sub_ps(_mm512_mul_ps((s), f), max), log2e))
+                   : _mm512_fmadd_ps(_mm512_sub_ps(_mm512_mul_ps((s), f), max), log2e, half))
   __m512 s0 = _mm512_setzero_ps(), s1 = s0;
   int64_t t = 0;
   for (; t + 64 <= valid; t += 64) {
@@ -766,7 +776,7 @@ static BF16 float softmax_step(const float *scores, float factor, uint16_t *weig
   __m512 sum;
   if (c > -FUSED_MAX && c < FUSED_MAX) {
     sum = weights_pass(scores, weights, valid, padded, _mm512_set1_ps(new_max),
-                       _mm512_set1_ps(c), factor, 1);
+                       _mm512_set1_ps(c + 0.5f), factor, 1);
   } else { /* large or huge scores, a mask of -FLT_MAX on every key, or max = +inf (NaN, 0) */
     sum = weights_pass(scores, weights, valid, padded, _mm512_set1_ps(new_max),
                        _mm512_setzero_ps(), factor, 0);
@@ -937,7 +947,15 @@ static AMX void compute_item(bf16_job *job, int64_t item, scratch *s) {
   for (int r = 0; r < rows; r++) {
     const float *row = query + r * dim;
     int shift = normalizing_shift(max_abs_bits(row, dim));
-    round_row(row, dim, shift, s->query + r * pairs, pairs);
+    if (job->amx) {
+      round_row(row, dim, shift, s->query + r * pairs, pairs);
+    } else { /* interleaved by QK_ROWS rows, as qk_tile reads them (s->row is free again) */
+      round_row(row, dim, shift, s->row, pairs);
+      uint32_t *tile = s->query + (r / QK_ROWS) * QK_ROWS * pairs + r % QK_ROWS;
+      for (int64_t d = 0; d < pairs; d++) {
+        tile[d * QK_ROWS] = s->row[d];
+      }
+    }
     exponent[r] = (float)(job->qk_exponent - shift - key_shift);
   }
   const __m512 mantissa = _mm512_set1_ps(job->qk_mantissa);
