@@ -160,12 +160,12 @@ static BF16 INLINE __m512 exp2_bf16(__m512 x) {
  * right after, a degree-6 polynomial buys digits the rounding throws away, on the two FMA pipes
  * that also run the products, so this one has degree 3: relative error 7.7e-5, 2 to 4 % of the
  * rounding's half-step (2^-9 to 2^-8 of the value). The range reduction is two instructions:
- * vreduceps gives u = y - floor(y) in [0, 1] (rounded, so u = 1 where y is a tiny negative) and
- * vscalefps multiplies by 2^floor(y) for the same y, so the pair is consistent; the polynomial is
- * that of 2^r on [-1/2, 1/2] (a least-squares fit of the relative error at Chebyshev nodes) with
- * r = u - 1/2 expanded into it. y = -inf gives 0 (vreduceps gives 0 there), NaN stays NaN, and
- * below 2^-126 the weight is subnormal, which the bfloat16 rounding flushes to 0. The row's
- * largest score still gets the weight 1 after rounding.
+ * vreduceps gives u = y - floor(y) in [0, 1) (1 - 2^-24 for a tiny negative y, where rounding to
+ * nearest would give 1) and vscalefps multiplies by 2^floor(y) for the same y, so the pair is
+ * consistent; the polynomial is that of 2^r on [-1/2, 1/2] (a least-squares fit of the relative
+ * error at Chebyshev nodes) with r = u - 1/2 expanded into it. y = -inf gives 0 (vreduceps gives
+ * 0 there), NaN stays NaN, and below 2^-126 the weight is subnormal, which the bfloat16 rounding
+ * flushes to 0. The row's largest score still gets the weight 1 after rounding.
  */
 static BF16 INLINE __m512 exp2_weight(__m512 y) {
   __m512 u = _mm512_reduce_ps(y, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);

@@ -202,6 +202,64 @@ class NativeBfloat16KernelTest {
   }
 
   /**
+   * Scores placed on the edges of the weights' exponential ({@code exp2_weight} in
+   * attention_bf16.c, which takes y, the exponent plus 1/2): y a tiny negative number, where ⌊y⌋ =
+   * −1, {@code vreduceps} gives u = y − ⌊y⌋ = 1 − 2⁻²⁴ and {@code vscalefps} must floor the same y;
+   * y a tiny positive number; y near −1, an integer; and y near −125, −126 and −127, where the
+   * weights become subnormal and are flushed to 0. One query row against the keys m, −1, −2 and −3
+   * (m = 0, or 2^−p: every key exact in bfloat16 and every product exact), with the scale set so
+   * that the key −1 lands on the edge, and its float32 neighbours. Only with m = 2^−p does y reach
+   * [−2⁻²⁵, 0), where y − ⌊y⌋ rounded to nearest would be 1: the float32 scores are too coarse for
+   * it with m = 0. The weight 2^(−3/2) taken for 2^(−1/2), or a weight of 2⁻¹²⁶ taken for 2¹²⁶, is
+   * far outside the bound.
+   */
+  @ParameterizedTest(name = "y = {0} - 1/2, scale {1} ulps off, largest key 2^-{2}")
+  @CsvSource({
+    "0.5, -2, 0", "0.5, -1, 0", "0.5, 0, 0", "0.5, 1, 0", "0.5, 2, 0", "0.5, 0, 8", "0.5, 1, 9",
+    "0.5, 0, 10", "0.5, 0, 11", "0.5, 0, 12", "0.5, 0, 13", "0.5, 1, 14", "1.5, -1, 0", "1.5, 0, 0",
+    "1.5, 1, 0", "125.5, 0, 0", "126.5, -1, 0", "126.5, 0, 0", "126.5, 1, 0", "127.5, 0, 0"
+  })
+  void scoresOnTheExponentialsEdgesAgreeWithTheReference(double edge, int ulps, int p) {
+    assumeKernel();
+    double largest = p == 0 ? 0 : Math.scalb(1.0, -p);
+    // the key -1 scores -scale, the largest key largest * scale, so that in the kernel's float32
+    // y = fma(-scale, log2(e), 0.5 - largest * scale * log2(e)) is about 0.5 - edge
+    float log2e = 1.44269504088896341f;
+    float scale = (float) (edge / ((double) log2e * (1 + largest)));
+    for (int n = 0; n < Math.abs(ulps); n++) {
+      scale = ulps > 0 ? Math.nextUp(scale) : Math.nextDown(scale);
+    }
+    if (p != 0) { // the case must reach y in [-2^-25, 0), computed as the kernel computes it
+      float c = -((float) (largest * scale) * log2e) + 0.5f;
+      float y = Math.fma(-scale, log2e, c);
+      assertTrue(y < 0 && y >= -0x1p-25f, "y = " + y);
+    }
+    double[] query = {1, 0};
+    double[] key = {largest, 0, -1, 0, -2, 0, -3, 0};
+    double[] value = {1, -1, 3, 2, -2, 5, 7, -3};
+    try (NDManager m = manager.newSubManager()) {
+      NDArray q = TestTensors.create(m, query, DataType.FLOAT32, 1, 1, 1, 2);
+      NDArray k = TestTensors.create(m, key, DataType.FLOAT32, 1, 1, 4, 2);
+      NDArray v = TestTensors.create(m, value, DataType.FLOAT32, 1, 1, 4, 2);
+      AttentionOptions options =
+          AttentionOptions.builder().optScale(scale).optReturnWeights(false).build();
+      Problem problem =
+          new Problem(
+              "edge " + edge + ", scale " + scale + ", largest key " + largest,
+              query,
+              key,
+              value,
+              new int[] {1, 1, 1, 2},
+              new int[] {1, 1, 4, 2},
+              new int[] {1, 1, 4, 2},
+              new ReferenceAttention.Options(null, false, (double) scale, null));
+      double[] out = doubles(bfloat16(q, k, v, options, kernel()));
+      problem.assertWithinRoundedBound("rounded inputs", out, 1e-6);
+      problem.assertWithinOriginalBound("float64", out, 1e-6);
+    }
+  }
+
+  /**
    * {@link ExtremeCases} (padding at −FLT_MAX, huge masks of both signs, scales near overflow with
    * tiny queries and keys, queries whose product with the scale overflows, cancelling queries, tiny
    * and huge softcaps, values near FLT_MAX, large scores) against the reference on the rounded
